@@ -1,0 +1,546 @@
+//! Schema: an image body (a record value) → a validated [`ImageSpec`]. Every problem becomes a coded
+//! diagnostic pointing at the offending value; all problems of one image are reported together.
+//!
+//! This module holds the entry point, the field tables and typed access to values; [`accounts`],
+//! [`config`] and [`content`] check their parts of an image.
+
+mod accounts;
+mod config;
+mod content;
+
+use crate::codes;
+use crate::diagnostic::Diag;
+use crate::loader::SourceLoader;
+use crate::span::{Files, Span};
+use crate::spec::*;
+use crate::suggest::did_you_mean;
+use crate::value::{Field, Record, V, Value};
+
+use accounts::Accounts;
+
+/// What the schema needs from the evaluator.
+pub(crate) struct Cx<'a> {
+    pub loader: &'a dyn SourceLoader,
+    pub files: &'a Files,
+    pub declared_in: &'a SourcePath,
+}
+
+/// The field a block label fills: `user "app" {}` sets `name = "app"`.
+pub(crate) fn label_field(kind: &str) -> &'static str {
+    match kind {
+        "user" | "group" | "layer" => "name",
+        "copy" => "source",
+        "file" | "symlink" | "dir" => "path",
+        _ => "label",
+    }
+}
+
+/// Image fields that become `org.opencontainers.image.<field>` annotations.
+pub(crate) const ANNOTATION_FIELDS: &[&str] = &[
+    "version",
+    "source",
+    "revision",
+    "description",
+    "url",
+    "documentation",
+    "licenses",
+    "authors",
+    "title",
+    "vendor",
+];
+
+pub(crate) const IMAGE_FIELDS: &[&str] = &[
+    "from",
+    "architectures",
+    "architecture",
+    "run_as",
+    "env",
+    "entrypoint",
+    "cmd",
+    "workdir",
+    "labels",
+    "annotations",
+    "version",
+    "source",
+    "revision",
+    "description",
+    "url",
+    "documentation",
+    "licenses",
+    "authors",
+    "title",
+    "vendor",
+    "ports",
+    "volumes",
+    "stop_signal",
+    "max_layers",
+    "compression",
+    "user",
+    "group",
+    "layer",
+    "copy",
+    "file",
+    "symlink",
+    "dir",
+];
+
+/// Accepted syntactically, rejected until implemented.
+pub(crate) const RESERVED_FIELDS: &[&str] = &["packages", "repository", "test", "policy"];
+
+/// The largest uid/gid (`4294967295` is `(uid_t) -1`, "no id").
+const MAX_ID: i64 = 4_294_967_294;
+
+/// Validates one image body.
+pub(crate) fn image(
+    cx: &Cx<'_>,
+    name: &str,
+    name_span: Span,
+    stmt_span: Span,
+    body: &Record,
+) -> Result<ImageSpec, Vec<Diag>> {
+    let mut c = Check {
+        cx,
+        errors: Vec::new(),
+    };
+    let spec = c.image(name, body);
+    if c.errors.is_empty() {
+        return Ok(spec);
+    }
+    let mut errors = c.errors;
+    errors.sort_by_key(|d| (d.span.file, d.span.start));
+    for diag in &mut errors {
+        if !stmt_span.contains(diag.span) {
+            diag.secondary
+                .push((name_span, format!("while checking image `{name}`")));
+        }
+    }
+    Err(errors)
+}
+
+struct Check<'a> {
+    cx: &'a Cx<'a>,
+    errors: Vec<Diag>,
+}
+
+fn base_chain(base: Option<&ImageSpec>) -> Vec<&ImageSpec> {
+    let mut out = Vec::new();
+    let mut next = base;
+    while let Some(image) = next {
+        out.push(image);
+        next = image.base.as_deref();
+    }
+    out
+}
+
+impl Check<'_> {
+    fn push(&mut self, diag: Diag) {
+        self.errors.push(diag);
+    }
+
+    // ------------------------------------------------------------ image
+
+    fn image(&mut self, name: &str, body: &Record) -> ImageSpec {
+        self.unknown_fields(body, IMAGE_FIELDS, "image", true);
+        let get = |key: &str| body.fields.get(key);
+
+        let base = get("from").and_then(|f| self.base(f));
+        let architectures =
+            self.architectures(get("architectures"), get("architecture"), base.as_ref());
+        let groups = self.groups(get("group"), base.as_ref());
+        let users = self.users(get("user"), base.as_ref());
+        let accounts = Accounts::new(&users, &groups, base.as_ref());
+        if let Some(f) = get("group") {
+            self.check_members(f, &accounts);
+        }
+
+        let mut config = ConfigSpec {
+            user: get("run_as").and_then(|f| self.run_as(f, &accounts)),
+            ..ConfigSpec::default()
+        };
+        if let Some(f) = get("env") {
+            config.env = self
+                .string_record(f, "env", KeyKind::Env)
+                .unwrap_or_default();
+        }
+        config.entrypoint = get("entrypoint").and_then(|f| self.string_list(f, "entrypoint"));
+        config.cmd = get("cmd").and_then(|f| self.string_list(f, "cmd"));
+        config.workdir = get("workdir").and_then(|f| self.abs_path(f, "workdir"));
+        if let Some(f) = get("labels") {
+            config.labels = self
+                .string_record(f, "labels", KeyKind::Label)
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+        }
+        if let Some(f) = get("ports") {
+            config.exposed_ports = self.ports(f);
+        }
+        if let Some(f) = get("volumes") {
+            config.volumes = self.volumes(f);
+        }
+        config.stop_signal = get("stop_signal").and_then(|f| self.stop_signal(f));
+
+        let annotations = self.annotations(body);
+        let max_layers = get("max_layers").and_then(|f| self.int_in(f, "max_layers", 1, 127));
+        let compression = get("compression")
+            .and_then(|f| self.compression(f))
+            .unwrap_or_default();
+        let layers = self.layers(body, &accounts);
+
+        ImageSpec {
+            name: name.to_owned(),
+            declared_in: self.cx.declared_in.clone(),
+            base: base.map(Box::new),
+            architectures,
+            config,
+            annotations,
+            users,
+            groups,
+            layers,
+            max_layers,
+            compression,
+        }
+    }
+
+    fn unknown_fields(&mut self, record: &Record, known: &[&str], what: &str, image: bool) {
+        for (key, field) in &record.fields {
+            if known.contains(&key.as_str()) {
+                continue;
+            }
+            if image && RESERVED_FIELDS.contains(&key.as_str()) {
+                self.push(
+                    Diag::new(
+                        codes::NOT_SUPPORTED,
+                        field.key_span,
+                        format!("`{key}` is not supported yet"),
+                    )
+                    .label("reserved for a later version")
+                    .help(format!("remove `{key}` for now; this version builds images from files, accounts and settings only")),
+                );
+                continue;
+            }
+            let help = did_you_mean(
+                key,
+                known
+                    .iter()
+                    .chain(if image { RESERVED_FIELDS } else { &[] }),
+            )
+            .unwrap_or_else(|| {
+                if known.len() <= 12 {
+                    format!("the fields of {what} are {}", list_names(known))
+                } else {
+                    format!("see the fields of {what} in the language reference")
+                }
+            });
+            self.push(
+                Diag::new(
+                    codes::UNKNOWN_FIELD,
+                    field.key_span,
+                    format!("unknown field `{key}` in {what}"),
+                )
+                .label("unknown field")
+                .help(help),
+            );
+        }
+    }
+    // ------------------------------------------------------------ typed access
+
+    fn mismatch(&mut self, field: &Field, name: &str, expected: &str, help: Option<String>) {
+        let value = &field.value;
+        let mut diag = Diag::new(
+            codes::TYPE_MISMATCH,
+            value.span,
+            format!("`{name}` must be {expected}, found {}", value.type_name()),
+        )
+        .label(format!("expected {expected}"))
+        .maybe_help(help);
+        if value.span.file != field.key_span.file || value.span.start < field.key_span.start {
+            diag = diag.secondary(field.key_span, format!("`{name}` is set here"));
+        }
+        self.push(diag);
+    }
+
+    fn string(&mut self, field: &Field, name: &str) -> Option<String> {
+        match &field.value.kind {
+            V::Str(s) => Some(s.to_string()),
+            V::Int(n) => {
+                let help = format!("quote it: `\"{n}\"`");
+                self.mismatch(field, name, "a string", Some(help));
+                None
+            }
+            V::List(_) => {
+                self.mismatch(
+                    field,
+                    name,
+                    "a string",
+                    Some("a single value is expected here, not a list".into()),
+                );
+                None
+            }
+            _ => {
+                self.mismatch(field, name, "a string", None);
+                None
+            }
+        }
+    }
+
+    fn required<'f>(
+        &mut self,
+        record: &'f Record,
+        span: Span,
+        key: &str,
+        what: &str,
+    ) -> Option<&'f Field> {
+        let field = record.fields.get(key);
+        if field.is_none() {
+            self.push(
+                Diag::new(
+                    codes::MISSING_FIELD,
+                    span,
+                    format!("missing field `{key}` in {what}"),
+                )
+                .label(format!("`{key}` is required"))
+                .help(format!("add `{key} = …`")),
+            );
+        }
+        field
+    }
+
+    fn int_in(&mut self, field: &Field, name: &str, lo: i64, hi: i64) -> Option<u32> {
+        let V::Int(n) = field.value.kind else {
+            let help = match &field.value.kind {
+                V::Str(s) if s.parse::<i64>().is_ok() => Some(format!("remove the quotes: `{s}`")),
+                _ => None,
+            };
+            self.mismatch(field, name, "an integer", help);
+            return None;
+        };
+        if n < lo || n > hi {
+            self.push(
+                Diag::new(
+                    codes::OUT_OF_RANGE,
+                    field.value.span,
+                    format!("`{name}` must be between {lo} and {hi}, found {n}"),
+                )
+                .label("out of range"),
+            );
+            return None;
+        }
+        u32::try_from(n).ok()
+    }
+
+    fn bool(&mut self, field: &Field, name: &str) -> Option<bool> {
+        match field.value.kind {
+            V::Bool(b) => Some(b),
+            _ => {
+                self.mismatch(
+                    field,
+                    name,
+                    "a boolean",
+                    Some("write `true` or `false`".into()),
+                );
+                None
+            }
+        }
+    }
+
+    /// A list of records, as block sugar produces.
+    fn records<'f>(&mut self, field: &'f Field, name: &str) -> Vec<&'f Value> {
+        match &field.value.kind {
+            V::List(list) => {
+                let mut out = Vec::new();
+                for item in &list.items {
+                    if matches!(item.kind, V::Record(_)) {
+                        out.push(item);
+                    } else {
+                        let f = Field {
+                            key_span: field.key_span,
+                            value: item.clone(),
+                        };
+                        self.mismatch(&f, name, "a record", None);
+                    }
+                }
+                out
+            }
+            _ => {
+                let help = format!(
+                    "declare it as a block: `{name} \"…\" {{ … }}`, or give a list of records"
+                );
+                self.mismatch(field, name, "a list of records", Some(help));
+                Vec::new()
+            }
+        }
+    }
+
+    fn string_list(&mut self, field: &Field, name: &str) -> Option<Vec<String>> {
+        match &field.value.kind {
+            V::List(list) => {
+                let mut out = Vec::new();
+                let mut ok = true;
+                for item in &list.items {
+                    let f = Field {
+                        key_span: field.key_span,
+                        value: item.clone(),
+                    };
+                    match self.string(&f, &format!("each item of `{name}`")) {
+                        Some(s) => out.push(s),
+                        None => ok = false,
+                    }
+                }
+                ok.then_some(out)
+            }
+            V::Str(s) => {
+                let help = format!("use a list: `[{:?}]`", s.to_string());
+                self.mismatch(field, name, "a list of strings", Some(help));
+                None
+            }
+            _ => {
+                self.mismatch(field, name, "a list of strings", None);
+                None
+            }
+        }
+    }
+
+    fn string_record(
+        &mut self,
+        field: &Field,
+        name: &str,
+        keys: KeyKind,
+    ) -> Option<Vec<(String, String)>> {
+        let V::Record(record) = &field.value.kind else {
+            let help = format!("write `{name} = {{ KEY = \"value\" }}`");
+            self.mismatch(field, name, "a record of strings", Some(help));
+            return None;
+        };
+        let mut out = Vec::new();
+        for (key, f) in &record.fields {
+            if let Some(problem) = keys.problem(key) {
+                self.push(
+                    Diag::new(
+                        codes::BAD_KEY,
+                        f.key_span,
+                        format!("invalid key `{key}` in `{name}`"),
+                    )
+                    .label(problem),
+                );
+                continue;
+            }
+            if let Some(value) = self.string(f, &format!("{name}.{key}")) {
+                out.push((key.clone(), value));
+            }
+        }
+        Some(out)
+    }
+
+    fn list_of(&mut self, field: &Field, name: &str) -> Option<Vec<Value>> {
+        match &field.value.kind {
+            V::List(list) => Some(list.items.clone()),
+            V::Str(s) => {
+                let help = format!("use a list: `[{:?}]`", s.to_string());
+                self.mismatch(field, name, "a list", Some(help));
+                None
+            }
+            _ => {
+                self.mismatch(field, name, "a list", None);
+                None
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ config
+
+    fn abs_path(&mut self, field: &Field, name: &str) -> Option<String> {
+        let text = self.string(field, name)?;
+        self.normalize_abs(&text, field.value.span, name)
+    }
+
+    /// Normalises an absolute path inside the image (`.` and `//` dropped, `..` resolved).
+    fn normalize_abs(&mut self, text: &str, span: Span, name: &str) -> Option<String> {
+        if text.is_empty() || text.contains('\0') {
+            self.push(
+                Diag::new(
+                    codes::BAD_PATH,
+                    span,
+                    format!("`{name}` must be a non-empty path without NUL bytes"),
+                )
+                .label("invalid path"),
+            );
+            return None;
+        }
+        if !text.starts_with('/') {
+            self.push(
+                Diag::new(
+                    codes::RELATIVE_PATH,
+                    span,
+                    format!("`{name}` must be an absolute path, found `{text}`"),
+                )
+                .label("relative path")
+                .help(format!(
+                    "paths inside the image start at `/`: did you mean `/{text}`?"
+                )),
+            );
+            return None;
+        }
+        let mut parts: Vec<&str> = Vec::new();
+        for part in text.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    if parts.pop().is_none() {
+                        self.push(
+                            Diag::new(
+                                codes::PATH_ESCAPES,
+                                span,
+                                format!("`{text}` climbs above `/`"),
+                            )
+                            .label("`..` escapes the image root")
+                            .help("remove the extra `..`"),
+                        );
+                        return None;
+                    }
+                }
+                other => parts.push(other),
+            }
+        }
+        Some(format!("/{}", parts.join("/")))
+    }
+}
+
+fn list_names(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(Clone, Copy)]
+pub(super) enum KeyKind {
+    Env,
+    Label,
+}
+
+impl KeyKind {
+    fn problem(self, key: &str) -> Option<&'static str> {
+        if key.is_empty() {
+            return Some("keys cannot be empty");
+        }
+        match self {
+            KeyKind::Env if key.contains('=') => {
+                Some("environment variable names cannot contain `=`")
+            }
+            KeyKind::Env if key.contains('\0') => {
+                Some("environment variable names cannot contain NUL")
+            }
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Evaluated image specifications: the typed output of the language, the input of the composer.
+//!
+//! Everything here is plain data with deterministic order (declaration order, or sorted maps), so two
+//! evaluations of the same text give equal values. Paths to project files are already resolved to
+//! [`SourcePath`]s (normalised, relative to the loader root), so the composer never re-interprets text.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// A normalised, `/`-separated path understood by a [`crate::SourceLoader`] (never absolute, never
+/// containing `.` or `..` components after normalisation; may start with `../` segments when a file
+/// refers above the loader root).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct SourcePath(pub String);
+
+impl SourcePath {
+    /// The path as a `/`-separated string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Normalises a relative `/`-separated path lexically: empty and `.` components are dropped, `..`
+    /// removes the component before it (or is kept at the front when there is none). The loader root
+    /// itself is `.`. Absolute paths and paths containing NUL are refused.
+    pub fn normalize(path: &str) -> Result<SourcePath, PathError> {
+        if path.starts_with('/') {
+            return Err(PathError::Absolute(path.to_owned()));
+        }
+        if path.contains('\0') {
+            return Err(PathError::Nul);
+        }
+        let mut parts: Vec<&str> = Vec::new();
+        for part in path.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    if parts.last().is_some_and(|last| *last != "..") {
+                        parts.pop();
+                    } else {
+                        parts.push("..");
+                    }
+                }
+                other => parts.push(other),
+            }
+        }
+        if parts.is_empty() {
+            Ok(SourcePath(".".to_owned()))
+        } else {
+            Ok(SourcePath(parts.join("/")))
+        }
+    }
+
+    /// The directory containing this file path (`.` for a file at the root).
+    pub fn parent(&self) -> SourcePath {
+        match self.0.rsplit_once('/') {
+            Some((dir, _)) => SourcePath(dir.to_owned()),
+            None => SourcePath(".".to_owned()),
+        }
+    }
+
+    /// Resolves `relative` against this path taken as a directory, then normalises.
+    pub fn join(&self, relative: &str) -> Result<SourcePath, PathError> {
+        if relative.starts_with('/') {
+            return Err(PathError::Absolute(relative.to_owned()));
+        }
+        SourcePath::normalize(&format!("{}/{}", self.0, relative))
+    }
+}
+
+/// Why a text is not a valid [`SourcePath`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("`{0}` is absolute; paths are relative to the file that names them")]
+    Absolute(String),
+    #[error("path contains a NUL byte")]
+    Nul,
+}
+
+impl std::fmt::Display for SourcePath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The result of evaluating one `.himg` file: every image it declares, in declaration order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evaluated {
+    /// The entry file, as given to the loader.
+    pub entry: SourcePath,
+    /// Images declared by the entry file itself (not those only declared by imports).
+    pub images: Vec<ImageSpec>,
+    /// Every file the evaluation read (the entry, imports), sorted, for cache invalidation.
+    pub files_read: Vec<SourcePath>,
+}
+
+/// One image, fully evaluated and validated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImageSpec {
+    /// The image name (`image "NAME"`), unique within one file; used as `org.opencontainers.image.ref.name`.
+    pub name: String,
+    /// The file that declared it.
+    pub declared_in: SourcePath,
+    /// An image this one extends (`from = images.base` or an imported image): its layers are reused as
+    /// they are and its config is the starting point for this one's.
+    pub base: Option<Box<ImageSpec>>,
+    /// Target architectures in Debian/OCI spelling (`amd64`, `arm64`, ...). Never empty; the default is
+    /// `["amd64"]`. More than one gives an OCI index with one manifest per architecture.
+    pub architectures: Vec<String>,
+    /// Runtime configuration (OCI image config `config` section). Only what this image sets; merging
+    /// with the base is the composer's job.
+    pub config: ConfigSpec,
+    /// Manifest annotations, sorted. `source`, `revision`, `version` and `description` fields in the
+    /// image body land here as `org.opencontainers.image.*`.
+    pub annotations: BTreeMap<String, String>,
+    /// Accounts; `/etc/passwd`, `/etc/group` and `/etc/shadow` are generated from these (plus the base's).
+    pub users: Vec<UserSpec>,
+    pub groups: Vec<GroupSpec>,
+    /// Content, grouped into layers, in declaration order. Items declared outside any `layer` block are
+    /// collected into a layer named `contents` placed after the explicit layers.
+    pub layers: Vec<LayerSpec>,
+    /// Maximum number of layers for the whole image, counting the base image's (`max_layers = N`).
+    pub max_layers: Option<u32>,
+    /// Layer compression (`compression = "gzip" | "zstd"`); default gzip.
+    pub compression: Compression,
+}
+
+/// `config` of an OCI image: only the values this image declares (None = inherit / unset).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct ConfigSpec {
+    /// `run_as = "name"` or `"uid[:gid]"`.
+    pub user: Option<String>,
+    /// `env = { KEY = "value" }`, declaration order; a key here overrides the base's value.
+    pub env: Vec<(String, String)>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub workdir: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    /// `ports = [8080, "53/udp"]` normalised to `8080/tcp`, `53/udp`; sorted and de-duplicated.
+    pub exposed_ports: Vec<String>,
+    pub volumes: Vec<String>,
+    pub stop_signal: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserSpec {
+    pub name: String,
+    pub uid: u32,
+    /// Primary group id; defaults to `uid`.
+    pub gid: u32,
+    /// Defaults to `/home/NAME` (`/root` for uid 0).
+    pub home: String,
+    /// Defaults to `/sbin/nologin`.
+    pub shell: String,
+    /// GECOS field; defaults to the name.
+    pub gecos: String,
+    /// Create the home directory (owned by uid:gid, mode 0o700) in the accounts layer; default true.
+    pub create_home: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupSpec {
+    pub name: String,
+    pub gid: u32,
+    /// Supplementary members (user names).
+    pub members: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LayerSpec {
+    /// `layer "NAME"`; `contents` for the implicit layer.
+    pub name: String,
+    pub items: Vec<ContentItem>,
+}
+
+/// Numeric ownership, resolved from names against the image's (and base's) accounts at evaluation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// One thing placed into the image filesystem. Every destination path is absolute, normalised, `/`-separated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ContentItem {
+    /// `copy "SRC" { to = "/dest", include = [...], exclude = [...], mode = 0o644, owner = "app" }`.
+    /// A file source lands at `to` exactly; a directory source's contents land under `to`.
+    Copy {
+        source: SourcePath,
+        source_is_dir: bool,
+        to: String,
+        /// Globs (gitignore-like `**` syntax) relative to a directory source; empty = everything.
+        include: Vec<String>,
+        exclude: Vec<String>,
+        /// Mode for copied files; None = 0o755 if the source is executable, else 0o644.
+        mode: Option<u32>,
+        /// Mode for directories created by the copy; None = 0o755.
+        dir_mode: Option<u32>,
+        owner: Owner,
+    },
+    /// `file "/path" { text = "...", mode = 0o644, owner = ... }` — inline content.
+    File {
+        path: String,
+        text: String,
+        mode: u32,
+        owner: Owner,
+    },
+    /// `symlink "/path" { target = "..." }`.
+    Symlink {
+        path: String,
+        target: String,
+        owner: Owner,
+    },
+    /// `dir "/path" { mode = 0o755, owner = ... }` — an empty directory (or a directory's metadata).
+    Dir {
+        path: String,
+        mode: u32,
+        owner: Owner,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    #[default]
+    Gzip,
+    Zstd,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sp(s: &str) -> SourcePath {
+        SourcePath(s.to_owned())
+    }
+
+    #[test]
+    fn normalize_join_parent() {
+        assert_eq!(SourcePath::normalize("./a//b/../c"), Ok(sp("a/c")));
+        assert_eq!(SourcePath::normalize("a/.."), Ok(sp(".")));
+        assert_eq!(SourcePath::normalize("../../x"), Ok(sp("../../x")));
+        assert!(SourcePath::normalize("/etc").is_err());
+        assert!(SourcePath::normalize("a\0b").is_err());
+        assert_eq!(sp("lib/a.himg").parent(), sp("lib"));
+        assert_eq!(sp("a.himg").parent(), sp("."));
+        assert_eq!(sp("../x.himg").parent(), sp(".."));
+        assert_eq!(sp("lib").join("../b.himg"), Ok(sp("b.himg")));
+        assert_eq!(sp(".").join("../up.himg"), Ok(sp("../up.himg")));
+        assert_eq!(sp("..").join("../up.himg"), Ok(sp("../../up.himg")));
+        assert!(sp("lib").join("/abs").is_err());
+    }
+}

@@ -1,0 +1,150 @@
+//! Command-line arguments (clap): every command, flag and its help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// himg — declarative, reproducible OCI images from `.himg` files.
+#[derive(Debug, Parser)]
+#[command(name = "himg", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Store directory (default: $HIMG_STORE, else $XDG_DATA_HOME/himg, else ~/.local/share/himg).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Print nothing on stderr except errors.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Colour in human output: auto (on a terminal), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse, evaluate and validate a .himg file (exit 1 on any error).
+    Check(CheckArgs),
+    /// Rewrite a .himg file in the canonical layout.
+    Fmt(FmtArgs),
+    /// Print the evaluated image specs.
+    Eval(EvalArgs),
+    /// Build images into an OCI layout (or an archive).
+    Build(BuildArgs),
+    /// Print the derivation graph (DOT, or JSON with --json).
+    Graph(GraphArgs),
+    /// Inspect and maintain the store.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The .himg file.
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// The .himg files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Do not write; exit 1 if a file is not formatted.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The .himg file.
+    pub file: PathBuf,
+    /// Print JSON (the only format for now; accepted for clarity).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// An OCI image layout directory.
+    Oci,
+    /// A tar of an OCI image layout.
+    OciArchive,
+    /// A tar that `docker load` accepts (one architecture).
+    DockerArchive,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The .himg file.
+    pub file: PathBuf,
+    /// Build only these images (repeatable; default: every image the file declares).
+    #[arg(long = "image", value_name = "NAME")]
+    pub images: Vec<String>,
+    /// Where to write the output.
+    #[arg(long, short, default_value = "result")]
+    pub out: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Oci)]
+    pub format: OutputFormat,
+    /// For docker-archive of a multi-arch image: which architecture.
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// Print one JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// The .himg file.
+    pub file: PathBuf,
+    /// Only these images.
+    #[arg(long = "image", value_name = "NAME")]
+    pub images: Vec<String>,
+    /// JSON instead of DOT.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Re-hash every object and check every reference; exit 4 on any problem.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete everything no root reaches.
+    Gc {
+        /// Report what would be deleted without deleting.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List GC roots (each build registers its images).
+    Roots {
+        #[arg(long)]
+        json: bool,
+        /// Remove the named root.
+        #[arg(long, value_name = "NAME")]
+        remove: Option<String>,
+    },
+    /// Sizes and counts.
+    Info {
+        #[arg(long)]
+        json: bool,
+    },
+}

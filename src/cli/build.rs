@@ -1,0 +1,187 @@
+//! `himg build` and `himg graph`: evaluate, compile, realise, write the images.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use himg_lang::ImageSpec;
+use serde_json::json;
+
+use super::args::{BuildArgs, GlobalArgs, GraphArgs};
+use super::{CliError, Printer, open_store};
+use crate::load::{Loaded, load_file};
+use crate::output::{self, BuiltImage};
+use crate::plan::{self, CompileOptions, NodeOutcome};
+
+/// Picks the requested images (all when none are named).
+fn select(
+    loaded: &Loaded,
+    names: &[String],
+    file: &std::path::Path,
+) -> Result<Vec<ImageSpec>, CliError> {
+    let all = &loaded.evaluated.images;
+    if all.is_empty() {
+        return Err(CliError::NoImages {
+            file: file.display().to_string(),
+        });
+    }
+    if names.is_empty() {
+        return Ok(all.clone());
+    }
+    names
+        .iter()
+        .map(|n| {
+            all.iter()
+                .find(|i| &i.name == n)
+                .cloned()
+                .ok_or_else(|| CliError::NoSuchImage {
+                    name: n.clone(),
+                    file: file.display().to_string(),
+                    available: all.iter().map(|i| i.name.clone()).collect(),
+                })
+        })
+        .collect()
+}
+
+pub fn build(
+    global: &GlobalArgs,
+    args: &BuildArgs,
+    printer: &Printer,
+) -> Result<ExitCode, CliError> {
+    let started = Instant::now();
+    let loaded = load_file(&args.file)?;
+    let specs = select(&loaded, &args.images, &args.file)?;
+    let store = open_store(global)?;
+    let _guard = store.build_guard()?;
+    let opts = CompileOptions::from_env()?;
+    let graph = plan::compile(&specs, &loaded.loader, &store, &opts)?;
+    let targets: Vec<_> = graph.images.iter().map(|i| i.top).collect();
+
+    let bar = std::sync::Mutex::new(None::<indicatif::ProgressBar>);
+    let on_event = |ev: plan::Event<'_>| {
+        let Ok(mut slot) = bar.lock() else { return };
+        match ev {
+            plan::Event::Planned { to_build } => {
+                *slot = Some(printer.progress(to_build as u64, "building"));
+            }
+            plan::Event::Started { name, kind } => {
+                if let Some(b) = slot.as_ref() {
+                    b.set_message(format!("{kind} {name}"));
+                }
+            }
+            plan::Event::Finished { .. } => {
+                if let Some(b) = slot.as_ref() {
+                    b.inc(1);
+                }
+            }
+        }
+    };
+    let report = plan::realise(&graph, &store, &targets, &on_event)?;
+    if let Ok(mut slot) = bar.lock()
+        && let Some(b) = slot.take()
+    {
+        b.finish_and_clear();
+    }
+
+    let images: Vec<BuiltImage> = graph
+        .images
+        .iter()
+        .map(|img| output::collect(&graph, &report, img))
+        .collect::<Result<_, _>>()?;
+    output::write(
+        &store,
+        &images,
+        args.format,
+        &args.out,
+        args.arch.as_deref(),
+    )?;
+
+    // Each build registers its images as GC roots, named after the file and image.
+    let file_abs = std::path::absolute(&args.file).unwrap_or_else(|_| args.file.clone());
+    for img in &graph.images {
+        if let Some(out) = report.output(img.top) {
+            store.set_root(
+                &format!("build:{}#{}", file_abs.display(), img.name),
+                std::slice::from_ref(&out.path),
+            )?;
+        }
+    }
+
+    let built = report.built();
+    let reused = report.reused();
+    if args.json {
+        let images_json: Vec<serde_json::Value> = images
+            .iter()
+            .zip(&graph.images)
+            .map(|(b, g)| {
+                let layers: Vec<serde_json::Value> = g
+                    .per_arch
+                    .first()
+                    .map(|a| {
+                        a.layers
+                            .iter()
+                            .filter_map(|l| {
+                                let out = report.output(*l)?;
+                                Some(json!({
+                                    "digest": out.content.to_string().trim_start_matches("oci:"),
+                                    "diff_id": out.meta.get("diff_id"),
+                                    "size": out.size,
+                                    "built": report.outcomes[l.index()] == NodeOutcome::Built,
+                                }))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!({
+                    "name": b.name,
+                    "digest": b.top.digest.to_string(),
+                    "media_type": b.top.media_type,
+                    "architectures": b.per_arch.iter().map(|a| json!({
+                        "architecture": a.architecture,
+                        "manifest": a.manifest.digest.to_string(),
+                        "config": a.config.digest.to_string(),
+                    })).collect::<Vec<_>>(),
+                    "layers": layers,
+                })
+            })
+            .collect();
+        printer.json(&json!({
+            "images": images_json,
+            "built": built,
+            "reused": reused,
+            "substituted": 0,
+            "out": args.out.display().to_string(),
+        }));
+    }
+    for img in &images {
+        printer.status("Built", &format!("{} {}", img.name, img.top.digest));
+    }
+    printer.status(
+        "Finished",
+        &format!(
+            "{} derivation{} built, {reused} reused, in {:.2}s → {}",
+            built,
+            if built == 1 { "" } else { "s" },
+            started.elapsed().as_secs_f64(),
+            args.out.display()
+        ),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn graph(
+    global: &GlobalArgs,
+    args: &GraphArgs,
+    printer: &Printer,
+) -> Result<ExitCode, CliError> {
+    let loaded = load_file(&args.file)?;
+    let specs = select(&loaded, &args.images, &args.file)?;
+    let store = open_store(global)?;
+    let opts = CompileOptions::from_env()?;
+    let graph = plan::compile(&specs, &loaded.loader, &store, &opts)?;
+    if args.json {
+        printer.json(&graph.to_json());
+    } else {
+        printer.data(&graph.to_dot());
+    }
+    Ok(ExitCode::SUCCESS)
+}

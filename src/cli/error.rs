@@ -1,0 +1,80 @@
+//! The CLI's error type: every layer's error, its exit code, and a hint for the user.
+
+use himg_store::StoreError;
+
+use crate::load::LoadError;
+use crate::oci::OciError;
+use crate::plan::PlanError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Oci(#[from] OciError),
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
+    #[error("no image named `{name}` in `{file}`")]
+    NoSuchImage {
+        name: String,
+        file: String,
+        available: Vec<String>,
+    },
+    #[error("`{file}` declares no image")]
+    NoImages { file: String },
+    #[error("cannot access `{path}`")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl CliError {
+    /// The documented exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Load(LoadError::Language(_)) => 1,
+            CliError::Load(_) => 1,
+            CliError::NoSuchImage { .. } | CliError::NoImages { .. } => 1,
+            CliError::Store(StoreError::IncompatibleVersion { .. }) => 4,
+            CliError::Plan(PlanError::Store(StoreError::IncompatibleVersion { .. })) => 4,
+            _ => 3,
+        }
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            CliError::NoSuchImage { available, .. } => Some(format!(
+                "images in this file: {}",
+                available
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            CliError::NoImages { .. } => {
+                Some("declare one with `image \"name\" { ... }`".to_string())
+            }
+            CliError::Plan(PlanError::SourceChanged { .. }) => {
+                Some("a file changed during the build; nothing was recorded for it".into())
+            }
+            CliError::Plan(PlanError::LayerBudget { .. }) => {
+                Some("raise `max_layers`, or group content into fewer `layer` blocks".to_string())
+            }
+            CliError::Store(StoreError::IncompatibleVersion { .. }) => Some(
+                "this store was written by a newer himg; use that version or another --store"
+                    .to_string(),
+            ),
+            CliError::Plan(PlanError::Store(_)) | CliError::Store(_) => {
+                Some("`himg store verify` checks the store and names any corrupt entry".into())
+            }
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! The command line: argument parsing, one function per command, errors mapped to exit codes.
+//!
+//! Exit codes (documented in the book): 0 success; 1 the input is wrong (diagnostics, unformatted
+//! files); 2 usage error; 3 a build or I/O failure; 4 the store is inconsistent or incompatible.
+
+mod args;
+mod build;
+mod error;
+mod lang_cmd;
+mod printer;
+mod store_cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use args::{BuildArgs, Cli, ColorChoice, Command, OutputFormat};
+pub use error::CliError;
+pub use printer::Printer;
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(2),
+            };
+        }
+    };
+    let printer = Printer::new(cli.global.quiet, cli.global.color);
+    match run(&cli, &printer) {
+        Ok(code) => code,
+        Err(err) => {
+            match &err {
+                CliError::Load(crate::load::LoadError::Language(diags)) => {
+                    printer.rendered(&diags.render());
+                }
+                other => printer.error(other, other.hint().as_deref()),
+            }
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
+    match &cli.command {
+        Command::Check(a) => lang_cmd::check(a, printer),
+        Command::Fmt(a) => lang_cmd::fmt(a, printer),
+        Command::Eval(a) => lang_cmd::eval(a, printer),
+        Command::Build(a) => build::build(&cli.global, a, printer),
+        Command::Graph(a) => build::graph(&cli.global, a, printer),
+        Command::Store(s) => store_cmd::run(&cli.global, s, printer),
+    }
+}
+
+/// Opens the store named by `--store`, `$HIMG_STORE` or the XDG default.
+fn open_store(global: &args::GlobalArgs) -> Result<himg_store::Store, CliError> {
+    let root = match &global.store {
+        Some(dir) => dir.clone(),
+        None => himg_store::Store::default_root()?,
+    };
+    Ok(himg_store::Store::open(&root)?)
+}

@@ -1,0 +1,139 @@
+//! `himg store verify|gc|roots|info`: inspecting and maintaining the store.
+
+use std::process::ExitCode;
+
+use super::args::{GlobalArgs, StoreCommand};
+use super::{CliError, Printer, open_store};
+
+fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+pub fn run(
+    global: &GlobalArgs,
+    cmd: &StoreCommand,
+    printer: &Printer,
+) -> Result<ExitCode, CliError> {
+    let store = open_store(global)?;
+    match cmd {
+        StoreCommand::Verify { json } => {
+            let report = store.verify()?;
+            if *json {
+                printer.json(&to_json(&report));
+            }
+            for p in &report.problems {
+                printer.rendered(&format!("corrupt: {p}\n"));
+            }
+            if !report.stale_temp_files.is_empty() {
+                printer.status(
+                    "Note",
+                    &format!(
+                        "{} stale temporary file(s) from interrupted builds (`himg store gc` removes them)",
+                        report.stale_temp_files.len()
+                    ),
+                );
+            }
+            if report.is_ok() {
+                printer.status(
+                    "Verified",
+                    &format!(
+                        "{} objects ({}), {} outputs, {} layers: no problem",
+                        report.objects_checked,
+                        human_bytes(report.bytes_checked),
+                        report.outputs_checked,
+                        report.layers_checked
+                    ),
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                printer.rendered(&format!(
+                    "error: the store has {} problem(s)\nhint: rebuild after deleting the damaged entries, or use a fresh --store\n",
+                    report.problems.len()
+                ));
+                Ok(ExitCode::from(4))
+            }
+        }
+        StoreCommand::Gc { dry_run, json } => {
+            let report = store.gc(*dry_run)?;
+            if *json {
+                printer.json(&to_json(&report));
+            }
+            printer.status(
+                if *dry_run { "Would free" } else { "Freed" },
+                &format!(
+                    "{} ({} outputs, {} blobs, {} trees, {} OCI blobs removed; {} outputs kept)",
+                    human_bytes(report.bytes_freed),
+                    report.outputs_removed,
+                    report.blobs_removed,
+                    report.trees_removed,
+                    report.oci_blobs_removed,
+                    report.outputs_kept
+                ),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        StoreCommand::Roots { json, remove } => {
+            if let Some(name) = remove {
+                if store.remove_root(name)? {
+                    printer.status("Removed", &format!("root `{name}`"));
+                } else {
+                    printer.warn(&format!("no root named `{name}`"));
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let roots = store.roots()?;
+            if *json {
+                printer.json(&to_json(&roots));
+            } else {
+                for r in &roots {
+                    printer.data(&format!("{}\n", r.name));
+                    for o in &r.outputs {
+                        printer.data(&format!("  {o}\n"));
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        StoreCommand::Info { json } => {
+            let info = store.info()?;
+            if *json {
+                printer.json(&to_json(&info));
+            } else {
+                let total =
+                    info.blobs.bytes + info.trees.bytes + info.oci_blobs.bytes + info.db_bytes;
+                printer.data(&format!(
+                    "store:      {}\nschema:     v{}\nblobs:      {} ({})\ntrees:      {} ({})\noci blobs:  {} ({})\ndatabase:   {}\noutputs:    {}\nlayers:     {}\nroots:      {}\ntotal:      {}\n",
+                    info.root.display(),
+                    info.schema_version,
+                    info.blobs.count,
+                    human_bytes(info.blobs.bytes),
+                    info.trees.count,
+                    human_bytes(info.trees.bytes),
+                    info.oci_blobs.count,
+                    human_bytes(info.oci_blobs.bytes),
+                    human_bytes(info.db_bytes),
+                    info.outputs,
+                    info.layers,
+                    info.roots.len(),
+                    human_bytes(total)
+                ));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

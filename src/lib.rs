@@ -1,0 +1,11 @@
+//! himg: a declarative, Nix-style, reproducible OCI image composer.
+//!
+//! Data flows one way: `.himg` text is evaluated by [`himg_lang`] into image specs ([`load`]), compiled
+//! into a derivation graph and realised in the content-addressed store ([`plan`], [`himg_store`]), and
+//! written out as OCI images ([`oci`], [`output`]). [`cli`] wires these stages to commands.
+
+pub mod cli;
+pub mod load;
+pub mod oci;
+pub mod output;
+pub mod plan;

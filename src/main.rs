@@ -1,0 +1,5 @@
+//! The `himg` command.
+
+fn main() -> std::process::ExitCode {
+    himg::cli::main()
+}

@@ -1,0 +1,147 @@
+//! Generated account files: `/etc/passwd`, `/etc/group` and `/etc/shadow` from declared users and
+//! groups, merged along the `from` chain. `root` (0) and `nobody` (65534) are always present.
+
+use std::collections::BTreeMap;
+
+use himg_lang::{GroupSpec, UserSpec};
+
+/// Users and groups of an image, keyed by name; the derived image's entries replace the base's.
+#[derive(Debug, Clone, Default)]
+pub struct Accounts {
+    pub users: BTreeMap<String, UserSpec>,
+    pub groups: BTreeMap<String, GroupSpec>,
+}
+
+impl Accounts {
+    /// This (the base's) accounts with a derived image's declarations applied.
+    pub fn extend(&self, users: &[UserSpec], groups: &[GroupSpec]) -> Accounts {
+        let mut out = self.clone();
+        for u in users {
+            out.users.insert(u.name.clone(), u.clone());
+        }
+        for g in groups {
+            out.groups.insert(g.name.clone(), g.clone());
+        }
+        out
+    }
+
+    fn all_users(&self) -> Vec<UserSpec> {
+        let mut all: BTreeMap<String, UserSpec> = BTreeMap::new();
+        all.insert(
+            "root".into(),
+            builtin_user("root", 0, "/root", "/sbin/nologin"),
+        );
+        all.insert(
+            "nobody".into(),
+            builtin_user("nobody", 65534, "/nonexistent", "/usr/sbin/nologin"),
+        );
+        all.extend(self.users.clone());
+        let mut v: Vec<UserSpec> = all.into_values().collect();
+        v.sort_by(|a, b| a.uid.cmp(&b.uid).then_with(|| a.name.cmp(&b.name)));
+        v
+    }
+
+    fn all_groups(&self) -> Vec<GroupSpec> {
+        let mut all: BTreeMap<String, GroupSpec> = BTreeMap::new();
+        all.insert("root".into(), builtin_group("root", 0));
+        all.insert("nogroup".into(), builtin_group("nogroup", 65534));
+        all.extend(self.groups.clone());
+        let mut v: Vec<GroupSpec> = all.into_values().collect();
+        v.sort_by(|a, b| a.gid.cmp(&b.gid).then_with(|| a.name.cmp(&b.name)));
+        v
+    }
+
+    /// `/etc/passwd`, sorted by uid.
+    pub fn passwd(&self) -> String {
+        self.all_users()
+            .iter()
+            .map(|u| {
+                format!(
+                    "{}:x:{}:{}:{}:{}:{}\n",
+                    u.name, u.uid, u.gid, u.gecos, u.home, u.shell
+                )
+            })
+            .collect()
+    }
+
+    /// `/etc/group`, sorted by gid.
+    pub fn group(&self) -> String {
+        self.all_groups()
+            .iter()
+            .map(|g| format!("{}:x:{}:{}\n", g.name, g.gid, g.members.join(",")))
+            .collect()
+    }
+
+    /// `/etc/shadow`: every account locked (`!`), no password ageing dates (they would be build times).
+    pub fn shadow(&self) -> String {
+        self.all_users()
+            .iter()
+            .map(|u| format!("{}:!:::::::\n", u.name))
+            .collect()
+    }
+
+    /// Home directories to create: `(path, uid, gid)`, sorted by path.
+    pub fn homes(&self) -> Vec<(String, u32, u32)> {
+        let mut v: Vec<(String, u32, u32)> = self
+            .users
+            .values()
+            .filter(|u| u.create_home && u.home != "/" && u.home != "/nonexistent")
+            .map(|u| (u.home.clone(), u.uid, u.gid))
+            .collect();
+        v.sort();
+        v.dedup_by(|a, b| a.0 == b.0);
+        v
+    }
+}
+
+fn builtin_user(name: &str, id: u32, home: &str, shell: &str) -> UserSpec {
+    UserSpec {
+        name: name.into(),
+        uid: id,
+        gid: id,
+        home: home.into(),
+        shell: shell.into(),
+        gecos: name.into(),
+        create_home: false,
+    }
+}
+
+fn builtin_group(name: &str, id: u32) -> GroupSpec {
+    GroupSpec {
+        name: name.into(),
+        gid: id,
+        members: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_sorted_and_include_builtins() {
+        let acc = Accounts::default().extend(
+            &[UserSpec {
+                name: "app".into(),
+                uid: 10001,
+                gid: 10001,
+                home: "/home/app".into(),
+                shell: "/sbin/nologin".into(),
+                gecos: "app".into(),
+                create_home: true,
+            }],
+            &[GroupSpec {
+                name: "app".into(),
+                gid: 10001,
+                members: vec![],
+            }],
+        );
+        assert_eq!(
+            acc.passwd(),
+            "root:x:0:0:root:/root:/sbin/nologin\napp:x:10001:10001:app:/home/app:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+        );
+        assert_eq!(acc.group(), "root:x:0:\napp:x:10001:\nnogroup:x:65534:\n");
+        assert!(acc.shadow().starts_with("root:!:::::::\n"));
+        assert_eq!(acc.homes(), vec![("/home/app".to_string(), 10001, 10001)]);
+    }
+}

@@ -1,0 +1,326 @@
+//! Compiling evaluated image specs into a [`BuildGraph`].
+//!
+//! Each image is flattened along its `from` chain: the base's layer nodes are reused as they are, the
+//! runtime config and accounts are merged, and the image's own layers are added on top (a generated
+//! accounts layer first when the image declares users or groups, then its `layer` blocks, then the
+//! implicit `contents` layer). Then, per architecture, a config and a manifest node; with several
+//! architectures, an index node above them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use himg_lang::{ContentItem, ImageSpec, LayerSpec};
+use himg_store::Store;
+
+use super::PlanError;
+use super::accounts::Accounts;
+use super::config::RuntimeConfigPlan;
+use super::derivation::{
+    ArchOutputs, BuildGraph, ConfigStep, ImageOutputs, IndexStep, LayerItem, LayerStep,
+    ManifestStep, NodeId, Step,
+};
+use super::inputs::scan_copy;
+use crate::load::FsLoader;
+
+/// Build-wide settings that enter derivation keys.
+#[derive(Debug, Clone)]
+pub struct CompileOptions {
+    /// The time written into tar entries and the config (`SOURCE_DATE_EPOCH`, else 1).
+    pub epoch: u64,
+}
+
+impl CompileOptions {
+    /// Reads `SOURCE_DATE_EPOCH` (the only environment input of a build), defaulting to 1
+    /// (1970-01-01T00:00:01Z, as Nix does).
+    pub fn from_env() -> Result<CompileOptions, PlanError> {
+        let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) if !v.trim().is_empty() => v
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| PlanError::BadEpoch(v.clone()))?,
+            _ => 1,
+        };
+        Ok(CompileOptions { epoch })
+    }
+}
+
+/// An image flattened along its `from` chain.
+#[derive(Debug, Clone, Default)]
+struct Flat {
+    layers: Vec<NodeId>,
+    history: Vec<String>,
+    config: RuntimeConfigPlan,
+    accounts: Accounts,
+}
+
+struct Compiler<'a> {
+    graph: BuildGraph,
+    loader: &'a FsLoader,
+    store: &'a Store,
+    opts: &'a CompileOptions,
+    memo: HashMap<(String, String), Flat>,
+}
+
+/// Compiles every given image (and the bases they extend) into one graph.
+pub fn compile(
+    images: &[ImageSpec],
+    loader: &FsLoader,
+    store: &Store,
+    opts: &CompileOptions,
+) -> Result<BuildGraph, PlanError> {
+    let mut c = Compiler {
+        graph: BuildGraph::default(),
+        loader,
+        store,
+        opts,
+        memo: HashMap::new(),
+    };
+    for spec in images {
+        let flat = c.flatten(spec)?;
+        let base_layers = spec.base.as_ref().map(|b| c.memo_len(b)).unwrap_or(0);
+        let outputs = c.image_nodes(spec, &flat, base_layers);
+        c.graph.images.push(outputs);
+    }
+    Ok(c.graph)
+}
+
+impl Compiler<'_> {
+    fn memo_len(&self, spec: &ImageSpec) -> usize {
+        self.memo
+            .get(&(spec.declared_in.0.clone(), spec.name.clone()))
+            .map(|f| f.layers.len())
+            .unwrap_or(0)
+    }
+
+    fn flatten(&mut self, spec: &ImageSpec) -> Result<Flat, PlanError> {
+        let memo_key = (spec.declared_in.0.clone(), spec.name.clone());
+        if let Some(flat) = self.memo.get(&memo_key) {
+            return Ok(flat.clone());
+        }
+        let base = match &spec.base {
+            Some(b) => self.flatten(b)?,
+            None => Flat::default(),
+        };
+        let accounts = base.accounts.extend(&spec.users, &spec.groups);
+        let mut own: Vec<LayerSpec> = Vec::new();
+        if !spec.users.is_empty() || !spec.groups.is_empty() {
+            own.push(accounts_layer(&accounts));
+        }
+        own.extend(spec.layers.iter().filter(|l| !l.items.is_empty()).cloned());
+        if let Some(budget) = spec.max_layers {
+            let budget_usize = budget as usize;
+            while base.layers.len() + own.len() > budget_usize && own.len() >= 2 {
+                if let (Some(last), Some(prev)) = (own.pop(), own.last_mut()) {
+                    prev.name = format!("{}+{}", prev.name, last.name);
+                    prev.items.extend(last.items);
+                }
+            }
+            if base.layers.len() + own.len() > budget_usize {
+                return Err(PlanError::LayerBudget {
+                    image: spec.name.clone(),
+                    count: base.layers.len() + own.len(),
+                    budget,
+                    base: base.layers.len(),
+                });
+            }
+        }
+        let mut flat = Flat {
+            layers: base.layers.clone(),
+            history: base.history.clone(),
+            config: base.config.extend(&spec.config),
+            accounts,
+        };
+        for layer in &own {
+            let node = self.layer_node(spec, layer)?;
+            flat.layers.push(node);
+            flat.history
+                .push(format!("himg: layer {} of image {}", layer.name, spec.name));
+        }
+        self.memo.insert(memo_key, flat.clone());
+        Ok(flat)
+    }
+
+    fn layer_node(&mut self, spec: &ImageSpec, layer: &LayerSpec) -> Result<NodeId, PlanError> {
+        let mut inputs: Vec<NodeId> = Vec::new();
+        let mut items: Vec<LayerItem> = Vec::new();
+        for item in &layer.items {
+            match item {
+                ContentItem::Copy {
+                    source,
+                    source_is_dir,
+                    to,
+                    include,
+                    exclude,
+                    mode,
+                    dir_mode,
+                    owner,
+                } => {
+                    let abs = self.loader.resolve(source);
+                    let abs = std::path::absolute(&abs).unwrap_or(abs);
+                    let entries = scan_copy(self.store, &abs, include, exclude)?;
+                    let node = self.graph.add(
+                        format!("copy {source}"),
+                        Step::Copy {
+                            entries,
+                            single_file: !source_is_dir,
+                            origin: abs,
+                        },
+                        Vec::new(),
+                    );
+                    inputs.push(node);
+                    items.push(LayerItem::Copy {
+                        input: inputs.len() - 1,
+                        to: to.clone(),
+                        mode: *mode,
+                        dir_mode: *dir_mode,
+                        uid: owner.uid,
+                        gid: owner.gid,
+                    });
+                }
+                ContentItem::File {
+                    path,
+                    text,
+                    mode,
+                    owner,
+                } => {
+                    let node = self.graph.add(
+                        format!("text {path}"),
+                        Step::Text { text: text.clone() },
+                        Vec::new(),
+                    );
+                    inputs.push(node);
+                    items.push(LayerItem::File {
+                        input: inputs.len() - 1,
+                        path: path.clone(),
+                        mode: *mode,
+                        uid: owner.uid,
+                        gid: owner.gid,
+                    });
+                }
+                ContentItem::Symlink {
+                    path,
+                    target,
+                    owner,
+                } => items.push(LayerItem::Symlink {
+                    path: path.clone(),
+                    target: target.clone(),
+                    uid: owner.uid,
+                    gid: owner.gid,
+                }),
+                ContentItem::Dir { path, mode, owner } => items.push(LayerItem::Dir {
+                    path: path.clone(),
+                    mode: *mode,
+                    uid: owner.uid,
+                    gid: owner.gid,
+                }),
+            }
+        }
+        let step = Step::Layer(LayerStep {
+            compression: spec.compression,
+            mtime: self.opts.epoch,
+            items,
+        });
+        Ok(self
+            .graph
+            .add(format!("{}/{}", spec.name, layer.name), step, inputs))
+    }
+
+    fn image_nodes(&mut self, spec: &ImageSpec, flat: &Flat, base_layers: usize) -> ImageOutputs {
+        let mut annotations: BTreeMap<String, String> = spec.annotations.clone();
+        annotations.insert(
+            "org.opencontainers.image.created".into(),
+            crate::oci::epoch_to_rfc3339(self.opts.epoch),
+        );
+        let mut per_arch = Vec::new();
+        for arch in &spec.architectures {
+            let config = self.graph.add(
+                format!("{} config {arch}", spec.name),
+                Step::Config(ConfigStep {
+                    architecture: arch.clone(),
+                    os: "linux".into(),
+                    created: self.opts.epoch,
+                    config: flat.config.clone(),
+                    history: flat.history.clone(),
+                }),
+                flat.layers.clone(),
+            );
+            let mut inputs = vec![config];
+            inputs.extend(flat.layers.iter().copied());
+            let manifest = self.graph.add(
+                format!("{} manifest {arch}", spec.name),
+                Step::Manifest(ManifestStep {
+                    annotations: annotations.clone(),
+                }),
+                inputs,
+            );
+            per_arch.push(ArchOutputs {
+                architecture: arch.clone(),
+                manifest,
+                config,
+                layers: flat.layers.clone(),
+            });
+        }
+        let top = if per_arch.len() == 1 {
+            per_arch[0].manifest
+        } else {
+            self.graph.add(
+                format!("{} index", spec.name),
+                Step::Index(IndexStep {
+                    annotations,
+                    platforms: per_arch
+                        .iter()
+                        .map(|a| (a.architecture.clone(), "linux".to_string()))
+                        .collect(),
+                }),
+                per_arch.iter().map(|a| a.manifest).collect(),
+            )
+        };
+        ImageOutputs {
+            name: spec.name.clone(),
+            top,
+            per_arch,
+            base_layers,
+        }
+    }
+}
+
+/// The generated accounts layer: passwd, group, shadow and home directories.
+fn accounts_layer(accounts: &Accounts) -> LayerSpec {
+    use himg_lang::Owner;
+    let root = Owner { uid: 0, gid: 0 };
+    let mut items = vec![
+        ContentItem::Dir {
+            path: "/etc".into(),
+            mode: 0o755,
+            owner: root,
+        },
+        ContentItem::File {
+            path: "/etc/passwd".into(),
+            text: accounts.passwd(),
+            mode: 0o644,
+            owner: root,
+        },
+        ContentItem::File {
+            path: "/etc/group".into(),
+            text: accounts.group(),
+            mode: 0o644,
+            owner: root,
+        },
+        ContentItem::File {
+            path: "/etc/shadow".into(),
+            text: accounts.shadow(),
+            mode: 0o640,
+            owner: root,
+        },
+    ];
+    for (home, uid, gid) in accounts.homes() {
+        items.push(ContentItem::Dir {
+            path: home,
+            mode: 0o700,
+            owner: Owner { uid, gid },
+        });
+    }
+    LayerSpec {
+        name: "accounts".into(),
+        items,
+    }
+}

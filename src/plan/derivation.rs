@@ -1,0 +1,269 @@
+//! The derivation graph: what each node builds, and how its key is computed.
+//!
+//! A derivation's key is blake3 over a canonical encoding of its kind, its parameters (canonical JSON),
+//! and the keys of its inputs. Steps that read project files carry the content hash of every file they
+//! read in their parameters, so an edited file changes the key of exactly the nodes that read it.
+//!
+//! After its inputs are realised, a node also has a *resolved key*: the same encoding with each input's
+//! output content in place of the input's key. Two input derivations with different keys but equal
+//! output content give equal resolved keys, which is how early cutoff works.
+
+use std::collections::HashMap;
+
+use himg_store::{B3Digest, ObjectRef};
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde::Serialize;
+
+use super::config::RuntimeConfigPlan;
+use super::inputs::ScannedEntry;
+
+/// Identifies a node of a [`BuildGraph`].
+pub type NodeId = NodeIndex<u32>;
+
+/// Version of the key encoding; bump it whenever a step's output for the same parameters changes.
+const KEY_VERSION: &str = "himg-derivation-v1";
+
+/// What a node produces.
+#[derive(Debug, Clone, Serialize)]
+#[allow(clippy::large_enum_variant)] // built once per node; boxing would only add indirection
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Step {
+    /// Import a project file (→ blob) or directory (→ tree) into the store.
+    Copy {
+        /// Sorted listing with the content hash of every file read.
+        entries: Vec<ScannedEntry>,
+        single_file: bool,
+        /// Where the files are read from (not part of the key: only the listing is).
+        #[serde(skip)]
+        origin: std::path::PathBuf,
+    },
+    /// Inline text (a `file` item, or a generated file such as `/etc/passwd`) → blob.
+    Text { text: String },
+    /// Place the inputs' contents at their destinations with modes and owners → a compressed OCI layer.
+    Layer(LayerStep),
+    /// The OCI image config for one architecture; inputs are the image's layers, bottom first.
+    Config(ConfigStep),
+    /// The OCI manifest for one architecture; inputs are the config, then the layers.
+    Manifest(ManifestStep),
+    /// An OCI index over per-architecture manifests (multi-arch images only).
+    Index(IndexStep),
+}
+
+impl Step {
+    /// A short kind name for display and for the key encoding.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::Copy { .. } => "copy",
+            Step::Text { .. } => "text",
+            Step::Layer(_) => "layer",
+            Step::Config(_) => "config",
+            Step::Manifest(_) => "manifest",
+            Step::Index(_) => "index",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerStep {
+    pub compression: himg_lang::Compression,
+    /// File times in the tar (the build epoch).
+    pub mtime: u64,
+    pub items: Vec<LayerItem>,
+}
+
+/// One item of a layer. `input` indexes the node's input list.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LayerItem {
+    Copy {
+        input: usize,
+        to: String,
+        mode: Option<u32>,
+        dir_mode: Option<u32>,
+        uid: u32,
+        gid: u32,
+    },
+    File {
+        input: usize,
+        path: String,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    Symlink {
+        path: String,
+        target: String,
+        uid: u32,
+        gid: u32,
+    },
+    Dir {
+        path: String,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigStep {
+    pub architecture: String,
+    pub os: String,
+    pub created: u64,
+    pub config: RuntimeConfigPlan,
+    /// One `created_by` line per layer, same order as the inputs.
+    pub history: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestStep {
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexStep {
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// `(architecture, os)` per input manifest.
+    pub platforms: Vec<(String, String)>,
+}
+
+/// One node: a step, a human name, and its derivation key.
+#[derive(Debug, Clone)]
+pub struct Derivation {
+    pub name: String,
+    pub step: Step,
+    pub key: B3Digest,
+    /// Inputs in the order the step refers to them.
+    pub inputs: Vec<NodeId>,
+}
+
+/// Everything one image needs: the node at the top (manifest, or index when multi-arch) and, per
+/// architecture, the config, manifest and layer nodes.
+#[derive(Debug, Clone)]
+pub struct ImageOutputs {
+    pub name: String,
+    pub top: NodeId,
+    pub per_arch: Vec<ArchOutputs>,
+    /// Layers this image reuses from its base (for reporting).
+    pub base_layers: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ArchOutputs {
+    pub architecture: String,
+    pub manifest: NodeId,
+    pub config: NodeId,
+    pub layers: Vec<NodeId>,
+}
+
+/// The DAG of derivations for one build. Edges point from an input to the node that consumes it.
+#[derive(Debug, Default)]
+pub struct BuildGraph {
+    pub graph: DiGraph<Derivation, (), u32>,
+    pub images: Vec<ImageOutputs>,
+    by_key: HashMap<B3Digest, NodeId>,
+}
+
+impl BuildGraph {
+    /// Adds a node (or returns the existing node with the same key: equal work is done once).
+    pub fn add(&mut self, name: String, step: Step, inputs: Vec<NodeId>) -> NodeId {
+        let input_keys: Vec<String> = inputs
+            .iter()
+            .map(|&i| self.graph[i].key.to_string())
+            .collect();
+        let key = derivation_key(&step, &input_keys);
+        if let Some(&id) = self.by_key.get(&key) {
+            return id;
+        }
+        let id = self.graph.add_node(Derivation {
+            name,
+            step,
+            key,
+            inputs: inputs.clone(),
+        });
+        for input in inputs {
+            self.graph.add_edge(input, id, ());
+        }
+        self.by_key.insert(key, id);
+        id
+    }
+
+    pub fn node(&self, id: NodeId) -> &Derivation {
+        &self.graph[id]
+    }
+
+    /// The graph as Graphviz DOT, nodes labelled with kind, name and short key.
+    pub fn to_dot(&self) -> String {
+        let mut out = String::from(
+            "digraph himg {\n  rankdir=BT;\n  node [shape=box, fontname=monospace];\n",
+        );
+        for id in self.graph.node_indices() {
+            let d = &self.graph[id];
+            let key = d.key.to_string();
+            let short = key.get(3..15).unwrap_or(&key);
+            out.push_str(&format!(
+                "  n{} [label=\"{}\\n{}\\n{}\"];\n",
+                id.index(),
+                d.step.kind(),
+                escape_dot(&d.name),
+                short
+            ));
+        }
+        for e in self.graph.edge_indices() {
+            if let Some((a, b)) = self.graph.edge_endpoints(e) {
+                out.push_str(&format!("  n{} -> n{};\n", a.index(), b.index()));
+            }
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// The graph as JSON: nodes with kind, name, key and inputs; and the images.
+    pub fn to_json(&self) -> serde_json::Value {
+        let nodes: Vec<serde_json::Value> = self
+            .graph
+            .node_indices()
+            .map(|id| {
+                let d = &self.graph[id];
+                serde_json::json!({
+                    "id": id.index(),
+                    "kind": d.step.kind(),
+                    "name": d.name,
+                    "key": d.key.to_string(),
+                    "inputs": d.inputs.iter().map(|i| i.index()).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let images: Vec<serde_json::Value> = self
+            .images
+            .iter()
+            .map(|img| serde_json::json!({"name": img.name, "top": img.top.index()}))
+            .collect();
+        serde_json::json!({ "nodes": nodes, "images": images })
+    }
+}
+
+fn escape_dot(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// The key of a step given its input keys (or, for the resolved key, its inputs' output contents).
+pub fn derivation_key(step: &Step, inputs: &[String]) -> B3Digest {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(KEY_VERSION.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(step.kind().as_bytes());
+    hasher.update(b"\0");
+    // Serialising plain data cannot fail; an empty encoding would still be a distinct key.
+    hasher.update(&crate::oci::canonical_json(step).unwrap_or_default());
+    for input in inputs {
+        hasher.update(b"\0");
+        hasher.update(input.as_bytes());
+    }
+    B3Digest::from(hasher.finalize())
+}
+
+/// The resolved key: inputs identified by what they produced rather than how.
+pub fn resolved_key(step: &Step, input_contents: &[ObjectRef]) -> B3Digest {
+    let refs: Vec<String> = input_contents.iter().map(|r| format!("out:{r}")).collect();
+    derivation_key(step, &refs)
+}

@@ -1,0 +1,300 @@
+//! Realising a build graph: find what the store has (top-down, stopping at the first hit), then build the
+//! rest bottom-up in parallel waves, with early cutoff through resolved keys.
+//!
+//! Cross-process safety: each missing derivation is built under the store's per-derivation lock and
+//! looked up again once the lock is held, so two builds on one store never build the same derivation at
+//! the same time; the whole build holds the store's shared build guard so `gc` cannot delete what it is
+//! about to reference.
+
+use himg_store::{B3Digest, ObjectRef, OutputPath, OutputRecord, Store};
+use rayon::prelude::*;
+
+use super::PlanError;
+use super::derivation::{BuildGraph, NodeId, resolved_key};
+use super::steps::build_step;
+
+/// What a realised derivation produced.
+#[derive(Debug, Clone)]
+pub struct Realised {
+    pub path: OutputPath,
+    pub content: ObjectRef,
+    pub size: u64,
+    pub meta: serde_json::Value,
+}
+
+impl From<OutputRecord> for Realised {
+    fn from(r: OutputRecord) -> Self {
+        Realised {
+            path: r.path,
+            content: r.content,
+            size: r.size,
+            meta: r.meta,
+        }
+    }
+}
+
+/// How a node's output was obtained in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeOutcome {
+    /// Found in the store under its key.
+    Reused,
+    /// Inputs were rebuilt but produced the same content, so this node was found under its resolved key.
+    CutOff,
+    /// Built by this run.
+    Built,
+    /// Not needed: a node above it was found in the store.
+    Skipped,
+}
+
+/// The outcome of realising a graph.
+#[derive(Debug)]
+pub struct BuildReport {
+    pub outcomes: Vec<NodeOutcome>,
+    pub realised: Vec<Option<Realised>>,
+}
+
+impl BuildReport {
+    pub fn built(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| **o == NodeOutcome::Built)
+            .count()
+    }
+
+    pub fn reused(&self) -> usize {
+        self.outcomes.len() - self.built()
+    }
+
+    pub fn output(&self, id: NodeId) -> Option<&Realised> {
+        self.realised.get(id.index()).and_then(|r| r.as_ref())
+    }
+}
+
+/// Events reported while realising, for the progress display.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    Planned { to_build: usize },
+    Started { name: &'a str, kind: &'a str },
+    Finished { name: &'a str, kind: &'a str },
+}
+
+/// Realises `targets` (and whatever they need) in the store.
+pub fn realise(
+    graph: &BuildGraph,
+    store: &Store,
+    targets: &[NodeId],
+    on_event: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<BuildReport, PlanError> {
+    let n = graph.graph.node_count();
+    let mut outcomes = vec![NodeOutcome::Skipped; n];
+    let mut realised: Vec<Option<Realised>> = vec![None; n];
+    let mut needed = vec![false; n];
+
+    // Phase 1: top-down lookups. Nodes below a hit are not needed (but the image's own layers and
+    // config are still looked up so that the report and the layout writer know their outputs).
+    let mut stack: Vec<NodeId> = targets.to_vec();
+    let mut visited = vec![false; n];
+    while let Some(id) = stack.pop() {
+        if visited[id.index()] {
+            continue;
+        }
+        visited[id.index()] = true;
+        let node = graph.node(id);
+        match store.lookup_derivation(&node.key)? {
+            Some(rec) => {
+                realised[id.index()] = Some(rec.into());
+                outcomes[id.index()] = NodeOutcome::Reused;
+            }
+            None => {
+                needed[id.index()] = true;
+                stack.extend(node.inputs.iter().copied());
+            }
+        }
+    }
+    for img in &graph.images {
+        for arch in &img.per_arch {
+            for &id in arch.layers.iter().chain(std::iter::once(&arch.config)) {
+                if !visited[id.index()] {
+                    visited[id.index()] = true;
+                    if let Some(rec) = store.lookup_derivation(&graph.node(id).key)? {
+                        realised[id.index()] = Some(rec.into());
+                        outcomes[id.index()] = NodeOutcome::Reused;
+                    } else {
+                        // Present only as part of a stored manifest; rebuild so its metadata is known.
+                        mark_needed(graph, store, id, &mut needed, &mut realised, &mut outcomes)?;
+                    }
+                }
+            }
+        }
+    }
+    // Nodes that are neither needed nor found were cut off by a hit above them.
+    for i in 0..n {
+        if !needed[i] && realised[i].is_some() {
+            outcomes[i] = NodeOutcome::Reused;
+        }
+    }
+
+    // Phase 2: bottom-up waves over needed nodes.
+    let waves = waves(graph, &needed);
+    on_event(Event::Planned {
+        to_build: needed.iter().filter(|b| **b).count(),
+    });
+    for wave in waves {
+        let results: Vec<Result<(NodeId, Realised, NodeOutcome), PlanError>> = wave
+            .par_iter()
+            .map(|&id| {
+                realise_one(graph, store, id, &realised, on_event).map_err(|e| {
+                    PlanError::Derivation {
+                        name: graph.node(id).name.clone(),
+                        source: Box::new(e),
+                    }
+                })
+            })
+            .collect();
+        for r in results {
+            let (id, out, outcome) = r?;
+            realised[id.index()] = Some(out);
+            outcomes[id.index()] = outcome;
+        }
+    }
+    Ok(BuildReport { outcomes, realised })
+}
+
+fn mark_needed(
+    graph: &BuildGraph,
+    store: &Store,
+    id: NodeId,
+    needed: &mut [bool],
+    realised: &mut [Option<Realised>],
+    outcomes: &mut [NodeOutcome],
+) -> Result<(), PlanError> {
+    let mut stack = vec![id];
+    while let Some(id) = stack.pop() {
+        if needed[id.index()] || realised[id.index()].is_some() {
+            continue;
+        }
+        match store.lookup_derivation(&graph.node(id).key)? {
+            Some(rec) => {
+                realised[id.index()] = Some(rec.into());
+                outcomes[id.index()] = NodeOutcome::Reused;
+            }
+            None => {
+                needed[id.index()] = true;
+                stack.extend(graph.node(id).inputs.iter().copied());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Groups needed nodes by depth (longest chain of needed inputs below them).
+fn waves(graph: &BuildGraph, needed: &[bool]) -> Vec<Vec<NodeId>> {
+    let order = match petgraph::algo::toposort(&graph.graph, None) {
+        Ok(o) => o,
+        // The graph is built bottom-up from specs, so it cannot have a cycle.
+        Err(_) => graph.graph.node_indices().collect(),
+    };
+    let mut depth = vec![0usize; graph.graph.node_count()];
+    let mut waves: Vec<Vec<NodeId>> = Vec::new();
+    for id in order {
+        if !needed[id.index()] {
+            continue;
+        }
+        let d = graph
+            .node(id)
+            .inputs
+            .iter()
+            .filter(|i| needed[i.index()])
+            .map(|i| depth[i.index()] + 1)
+            .max()
+            .unwrap_or(0);
+        depth[id.index()] = d;
+        if waves.len() <= d {
+            waves.resize_with(d + 1, Vec::new);
+        }
+        waves[d].push(id);
+    }
+    waves
+}
+
+fn realise_one(
+    graph: &BuildGraph,
+    store: &Store,
+    id: NodeId,
+    realised: &[Option<Realised>],
+    on_event: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<(NodeId, Realised, NodeOutcome), PlanError> {
+    let node = graph.node(id);
+    let _lock = store.lock_derivation(&node.key)?;
+    if let Some(rec) = store.lookup_derivation(&node.key)? {
+        return Ok((id, rec.into(), NodeOutcome::Reused));
+    }
+    let mut inputs: Vec<&Realised> = Vec::with_capacity(node.inputs.len());
+    for input in &node.inputs {
+        let r = realised[input.index()]
+            .as_ref()
+            .ok_or_else(|| PlanError::BadStoreEntry {
+                what: graph.node(*input).name.clone(),
+            })?;
+        inputs.push(r);
+    }
+    let contents: Vec<ObjectRef> = inputs.iter().map(|r| r.content).collect();
+    let rkey = resolved_key(&node.step, &contents);
+    if !node.inputs.is_empty()
+        && let Some(rec) = store.lookup_derivation(&rkey)?
+    {
+        store.register_output(&[node.key], &rec)?;
+        return Ok((id, rec.into(), NodeOutcome::CutOff));
+    }
+    on_event(Event::Started {
+        name: &node.name,
+        kind: node.step.kind(),
+    });
+    let built = build_step(store, &node.step, &inputs)?;
+    let record = OutputRecord {
+        path: output_path(&node.key, &node.name)?,
+        content: built.content,
+        size: built.size,
+        meta: built.meta,
+        refs_outputs: inputs.iter().map(|r| r.path.clone()).collect(),
+        refs_objects: built.refs_objects,
+    };
+    let keys: Vec<B3Digest> = if rkey == node.key {
+        vec![node.key]
+    } else {
+        vec![node.key, rkey]
+    };
+    store.register_output(&keys, &record)?;
+    on_event(Event::Finished {
+        name: &node.name,
+        kind: node.step.kind(),
+    });
+    Ok((id, record.into(), NodeOutcome::Built))
+}
+
+/// `<nix-base32 of the key>-<name made safe>`.
+fn output_path(key: &B3Digest, name: &str) -> Result<OutputPath, PlanError> {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+._?=-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let safe: String = safe
+        .trim_matches(|c| c == '-' || c == '.')
+        .chars()
+        .take(64)
+        .collect();
+    let safe = if safe.is_empty() {
+        "out".to_string()
+    } else {
+        safe
+    };
+    OutputPath::new(key, &safe).map_err(|e| PlanError::BadStoreEntry {
+        what: format!("output name `{safe}`: {e}"),
+    })
+}

@@ -1,0 +1,624 @@
+//! Building one derivation: each step kind turns its inputs' outputs into new store objects.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+
+use himg_store::{B3Digest, Node, ObjectRef, Sha256Digest, Store, Tree, TreeEntry};
+use serde_json::json;
+
+use super::PlanError;
+use super::derivation::{LayerItem, LayerStep, Step};
+use super::inputs::{ScannedEntry, ScannedKind};
+use super::realise::Realised;
+use crate::oci::{self, Compression, ContentSource, EntryKind, LayerEntry};
+
+/// What a step produced, before it is registered in the store.
+#[derive(Debug)]
+pub struct Built {
+    pub content: ObjectRef,
+    pub size: u64,
+    pub meta: serde_json::Value,
+    pub refs_objects: Vec<ObjectRef>,
+}
+
+pub const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const MEDIA_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const MEDIA_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const MEDIA_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+
+pub fn build_step(store: &Store, step: &Step, inputs: &[&Realised]) -> Result<Built, PlanError> {
+    match step {
+        Step::Copy {
+            entries,
+            single_file,
+            ..
+        } => build_copy(store, entries, *single_file),
+        Step::Text { text } => {
+            let blob = store.put_blob(text.as_bytes())?;
+            Ok(Built {
+                content: ObjectRef::Blob(blob),
+                size: text.len() as u64,
+                meta: json!({}),
+                refs_objects: vec![ObjectRef::Blob(blob)],
+            })
+        }
+        Step::Layer(layer) => build_layer(store, layer, inputs),
+        Step::Config(cfg) => {
+            let mut diff_ids = Vec::new();
+            for input in inputs {
+                diff_ids.push(meta_str(input, "diff_id")?);
+            }
+            let created = oci::epoch_to_rfc3339(cfg.created);
+            let c = &cfg.config;
+            let mut config = serde_json::Map::new();
+            if let Some(u) = &c.user {
+                config.insert("User".into(), json!(u));
+            }
+            if !c.env.is_empty() {
+                let env: Vec<String> = c.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                config.insert("Env".into(), json!(env));
+            }
+            if let Some(e) = &c.entrypoint {
+                config.insert("Entrypoint".into(), json!(e));
+            }
+            if let Some(cmd) = &c.cmd {
+                config.insert("Cmd".into(), json!(cmd));
+            }
+            if let Some(w) = &c.workdir {
+                config.insert("WorkingDir".into(), json!(w));
+            }
+            if !c.labels.is_empty() {
+                config.insert("Labels".into(), json!(c.labels));
+            }
+            if !c.exposed_ports.is_empty() {
+                let ports: BTreeMap<&String, serde_json::Value> =
+                    c.exposed_ports.iter().map(|p| (p, json!({}))).collect();
+                config.insert("ExposedPorts".into(), json!(ports));
+            }
+            if !c.volumes.is_empty() {
+                let vols: BTreeMap<&String, serde_json::Value> =
+                    c.volumes.iter().map(|p| (p, json!({}))).collect();
+                config.insert("Volumes".into(), json!(vols));
+            }
+            if let Some(s) = &c.stop_signal {
+                config.insert("StopSignal".into(), json!(s));
+            }
+            let (arch, variant) = oci_platform(&cfg.architecture);
+            let history: Vec<serde_json::Value> = cfg
+                .history
+                .iter()
+                .map(|h| json!({"created": created, "created_by": h}))
+                .collect();
+            let mut doc = json!({
+                "architecture": arch,
+                "os": cfg.os,
+                "created": created,
+                "config": config,
+                "rootfs": {"type": "layers", "diff_ids": diff_ids},
+                "history": history,
+            });
+            if let (Some(v), Some(obj)) = (variant, doc.as_object_mut()) {
+                obj.insert("variant".into(), json!(v));
+            }
+            put_json(store, &doc, MEDIA_CONFIG)
+        }
+        Step::Manifest(m) => {
+            let (config, layers) =
+                inputs
+                    .split_first()
+                    .ok_or_else(|| PlanError::BadStoreEntry {
+                        what: "manifest without config".into(),
+                    })?;
+            let mut layer_descs = Vec::new();
+            for l in layers {
+                layer_descs.push(json!({
+                    "mediaType": meta_str(l, "media_type")?,
+                    "digest": oci_digest(l)?,
+                    "size": l.size,
+                }));
+            }
+            let mut doc = json!({
+                "schemaVersion": 2,
+                "mediaType": MEDIA_MANIFEST,
+                "config": {"mediaType": MEDIA_CONFIG, "digest": oci_digest(config)?, "size": config.size},
+                "layers": layer_descs,
+            });
+            if let (false, Some(obj)) = (m.annotations.is_empty(), doc.as_object_mut()) {
+                obj.insert("annotations".into(), json!(m.annotations));
+            }
+            let mut built = put_json(store, &doc, MEDIA_MANIFEST)?;
+            for i in inputs {
+                built.refs_objects.push(i.content);
+            }
+            Ok(built)
+        }
+        Step::Index(ix) => {
+            let mut manifests = Vec::new();
+            for (m, (arch, os)) in inputs.iter().zip(&ix.platforms) {
+                let (arch, variant) = oci_platform(arch);
+                let mut platform = json!({"architecture": arch, "os": os});
+                if let (Some(v), Some(obj)) = (variant, platform.as_object_mut()) {
+                    obj.insert("variant".into(), json!(v));
+                }
+                manifests.push(json!({
+                    "mediaType": MEDIA_MANIFEST,
+                    "digest": oci_digest(m)?,
+                    "size": m.size,
+                    "platform": platform,
+                }));
+            }
+            let mut doc = json!({
+                "schemaVersion": 2,
+                "mediaType": MEDIA_INDEX,
+                "manifests": manifests,
+            });
+            if let (false, Some(obj)) = (ix.annotations.is_empty(), doc.as_object_mut()) {
+                obj.insert("annotations".into(), json!(ix.annotations));
+            }
+            let mut built = put_json(store, &doc, MEDIA_INDEX)?;
+            for i in inputs {
+                built.refs_objects.push(i.content);
+            }
+            Ok(built)
+        }
+    }
+}
+
+/// Debian architecture name → OCI `(architecture, variant)`.
+pub fn oci_platform(debian_arch: &str) -> (&str, Option<&'static str>) {
+    match debian_arch {
+        "arm64" => ("arm64", Some("v8")),
+        "armhf" => ("arm", Some("v7")),
+        "armel" => ("arm", Some("v5")),
+        "i386" => ("386", None),
+        "ppc64el" => ("ppc64le", None),
+        other => (other, None),
+    }
+}
+
+fn put_json(store: &Store, doc: &serde_json::Value, media_type: &str) -> Result<Built, PlanError> {
+    let bytes = oci::canonical_json(doc)?;
+    let digest = store.put_oci_blob(&bytes)?;
+    Ok(Built {
+        content: ObjectRef::Oci(digest),
+        size: bytes.len() as u64,
+        meta: json!({"media_type": media_type}),
+        refs_objects: vec![ObjectRef::Oci(digest)],
+    })
+}
+
+fn meta_str(r: &Realised, field: &str) -> Result<String, PlanError> {
+    r.meta
+        .get(field)
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| PlanError::BadStoreEntry {
+            what: format!("{} (no `{field}`)", r.path),
+        })
+}
+
+fn oci_digest(r: &Realised) -> Result<String, PlanError> {
+    match &r.content {
+        ObjectRef::Oci(d) => Ok(d.to_string()),
+        _ => Err(PlanError::BadStoreEntry {
+            what: format!("{} (not an OCI blob)", r.path),
+        }),
+    }
+}
+
+/// Imports scanned project files into the store as a tree (a single file becomes a one-entry tree).
+fn build_copy(
+    store: &Store,
+    entries: &[ScannedEntry],
+    single_file: bool,
+) -> Result<Built, PlanError> {
+    // Children of each directory path ("" = the root), built deepest first.
+    let mut dirs: BTreeMap<String, Vec<TreeEntry>> = BTreeMap::new();
+    dirs.insert(String::new(), Vec::new());
+    for e in entries {
+        if matches!(e.kind, ScannedKind::Dir) {
+            dirs.entry(e.path.clone()).or_default();
+        }
+    }
+    let mut blobs = Vec::new();
+    for e in entries {
+        let (parent, name) = split_parent(&e.path);
+        let node = match &e.kind {
+            ScannedKind::Dir => continue,
+            ScannedKind::Symlink { target } => Node::Symlink {
+                target: target.clone(),
+            },
+            ScannedKind::File {
+                blob,
+                size,
+                executable,
+            } => {
+                if !store.has_blob(blob) {
+                    let (got, got_size) = store.put_blob_from_path(&e.abs)?;
+                    if &got != blob || got_size != *size {
+                        return Err(PlanError::SourceChanged {
+                            path: e.abs.clone(),
+                        });
+                    }
+                }
+                blobs.push(ObjectRef::Blob(*blob));
+                Node::File {
+                    blob: *blob,
+                    size: *size,
+                    executable: *executable,
+                }
+            }
+        };
+        dirs.entry(parent.to_string()).or_default().push(TreeEntry {
+            name: name.to_string(),
+            node,
+        });
+    }
+    // Deepest directories first, so each subtree exists before its parent refers to it.
+    let mut paths: Vec<String> = dirs.keys().cloned().collect();
+    paths.sort_by_key(|p| {
+        std::cmp::Reverse(if p.is_empty() {
+            0
+        } else {
+            p.matches('/').count() + 1
+        })
+    });
+    let mut digests: HashMap<String, B3Digest> = HashMap::new();
+    for path in paths {
+        let mut children = dirs.remove(&path).unwrap_or_default();
+        for (sub, digest) in digests.iter() {
+            if !sub.is_empty() && split_parent(sub).0 == path {
+                children.push(TreeEntry {
+                    name: split_parent(sub).1.to_string(),
+                    node: Node::Dir { tree: *digest },
+                });
+            }
+        }
+        children.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+        let digest = store.put_tree(&Tree { entries: children })?;
+        digests.insert(path, digest);
+    }
+    let root = digests.remove("").ok_or_else(|| PlanError::BadStoreEntry {
+        what: "copy without root".into(),
+    })?;
+    let size = entries
+        .iter()
+        .map(|e| match e.kind {
+            ScannedKind::File { size, .. } => size,
+            _ => 0,
+        })
+        .sum();
+    Ok(Built {
+        content: ObjectRef::Tree(root),
+        size,
+        meta: json!({"single_file": single_file}),
+        refs_objects: vec![ObjectRef::Tree(root)],
+    })
+}
+
+fn split_parent(path: &str) -> (&str, &str) {
+    match path.rsplit_once('/') {
+        Some((p, n)) => (p, n),
+        None => ("", path),
+    }
+}
+
+/// One entry of a layer being assembled, with where its content comes from.
+struct Placed {
+    entry: LayerEntry,
+    blob: Option<B3Digest>,
+}
+
+fn build_layer(store: &Store, step: &LayerStep, inputs: &[&Realised]) -> Result<Built, PlanError> {
+    let mut placed: BTreeMap<String, Placed> = BTreeMap::new();
+    let input = |i: usize| -> Result<&Realised, PlanError> {
+        inputs
+            .get(i)
+            .copied()
+            .ok_or_else(|| PlanError::BadStoreEntry {
+                what: format!("layer input {i}"),
+            })
+    };
+    for item in &step.items {
+        match item {
+            LayerItem::Copy {
+                input: i,
+                to,
+                mode,
+                dir_mode,
+                uid,
+                gid,
+            } => {
+                let src = input(*i)?;
+                let ObjectRef::Tree(tree) = &src.content else {
+                    return Err(PlanError::BadStoreEntry {
+                        what: format!("{} (copy output is not a tree)", src.path),
+                    });
+                };
+                let single = src.meta.get("single_file").and_then(|v| v.as_bool()) == Some(true);
+                let tree = store.get_tree(tree)?;
+                let owner = (*uid, *gid);
+                if single {
+                    if let Some(e) = tree.entries.first() {
+                        place_node(&mut placed, to, &e.node, *mode, owner);
+                    }
+                } else {
+                    placed.entry(to.clone()).or_insert_with(|| Placed {
+                        entry: LayerEntry {
+                            path: to.clone(),
+                            kind: EntryKind::Dir,
+                            mode: dir_mode.unwrap_or(0o755),
+                            uid: *uid,
+                            gid: *gid,
+                        },
+                        blob: None,
+                    });
+                    place_tree(store, &mut placed, to, &tree, *mode, *dir_mode, owner)?;
+                }
+            }
+            LayerItem::File {
+                input: i,
+                path,
+                mode,
+                uid,
+                gid,
+            } => {
+                let src = input(*i)?;
+                let ObjectRef::Blob(blob) = &src.content else {
+                    return Err(PlanError::BadStoreEntry {
+                        what: format!("{} (text output is not a blob)", src.path),
+                    });
+                };
+                placed.insert(
+                    path.clone(),
+                    Placed {
+                        entry: LayerEntry {
+                            path: path.clone(),
+                            kind: EntryKind::File { size: src.size },
+                            mode: *mode,
+                            uid: *uid,
+                            gid: *gid,
+                        },
+                        blob: Some(*blob),
+                    },
+                );
+            }
+            LayerItem::Symlink {
+                path,
+                target,
+                uid,
+                gid,
+            } => {
+                placed.insert(
+                    path.clone(),
+                    Placed {
+                        entry: LayerEntry {
+                            path: path.clone(),
+                            kind: EntryKind::Symlink {
+                                target: target.clone(),
+                            },
+                            mode: 0o777,
+                            uid: *uid,
+                            gid: *gid,
+                        },
+                        blob: None,
+                    },
+                );
+            }
+            LayerItem::Dir {
+                path,
+                mode,
+                uid,
+                gid,
+            } => {
+                placed.insert(
+                    path.clone(),
+                    Placed {
+                        entry: LayerEntry {
+                            path: path.clone(),
+                            kind: EntryKind::Dir,
+                            mode: *mode,
+                            uid: *uid,
+                            gid: *gid,
+                        },
+                        blob: None,
+                    },
+                );
+            }
+        }
+    }
+    let compression = match step.compression {
+        himg_lang::Compression::Gzip => Compression::Gzip,
+        himg_lang::Compression::Zstd => Compression::Zstd,
+    };
+    let media_type = match step.compression {
+        himg_lang::Compression::Gzip => MEDIA_LAYER_GZIP,
+        himg_lang::Compression::Zstd => MEDIA_LAYER_ZSTD,
+    };
+    let compression_name = format!("{media_type};mtime={}", step.mtime);
+
+    // The layer's identity as content: every entry with its metadata and blob, canonical.
+    let listing: Vec<serde_json::Value> = placed
+        .values()
+        .map(|p| {
+            json!([
+                p.entry.path,
+                entry_kind_json(&p.entry.kind),
+                p.entry.mode,
+                p.entry.uid,
+                p.entry.gid,
+                p.blob.as_ref().map(|b| b.to_string())
+            ])
+        })
+        .collect();
+    let layer_id = B3Digest::from(blake3::hash(&oci::canonical_json(&listing)?));
+    let mut refs_objects: Vec<ObjectRef> = placed
+        .values()
+        .filter_map(|p| p.blob.map(ObjectRef::Blob))
+        .collect();
+    refs_objects.sort_by_key(|r| r.to_string());
+    refs_objects.dedup();
+
+    if let Some(rec) = store.lookup_layer(&layer_id, &compression_name)? {
+        refs_objects.push(ObjectRef::Oci(rec.digest));
+        return Ok(Built {
+            content: ObjectRef::Oci(rec.digest),
+            size: rec.size,
+            meta: json!({"diff_id": rec.diff_id.to_string(), "media_type": media_type}),
+            refs_objects,
+        });
+    }
+
+    let entries: Vec<LayerEntry> = placed.values().map(|p| p.entry.clone()).collect();
+    let blobs: HashMap<String, B3Digest> = placed
+        .values()
+        .filter_map(|p| p.blob.map(|b| (p.entry.path.clone(), b)))
+        .collect();
+    let source = StoreContent { store, blobs };
+    let mut writer = store.oci_blob_writer()?;
+    let digests = oci::write_layer(&entries, &source, compression, step.mtime, &mut writer)?;
+    let (digest, size) = writer.finish()?;
+    let diff_id = Sha256Digest::try_from(digests.diff_id.to_string().as_str())?;
+    if digest.to_string() != digests.digest.to_string() || size != digests.size {
+        return Err(PlanError::BadStoreEntry {
+            what: format!("layer {digest} (hash mismatch while writing)"),
+        });
+    }
+    store.register_layer(&himg_store::LayerRecord {
+        tree: layer_id,
+        compression: compression_name,
+        diff_id,
+        digest,
+        size,
+    })?;
+    refs_objects.push(ObjectRef::Oci(digest));
+    Ok(Built {
+        content: ObjectRef::Oci(digest),
+        size,
+        meta: json!({
+            "diff_id": diff_id.to_string(),
+            "media_type": media_type,
+            "uncompressed_size": digests.uncompressed_size,
+        }),
+        refs_objects,
+    })
+}
+
+fn entry_kind_json(kind: &EntryKind) -> serde_json::Value {
+    match kind {
+        EntryKind::File { size } => json!(["file", size]),
+        EntryKind::Dir => json!(["dir"]),
+        EntryKind::Symlink { target } => json!(["symlink", target]),
+        EntryKind::Hardlink { target } => json!(["hardlink", target]),
+    }
+}
+
+fn join(base: &str, name: &str) -> String {
+    if base == "/" {
+        format!("/{name}")
+    } else {
+        format!("{base}/{name}")
+    }
+}
+
+fn place_node(
+    placed: &mut BTreeMap<String, Placed>,
+    path: &str,
+    node: &Node,
+    mode: Option<u32>,
+    (uid, gid): (u32, u32),
+) {
+    let (kind, mode, blob) = match node {
+        Node::File {
+            blob,
+            size,
+            executable,
+        } => (
+            EntryKind::File { size: *size },
+            mode.unwrap_or(if *executable { 0o755 } else { 0o644 }),
+            Some(*blob),
+        ),
+        Node::Symlink { target } => (
+            EntryKind::Symlink {
+                target: target.clone(),
+            },
+            0o777,
+            None,
+        ),
+        Node::Dir { .. } => (EntryKind::Dir, 0o755, None),
+    };
+    placed.insert(
+        path.to_string(),
+        Placed {
+            entry: LayerEntry {
+                path: path.to_string(),
+                kind,
+                mode,
+                uid,
+                gid,
+            },
+            blob,
+        },
+    );
+}
+
+fn place_tree(
+    store: &Store,
+    placed: &mut BTreeMap<String, Placed>,
+    base: &str,
+    tree: &Tree,
+    mode: Option<u32>,
+    dir_mode: Option<u32>,
+    owner: (u32, u32),
+) -> Result<(), PlanError> {
+    for e in &tree.entries {
+        let path = join(base, &e.name);
+        match &e.node {
+            Node::Dir { tree: sub } => {
+                placed.insert(
+                    path.clone(),
+                    Placed {
+                        entry: LayerEntry {
+                            path: path.clone(),
+                            kind: EntryKind::Dir,
+                            mode: dir_mode.unwrap_or(0o755),
+                            uid: owner.0,
+                            gid: owner.1,
+                        },
+                        blob: None,
+                    },
+                );
+                let subtree = store.get_tree(sub)?;
+                place_tree(store, placed, &path, &subtree, mode, dir_mode, owner)?;
+            }
+            node => place_node(placed, &path, node, mode, owner),
+        }
+    }
+    Ok(())
+}
+
+/// Serves layer file contents from store blobs.
+struct StoreContent<'a> {
+    store: &'a Store,
+    blobs: HashMap<String, B3Digest>,
+}
+
+impl ContentSource for StoreContent<'_> {
+    fn open(&self, entry: &LayerEntry) -> std::io::Result<Box<dyn Read + '_>> {
+        let blob = self.blobs.get(&entry.path).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no content for `{}`", entry.path),
+            )
+        })?;
+        let file = self
+            .store
+            .open_blob(blob)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(Box::new(std::io::BufReader::with_capacity(
+            256 * 1024,
+            file,
+        )))
+    }
+}
