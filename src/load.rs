@@ -74,8 +74,45 @@ pub fn load_file(file: &Path) -> Result<Loaded, LoadError> {
         return Err(LoadError::NotFound(file.to_path_buf()));
     }
     let loader = FsLoader::new(dir);
-    let evaluated = himg_lang::evaluate(&SourcePath(name.to_string()), &loader)?;
+    let evaluated = himg_lang::evaluate(&SourcePath(name.to_string()), &loader)
+        .map_err(|diags| relative_to_cwd(diags, loader.root()))?;
     Ok(Loaded { loader, evaluated })
+}
+
+/// Diagnostics name files relative to the loader root; show them as the user can open them.
+fn relative_to_cwd(mut diags: Diagnostics, root: &Path) -> Diagnostics {
+    if root == Path::new(".") {
+        return diags;
+    }
+    let shown = |p: &SourcePath| {
+        let joined = root.join(p.as_str());
+        SourcePath(normalise(&joined).display().to_string())
+    };
+    for d in diags.0.iter_mut() {
+        d.file = shown(&d.file);
+        for s in d.secondary.iter_mut() {
+            s.file = shown(&s.file);
+        }
+    }
+    diags
+}
+
+/// Removes `.` and resolves `dir/..` lexically, for display only.
+fn normalise(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -125,3 +125,31 @@ fn golden_base_layers_are_reused_by_the_product_image() {
         .collect();
     assert!(built[..base_layers.len()].iter().all(|b| !b), "{built:?}");
 }
+
+#[test]
+fn early_cutoff_stops_when_a_rebuilt_layer_is_unchanged() {
+    let project = Project::new();
+    let write = |first: &str, second: &str| {
+        std::fs::write(
+            project.path("cutoff.himg"),
+            format!("image \"cutoff\" {{\n  layer \"etc\" {{\n    {first}\n    {second}\n  }}\n  file \"/other\" {{ text = \"x\" }}\n}}\n"),
+        )
+        .expect("write");
+    };
+    let a = r#"file "/etc/a" { text = "a" }"#;
+    let b = r#"file "/etc/b" { text = "b" }"#;
+    write(a, b);
+    let before = project.build("cutoff.himg", "out");
+    // Swapping two items changes the layer derivation's key, but the layer's bytes are the same
+    // (entries are sorted): the layer is re-derived, and config and manifest are cut off.
+    write(b, a);
+    let after = project.build("cutoff.himg", "out");
+    assert_eq!(after["built"], 1, "{after}");
+    assert_eq!(
+        image(&before, "cutoff")["digest"],
+        image(&after, "cutoff")["digest"]
+    );
+    // And the same edit again is now found directly under its key.
+    let again = project.build("cutoff.himg", "out");
+    assert_eq!(again["built"], 0, "{again}");
+}

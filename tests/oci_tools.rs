@@ -228,8 +228,9 @@ image "multi" {
     require_tool("oci-image-tool");
     run_tool(
         Command::new("oci-image-tool")
-            .args(["validate", "--type", "imageLayout"])
-            .arg(project.path("out")),
+            .args(["validate", "--type", "image"])
+            .arg(project.path("out"))
+            .args(["--ref", "name=multi"]),
     );
 
     // oci-archive and docker-archive of the hello image.

@@ -42,10 +42,14 @@ fn fresh_store_other_cwd_and_umask_give_identical_layouts() {
         "same digest across stores, directories and umasks"
     );
 
+    // Names and modes match too (diffoscope below is told to ignore times).
+    assert_eq!(modes(&a.path("out")), modes(&b.path("out-b")));
+
     require_tool("diffoscope");
     run_tool(
         Command::new("diffoscope")
-            .arg("--no-progress")
+            // Compare contents, names and modes; not the times at which the two directories were written.
+            .args(["--no-progress", "--exclude-directory-metadata=recursive"])
             .arg(a.path("out"))
             .arg(b.path("out-b")),
     );
@@ -75,4 +79,29 @@ fn source_date_epoch_changes_the_image_and_only_through_times() {
             .arg(format!("oci:{}:hello", project.path("out2").display())),
     );
     assert!(cfg.contains("2023-11-14T22:13:20Z"), "{cfg}");
+}
+
+/// `(relative path, mode)` of everything below `root`, sorted.
+fn modes(root: &std::path::Path) -> Vec<(String, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).expect("read_dir") {
+            let e = e.expect("entry");
+            let meta = e.metadata().expect("metadata");
+            if meta.is_dir() {
+                stack.push(e.path());
+            }
+            let rel = e
+                .path()
+                .strip_prefix(root)
+                .expect("prefix")
+                .display()
+                .to_string();
+            out.push((rel, meta.permissions().mode() & 0o7777));
+        }
+    }
+    out.sort();
+    out
 }

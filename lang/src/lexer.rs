@@ -4,6 +4,31 @@
 //! Strings are lexed into `StrOpen`, raw `StrText` pieces (escapes checked but not yet decoded),
 //! `InterpOpen` … tokens … `InterpClose`, and `StrClose`; a stack of open strings tracks nested
 //! interpolations without recursion.
+//!
+//! Scanning is built on nom: trivia, every token, every piece of a string body and every escape is
+//! a small combinator parser over a `nom_locate` span, which carries the absolute byte offset and the
+//! file id so that each parser can build its own spans and diagnostics. A lexical error is a
+//! `nom::Err::Failure` holding the finished [`Diag`], so no `alt` backtracks past it. The escape
+//! grammar is also what `strings::unescape` decodes with (through `decode_escape`).
+//!
+//! Two parts stay hand-written, on purpose:
+//! - the driver loop (`Lexer::run`), which picks the parser for the next step. That choice depends
+//!   on state outside the text at hand (inside a string body or not; whether a `}` closes an
+//!   interpolation, which depends on its brace depth), and the loop keeps that state on an explicit
+//!   stack rather than recursing into nested `"${ "${ … }" }"`, so deep nesting cannot overflow the
+//!   stack however the combinators are built;
+//! - `parse_int`, which converts a number that nom has delimited: arithmetic with a diagnosis per bad
+//!   digit, not scanning.
+
+use nom::branch::alt;
+use nom::bytes::complete::{tag, take_till, take_until, take_while, take_while1};
+use nom::character::complete::{anychar, char, one_of, satisfy};
+use nom::combinator::{eof, map, map_opt, not, recognize, value, verify};
+use nom::error::{ErrorKind, ParseError};
+use nom::multi::many1_count;
+use nom::sequence::{delimited, preceded};
+use nom::{IResult, Parser};
+use nom_locate::LocatedSpan;
 
 use crate::codes;
 use crate::diagnostic::{DResult, Diag};
@@ -89,6 +114,330 @@ pub(crate) struct Token {
     pub blank_before: bool,
 }
 
+/// What the lexer reads: the rest of the source, carrying its absolute byte offset and the file id
+/// so that every parser can build [`Span`]s (and finished diagnostics) on its own.
+type Input<'s> = LocatedSpan<&'s str, FileId>;
+
+type LexResult<'s, O> = IResult<Input<'s>, O, LexError>;
+
+/// The error type of the nom parsers. `Backtrack` lets `alt` try its next branch; a lexical error is
+/// a finished diagnostic, raised as `nom::Err::Failure` so that nothing backtracks over it.
+#[derive(Debug)]
+enum LexError {
+    Backtrack,
+    Diag(Box<Diag>),
+}
+
+impl<I> ParseError<I> for LexError {
+    fn from_error_kind(_: I, _: ErrorKind) -> Self {
+        LexError::Backtrack
+    }
+
+    fn append(_: I, _: ErrorKind, other: Self) -> Self {
+        other
+    }
+}
+
+/// Stops lexing with `diag`.
+fn fail<'s, O>(diag: Diag) -> LexResult<'s, O> {
+    Err(nom::Err::Failure(LexError::Diag(Box::new(diag))))
+}
+
+/// The span from the start of `from` to the start of `to` (`to` is what is left after `from`).
+fn span_between(from: &Input, to: &Input) -> Span {
+    Span::new(from.extra, from.location_offset(), to.location_offset())
+}
+
+/// The span of the first `len` bytes of `input`.
+fn span_at(input: &Input, len: usize) -> Span {
+    let start = input.location_offset();
+    Span::new(input.extra, start, start + len)
+}
+
+const TRIPLE_QUOTE: &str = "\"\"\"";
+
+// ---- code: tokens between strings (and inside interpolations) ----
+
+/// Whitespace, a line break or a `#` comment.
+#[derive(Clone)]
+enum Trivia<'s> {
+    Space,
+    Newline,
+    /// The comment up to (not including) its line break.
+    Comment(Input<'s>),
+}
+
+fn trivia(i: Input) -> LexResult<Trivia> {
+    alt((
+        value(Trivia::Newline, char('\n')),
+        value(
+            Trivia::Space,
+            take_while1(|c| matches!(c, ' ' | '\t' | '\r')),
+        ),
+        map(
+            recognize((char('#'), take_till(|c| c == '\n'))),
+            Trivia::Comment,
+        ),
+    ))
+    .parse(i)
+}
+
+/// One token outside string bodies. `{` and `}` come out as `LBrace` and `RBrace`: whether a `}`
+/// closes an interpolation is up to the driver, which knows the brace depth.
+fn code_token(i: Input) -> LexResult<Tok> {
+    // Longer operators before their one-character prefixes (`==` before `=`, `"""` before `"`);
+    // otherwise the first character decides, and the common tokens come first.
+    alt((
+        word,
+        value(Tok::EqEq, tag("==")),
+        value(Tok::NotEq, tag("!=")),
+        value(Tok::Merge, tag("//")),
+        map_opt(anychar, punctuation),
+        value(Tok::StrOpen { triple: true }, tag(TRIPLE_QUOTE)),
+        value(Tok::StrOpen { triple: false }, char('"')),
+        number,
+        value(Tok::Eof, eof),
+        unexpected_char,
+    ))
+    .parse(i)
+}
+
+fn punctuation(c: char) -> Option<Tok> {
+    Some(match c {
+        '{' => Tok::LBrace,
+        '}' => Tok::RBrace,
+        '[' => Tok::LBracket,
+        ']' => Tok::RBracket,
+        '(' => Tok::LParen,
+        ')' => Tok::RParen,
+        ',' => Tok::Comma,
+        '.' => Tok::Dot,
+        '+' => Tok::Plus,
+        '=' => Tok::Eq,
+        _ => return None,
+    })
+}
+
+/// An identifier or keyword: `[A-Za-z_][A-Za-z0-9_-]*`.
+fn word(i: Input) -> LexResult<Tok> {
+    value(
+        Tok::Word,
+        (
+            satisfy(|c| c == '_' || c.is_ascii_alphabetic()),
+            take_while(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+        ),
+    )
+    .parse(i)
+}
+
+/// An integer literal: a digit, then every letter, digit and `_` that follows (so that `12ab` is one
+/// malformed number rather than `12` and `ab`), checked and converted by [`parse_int`].
+fn number(i: Input) -> LexResult<Tok> {
+    let (rest, text) = recognize((
+        satisfy(|c| c.is_ascii_digit()),
+        take_while(|c: char| c.is_ascii_alphanumeric() || c == '_'),
+    ))
+    .parse(i)?;
+    match parse_int(text.fragment()) {
+        Ok(n) => Ok((rest, Tok::Int(n))),
+        Err(e) => Err(nom::Err::Failure(LexError::Diag(
+            e.into_diag(span_between(&text, &rest), text.fragment()),
+        ))),
+    }
+}
+
+/// The last resort of [`code_token`]: a character that starts no token.
+fn unexpected_char(i: Input) -> LexResult<Tok> {
+    let (_, c) = anychar(i)?;
+    fail(unexpected_char_diag(c, span_at(&i, c.len_utf8())))
+}
+
+fn unexpected_char_diag(c: char, span: Span) -> Diag {
+    let (label, help) = match c {
+        '/' => (
+            "not an operator",
+            Some("`//` merges two records; comments start with `#`"),
+        ),
+        '!' => ("not an operator", Some("`!=` tests inequality")),
+        '-' | '*' | '%' | '<' | '>' => (
+            "not an operator",
+            Some("the only operators are `+`, `//`, `==` and `!=`"),
+        ),
+        ';' => (
+            "not needed",
+            Some("statements and fields are separated by line breaks"),
+        ),
+        ':' => ("not a separator", Some("fields are written `key = value`")),
+        '\'' => ("not a quote", Some("strings use double quotes: \"...\"")),
+        _ => ("unexpected character", None),
+    };
+    let printable = if c.is_control() {
+        format!("{c:?}")
+    } else {
+        format!("`{c}`")
+    };
+    let diag = Diag::new(
+        codes::UNEXPECTED_CHAR,
+        span,
+        format!("unexpected character {printable}"),
+    )
+    .label(label);
+    match help {
+        Some(help) => diag.help(help),
+        None => diag,
+    }
+}
+
+// ---- string bodies ----
+
+/// What comes next in a string body.
+#[derive(Clone, Copy)]
+enum Piece {
+    /// Text, escapes included (checked, not decoded).
+    Text,
+    /// `${`
+    InterpOpen,
+    /// The closing quote(s).
+    Close,
+}
+
+/// The next piece of the body of the innermost open string (`triple` for `"""`, opened at `open`).
+/// Never backtracks: when no piece fits, the string is unterminated.
+fn string_piece<'s>(
+    triple: bool,
+    open: Span,
+) -> impl Parser<Input<'s>, Output = Piece, Error = LexError> {
+    alt((
+        value(Piece::Close, tag(if triple { TRIPLE_QUOTE } else { "\"" })),
+        value(Piece::InterpOpen, tag("${")),
+        value(Piece::Text, many1_count(text_atom(triple))),
+        move |i| unterminated_string(i, triple, open),
+    ))
+}
+
+/// A run of plain characters, one escape, a `$` that does not start `${`, or (in a `"""` string) a
+/// line break or a quote that does not close it.
+fn text_atom<'s>(triple: bool) -> impl Parser<Input<'s>, Output = (), Error = LexError> {
+    alt((
+        value((), take_while1(|c| !matches!(c, '"' | '\\' | '$' | '\n'))),
+        value((), escape),
+        value((), (char('$'), not(char('{')))),
+        value(
+            (),
+            (
+                not(tag(TRIPLE_QUOTE)),
+                satisfy(move |c| triple && (c == '"' || c == '\n')),
+            ),
+        ),
+    ))
+}
+
+/// Reached when no piece fits: the end of input, or a line break in a `"` string.
+fn unterminated_string<'s>(i: Input<'s>, triple: bool, open: Span) -> LexResult<'s, Piece> {
+    let diag = Diag::new(codes::UNTERMINATED_STRING, open, "unterminated string");
+    fail(if !triple && i.fragment().starts_with('\n') {
+        diag.label("this string is not closed on its line")
+            .help("close it with `\"`; for text spanning lines use `\"\"\"` or `\\n`")
+    } else {
+        diag.label("this string is never closed").help(if triple {
+            "close it with `\"\"\"`"
+        } else {
+            "close it with `\"`"
+        })
+    })
+}
+
+/// One escape sequence and the character it stands for. This is the one grammar of escapes: the
+/// lexer only checks them (string text stays encoded in the tokens), `strings::unescape` decodes
+/// them through [`decode_escape`]. A backslash at the end of input is taken alone (`None`), so that
+/// the string is reported as unterminated.
+fn escape(i: Input) -> LexResult<Option<char>> {
+    let (rest, _) = char('\\').parse(i)?;
+    alt((
+        map(one_of("ntr\\\"$"), |c| {
+            Some(match c {
+                'n' => '\n',
+                't' => '\t',
+                'r' => '\r',
+                c => c,
+            })
+        }),
+        value(None, eof),
+        map(
+            preceded(char('u'), |after_u| unicode_escape(after_u, i)),
+            Some,
+        ),
+        |at| unknown_escape(at, i),
+    ))
+    .parse(rest)
+}
+
+/// Decodes the escape sequence at the start of `text`: the character and the sequence's length in
+/// bytes, or `None` when `text` does not start with a valid escape.
+pub(crate) fn decode_escape(text: &str) -> Option<(char, usize)> {
+    match escape(Input::new_extra(text, 0)) {
+        Ok((rest, Some(c))) => Some((c, rest.location_offset())),
+        _ => None,
+    }
+}
+
+/// The rest of a `\u{...}` escape (after `\u`) that starts at `backslash`.
+fn unicode_escape<'s>(i: Input<'s>, backslash: Input<'s>) -> LexResult<'s, char> {
+    // At most 8 bytes up to the first `}`: longer bodies are malformed rather than invalid.
+    let braced: LexResult<Input> = delimited(
+        char('{'),
+        verify(take_until("}"), |hex: &Input| hex.fragment().len() <= 8),
+        char('}'),
+    )
+    .parse(i);
+    match braced {
+        Ok((rest, hex)) => {
+            let hex = *hex.fragment();
+            let valid = (!hex.is_empty() && hex.len() <= 6)
+                .then(|| u32::from_str_radix(hex, 16).ok())
+                .flatten()
+                .and_then(char::from_u32);
+            if let Some(c) = valid {
+                return Ok((rest, c));
+            }
+            fail(
+                Diag::new(
+                    codes::BAD_ESCAPE,
+                    span_between(&backslash, &rest),
+                    format!("invalid unicode escape `\\u{{{hex}}}`"),
+                )
+                .label("not a Unicode scalar value")
+                .help("write 1 to 6 hex digits naming a character, e.g. `\\u{1F600}`"),
+            )
+        }
+        Err(_) => fail(
+            Diag::new(
+                codes::BAD_ESCAPE,
+                span_at(&backslash, 2),
+                "malformed unicode escape",
+            )
+            .label("expected `{` and hex digits after `\\u`")
+            .help("write e.g. `\\u{1F600}`"),
+        ),
+    }
+}
+
+/// The character after the backslash at `backslash` starts no escape.
+fn unknown_escape<'s, O>(i: Input<'s>, backslash: Input<'s>) -> LexResult<'s, O> {
+    let (_, other) = anychar(i)?;
+    fail(
+        Diag::new(
+            codes::BAD_ESCAPE,
+            span_at(&backslash, 1 + other.len_utf8()),
+            format!("unknown escape sequence `\\{other}`"),
+        )
+        .label("unknown escape")
+        .help("valid escapes are `\\n`, `\\t`, `\\r`, `\\\\`, `\\\"`, `\\$` and `\\u{...}`; write `\\\\` for a backslash"),
+    )
+}
+
+// ---- the driver ----
+
 struct OpenString {
     triple: bool,
     open: Span,
@@ -97,9 +446,7 @@ struct OpenString {
 }
 
 struct Lexer<'s> {
-    src: &'s str,
-    pos: usize,
-    file: FileId,
+    input: Input<'s>,
     tokens: Vec<Token>,
     comments: Vec<Comment>,
     /// Newlines since the last token or comment.
@@ -109,9 +456,7 @@ struct Lexer<'s> {
 
 pub(crate) fn lex(src: &str, file: FileId) -> DResult<Vec<Token>> {
     let mut lx = Lexer {
-        src,
-        pos: 0,
-        file,
+        input: Input::new_extra(src, file),
         tokens: Vec::new(),
         comments: Vec::new(),
         newlines: 0,
@@ -121,75 +466,81 @@ pub(crate) fn lex(src: &str, file: FileId) -> DResult<Vec<Token>> {
     Ok(lx.tokens)
 }
 
-impl Lexer<'_> {
-    fn span(&self, start: usize, end: usize) -> Span {
-        Span::new(self.file, start, end)
-    }
-
-    fn peek(&self) -> Option<char> {
-        self.src[self.pos..].chars().next()
-    }
-
-    fn peek_at(&self, n: usize) -> Option<char> {
-        self.src[self.pos..].chars().nth(n)
-    }
-
-    fn rest(&self) -> &str {
-        &self.src[self.pos..]
-    }
-
-    fn push(&mut self, kind: Tok, start: usize, end: usize) {
+impl<'s> Lexer<'s> {
+    fn push(&mut self, kind: Tok, span: Span) {
         let comments = std::mem::take(&mut self.comments);
         let blank_before = self.newlines >= 2;
         self.newlines = 0;
         self.tokens.push(Token {
             kind,
-            span: self.span(start, end),
+            span,
             comments,
             blank_before,
         });
     }
 
-    fn in_string_body(&self) -> bool {
-        self.strings.last().is_some_and(|s| s.interp.is_none())
+    /// Runs `parser` at the current position and moves past what it read.
+    fn next<O>(
+        &mut self,
+        mut parser: impl Parser<Input<'s>, Output = O, Error = LexError>,
+    ) -> DResult<(Span, O)> {
+        match parser.parse(self.input) {
+            Ok((rest, out)) => {
+                let span = span_between(&self.input, &rest);
+                self.input = rest;
+                Ok((span, out))
+            }
+            Err(
+                nom::Err::Failure(LexError::Diag(diag)) | nom::Err::Error(LexError::Diag(diag)),
+            ) => Err(diag),
+            // Not reached: `code_token` and `string_piece` end in branches that always succeed or
+            // fail with a diagnostic. Should that change, blame what is here.
+            Err(_) => Err(Box::new(match self.input.fragment().chars().next() {
+                Some(c) => unexpected_char_diag(c, span_at(&self.input, c.len_utf8())),
+                None => Diag::new(
+                    codes::UNEXPECTED_CHAR,
+                    span_at(&self.input, 0),
+                    "unexpected end of input",
+                )
+                .label("the lexer cannot go on here"),
+            })),
+        }
     }
 
     fn run(&mut self) -> DResult<()> {
         loop {
-            if self.in_string_body() {
-                self.string_body()?;
+            if let Some(open) = self.strings.last().filter(|s| s.interp.is_none()) {
+                let (span, piece) = self.next(string_piece(open.triple, open.open))?;
+                self.string_piece(span, piece);
                 continue;
             }
             self.trivia();
-            let start = self.pos;
-            let Some(c) = self.peek() else {
-                if let Some(open) = self.strings.last() {
-                    return Err(unterminated_interpolation(open));
+            let (span, tok) = self.next(code_token)?;
+            match tok {
+                Tok::Eof => {
+                    if let Some(open) = self.strings.last() {
+                        return Err(unterminated_interpolation(open));
+                    }
+                    self.push(Tok::Eof, span);
+                    return Ok(());
                 }
-                self.push(Tok::Eof, start, start);
-                return Ok(());
-            };
-            match c {
-                '"' => {
-                    let triple = self.rest().starts_with("\"\"\"");
-                    let len = if triple { 3 } else { 1 };
-                    self.pos += len;
-                    self.push(Tok::StrOpen { triple }, start, self.pos);
+                Tok::StrOpen { triple } => {
+                    self.push(tok, span);
                     self.strings.push(OpenString {
                         triple,
-                        open: self.span(start, self.pos),
+                        open: span,
                         interp: None,
                     });
                 }
-                '{' => {
+                Tok::LBrace => {
                     if let Some((_, depth)) =
                         self.strings.last_mut().and_then(|s| s.interp.as_mut())
                     {
                         *depth += 1;
                     }
-                    self.single(Tok::LBrace);
+                    self.push(tok, span);
                 }
-                '}' => {
+                Tok::RBrace => {
                     let closes_interp =
                         match self.strings.last_mut().and_then(|s| s.interp.as_mut()) {
                             Some((_, 0)) => true,
@@ -203,110 +554,46 @@ impl Lexer<'_> {
                         if let Some(open) = self.strings.last_mut() {
                             open.interp = None;
                         }
-                        self.single(Tok::InterpClose);
+                        self.push(Tok::InterpClose, span);
                     } else {
-                        self.single(Tok::RBrace);
+                        self.push(tok, span);
                     }
                 }
-                '[' => self.single(Tok::LBracket),
-                ']' => self.single(Tok::RBracket),
-                '(' => self.single(Tok::LParen),
-                ')' => self.single(Tok::RParen),
-                ',' => self.single(Tok::Comma),
-                '.' => self.single(Tok::Dot),
-                '+' => self.single(Tok::Plus),
-                '=' => {
-                    if self.rest().starts_with("==") {
-                        self.pos += 2;
-                        self.push(Tok::EqEq, start, self.pos);
-                    } else {
-                        self.single(Tok::Eq);
-                    }
-                }
-                '!' if self.rest().starts_with("!=") => {
-                    self.pos += 2;
-                    self.push(Tok::NotEq, start, self.pos);
-                }
-                '/' if self.rest().starts_with("//") => {
-                    self.pos += 2;
-                    self.push(Tok::Merge, start, self.pos);
-                }
-                '0'..='9' => self.number()?,
-                c if c == '_' || c.is_ascii_alphabetic() => {
-                    let len = self
-                        .rest()
-                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-                        .unwrap_or(self.rest().len());
-                    self.pos += len;
-                    self.push(Tok::Word, start, self.pos);
-                }
-                other => return Err(self.unexpected_char(other)),
+                _ => self.push(tok, span),
             }
         }
     }
 
-    fn single(&mut self, kind: Tok) {
-        let start = self.pos;
-        self.pos += 1;
-        self.push(kind, start, self.pos);
-    }
-
-    fn unexpected_char(&self, c: char) -> Box<Diag> {
-        let span = self.span(self.pos, self.pos + c.len_utf8());
-        let (label, help) = match c {
-            '/' => (
-                "not an operator",
-                Some("`//` merges two records; comments start with `#`"),
-            ),
-            '!' => ("not an operator", Some("`!=` tests inequality")),
-            '-' | '*' | '%' | '<' | '>' => (
-                "not an operator",
-                Some("the only operators are `+`, `//`, `==` and `!=`"),
-            ),
-            ';' => (
-                "not needed",
-                Some("statements and fields are separated by line breaks"),
-            ),
-            ':' => ("not a separator", Some("fields are written `key = value`")),
-            '\'' => ("not a quote", Some("strings use double quotes: \"...\"")),
-            _ => ("unexpected character", None),
-        };
-        let printable = if c.is_control() {
-            format!("{c:?}")
-        } else {
-            format!("`{c}`")
-        };
-        let mut diag = Diag::new(
-            codes::UNEXPECTED_CHAR,
-            span,
-            format!("unexpected character {printable}"),
-        )
-        .label(label);
-        if let Some(help) = help {
-            diag = diag.help(help);
+    fn string_piece(&mut self, span: Span, piece: Piece) {
+        match piece {
+            Piece::Text => self.push(Tok::StrText, span),
+            Piece::Close => {
+                self.push(Tok::StrClose, span);
+                self.strings.pop();
+            }
+            Piece::InterpOpen => {
+                self.push(Tok::InterpOpen, span);
+                if let Some(open) = self.strings.last_mut() {
+                    open.interp = Some((span, 0));
+                }
+            }
         }
-        Box::new(diag)
     }
 
     /// Skips whitespace and comments, recording comments and line breaks.
     fn trivia(&mut self) {
-        while let Some(c) = self.peek() {
-            match c {
-                '\n' => {
-                    self.newlines += 1;
-                    self.pos += 1;
-                }
-                ' ' | '\t' | '\r' => self.pos += 1,
-                '#' => {
-                    let start = self.pos;
-                    let len = self.rest().find('\n').unwrap_or(self.rest().len());
-                    self.pos += len;
-                    let text = self.src[start..self.pos].trim_end().to_owned();
+        // `trivia` only ever backtracks: whatever it does not match is left for `code_token`.
+        while let Ok((rest, item)) = trivia(self.input) {
+            match item {
+                Trivia::Space => {}
+                Trivia::Newline => self.newlines += 1,
+                Trivia::Comment(comment) => {
+                    let text = comment.fragment().trim_end().to_owned();
                     let own_line =
                         self.newlines > 0 || (self.tokens.is_empty() && self.comments.is_empty());
                     let blank_before = self.newlines >= 2;
                     self.newlines = 0;
-                    let span = self.span(start, start + text.len());
+                    let span = span_at(&comment, text.len());
                     self.comments.push(Comment {
                         text,
                         span,
@@ -314,137 +601,8 @@ impl Lexer<'_> {
                         blank_before,
                     });
                 }
-                _ => break,
             }
-        }
-    }
-
-    fn number(&mut self) -> DResult<()> {
-        let start = self.pos;
-        let len = self
-            .rest()
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(self.rest().len());
-        self.pos += len;
-        let text = &self.src[start..self.pos];
-        let span = self.span(start, self.pos);
-        let value = parse_int(text).map_err(|e| e.into_diag(span, text))?;
-        self.push(Tok::Int(value), start, self.pos);
-        Ok(())
-    }
-
-    /// Lexes string text up to the closing quote or the next `${`.
-    fn string_body(&mut self) -> DResult<()> {
-        let Some(open) = self.strings.last() else {
-            return Ok(());
-        };
-        let (triple, open_span) = (open.triple, open.open);
-        let start = self.pos;
-        loop {
-            let Some(c) = self.peek() else {
-                return Diag::new(codes::UNTERMINATED_STRING, open_span, "unterminated string")
-                    .label("this string is never closed")
-                    .help(if triple {
-                        "close it with `\"\"\"`"
-                    } else {
-                        "close it with `\"`"
-                    })
-                    .err();
-            };
-            let closes = if triple {
-                self.rest().starts_with("\"\"\"")
-            } else {
-                c == '"'
-            };
-            if closes {
-                if self.pos > start {
-                    self.push(Tok::StrText, start, self.pos);
-                }
-                let close_start = self.pos;
-                self.pos += if triple { 3 } else { 1 };
-                self.push(Tok::StrClose, close_start, self.pos);
-                self.strings.pop();
-                return Ok(());
-            }
-            match c {
-                '\n' if !triple => {
-                    return Diag::new(codes::UNTERMINATED_STRING, open_span, "unterminated string")
-                        .label("this string is not closed on its line")
-                        .help("close it with `\"`; for text spanning lines use `\"\"\"` or `\\n`")
-                        .err();
-                }
-                '\\' => self.escape()?,
-                '$' if self.peek_at(1) == Some('{') => {
-                    if self.pos > start {
-                        self.push(Tok::StrText, start, self.pos);
-                    }
-                    let interp_start = self.pos;
-                    self.pos += 2;
-                    self.push(Tok::InterpOpen, interp_start, self.pos);
-                    let span = self.span(interp_start, self.pos);
-                    if let Some(open) = self.strings.last_mut() {
-                        open.interp = Some((span, 0));
-                    }
-                    return Ok(());
-                }
-                c => self.pos += c.len_utf8(),
-            }
-        }
-    }
-
-    /// Checks one escape sequence at `self.pos` (which is at the backslash) and skips it.
-    fn escape(&mut self) -> DResult<()> {
-        let start = self.pos;
-        let Some(next) = self.peek_at(1) else {
-            self.pos += 1;
-            return Ok(()); // end of input: reported as an unterminated string
-        };
-        match next {
-            'n' | 't' | 'r' | '\\' | '"' | '$' => {
-                self.pos += 2;
-                Ok(())
-            }
-            'u' => {
-                let rest = &self.src[start + 2..];
-                let body = rest
-                    .strip_prefix('{')
-                    .and_then(|r| r.find('}').map(|end| &r[..end]))
-                    .filter(|hex| hex.len() <= 8);
-                let valid = body
-                    .filter(|hex| !hex.is_empty() && hex.len() <= 6)
-                    .and_then(|hex| u32::from_str_radix(hex, 16).ok())
-                    .and_then(char::from_u32);
-                match (body, valid) {
-                    (Some(hex), Some(_)) => {
-                        self.pos = start + 2 + hex.len() + 2;
-                        Ok(())
-                    }
-                    (Some(hex), None) => Diag::new(
-                        codes::BAD_ESCAPE,
-                        self.span(start, start + 2 + hex.len() + 2),
-                        format!("invalid unicode escape `\\u{{{hex}}}`"),
-                    )
-                    .label("not a Unicode scalar value")
-                    .help("write 1 to 6 hex digits naming a character, e.g. `\\u{1F600}`")
-                    .err(),
-                    (None, _) => Diag::new(
-                        codes::BAD_ESCAPE,
-                        self.span(start, start + 2),
-                        "malformed unicode escape",
-                    )
-                    .label("expected `{` and hex digits after `\\u`")
-                    .help("write e.g. `\\u{1F600}`")
-                    .err(),
-                }
-            }
-            other => Diag::new(
-                codes::BAD_ESCAPE,
-                self.span(start, start + 1 + other.len_utf8()),
-                format!("unknown escape sequence `\\{other}`"),
-            )
-            .label("unknown escape")
-            .help("valid escapes are `\\n`, `\\t`, `\\r`, `\\\\`, `\\\"`, `\\$` and `\\u{...}`; write `\\\\` for a backslash")
-            .err(),
+            self.input = rest;
         }
     }
 }
@@ -470,7 +628,7 @@ pub(crate) enum IntError {
 }
 
 impl IntError {
-    fn into_diag(self, span: Span, text: &str) -> Box<Diag> {
+    pub(crate) fn into_diag(self, span: Span, text: &str) -> Box<Diag> {
         let diag = match self {
             IntError::Malformed(why) => {
                 Diag::new(codes::BAD_NUMBER, span, format!("malformed number `{text}`"))
@@ -603,6 +761,46 @@ mod tests {
     }
 
     #[test]
+    fn spans() {
+        let src = "a \"b${c}\\u{41}\" # x\n\"\"\"\n  q\n  \"\"\"";
+        let spans: Vec<(Tok, &str)> = match lex(src, 0) {
+            Ok(tokens) => tokens
+                .iter()
+                .map(|t| (t.kind, &src[t.span.start..t.span.end]))
+                .collect(),
+            Err(e) => panic!("{}", e.message),
+        };
+        use Tok::*;
+        assert_eq!(
+            spans,
+            vec![
+                (Word, "a"),
+                (StrOpen { triple: false }, "\""),
+                (StrText, "b"),
+                (InterpOpen, "${"),
+                (Word, "c"),
+                (InterpClose, "}"),
+                (StrText, "\\u{41}"),
+                (StrClose, "\""),
+                (StrOpen { triple: true }, "\"\"\""),
+                (StrText, "\n  q\n  "),
+                (StrClose, "\"\"\""),
+                (Eof, ""),
+            ]
+        );
+    }
+
+    #[test]
+    fn escapes_decode_with_their_length() {
+        assert_eq!(decode_escape("\\n!"), Some(('\n', 2)));
+        assert_eq!(decode_escape("\\u{1F600}!"), Some(('\u{1F600}', 9)));
+        assert_eq!(decode_escape("\\q"), None);
+        assert_eq!(decode_escape("\\u{110000}"), None);
+        assert_eq!(decode_escape("\\"), None);
+        assert_eq!(decode_escape("n"), None);
+    }
+
+    #[test]
     fn comments_are_trivia() {
         let tokens = match lex("# head\n\nlet x = 1 # tail\n# own\ny", 0) {
             Ok(t) => t,
@@ -629,5 +827,13 @@ mod tests {
         assert_eq!(code("x ; y"), Some(codes::UNEXPECTED_CHAR));
         assert_eq!(code("0o8"), Some(codes::BAD_NUMBER));
         assert_eq!(code(r#""\""#), Some(codes::UNTERMINATED_STRING));
+        assert_eq!(code("\"\"\"\nabc"), Some(codes::UNTERMINATED_STRING));
+        assert_eq!(code("\"${ {} \"${x\""), Some(codes::UNTERMINATED_STRING));
+        assert_eq!(
+            code("\"${ {} \"${x}\""),
+            Some(codes::UNTERMINATED_INTERPOLATION)
+        );
+        assert_eq!(code("12ab"), Some(codes::BAD_NUMBER));
+        assert_eq!(code("1 ! 2"), Some(codes::UNEXPECTED_CHAR));
     }
 }

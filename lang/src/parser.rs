@@ -1,6 +1,10 @@
 //! Parser: tokens → [`crate::syntax`] tree. Hand-written recursive descent with a nesting limit, so
 //! any input gives a tree or one precise diagnostic (never a stack overflow).
 //!
+//! Unlike the lexer it is not built on nom: its state (comments waiting for the item they belong to,
+//! the nesting depth) and its "expected …, found …" messages would have to be threaded through
+//! combinators over a custom token input, for no gain in clarity.
+//!
 //! Grammar (EBNF, `{}` = repetition, `[]` = option; the book has the annotated version):
 //! ```text
 //! file     = { statement } ;

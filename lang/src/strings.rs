@@ -10,6 +10,8 @@
 //!    is not blank, and of that blank last line. It is removed from those lines; other blank lines
 //!    become empty. The first line, when kept, is never stripped.
 
+use crate::lexer::decode_escape;
+
 /// A piece of a string literal: raw text, or the n-th interpolated expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Seg {
@@ -136,42 +138,19 @@ pub(crate) fn dedent(raw: &[Seg]) -> Vec<Seg> {
     out
 }
 
-/// Decodes the escapes of raw string text (already checked by the lexer; anything unexpected is
-/// kept as written).
+/// Decodes the escapes of raw string text (already checked by the lexer, whose escape grammar
+/// [`decode_escape`] this uses; anything unexpected is kept as written).
 pub(crate) fn unescape(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some('\\') => out.push('\\'),
-            Some('"') => out.push('"'),
-            Some('$') => out.push('$'),
-            Some('u') if chars.peek() == Some(&'{') => {
-                chars.next();
-                let hex: String = chars.by_ref().take_while(|c| *c != '}').collect();
-                match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
-                    Some(ch) => out.push(ch),
-                    None => {
-                        out.push_str("\\u{");
-                        out.push_str(&hex);
-                        out.push('}');
-                    }
-                }
-            }
-            Some(other) => {
-                out.push('\\');
-                out.push(other);
-            }
-            None => out.push('\\'),
-        }
+    let mut rest = raw;
+    while let Some(backslash) = rest.find('\\') {
+        out.push_str(&rest[..backslash]);
+        rest = &rest[backslash..];
+        let (decoded, len) = decode_escape(rest).unwrap_or(('\\', 1));
+        out.push(decoded);
+        rest = &rest[len..];
     }
+    out.push_str(rest);
     out
 }
 

@@ -153,7 +153,7 @@ pub fn build(
         }));
     }
     for img in &images {
-        printer.status("Built", &format!("{} {}", img.name, img.top.digest));
+        printer.status("Image", &format!("{} {}", img.name, img.top.digest));
     }
     printer.status(
         "Finished",

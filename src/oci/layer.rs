@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use super::OciError;
 use super::digest::{HashingWriter, Sha256Digest};
 use super::manifest::{Descriptor, media_types};
-use super::tarfmt::{TarHeader, TarKind, write_header, write_padding, write_trailer};
+use super::tarfmt::{TarHeader, write_header, write_padding, write_trailer};
 
 /// gzip level used for layers: zlib's default, as Docker, BuildKit and skopeo use. Measured on
 /// 212 MB of mixed /usr files (2 cores, zlib-rs): level 6 ≈ 79 MB/s at ratio 0.293; level 3
@@ -533,13 +533,13 @@ pub(crate) fn write_tar(
         name.clear();
         name.push_str(&p.path[1..]);
         let (kind, link, size) = match &p.kind {
-            PlannedKind::File { size, .. } => (TarKind::File, "", *size),
+            PlannedKind::File { size, .. } => (tar::EntryType::Regular, "", *size),
             PlannedKind::Dir => {
                 name.push('/');
-                (TarKind::Dir, "", 0)
+                (tar::EntryType::Directory, "", 0)
             }
-            PlannedKind::Symlink(target) => (TarKind::Symlink, *target, 0),
-            PlannedKind::Hardlink(target) => (TarKind::Hardlink, &target[1..], 0),
+            PlannedKind::Symlink(target) => (tar::EntryType::Symlink, *target, 0),
+            PlannedKind::Hardlink(target) => (tar::EntryType::Link, &target[1..], 0),
         };
         write_header(
             w,

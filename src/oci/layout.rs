@@ -25,6 +25,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::digest::Sha256Digest;
@@ -73,6 +74,10 @@ pub fn write_layout(dir: &Path, images: &[NamedImage]) -> Result<(), OciError> {
     }
     let blob_dir = dir.join("blobs").join("sha256");
     fs::create_dir_all(&blob_dir).map_err(io_err("create directory", &blob_dir))?;
+    // Fixed modes, whatever the umask: the layout itself is reproducible, not only its digests.
+    for d in [dir.join("blobs"), blob_dir.clone()] {
+        set_mode(&d, 0o755)?;
+    }
     for blob in blobs.values() {
         place_blob(blob, &blob_dir)?;
     }
@@ -354,7 +359,8 @@ fn select_platform(
 fn prepare_layout_dir(dir: &Path) -> Result<(), OciError> {
     match fs::symlink_metadata(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir_all(dir).map_err(io_err("create directory", dir))
+            fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
+            set_mode(dir, 0o755)
         }
         Err(e) => Err(io_err("inspect", dir)(e)),
         Ok(md) if !md.is_dir() => Err(OciError::NotAnOciLayout {
@@ -436,12 +442,20 @@ fn check_blob_size(blob: &Blob) -> Result<(), OciError> {
     Ok(())
 }
 
+/// Sets a directory's or file's permission bits.
+fn set_mode(path: &Path, mode: u32) -> Result<(), OciError> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(io_err("set permissions of", path))
+}
+
 /// Writes `bytes` to `path` through a synced temporary file in the same directory and a rename.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OciError> {
     let tmp = tmp_sibling(path);
     let result = (|| {
         let mut f = fs::File::create(&tmp).map_err(io_err("create", &tmp))?;
         f.write_all(bytes).map_err(io_err("write", &tmp))?;
+        f.set_permissions(fs::Permissions::from_mode(0o644))
+            .map_err(io_err("set permissions of", &tmp))?;
         f.sync_all().map_err(io_err("sync", &tmp))?;
         fs::rename(&tmp, path).map_err(io_err("rename into place", path))
     })();

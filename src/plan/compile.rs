@@ -13,7 +13,6 @@ use himg_store::Store;
 
 use super::PlanError;
 use super::accounts::Accounts;
-use super::config::RuntimeConfigPlan;
 use super::derivation::{
     ArchOutputs, BuildGraph, ConfigStep, ImageOutputs, IndexStep, LayerItem, LayerStep,
     ManifestStep, NodeId, Step,
@@ -48,7 +47,7 @@ impl CompileOptions {
 struct Flat {
     layers: Vec<NodeId>,
     history: Vec<String>,
-    config: RuntimeConfigPlan,
+    config: crate::oci::RuntimeConfig,
     accounts: Accounts,
 }
 
@@ -126,7 +125,7 @@ impl Compiler<'_> {
         let mut flat = Flat {
             layers: base.layers.clone(),
             history: base.history.clone(),
-            config: base.config.extend(&spec.config),
+            config: super::config::extend(&base.config, &spec.config),
             accounts,
         };
         for layer in &own {

@@ -1,66 +1,48 @@
-//! Runtime configuration merged along the `from` chain (base first, then each derived image).
+//! Runtime configuration merged along the `from` chain: a `.himg` image's declared config becomes
+//! [`oci::ConfigOverrides`] applied on top of its base's [`oci::RuntimeConfig`].
 //!
-//! Rules (documented in the book): scalar fields are inherited unless the derived image sets them;
-//! setting `entrypoint` without `cmd` clears an inherited `cmd` (as a Dockerfile does); `env` keys
-//! override in place and new keys are appended; labels merge with the derived image winning; ports and
-//! volumes are unions. Annotations are not inherited: they describe one image.
-
-use std::collections::BTreeMap;
+//! Rules (documented in the book, implemented by `RuntimeConfig::merged`): scalar fields are inherited
+//! unless the derived image sets them; setting `entrypoint` without `cmd` clears an inherited `cmd` (as
+//! a Dockerfile does); `env` keys override in place and new keys are appended; labels merge with the
+//! derived image winning; ports and volumes are unions. Annotations are not inherited.
 
 use himg_lang::ConfigSpec;
-use serde::Serialize;
 
-/// The fully merged runtime config of one image.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct RuntimeConfigPlan {
-    pub user: Option<String>,
-    pub env: Vec<(String, String)>,
-    pub entrypoint: Option<Vec<String>>,
-    pub cmd: Option<Vec<String>>,
-    pub workdir: Option<String>,
-    pub labels: BTreeMap<String, String>,
-    pub exposed_ports: Vec<String>,
-    pub volumes: Vec<String>,
-    pub stop_signal: Option<String>,
+use crate::oci::{ConfigOverrides, Platform, RuntimeConfig};
+
+/// The declared config of one image as overrides for its base's config.
+pub fn overrides(spec: &ConfigSpec) -> ConfigOverrides {
+    ConfigOverrides {
+        user: spec.user.clone(),
+        env: spec.env.iter().cloned().collect(),
+        entrypoint: spec.entrypoint.clone(),
+        cmd: spec.cmd.clone(),
+        working_dir: spec.workdir.clone(),
+        labels: spec.labels.clone(),
+        exposed_ports: spec.exposed_ports.iter().cloned().collect(),
+        volumes: spec.volumes.iter().cloned().collect(),
+        stop_signal: spec.stop_signal.clone(),
+    }
 }
 
-impl RuntimeConfigPlan {
-    /// Applies a derived image's declared config on top of this (the base's) config.
-    pub fn extend(&self, own: &ConfigSpec) -> RuntimeConfigPlan {
-        let mut env = self.env.clone();
-        for (k, v) in &own.env {
-            match env.iter_mut().find(|(ek, _)| ek == k) {
-                Some(slot) => slot.1 = v.clone(),
-                None => env.push((k.clone(), v.clone())),
-            }
-        }
-        let cmd = match (&own.entrypoint, &own.cmd) {
-            (_, Some(cmd)) => Some(cmd.clone()),
-            (Some(_), None) => None,
-            (None, None) => self.cmd.clone(),
-        };
-        let mut labels = self.labels.clone();
-        labels.extend(own.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let mut exposed_ports = self.exposed_ports.clone();
-        exposed_ports.extend(own.exposed_ports.iter().cloned());
-        exposed_ports.sort();
-        exposed_ports.dedup();
-        let mut volumes = self.volumes.clone();
-        volumes.extend(own.volumes.iter().cloned());
-        volumes.sort();
-        volumes.dedup();
-        RuntimeConfigPlan {
-            user: own.user.clone().or_else(|| self.user.clone()),
-            env,
-            entrypoint: own.entrypoint.clone().or_else(|| self.entrypoint.clone()),
-            cmd,
-            workdir: own.workdir.clone().or_else(|| self.workdir.clone()),
-            labels,
-            exposed_ports,
-            volumes,
-            stop_signal: own.stop_signal.clone().or_else(|| self.stop_signal.clone()),
-        }
-    }
+/// `base` with a derived image's declarations applied.
+pub fn extend(base: &RuntimeConfig, own: &ConfigSpec) -> RuntimeConfig {
+    base.merged(&overrides(own))
+}
+
+/// A Debian architecture name as an OCI platform (`arm64` → `linux/arm64/v8`, `armhf` → `linux/arm/v7`).
+pub fn platform(debian_arch: &str) -> Platform {
+    let (arch, variant) = match debian_arch {
+        "arm64" => ("arm64", Some("v8")),
+        "armhf" => ("arm", Some("v7")),
+        "armel" => ("arm", Some("v5")),
+        "i386" => ("386", None),
+        "ppc64el" => ("ppc64le", None),
+        other => (other, None),
+    };
+    let mut p = Platform::linux(arch);
+    p.variant = variant.map(str::to_string);
+    p
 }
 
 #[cfg(test)]
@@ -69,26 +51,29 @@ mod tests {
 
     #[test]
     fn entrypoint_resets_inherited_cmd_and_env_overrides_in_place() {
-        let base = RuntimeConfigPlan::default().extend(&ConfigSpec {
-            env: vec![("A".into(), "1".into()), ("B".into(), "2".into())],
-            cmd: Some(vec!["sh".into()]),
-            ..Default::default()
-        });
+        let base = extend(
+            &RuntimeConfig::default(),
+            &ConfigSpec {
+                env: vec![("A".into(), "1".into()), ("B".into(), "2".into())],
+                cmd: Some(vec!["sh".into()]),
+                ..Default::default()
+            },
+        );
         let own = ConfigSpec {
             env: vec![("A".into(), "x".into()), ("C".into(), "3".into())],
             entrypoint: Some(vec!["/app".into()]),
             ..Default::default()
         };
-        let merged = base.extend(&own);
-        assert_eq!(
-            merged.env,
-            vec![
-                ("A".to_string(), "x".to_string()),
-                ("B".to_string(), "2".to_string()),
-                ("C".to_string(), "3".to_string())
-            ]
-        );
-        assert_eq!(merged.cmd, None);
-        assert_eq!(merged.entrypoint, Some(vec!["/app".to_string()]));
+        let merged = extend(&base, &own);
+        assert_eq!(merged.env, vec!["A=x", "B=2", "C=3"]);
+        assert!(merged.cmd.is_empty());
+        assert_eq!(merged.entrypoint, vec!["/app".to_string()]);
+    }
+
+    #[test]
+    fn debian_architectures_map_to_oci_platforms() {
+        assert_eq!(platform("arm64").to_string(), "linux/arm64/v8");
+        assert_eq!(platform("amd64").to_string(), "linux/amd64");
+        assert_eq!(platform("ppc64el").to_string(), "linux/ppc64le");
     }
 }

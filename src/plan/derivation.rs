@@ -14,7 +14,6 @@ use himg_store::{B3Digest, ObjectRef};
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
 
-use super::config::RuntimeConfigPlan;
 use super::inputs::ScannedEntry;
 
 /// Identifies a node of a [`BuildGraph`].
@@ -109,7 +108,7 @@ pub struct ConfigStep {
     pub architecture: String,
     pub os: String,
     pub created: u64,
-    pub config: RuntimeConfigPlan,
+    pub config: crate::oci::RuntimeConfig,
     /// One `created_by` line per layer, same order as the inputs.
     pub history: Vec<String>,
 }

@@ -7,6 +7,7 @@ use himg_store::{B3Digest, Node, ObjectRef, Sha256Digest, Store, Tree, TreeEntry
 use serde_json::json;
 
 use super::PlanError;
+use super::config::platform;
 use super::derivation::{LayerItem, LayerStep, Step};
 use super::inputs::{ScannedEntry, ScannedKind};
 use super::realise::Realised;
@@ -20,12 +21,6 @@ pub struct Built {
     pub meta: serde_json::Value,
     pub refs_objects: Vec<ObjectRef>,
 }
-
-pub const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-pub const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const MEDIA_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const MEDIA_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-pub const MEDIA_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 
 pub fn build_step(store: &Store, step: &Step, inputs: &[&Realised]) -> Result<Built, PlanError> {
     match step {
@@ -45,63 +40,27 @@ pub fn build_step(store: &Store, step: &Step, inputs: &[&Realised]) -> Result<Bu
         }
         Step::Layer(layer) => build_layer(store, layer, inputs),
         Step::Config(cfg) => {
-            let mut diff_ids = Vec::new();
-            for input in inputs {
-                diff_ids.push(meta_str(input, "diff_id")?);
+            let mut config = oci::ImageConfig::new(&platform(&cfg.architecture), cfg.created);
+            config.config = cfg.config.clone();
+            for (input, created_by) in inputs.iter().zip(&cfg.history) {
+                let diff_id = meta_str(input, "diff_id")?;
+                let diff_id: oci::Sha256Digest =
+                    diff_id.parse().map_err(|_| PlanError::BadStoreEntry {
+                        what: format!("{} (bad diff_id)", input.path),
+                    })?;
+                config.rootfs.diff_ids.push(diff_id);
+                config.history.push(oci::History {
+                    created: config.created.clone(),
+                    created_by: Some(created_by.clone()),
+                    ..Default::default()
+                });
             }
-            let created = oci::epoch_to_rfc3339(cfg.created);
-            let c = &cfg.config;
-            let mut config = serde_json::Map::new();
-            if let Some(u) = &c.user {
-                config.insert("User".into(), json!(u));
-            }
-            if !c.env.is_empty() {
-                let env: Vec<String> = c.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                config.insert("Env".into(), json!(env));
-            }
-            if let Some(e) = &c.entrypoint {
-                config.insert("Entrypoint".into(), json!(e));
-            }
-            if let Some(cmd) = &c.cmd {
-                config.insert("Cmd".into(), json!(cmd));
-            }
-            if let Some(w) = &c.workdir {
-                config.insert("WorkingDir".into(), json!(w));
-            }
-            if !c.labels.is_empty() {
-                config.insert("Labels".into(), json!(c.labels));
-            }
-            if !c.exposed_ports.is_empty() {
-                let ports: BTreeMap<&String, serde_json::Value> =
-                    c.exposed_ports.iter().map(|p| (p, json!({}))).collect();
-                config.insert("ExposedPorts".into(), json!(ports));
-            }
-            if !c.volumes.is_empty() {
-                let vols: BTreeMap<&String, serde_json::Value> =
-                    c.volumes.iter().map(|p| (p, json!({}))).collect();
-                config.insert("Volumes".into(), json!(vols));
-            }
-            if let Some(s) = &c.stop_signal {
-                config.insert("StopSignal".into(), json!(s));
-            }
-            let (arch, variant) = oci_platform(&cfg.architecture);
-            let history: Vec<serde_json::Value> = cfg
-                .history
-                .iter()
-                .map(|h| json!({"created": created, "created_by": h}))
-                .collect();
-            let mut doc = json!({
-                "architecture": arch,
-                "os": cfg.os,
-                "created": created,
-                "config": config,
-                "rootfs": {"type": "layers", "diff_ids": diff_ids},
-                "history": history,
-            });
-            if let (Some(v), Some(obj)) = (variant, doc.as_object_mut()) {
-                obj.insert("variant".into(), json!(v));
-            }
-            put_json(store, &doc, MEDIA_CONFIG)
+            put_json(
+                store,
+                &config.to_canonical_json()?,
+                oci::media_types::CONFIG,
+                inputs,
+            )
         }
         Step::Manifest(m) => {
             let (config, layers) =
@@ -112,80 +71,68 @@ pub fn build_step(store: &Store, step: &Step, inputs: &[&Realised]) -> Result<Bu
                     })?;
             let mut layer_descs = Vec::new();
             for l in layers {
-                layer_descs.push(json!({
-                    "mediaType": meta_str(l, "media_type")?,
-                    "digest": oci_digest(l)?,
-                    "size": l.size,
-                }));
+                layer_descs.push(descriptor(l, &meta_str(l, "media_type")?)?);
             }
-            let mut doc = json!({
-                "schemaVersion": 2,
-                "mediaType": MEDIA_MANIFEST,
-                "config": {"mediaType": MEDIA_CONFIG, "digest": oci_digest(config)?, "size": config.size},
-                "layers": layer_descs,
-            });
-            if let (false, Some(obj)) = (m.annotations.is_empty(), doc.as_object_mut()) {
-                obj.insert("annotations".into(), json!(m.annotations));
-            }
-            let mut built = put_json(store, &doc, MEDIA_MANIFEST)?;
-            for i in inputs {
-                built.refs_objects.push(i.content);
-            }
-            Ok(built)
+            let mut manifest =
+                oci::Manifest::new(descriptor(config, oci::media_types::CONFIG)?, layer_descs);
+            manifest.annotations = m.annotations.clone();
+            put_json(
+                store,
+                &manifest.to_canonical_json()?,
+                oci::media_types::MANIFEST,
+                inputs,
+            )
         }
         Step::Index(ix) => {
             let mut manifests = Vec::new();
-            for (m, (arch, os)) in inputs.iter().zip(&ix.platforms) {
-                let (arch, variant) = oci_platform(arch);
-                let mut platform = json!({"architecture": arch, "os": os});
-                if let (Some(v), Some(obj)) = (variant, platform.as_object_mut()) {
-                    obj.insert("variant".into(), json!(v));
-                }
-                manifests.push(json!({
-                    "mediaType": MEDIA_MANIFEST,
-                    "digest": oci_digest(m)?,
-                    "size": m.size,
-                    "platform": platform,
-                }));
+            for (m, (arch, _os)) in inputs.iter().zip(&ix.platforms) {
+                manifests
+                    .push(descriptor(m, oci::media_types::MANIFEST)?.with_platform(platform(arch)));
             }
-            let mut doc = json!({
-                "schemaVersion": 2,
-                "mediaType": MEDIA_INDEX,
-                "manifests": manifests,
-            });
-            if let (false, Some(obj)) = (ix.annotations.is_empty(), doc.as_object_mut()) {
-                obj.insert("annotations".into(), json!(ix.annotations));
-            }
-            let mut built = put_json(store, &doc, MEDIA_INDEX)?;
-            for i in inputs {
-                built.refs_objects.push(i.content);
-            }
-            Ok(built)
+            let mut index = oci::Index::new(manifests);
+            index.annotations = ix.annotations.clone();
+            put_json(
+                store,
+                &index.to_canonical_json()?,
+                oci::media_types::INDEX,
+                inputs,
+            )
         }
     }
 }
 
-/// Debian architecture name → OCI `(architecture, variant)`.
-pub fn oci_platform(debian_arch: &str) -> (&str, Option<&'static str>) {
-    match debian_arch {
-        "arm64" => ("arm64", Some("v8")),
-        "armhf" => ("arm", Some("v7")),
-        "armel" => ("arm", Some("v5")),
-        "i386" => ("386", None),
-        "ppc64el" => ("ppc64le", None),
-        other => (other, None),
-    }
-}
-
-fn put_json(store: &Store, doc: &serde_json::Value, media_type: &str) -> Result<Built, PlanError> {
-    let bytes = oci::canonical_json(doc)?;
-    let digest = store.put_oci_blob(&bytes)?;
+/// Stores a JSON document as an OCI blob; it references its inputs' objects (config → layers, ...).
+fn put_json(
+    store: &Store,
+    bytes: &[u8],
+    media_type: &str,
+    inputs: &[&Realised],
+) -> Result<Built, PlanError> {
+    let digest = store.put_oci_blob(bytes)?;
+    let mut refs_objects = vec![ObjectRef::Oci(digest)];
+    refs_objects.extend(inputs.iter().map(|i| i.content));
     Ok(Built {
         content: ObjectRef::Oci(digest),
         size: bytes.len() as u64,
         meta: json!({"media_type": media_type}),
-        refs_objects: vec![ObjectRef::Oci(digest)],
+        refs_objects,
     })
+}
+
+/// The OCI descriptor of a realised OCI blob.
+fn descriptor(r: &Realised, media_type: &str) -> Result<oci::Descriptor, PlanError> {
+    let ObjectRef::Oci(d) = &r.content else {
+        return Err(PlanError::BadStoreEntry {
+            what: format!("{} (not an OCI blob)", r.path),
+        });
+    };
+    let digest: oci::Sha256Digest =
+        d.to_string()
+            .parse()
+            .map_err(|_| PlanError::BadStoreEntry {
+                what: format!("{} (bad digest)", r.path),
+            })?;
+    Ok(oci::Descriptor::new(media_type, digest, r.size))
 }
 
 fn meta_str(r: &Realised, field: &str) -> Result<String, PlanError> {
@@ -196,15 +143,6 @@ fn meta_str(r: &Realised, field: &str) -> Result<String, PlanError> {
         .ok_or_else(|| PlanError::BadStoreEntry {
             what: format!("{} (no `{field}`)", r.path),
         })
-}
-
-fn oci_digest(r: &Realised) -> Result<String, PlanError> {
-    match &r.content {
-        ObjectRef::Oci(d) => Ok(d.to_string()),
-        _ => Err(PlanError::BadStoreEntry {
-            what: format!("{} (not an OCI blob)", r.path),
-        }),
-    }
 }
 
 /// Imports scanned project files into the store as a tree (a single file becomes a one-entry tree).
@@ -433,8 +371,8 @@ fn build_layer(store: &Store, step: &LayerStep, inputs: &[&Realised]) -> Result<
         himg_lang::Compression::Zstd => Compression::Zstd,
     };
     let media_type = match step.compression {
-        himg_lang::Compression::Gzip => MEDIA_LAYER_GZIP,
-        himg_lang::Compression::Zstd => MEDIA_LAYER_ZSTD,
+        himg_lang::Compression::Gzip => oci::media_types::LAYER_TAR_GZIP,
+        himg_lang::Compression::Zstd => oci::media_types::LAYER_TAR_ZSTD,
     };
     let compression_name = format!("{media_type};mtime={}", step.mtime);
 

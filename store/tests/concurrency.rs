@@ -133,6 +133,9 @@ fn two_opens_of_one_root() {
                 // Both create the same fresh store at once.
                 let store = Store::open(&root).expect("open");
                 for i in 0..50u64 {
+                    // As a build does: hold the build guard from writing an object until the row
+                    // that references it is registered, so a concurrent gc cannot take it between.
+                    let _guard = store.build_guard().expect("guard");
                     let data = content(i, 200);
                     let d = store.put_blob(&data).expect("put");
                     let rec = OutputRecord {
