@@ -1,7 +1,7 @@
 //! Rebuild benchmark (`cargo bench --bench rebuild`): an image of 2,000 files / ~200 MB of local content,
 //! built cold, then as a no-op, then with one file changed. Prints the three times and their ratios, and
 //! — when a Docker engine answers — the same three builds with `docker build` (BuildKit, `FROM scratch`)
-//! side by side as the baseline.
+//! side by side as the baseline (BuildKit when `docker buildx` is installed, else the legacy builder).
 //!
 //! Targets (issue 1/5): no-op under 50 ms and under 1% of cold; one-file change under 10% of cold.
 //! Environment: `HIMG_BENCH_FILES` (default 2000), `HIMG_BENCH_MB` (default 200), `HIMG_BENCH_RUNS`
@@ -136,12 +136,17 @@ fn main() {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
+    let buildkit = Command::new("docker")
+        .args(["buildx", "version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if docker_ok {
         let tag = format!("himg-bench-{}", std::process::id());
         let docker_build = |no_cache: bool| {
             let mut c = Command::new("docker");
             c.current_dir(&dir)
-                .env("DOCKER_BUILDKIT", "1")
+                .env("DOCKER_BUILDKIT", if buildkit { "1" } else { "0" })
                 .args(["build", "-q", "-t", &tag]);
             if no_cache {
                 c.arg("--no-cache");
@@ -157,7 +162,11 @@ fn main() {
             changes.push(time(docker_build(false)));
         }
         rows.push(Row {
-            tool: "docker build",
+            tool: if buildkit {
+                "docker buildkit"
+            } else {
+                "docker (legacy)"
+            },
             cold,
             noop,
             change: median(changes),

@@ -17,7 +17,7 @@ use super::derivation::{
     ArchOutputs, BuildGraph, ConfigStep, ImageOutputs, IndexStep, LayerItem, LayerStep,
     ManifestStep, NodeId, Step,
 };
-use super::inputs::scan_copy;
+use super::inputs::{ScannedEntry, scan_copy};
 use crate::load::FsLoader;
 
 /// Build-wide settings that enter derivation keys.
@@ -51,12 +51,16 @@ struct Flat {
     accounts: Accounts,
 }
 
+/// A copy source as scanned: the absolute source with its include and exclude globs.
+type ScanKey = (std::path::PathBuf, Vec<String>, Vec<String>);
+
 struct Compiler<'a> {
     graph: BuildGraph,
     loader: &'a FsLoader,
-    store: &'a Store,
     opts: &'a CompileOptions,
     memo: HashMap<(String, String), Flat>,
+    /// Every copy source of the build, scanned up front in parallel.
+    scans: HashMap<ScanKey, Vec<ScannedEntry>>,
 }
 
 /// Compiles every given image (and the bases they extend) into one graph.
@@ -66,12 +70,13 @@ pub fn compile(
     store: &Store,
     opts: &CompileOptions,
 ) -> Result<BuildGraph, PlanError> {
+    let scans = scan_all(images, loader, store)?;
     let mut c = Compiler {
         graph: BuildGraph::default(),
         loader,
-        store,
         opts,
         memo: HashMap::new(),
+        scans,
     };
     for spec in images {
         let flat = c.flatten(spec)?;
@@ -153,9 +158,12 @@ impl Compiler<'_> {
                     dir_mode,
                     owner,
                 } => {
-                    let abs = self.loader.resolve(source);
-                    let abs = std::path::absolute(&abs).unwrap_or(abs);
-                    let entries = scan_copy(self.store, &abs, include, exclude)?;
+                    let abs = absolute_source(self.loader, source);
+                    let entries = self
+                        .scans
+                        .get(&(abs.clone(), include.clone(), exclude.clone()))
+                        .cloned()
+                        .unwrap_or_default();
                     let node = self.graph.add(
                         format!("copy {source}"),
                         Step::Copy {
@@ -280,6 +288,51 @@ impl Compiler<'_> {
             base_layers,
         }
     }
+}
+
+/// The on-disk path of a copy source.
+fn absolute_source(loader: &FsLoader, source: &himg_lang::SourcePath) -> std::path::PathBuf {
+    let abs = loader.resolve(source);
+    std::path::absolute(&abs).unwrap_or(abs)
+}
+
+/// Scans (lists and hashes) every distinct copy source of the images and their bases, in parallel.
+fn scan_all(
+    images: &[ImageSpec],
+    loader: &FsLoader,
+    store: &Store,
+) -> Result<HashMap<ScanKey, Vec<ScannedEntry>>, PlanError> {
+    use rayon::prelude::*;
+    let mut keys: std::collections::BTreeSet<ScanKey> = std::collections::BTreeSet::new();
+    let mut stack: Vec<&ImageSpec> = images.iter().collect();
+    while let Some(spec) = stack.pop() {
+        for layer in &spec.layers {
+            for item in &layer.items {
+                if let ContentItem::Copy {
+                    source,
+                    include,
+                    exclude,
+                    ..
+                } = item
+                {
+                    keys.insert((
+                        absolute_source(loader, source),
+                        include.clone(),
+                        exclude.clone(),
+                    ));
+                }
+            }
+        }
+        if let Some(base) = &spec.base {
+            stack.push(base);
+        }
+    }
+    keys.into_par_iter()
+        .map(|key| {
+            let entries = scan_copy(store, &key.0, &key.1, &key.2)?;
+            Ok((key, entries))
+        })
+        .collect()
 }
 
 /// The generated accounts layer: passwd, group, shadow and home directories.

@@ -230,8 +230,13 @@ fn hash_files(
 ) -> Result<Vec<ScannedEntry>, PlanError> {
     let mut out = Vec::with_capacity(pending.len());
     let mut misses = Vec::new();
-    for (rel, abs, meta) in pending {
-        match store.cached_file_hash(&abs, &meta)? {
+    let queries: Vec<(&Path, &std::fs::Metadata)> = pending
+        .iter()
+        .map(|(_, abs, meta)| (abs.as_path(), meta))
+        .collect();
+    let cached = store.cached_file_hashes(&queries)?;
+    for ((rel, abs, meta), hit) in pending.into_iter().zip(cached) {
+        match hit {
             Some(blob) => out.push(file_entry(rel, abs, &meta, blob)),
             None => misses.push((rel, abs, meta)),
         }

@@ -877,6 +877,50 @@ impl Store {
         Ok(Some(parse_col(&blob, "file_hashes", p)?))
     }
 
+    /// [`Store::cached_file_hash`] for many files at once, in one read transaction (a no-op build
+    /// looks up thousands of files; one transaction saves SQLite's per-transaction locking).
+    pub fn cached_file_hashes(
+        &self,
+        files: &[(&Path, &fs::Metadata)],
+    ) -> Result<Vec<Option<B3Digest>>, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        let mut out = Vec::with_capacity(files.len());
+        {
+            let mut stmt = tx.prepare_cached(
+                "SELECT size, mtime_ns, ctime_ns, ino, dev, blob FROM file_hashes WHERE path = ?1",
+            )?;
+            for (path, meta) in files {
+                let Some(p) = path.to_str() else {
+                    out.push(None);
+                    continue;
+                };
+                let row: Option<(i64, i64, i64, i64, i64, String)> = stmt
+                    .query_row([p], |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                        ))
+                    })
+                    .optional()?;
+                out.push(match row {
+                    Some((size, mtime, ctime, ino, dev, blob))
+                        if (size, mtime, ctime, ino, dev) == stat_key(meta) =>
+                    {
+                        Some(parse_col(&blob, "file_hashes", p)?)
+                    }
+                    _ => None,
+                });
+            }
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
     /// Records one file's hash in the stat cache; see [`Store::record_file_hashes`].
     pub fn record_file_hash(
         &self,
