@@ -5,6 +5,7 @@
 //! written out as OCI images ([`oci`], [`output`]). [`cli`] wires these stages to commands.
 
 pub mod cli;
+pub mod debian;
 pub mod load;
 pub mod oci;
 pub mod output;

@@ -262,3 +262,47 @@ image "multi" {
     )));
     assert!(inspect.contains("amd64"), "{inspect}");
 }
+
+#[test]
+fn docker_loads_and_runs_the_docker_archive() {
+    require_tool("docker");
+    let info = Command::new("docker")
+        .arg("info")
+        .output()
+        .expect("docker info");
+    assert!(
+        info.status.success(),
+        "this machine runs a Docker engine, but `docker info` fails:\n{}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    let project = Project::new();
+    let out = project.himg(&[
+        "build",
+        "examples/hello.himg",
+        "--format",
+        "docker-archive",
+        "--out",
+        "hello-docker.tar",
+    ]);
+    common::assert_success(&out, "build docker-archive");
+    let loaded = run_tool(
+        Command::new("docker")
+            .args(["load", "-i"])
+            .arg(project.path("hello-docker.tar")),
+    );
+    assert!(loaded.contains("hello:latest"), "{loaded}");
+    let out = run_tool(Command::new("docker").args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "hello:latest",
+        "extra",
+    ]));
+    assert!(out.contains("hello from himg"), "{out}");
+    assert!(out.contains("uid=10001 gid=10001"), "{out}");
+    assert!(out.contains("arg: extra"), "{out}");
+    let _ = Command::new("docker")
+        .args(["rmi", "-f", "hello:latest"])
+        .output();
+}

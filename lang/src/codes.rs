@@ -73,6 +73,9 @@ codes! {
     BAD_VALUE = "H0060": "a string value not allowed in this field",
     IMAGE_FIELD_ACCESS = "H0061": "field access on an image value (images are opaque)",
     RESERVED_NAME = "H0062": "a `let` that would shadow the builtin `images`",
+    BAD_PACKAGE = "H0063": "a malformed Debian package name, version constraint or exclusion",
+    NO_REPOSITORY = "H0064": "`packages` without any repository to install them from",
+    BAD_REPOSITORY_URL = "H0065": "a repository URL that is not mirror://, http(s):// or file://, or that holds credentials",
 }
 
 /// The one-line meaning of a diagnostic code (`"H0012"`), or `None` for an unknown code.

@@ -124,6 +124,37 @@ pub struct ImageSpec {
     pub max_layers: Option<u32>,
     /// Layer compression (`compression = "gzip" | "zstd"`); default gzip.
     pub compression: Compression,
+    /// Debian packages (`repository` blocks and the `packages` list), if the image declares any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packages: Option<PackagesSpec>,
+}
+
+/// The Debian packages of one image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PackagesSpec {
+    /// Where packages come from, in priority order (the image's own, else its base's).
+    pub repositories: Vec<RepositorySpec>,
+    /// Requested packages as written: `python3`, `python3 (>= 3.11)`, `python3=3.11.2-1`, `libc6:arm64`.
+    pub install: Vec<String>,
+    /// Names never installed (`!perl-base`), sorted; dependencies on them are dropped and reported.
+    pub exclude: Vec<String>,
+    /// Keep /usr/share/doc, man and info pages (`keep_docs = true`); copyright files are always kept.
+    pub keep_docs: bool,
+    /// Locales kept under /usr/share/locale (`locales = [...]`); default `["C.UTF-8"]`.
+    pub locales: Vec<String>,
+}
+
+/// One apt repository: `repository "debian" { url, suites, components, keyring }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RepositorySpec {
+    pub name: String,
+    /// `mirror://NAME/…`, `http(s)://…` or `file://…` (never with credentials).
+    pub url: String,
+    pub suites: Vec<String>,
+    /// Default `["main"]`.
+    pub components: Vec<String>,
+    /// The OpenPGP keyring that must sign the repository's InRelease files.
+    pub keyring: SourcePath,
 }
 
 /// `config` of an OCI image: only the values this image declares (None = inherit / unset).

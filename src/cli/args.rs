@@ -44,6 +44,10 @@ pub enum Command {
     Eval(EvalArgs),
     /// Build images into an OCI layout (or an archive).
     Build(BuildArgs),
+    /// Resolve the Debian packages of every image and write FILE.lock.
+    Lock(LockArgs),
+    /// Re-resolve packages against the newest indexes; show and write what changes.
+    Update(UpdateArgs),
     /// Print the derivation graph (DOT, or JSON with --json).
     Graph(GraphArgs),
     /// Inspect and maintain the store.
@@ -105,6 +109,26 @@ pub struct BuildArgs {
     /// Print one JSON report on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Fail if the lock file is missing or stale instead of resolving packages.
+    #[arg(long)]
+    pub locked: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// The .himg file.
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// The .himg file.
+    pub file: PathBuf,
+    /// Only let these packages change (default: all).
+    pub packages: Vec<String>,
+    /// Do not write the lock; exit 10 when updates exist (for a scheduled CI job).
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]

@@ -52,7 +52,18 @@ pub fn build(
     let specs = select(&loaded, &args.images, &args.file)?;
     let store = open_store(global)?;
     let _guard = store.build_guard()?;
-    let opts = CompileOptions::from_env()?;
+    let mut opts = CompileOptions::from_env()?;
+    let mode = if args.locked {
+        super::debian_cmd::LockMode::Locked
+    } else {
+        super::debian_cmd::LockMode::Auto
+    };
+    opts.debian = super::debian_cmd::prepare(&loaded, &args.file, &specs, mode, printer)?;
+    let fetcher = if opts.debian.locks.is_empty() {
+        None
+    } else {
+        Some(super::debian_cmd::fetcher()?)
+    };
     let graph = plan::compile(&specs, &loaded.loader, &store, &opts)?;
     let targets: Vec<_> = graph.images.iter().map(|i| i.top).collect();
 
@@ -75,7 +86,7 @@ pub fn build(
             }
         }
     };
-    let report = plan::realise(&graph, &store, &targets, &on_event)?;
+    let report = plan::realise(&graph, &store, fetcher.as_ref(), &targets, &on_event)?;
     if let Ok(mut slot) = bar.lock()
         && let Some(b) = slot.take()
     {
@@ -176,7 +187,14 @@ pub fn graph(
     let loaded = load_file(&args.file)?;
     let specs = select(&loaded, &args.images, &args.file)?;
     let store = open_store(global)?;
-    let opts = CompileOptions::from_env()?;
+    let mut opts = CompileOptions::from_env()?;
+    opts.debian = super::debian_cmd::prepare(
+        &loaded,
+        &args.file,
+        &specs,
+        super::debian_cmd::LockMode::Locked,
+        printer,
+    )?;
     let graph = plan::compile(&specs, &loaded.loader, &store, &opts)?;
     if args.json {
         printer.json(&graph.to_json());

@@ -26,6 +26,18 @@ pub enum CliError {
     },
     #[error("`{file}` declares no image")]
     NoImages { file: String },
+    #[error("the lock file `{lock}` is {} for image `{image}`", if *missing { "missing an entry" } else { "stale" })]
+    StaleLock {
+        image: String,
+        lock: String,
+        missing: bool,
+    },
+    #[error(transparent)]
+    Debian(#[from] crate::debian::DebianError),
+    #[error(transparent)]
+    Lock(#[from] crate::debian::lockfile::LockError),
+    #[error(transparent)]
+    Fetch(#[from] crate::debian::fetch::FetchError),
     #[error("cannot access `{path}`")]
     Io {
         path: std::path::PathBuf,
@@ -41,6 +53,7 @@ impl CliError {
             CliError::Load(LoadError::Language(_)) => 1,
             CliError::Load(_) => 1,
             CliError::NoSuchImage { .. } | CliError::NoImages { .. } => 1,
+            CliError::StaleLock { .. } => 1,
             CliError::Store(StoreError::IncompatibleVersion { .. }) => 4,
             CliError::Plan(PlanError::Store(StoreError::IncompatibleVersion { .. })) => 4,
             _ => 3,
@@ -57,6 +70,9 @@ impl CliError {
                     .map(|n| format!("`{n}`"))
                     .collect::<Vec<_>>()
                     .join(", ")
+            )),
+            CliError::StaleLock { lock, .. } => Some(format!(
+                "run `himg lock` to resolve the packages again and review the change to `{lock}`"
             )),
             CliError::NoImages { .. } => {
                 Some("declare one with `image \"name\" { ... }`".to_string())

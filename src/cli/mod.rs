@@ -3,8 +3,12 @@
 //! Exit codes (documented in the book): 0 success; 1 the input is wrong (diagnostics, unformatted
 //! files); 2 usage error; 3 a build or I/O failure; 4 the store is inconsistent or incompatible.
 
+// A CLI error is built once per process, on the way out: its size does not matter.
+#![allow(clippy::result_large_err)]
+
 mod args;
 mod build;
+mod debian_cmd;
 mod error;
 mod lang_cmd;
 mod printer;
@@ -14,7 +18,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-pub use args::{BuildArgs, Cli, ColorChoice, Command, OutputFormat};
+pub use args::{BuildArgs, Cli, ColorChoice, Command, LockArgs, OutputFormat, UpdateArgs};
 pub use error::CliError;
 pub use printer::Printer;
 
@@ -54,6 +58,8 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
         Command::Eval(a) => lang_cmd::eval(a, printer),
         Command::Build(a) => build::build(&cli.global, a, printer),
         Command::Graph(a) => build::graph(&cli.global, a, printer),
+        Command::Lock(a) => debian_cmd::lock(a, printer),
+        Command::Update(a) => debian_cmd::update(a, printer),
         Command::Store(s) => store_cmd::run(&cli.global, s, printer),
     }
 }

@@ -25,6 +25,8 @@ use crate::load::FsLoader;
 pub struct CompileOptions {
     /// The time written into tar entries and the config (`SOURCE_DATE_EPOCH`, else 1).
     pub epoch: u64,
+    /// Locked Debian packages per image (`(declared_in, image name)`), and resolved repository URLs.
+    pub debian: crate::debian::plan::DebianInputs,
 }
 
 impl CompileOptions {
@@ -38,17 +40,28 @@ impl CompileOptions {
                 .map_err(|_| PlanError::BadEpoch(v.clone()))?,
             _ => 1,
         };
-        Ok(CompileOptions { epoch })
+        Ok(CompileOptions {
+            epoch,
+            debian: Default::default(),
+        })
     }
 }
 
 /// An image flattened along its `from` chain.
 #[derive(Debug, Clone, Default)]
 struct Flat {
-    layers: Vec<NodeId>,
-    history: Vec<String>,
+    /// Per architecture: the layer nodes, bottom first, with their history lines.
+    layers: BTreeMap<String, Vec<(NodeId, String)>>,
     config: crate::oci::RuntimeConfig,
     accounts: Accounts,
+    /// Per architecture: installed Debian packages (name → (version, unpack node)).
+    installed: BTreeMap<String, BTreeMap<String, (String, NodeId)>>,
+}
+
+impl Flat {
+    fn layer_count(&self) -> usize {
+        self.layers.values().map(Vec::len).max().unwrap_or(0)
+    }
 }
 
 /// A copy source as scanned: the absolute source with its include and exclude globs.
@@ -91,7 +104,7 @@ impl Compiler<'_> {
     fn memo_len(&self, spec: &ImageSpec) -> usize {
         self.memo
             .get(&(spec.declared_in.0.clone(), spec.name.clone()))
-            .map(|f| f.layers.len())
+            .map(Flat::layer_count)
             .unwrap_or(0)
     }
 
@@ -110,34 +123,69 @@ impl Compiler<'_> {
             own.push(accounts_layer(&accounts));
         }
         own.extend(spec.layers.iter().filter(|l| !l.items.is_empty()).cloned());
+        let mut flat = Flat {
+            layers: BTreeMap::new(),
+            config: super::config::extend(&base.config, &spec.config),
+            accounts,
+            installed: BTreeMap::new(),
+        };
+        for arch in &spec.architectures {
+            flat.layers.insert(
+                arch.clone(),
+                base.layers.get(arch).cloned().unwrap_or_default(),
+            );
+            flat.installed.insert(
+                arch.clone(),
+                base.installed.get(arch).cloned().unwrap_or_default(),
+            );
+        }
+        // Debian packages first (per architecture), then the image's own files on top.
+        if let Some(packages) = &spec.packages {
+            let budget =
+                spec.max_layers
+                    .unwrap_or(crate::debian::plan::DEFAULT_MAX_LAYERS) as usize;
+            let reserved = own.len() + 1;
+            crate::debian::plan::add_package_layers(
+                &mut self.graph,
+                spec,
+                packages,
+                &self.opts.debian,
+                self.opts.epoch,
+                budget.saturating_sub(reserved),
+                &mut flat.layers,
+                &mut flat.installed,
+            )?;
+            if !flat.config.env.iter().any(|e| e.starts_with("PATH=")) {
+                flat.config.env.insert(
+                    0,
+                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+                );
+            }
+        }
+        let below = flat.layer_count();
         if let Some(budget) = spec.max_layers {
             let budget_usize = budget as usize;
-            while base.layers.len() + own.len() > budget_usize && own.len() >= 2 {
+            while below + own.len() > budget_usize && own.len() >= 2 {
                 if let (Some(last), Some(prev)) = (own.pop(), own.last_mut()) {
                     prev.name = format!("{}+{}", prev.name, last.name);
                     prev.items.extend(last.items);
                 }
             }
-            if base.layers.len() + own.len() > budget_usize {
+            if below + own.len() > budget_usize {
                 return Err(PlanError::LayerBudget {
                     image: spec.name.clone(),
-                    count: base.layers.len() + own.len(),
+                    count: below + own.len(),
                     budget,
-                    base: base.layers.len(),
+                    base: base.layer_count(),
                 });
             }
         }
-        let mut flat = Flat {
-            layers: base.layers.clone(),
-            history: base.history.clone(),
-            config: super::config::extend(&base.config, &spec.config),
-            accounts,
-        };
         for layer in &own {
             let node = self.layer_node(spec, layer)?;
-            flat.layers.push(node);
-            flat.history
-                .push(format!("himg: layer {} of image {}", layer.name, spec.name));
+            let history = format!("himg: layer {} of image {}", layer.name, spec.name);
+            for layers in flat.layers.values_mut() {
+                layers.push((node, history.clone()));
+            }
         }
         self.memo.insert(memo_key, flat.clone());
         Ok(flat)
@@ -239,6 +287,9 @@ impl Compiler<'_> {
         );
         let mut per_arch = Vec::new();
         for arch in &spec.architectures {
+            let arch_layers = flat.layers.get(arch).cloned().unwrap_or_default();
+            let layers: Vec<NodeId> = arch_layers.iter().map(|(n, _)| *n).collect();
+            let history: Vec<String> = arch_layers.iter().map(|(_, h)| h.clone()).collect();
             let config = self.graph.add(
                 format!("{} config {arch}", spec.name),
                 Step::Config(ConfigStep {
@@ -246,12 +297,12 @@ impl Compiler<'_> {
                     os: "linux".into(),
                     created: self.opts.epoch,
                     config: flat.config.clone(),
-                    history: flat.history.clone(),
+                    history,
                 }),
-                flat.layers.clone(),
+                layers.clone(),
             );
             let mut inputs = vec![config];
-            inputs.extend(flat.layers.iter().copied());
+            inputs.extend(layers.iter().copied());
             let manifest = self.graph.add(
                 format!("{} manifest {arch}", spec.name),
                 Step::Manifest(ManifestStep {
@@ -263,7 +314,7 @@ impl Compiler<'_> {
                 architecture: arch.clone(),
                 manifest,
                 config,
-                layers: flat.layers.clone(),
+                layers,
             });
         }
         let top = if per_arch.len() == 1 {

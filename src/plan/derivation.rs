@@ -38,6 +38,29 @@ pub enum Step {
     },
     /// Inline text (a `file` item, or a generated file such as `/etc/passwd`) → blob.
     Text { text: String },
+    /// Download a pinned `.deb` (a fixed-output derivation: the key is its sha256) → blob.
+    FetchDeb {
+        sha256: String,
+        size: u64,
+        /// Where to download it from (not part of the key: any mirror gives the same bytes).
+        #[serde(skip)]
+        url: String,
+    },
+    /// Unpack and minimise a `.deb` → a file set (manifest blob).
+    UnpackDeb {
+        package: String,
+        keep_docs: bool,
+        locales: Vec<String>,
+        /// Version of the unpacking rules; bump when they change.
+        rules: u32,
+    },
+    /// The dpkg database, CA bundle, ld.so.cache and merged-/usr links for a set of unpacked
+    /// packages (the inputs, sorted by name) → a file set.
+    DebianSystem {
+        architecture: String,
+        packages: Vec<String>,
+        rules: u32,
+    },
     /// Place the inputs' contents at their destinations with modes and owners → a compressed OCI layer.
     Layer(LayerStep),
     /// The OCI image config for one architecture; inputs are the image's layers, bottom first.
@@ -53,6 +76,9 @@ impl Step {
     pub fn kind(&self) -> &'static str {
         match self {
             Step::Copy { .. } => "copy",
+            Step::FetchDeb { .. } => "fetch",
+            Step::UnpackDeb { .. } => "unpack",
+            Step::DebianSystem { .. } => "system",
             Step::Text { .. } => "text",
             Step::Layer(_) => "layer",
             Step::Config(_) => "config",
@@ -101,6 +127,8 @@ pub enum LayerItem {
         uid: u32,
         gid: u32,
     },
+    /// Every entry of a file set (an unpacked package or generated system files), as recorded.
+    FileSet { input: usize },
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -53,6 +53,10 @@ pub enum PlanError {
         #[source]
         source: Box<PlanError>,
     },
+    #[error("image `{image}` has packages but no valid lock; run `himg lock`")]
+    NotLocked { image: String },
+    #[error(transparent)]
+    Debian(#[from] crate::debian::DebianError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

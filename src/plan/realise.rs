@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::PlanError;
 use super::derivation::{BuildGraph, NodeId, resolved_key};
-use super::steps::build_step;
+use super::steps::{StepContext, build_step};
 
 /// What a realised derivation produced.
 #[derive(Debug, Clone)]
@@ -82,9 +82,11 @@ pub enum Event<'a> {
 pub fn realise(
     graph: &BuildGraph,
     store: &Store,
+    fetcher: Option<&crate::debian::fetch::Fetcher>,
     targets: &[NodeId],
     on_event: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<BuildReport, PlanError> {
+    let cx = StepContext { store, fetcher };
     let n = graph.graph.node_count();
     let mut outcomes = vec![NodeOutcome::Skipped; n];
     let mut realised: Vec<Option<Realised>> = vec![None; n];
@@ -143,7 +145,7 @@ pub fn realise(
         let results: Vec<Result<(NodeId, Realised, NodeOutcome), PlanError>> = wave
             .par_iter()
             .map(|&id| {
-                realise_one(graph, store, id, &realised, on_event).map_err(|e| {
+                realise_one(graph, &cx, id, &realised, on_event).map_err(|e| {
                     PlanError::Derivation {
                         name: graph.node(id).name.clone(),
                         source: Box::new(e),
@@ -219,12 +221,13 @@ fn waves(graph: &BuildGraph, needed: &[bool]) -> Vec<Vec<NodeId>> {
 
 fn realise_one(
     graph: &BuildGraph,
-    store: &Store,
+    cx: &StepContext<'_>,
     id: NodeId,
     realised: &[Option<Realised>],
     on_event: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<(NodeId, Realised, NodeOutcome), PlanError> {
     let node = graph.node(id);
+    let store = cx.store;
     let _lock = store.lock_derivation(&node.key)?;
     if let Some(rec) = store.lookup_derivation(&node.key)? {
         return Ok((id, rec.into(), NodeOutcome::Reused));
@@ -250,7 +253,7 @@ fn realise_one(
         name: &node.name,
         kind: node.step.kind(),
     });
-    let built = build_step(store, &node.step, &inputs)?;
+    let built = build_step(cx, &node.step, &inputs)?;
     let record = OutputRecord {
         path: output_path(&node.key, &node.name)?,
         content: built.content,

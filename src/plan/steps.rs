@@ -22,8 +22,54 @@ pub struct Built {
     pub refs_objects: Vec<ObjectRef>,
 }
 
-pub fn build_step(store: &Store, step: &Step, inputs: &[&Realised]) -> Result<Built, PlanError> {
+/// What building needs besides the inputs: the store, and a fetcher when packages are downloaded.
+pub struct StepContext<'a> {
+    pub store: &'a Store,
+    pub fetcher: Option<&'a crate::debian::fetch::Fetcher>,
+}
+
+pub fn build_step(
+    cx: &StepContext<'_>,
+    step: &Step,
+    inputs: &[&Realised],
+) -> Result<Built, PlanError> {
+    let store = cx.store;
     match step {
+        Step::FetchDeb { sha256, size, url } => {
+            let fetcher = cx.fetcher.ok_or_else(|| PlanError::BadStoreEntry {
+                what: format!("{url} (no network access configured)"),
+            })?;
+            let (blob, got) = crate::debian::build::fetch_deb(store, fetcher, url, *size, sha256)?;
+            Ok(Built {
+                content: ObjectRef::Blob(blob),
+                size: got,
+                meta: json!({"sha256": sha256}),
+                refs_objects: vec![ObjectRef::Blob(blob)],
+            })
+        }
+        Step::UnpackDeb {
+            package,
+            keep_docs,
+            locales,
+            ..
+        } => {
+            let deb = input_blob(inputs, 0)?;
+            let set =
+                crate::debian::build::unpack_to_fileset(store, &deb, package, *keep_docs, locales)?;
+            put_fileset(store, &set)
+        }
+        Step::DebianSystem {
+            packages,
+            architecture,
+            ..
+        } => {
+            let mut sets = Vec::new();
+            for (name, input) in packages.iter().zip(inputs) {
+                sets.push((name.clone(), read_fileset(store, input)?));
+            }
+            let set = crate::debian::build::system_files(store, architecture, &sets)?;
+            put_fileset(store, &set)
+        }
         Step::Copy {
             entries,
             single_file,
@@ -116,6 +162,50 @@ fn put_json(
         size: bytes.len() as u64,
         meta: json!({"media_type": media_type}),
         refs_objects,
+    })
+}
+
+/// The blob an input produced.
+fn input_blob(inputs: &[&Realised], i: usize) -> Result<B3Digest, PlanError> {
+    match inputs.get(i).map(|r| &r.content) {
+        Some(ObjectRef::Blob(b)) => Ok(*b),
+        _ => Err(PlanError::BadStoreEntry {
+            what: format!("input {i} is not a blob"),
+        }),
+    }
+}
+
+/// Stores a file set's manifest; it references every content blob it names.
+fn put_fileset(store: &Store, set: &crate::debian::fileset::FileSet) -> Result<Built, PlanError> {
+    use crate::debian::unpack::DebEntryKind;
+    let bytes = oci::canonical_json(set)?;
+    let manifest = store.put_blob(&bytes)?;
+    let mut refs_objects = vec![ObjectRef::Blob(manifest)];
+    for e in &set.entries {
+        if let DebEntryKind::File { content, .. } = &e.kind {
+            refs_objects.push(ObjectRef::Blob(B3Digest::try_from(content.as_str())?));
+        }
+    }
+    refs_objects.sort_by_key(|r| r.to_string());
+    refs_objects.dedup();
+    Ok(Built {
+        content: ObjectRef::Blob(manifest),
+        size: bytes.len() as u64,
+        meta: json!({"removed_bytes": set.removed_bytes, "removed_files": set.removed_files}),
+        refs_objects,
+    })
+}
+
+/// Reads the file set an input produced.
+fn read_fileset(store: &Store, r: &Realised) -> Result<crate::debian::fileset::FileSet, PlanError> {
+    let ObjectRef::Blob(b) = &r.content else {
+        return Err(PlanError::BadStoreEntry {
+            what: format!("{} (not a file set)", r.path),
+        });
+    };
+    let bytes = store.read_blob(b)?;
+    serde_json::from_slice(&bytes).map_err(|e| PlanError::BadStoreEntry {
+        what: format!("{} ({e})", r.path),
     })
 }
 
@@ -293,6 +383,44 @@ fn build_layer(store: &Store, step: &LayerStep, inputs: &[&Realised]) -> Result<
                         blob: None,
                     });
                     place_tree(store, &mut placed, to, &tree, *mode, *dir_mode, owner)?;
+                }
+            }
+            LayerItem::FileSet { input: i } => {
+                let set = read_fileset(store, input(*i)?)?;
+                for e in set.entries {
+                    use crate::debian::unpack::DebEntryKind;
+                    let (kind, blob) = match e.kind {
+                        DebEntryKind::File { content, size } => (
+                            EntryKind::File { size },
+                            Some(B3Digest::try_from(content.as_str())?),
+                        ),
+                        DebEntryKind::Dir => (EntryKind::Dir, None),
+                        DebEntryKind::Symlink { target } => (EntryKind::Symlink { target }, None),
+                        DebEntryKind::Hardlink { target } => (EntryKind::Hardlink { target }, None),
+                        DebEntryKind::CharDevice { .. }
+                        | DebEntryKind::BlockDevice { .. }
+                        | DebEntryKind::Fifo => {
+                            return Err(PlanError::BadStoreEntry {
+                                what: format!(
+                                    "{} (device nodes are not supported in layers)",
+                                    e.path
+                                ),
+                            });
+                        }
+                    };
+                    placed.insert(
+                        e.path.clone(),
+                        Placed {
+                            entry: LayerEntry {
+                                path: e.path,
+                                kind,
+                                mode: e.mode,
+                                uid: e.uid,
+                                gid: e.gid,
+                            },
+                            blob,
+                        },
+                    );
                 }
             }
             LayerItem::File {

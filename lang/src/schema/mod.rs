@@ -7,6 +7,7 @@
 mod accounts;
 mod config;
 mod content;
+mod packages;
 
 use crate::codes;
 use crate::diagnostic::Diag;
@@ -30,6 +31,7 @@ pub(crate) fn label_field(kind: &str) -> &'static str {
     match kind {
         "user" | "group" | "layer" => "name",
         "copy" => "source",
+        "repository" => "name",
         "file" | "symlink" | "dir" => "path",
         _ => "label",
     }
@@ -82,10 +84,15 @@ pub(crate) const IMAGE_FIELDS: &[&str] = &[
     "file",
     "symlink",
     "dir",
+    "repository",
+    "repositories",
+    "packages",
+    "keep_docs",
+    "locales",
 ];
 
 /// Accepted syntactically, rejected until implemented.
-pub(crate) const RESERVED_FIELDS: &[&str] = &["packages", "repository", "test", "policy"];
+pub(crate) const RESERVED_FIELDS: &[&str] = &["test", "policy"];
 
 /// The largest uid/gid (`4294967295` is `(uid_t) -1`, "no id").
 const MAX_ID: i64 = 4_294_967_294;
@@ -186,6 +193,7 @@ impl Check<'_> {
             .and_then(|f| self.compression(f))
             .unwrap_or_default();
         let layers = self.layers(body, &accounts);
+        let packages = self.packages(body, base.as_ref());
 
         ImageSpec {
             name: name.to_owned(),
@@ -199,6 +207,7 @@ impl Check<'_> {
             layers,
             max_layers,
             compression,
+            packages,
         }
     }
 
@@ -215,7 +224,7 @@ impl Check<'_> {
                         format!("`{key}` is not supported yet"),
                     )
                     .label("reserved for a later version")
-                    .help(format!("remove `{key}` for now; this version builds images from files, accounts and settings only")),
+                    .help(format!("remove `{key}` for now; this version builds images from files, accounts, settings and Debian packages only")),
                 );
                 continue;
             }

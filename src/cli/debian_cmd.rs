@@ -1,0 +1,302 @@
+//! `himg lock` and `himg update`, and the lock handling of `himg build`: resolve Debian packages into
+//! the lock file next to the `.himg`, or check that the lock is current.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+use himg_lang::ImageSpec;
+
+use super::args::{LockArgs, UpdateArgs};
+use super::{CliError, Printer};
+use crate::debian::fetch::{FetchOptions, Fetcher};
+use crate::debian::lockfile::{LOCK_VERSION, LockFile, LockedImage, lock_path};
+use crate::debian::locking::{LockContext, inputs_hash, lock_image};
+use crate::debian::mirror::MirrorResolver;
+use crate::debian::plan::DebianInputs;
+use crate::load::{Loaded, load_file};
+
+/// How a build treats the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    /// Use a current lock; resolve and write one when it is missing or stale.
+    Auto,
+    /// Fail when the lock is missing or stale (`--locked`).
+    Locked,
+}
+
+/// Every image of the chains below `specs` that declares packages, with the file that declared it.
+fn images_with_packages(specs: &[ImageSpec]) -> Vec<&ImageSpec> {
+    let mut out: Vec<&ImageSpec> = Vec::new();
+    for spec in specs {
+        let mut next = Some(spec);
+        while let Some(s) = next {
+            if s.packages.is_some()
+                && !out
+                    .iter()
+                    .any(|o| o.name == s.name && o.declared_in == s.declared_in)
+            {
+                out.push(s);
+            }
+            next = s.base.as_deref();
+        }
+    }
+    out
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+pub fn fetcher() -> Result<Fetcher, CliError> {
+    let credentials = crate::debian::fetch::Credentials::from_env()?;
+    Ok(Fetcher::new(FetchOptions {
+        credentials,
+        ..FetchOptions::default()
+    }))
+}
+
+/// Resolves the locks the build needs and the repositories' base URLs.
+pub fn prepare(
+    loaded: &Loaded,
+    file: &Path,
+    specs: &[ImageSpec],
+    mode: LockMode,
+    printer: &Printer,
+) -> Result<DebianInputs, CliError> {
+    let with_packages = images_with_packages(specs);
+    let mut inputs = DebianInputs::default();
+    if with_packages.is_empty() {
+        return Ok(inputs);
+    }
+    let mirrors = MirrorResolver::from_env().map_err(crate::debian::DebianError::from)?;
+    let mut locks: BTreeMap<std::path::PathBuf, (LockFile, bool)> = BTreeMap::new();
+    for spec in with_packages {
+        let Some(packages) = &spec.packages else {
+            continue;
+        };
+        let himg_path = loaded.loader.resolve(&spec.declared_in);
+        let lpath = lock_path(&himg_path);
+        if !locks.contains_key(&lpath) {
+            let lock = LockFile::read(&lpath)?.unwrap_or(LockFile {
+                version: LOCK_VERSION,
+                images: BTreeMap::new(),
+            });
+            locks.insert(lpath.clone(), (lock, false));
+        }
+        let Some((lock, dirty)) = locks.get_mut(&lpath) else {
+            continue;
+        };
+        let want = inputs_hash(spec, packages, &loaded.loader)?;
+        let current = lock
+            .images
+            .get(&spec.name)
+            .filter(|l| l.inputs == want)
+            .cloned();
+        let locked = match (current, mode) {
+            (Some(l), _) => l,
+            (None, LockMode::Locked) => {
+                return Err(CliError::StaleLock {
+                    image: spec.name.clone(),
+                    lock: lpath.display().to_string(),
+                    missing: !lock.images.contains_key(&spec.name),
+                });
+            }
+            (None, LockMode::Auto) => {
+                printer.status("Resolving", &format!("packages of image `{}`", spec.name));
+                let fetcher = fetcher()?;
+                let scratch = tempfile::tempdir().map_err(|source| CliError::Io {
+                    path: std::env::temp_dir(),
+                    source,
+                })?;
+                let cx = LockContext {
+                    loader: &loaded.loader,
+                    fetcher: &fetcher,
+                    mirrors: &mirrors,
+                    now: now(),
+                    scratch: scratch.path(),
+                };
+                let l = lock_image(&cx, spec, packages)?;
+                lock.images.insert(spec.name.clone(), l.clone());
+                *dirty = true;
+                l
+            }
+        };
+        for repo in &packages.repositories {
+            if let Ok(url) = mirrors.resolve(&repo.url) {
+                inputs.base_urls.insert(repo.url.clone(), url);
+            }
+        }
+        inputs
+            .locks
+            .insert((spec.declared_in.0.clone(), spec.name.clone()), locked);
+    }
+    for (path, (lock, dirty)) in locks {
+        if dirty {
+            lock.write(&path)?;
+            printer.status("Locked", &path.display().to_string());
+        }
+    }
+    let _ = file;
+    Ok(inputs)
+}
+
+/// `himg lock FILE`: resolve every image's packages and write the lock, even if it is current.
+pub fn lock(args: &LockArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+    let loaded = load_file(&args.file)?;
+    let (lock, path) = resolve_all(&loaded, &args.file, printer)?;
+    lock.write(&path)?;
+    let count: usize = lock
+        .images
+        .values()
+        .filter_map(|i| i.architectures.values().next())
+        .map(Vec::len)
+        .sum();
+    printer.status("Locked", &format!("{count} packages in {}", path.display()));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn resolve_all(
+    loaded: &Loaded,
+    file: &Path,
+    printer: &Printer,
+) -> Result<(LockFile, std::path::PathBuf), CliError> {
+    let mirrors = MirrorResolver::from_env().map_err(crate::debian::DebianError::from)?;
+    let fetcher = fetcher()?;
+    let scratch = tempfile::tempdir().map_err(|source| CliError::Io {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let cx = LockContext {
+        loader: &loaded.loader,
+        fetcher: &fetcher,
+        mirrors: &mirrors,
+        now: now(),
+        scratch: scratch.path(),
+    };
+    let mut lock = LockFile {
+        version: LOCK_VERSION,
+        images: BTreeMap::new(),
+    };
+    for spec in &loaded.evaluated.images {
+        if let Some(packages) = &spec.packages {
+            printer.status("Resolving", &format!("packages of image `{}`", spec.name));
+            lock.images
+                .insert(spec.name.clone(), lock_image(&cx, spec, packages)?);
+        }
+    }
+    Ok((lock, lock_path(file)))
+}
+
+/// One changed package: name, architecture, old and new version, whether the new one comes from a
+/// security suite.
+fn changes(
+    old: Option<&LockedImage>,
+    new: &LockedImage,
+) -> Vec<(String, String, String, String, bool)> {
+    let mut out = Vec::new();
+    for (arch, pkgs) in &new.architectures {
+        let before: BTreeMap<&str, &str> = old
+            .and_then(|o| o.architectures.get(arch))
+            .map(|v| {
+                v.iter()
+                    .map(|p| (p.name.as_str(), p.version.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for p in pkgs {
+            let was = before.get(p.name.as_str()).copied().unwrap_or("(new)");
+            if was != p.version {
+                out.push((
+                    p.name.clone(),
+                    arch.clone(),
+                    was.to_string(),
+                    p.version.clone(),
+                    p.suite.contains("security"),
+                ));
+            }
+        }
+        let names: std::collections::BTreeSet<&str> =
+            pkgs.iter().map(|p| p.name.as_str()).collect();
+        for (name, version) in before {
+            if !names.contains(name) {
+                out.push((
+                    name.to_string(),
+                    arch.clone(),
+                    version.to_string(),
+                    "(removed)".into(),
+                    false,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// `himg update [PKG…] [--check]`: re-resolve against the newest indexes and show what changes.
+pub fn update(args: &UpdateArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+    let loaded = load_file(&args.file)?;
+    let path = lock_path(&args.file);
+    let old = LockFile::read(&path)?;
+    let (mut new, _) = resolve_all(&loaded, &args.file, printer)?;
+    // With package names, only those move; everything else keeps its locked version.
+    if let (false, Some(old)) = (args.packages.is_empty(), &old) {
+        {
+            for (image, img) in new.images.iter_mut() {
+                let Some(old_img) = old.images.get(image) else {
+                    continue;
+                };
+                for (arch, pkgs) in img.architectures.iter_mut() {
+                    let Some(old_pkgs) = old_img.architectures.get(arch) else {
+                        continue;
+                    };
+                    for p in pkgs.iter_mut() {
+                        let keep = !args.packages.contains(&p.name);
+                        if let (true, Some(o)) = (keep, old_pkgs.iter().find(|o| o.name == p.name))
+                        {
+                            *p = o.clone();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    for (image, img) in &new.images {
+        for (name, arch, was, now, security) in
+            changes(old.as_ref().and_then(|o| o.images.get(image)), img)
+        {
+            rows.push((image.clone(), name, arch, was, now, security));
+        }
+    }
+    if rows.is_empty() {
+        printer.status("Current", "no package updates");
+    } else {
+        let mut table = format!(
+            "{:<12} {:<28} {:<8} {:<24} {:<24} {}\n",
+            "IMAGE", "PACKAGE", "ARCH", "LOCKED", "AVAILABLE", ""
+        );
+        for (image, name, arch, was, now, security) in &rows {
+            table.push_str(&format!(
+                "{image:<12} {name:<28} {arch:<8} {was:<24} {now:<24} {}\n",
+                if *security { "security" } else { "" }
+            ));
+        }
+        printer.data(&table);
+    }
+    if args.check {
+        return Ok(if rows.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(10)
+        });
+    }
+    if !rows.is_empty() || old.is_none() {
+        new.write(&path)?;
+        printer.status("Updated", &path.display().to_string());
+    }
+    Ok(ExitCode::SUCCESS)
+}

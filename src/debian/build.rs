@@ -1,0 +1,258 @@
+//! Build-time work on pinned packages: fetch a `.deb` by its locked sha256, unpack and minimise it into
+//! a [`FileSet`], and generate the system files maintainer scripts would have made (dpkg database,
+//! CA bundle, ld.so.cache, merged-/usr links), refusing two packages that ship one path differently.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use himg_store::{B3Digest, Store};
+
+use super::DebianError;
+use super::fetch::{Expected, Fetcher};
+use super::fileset::{FILESET_VERSION, FileSet};
+use super::minimize::{MinimizePolicy, minimize};
+use super::unpack::{
+    self, ContentId, ContentSink, ContentSource, DebEntry, DebEntryKind, UnpackOptions, unpack_deb,
+};
+use super::{cabundle, dpkgdb, ldcache};
+
+/// Downloads `url` into the store, verifying size and sha256 (a fixed-output derivation).
+pub fn fetch_deb(
+    store: &Store,
+    fetcher: &Fetcher,
+    url: &str,
+    size: u64,
+    sha256_hex: &str,
+) -> Result<(B3Digest, u64), DebianError> {
+    let mut sha = [0u8; 32];
+    hex::decode_to_slice(sha256_hex, &mut sha)
+        .map_err(|_| DebianError::FileSet(format!("bad sha256 `{sha256_hex}` in the lock")))?;
+    let tmp_dir = store.root().join("v1").join("tmp");
+    let tmp = tmp_dir.join(format!(
+        "deb-{}-{}",
+        &sha256_hex[..16.min(sha256_hex.len())],
+        std::process::id()
+    ));
+    let result = fetcher
+        .download(url, &tmp, Some(Expected { size, sha256: sha }))
+        .map_err(DebianError::from)
+        .and_then(|()| Ok(store.put_blob_from_path(&tmp)?));
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+/// Puts unpacked contents into the store as blobs, and reads them back for the generators.
+struct StoreContent<'a> {
+    store: &'a Store,
+}
+
+impl ContentSink for StoreContent<'_> {
+    fn put(
+        &mut self,
+        _path: &str,
+        reader: &mut dyn Read,
+        _size: u64,
+    ) -> std::io::Result<ContentId> {
+        let mut w = self
+            .store
+            .blob_writer()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        std::io::copy(reader, &mut w)?;
+        let (digest, _) = w
+            .finish()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(digest.to_string())
+    }
+}
+
+impl ContentSource for StoreContent<'_> {
+    fn read_range(&self, content: &str, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        use std::io::{Seek, SeekFrom};
+        let digest = B3Digest::try_from(content)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        let mut file = self
+            .store
+            .open_blob(&digest)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        file.seek(SeekFrom::Start(offset))?;
+        let mut buf = Vec::with_capacity(len);
+        file.take(len as u64).read_to_end(&mut buf)?;
+        Ok(buf)
+    }
+}
+
+/// Unpacks a `.deb` blob into a minimised file set.
+pub fn unpack_to_fileset(
+    store: &Store,
+    deb: &B3Digest,
+    package: &str,
+    keep_docs: bool,
+    locales: &[String],
+) -> Result<FileSet, DebianError> {
+    let file = store.open_blob(deb)?;
+    let mut sink = StoreContent { store };
+    let unpacked = unpack_deb(
+        std::io::BufReader::with_capacity(256 * 1024, file),
+        package,
+        &UnpackOptions::default(),
+        &mut sink,
+    )
+    .map_err(|source| DebianError::Unpack {
+        package: package.to_string(),
+        source: Box::new(source),
+    })?;
+    let min = minimize(
+        unpacked.entries,
+        &MinimizePolicy {
+            keep_docs,
+            keep_locales: locales.to_vec(),
+        },
+    );
+    let mut entries = min.kept;
+    entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+    Ok(FileSet {
+        version: FILESET_VERSION,
+        entries,
+        control: Some(unpacked.control),
+        md5sums: unpacked.md5sums,
+        conffiles: unpacked.conffile_md5s,
+        removed_bytes: min.removed_bytes,
+        removed_files: min.removed_files,
+    })
+}
+
+/// Files that would have come from maintainer scripts and dpkg, for the set of packages of one image.
+pub fn system_files(
+    store: &Store,
+    architecture: &str,
+    packages: &[(String, FileSet)],
+) -> Result<FileSet, DebianError> {
+    // Two packages shipping one path: identical contents are fine (shared directories, same file).
+    let mut owners: BTreeMap<&str, (&str, &DebEntry)> = BTreeMap::new();
+    for (name, set) in packages {
+        for e in &set.entries {
+            if let Some((other, prev)) = owners.get(e.path.as_str()) {
+                let same = match (&prev.kind, &e.kind) {
+                    (DebEntryKind::Dir, DebEntryKind::Dir) => true,
+                    (a, b) => a == b,
+                };
+                if !same {
+                    return Err(DebianError::PathConflict {
+                        path: e.path.clone(),
+                        a: (*other).to_string(),
+                        b: name.clone(),
+                    });
+                }
+            } else {
+                owners.insert(e.path.as_str(), (name.as_str(), e));
+            }
+        }
+    }
+
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    // The dpkg database: status (what dpkg-query, Trivy, Grype and Syft read) and info/.
+    let mut stanzas = Vec::new();
+    for (_, set) in packages {
+        let Some(control) = &set.control else {
+            continue;
+        };
+        stanzas.push(dpkgdb::status_stanza_with_conffiles(
+            control,
+            &set.conffiles,
+        ));
+        let conffiles: Vec<String> = set.conffiles.iter().map(|(p, _)| p.clone()).collect();
+        let info = dpkgdb::info_files(control, &set.entries, set.md5sums.as_deref(), &conffiles)
+            .map_err(|e| DebianError::FileSet(e.to_string()))?;
+        for (path, text) in info {
+            files.insert(path, text.into_bytes());
+        }
+    }
+    files.insert(
+        "/var/lib/dpkg/status".into(),
+        dpkgdb::status_file(&stanzas).into_bytes(),
+    );
+    let (format_path, format_text) = dpkgdb::info_format_file();
+    files.insert(format_path, format_text.into_bytes());
+
+    // The CA bundle, when ca-certificates is installed.
+    let mut certs = Vec::new();
+    for (_, set) in packages {
+        for e in &set.entries {
+            if let (DebEntryKind::File { content, .. }, true) =
+                (&e.kind, cabundle::is_ca_cert(&e.path))
+            {
+                certs.push((e.path.clone(), read_blob(store, content)?));
+            }
+        }
+    }
+    let mut links = Vec::new();
+    if !certs.is_empty() {
+        certs.sort();
+        files.insert(
+            cabundle::BUNDLE_PATH.to_string(),
+            cabundle::ca_bundle(&certs).into_bytes(),
+        );
+        let paths: Vec<String> = certs.iter().map(|(p, _)| p.clone()).collect();
+        for (link, target) in cabundle::ca_cert_links(&paths) {
+            links.push(DebEntry::symlink(&link, &target));
+        }
+    }
+
+    // ld.so.cache, when the C library is installed.
+    if let Some((_, libc)) = packages.iter().find(|(n, _)| n == "libc6") {
+        let all: Vec<DebEntry> = packages
+            .iter()
+            .flat_map(|(_, s)| s.entries.iter().cloned())
+            .collect();
+        let version = libc
+            .control
+            .as_deref()
+            .and_then(|c| dpkgdb::control_field(c, "Version"))
+            .unwrap_or_default();
+        if let Ok(arch) = ldcache::LdArch::from_debian(architecture) {
+            let src = StoreContent { store };
+            let cache = ldcache::generate_ld_so_cache(
+                &all,
+                arch,
+                &src,
+                Some(&ldcache::debian_generator(&version)),
+            )
+            .map_err(|e| DebianError::FileSet(e.to_string()))?;
+            files.insert("/etc/ld.so.cache".into(), cache);
+        }
+    }
+
+    let mut entries: Vec<DebEntry> = Vec::new();
+    for (path, bytes) in files {
+        let blob = store.put_blob(&bytes)?;
+        entries.push(DebEntry {
+            path,
+            kind: DebEntryKind::File {
+                size: bytes.len() as u64,
+                content: blob.to_string(),
+            },
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            shipped_path: None,
+        });
+    }
+    entries.extend(links);
+    entries.extend(unpack::merged_usr_symlinks());
+    entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+    entries.dedup_by(|a, b| a.path == b.path);
+    Ok(FileSet {
+        version: FILESET_VERSION,
+        entries,
+        control: None,
+        md5sums: None,
+        conffiles: Vec::new(),
+        removed_bytes: 0,
+        removed_files: 0,
+    })
+}
+
+fn read_blob(store: &Store, blob: &str) -> Result<Vec<u8>, DebianError> {
+    let digest = B3Digest::try_from(blob)?;
+    Ok(store.read_blob(&digest)?)
+}

@@ -1,0 +1,30 @@
+//! File sets: the store form of an unpacked package or of generated system files — a canonical JSON
+//! manifest of [`DebEntry`]s (path, kind, mode, owner, content blob), itself stored as a blob. Layers
+//! place file sets as they are; the store keeps every content blob they name alive.
+
+use serde::{Deserialize, Serialize};
+
+use super::unpack::DebEntry;
+
+/// Manifest format version; bump when the meaning of a field changes.
+pub const FILESET_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSet {
+    pub version: u32,
+    /// Sorted by path, unique. File contents are store blobs (`b3:…`).
+    pub entries: Vec<DebEntry>,
+    /// The package's control file (unpacked packages only), for the dpkg database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5sums: Option<String>,
+    /// `(path, md5)` of each conffile.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conffiles: Vec<(String, String)>,
+    /// Bytes and files left out by minimisation (docs, man pages, locales).
+    #[serde(default)]
+    pub removed_bytes: u64,
+    #[serde(default)]
+    pub removed_files: u64,
+}

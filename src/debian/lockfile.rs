@@ -1,0 +1,206 @@
+//! The lock file (`FILE.himg.lock`, next to the `.himg`): every Debian package an image installs, pinned
+//! by repository, version and sha256, so builds never re-resolve and are byte-for-byte repeatable.
+//!
+//! Format (version 1): canonical, pretty-printed JSON with sorted keys and one package per object, so a
+//! `himg update` shows as a small, readable diff:
+//!
+//! ```text
+//! { "version": 1,
+//!   "images": { "NAME": {
+//!       "inputs": "b3:…",                    // hash of what was resolved: repositories, keyrings, packages
+//!       "repositories": [ { "name", "url", "suites": [ { "suite", "codename", "date", "inrelease_sha256" } ] } ],
+//!       "architectures": { "amd64": [ { "name", "version", "architecture", "source", "source_version",
+//!                                        "repository", "suite", "filename", "size", "sha256" } ] },
+//!       "dropped": [ "perl-base" ] } } }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The current lock format version.
+pub const LOCK_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockFile {
+    pub version: u32,
+    pub images: BTreeMap<String, LockedImage>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockedImage {
+    /// blake3 over the canonical description of what was resolved; a different value means stale.
+    pub inputs: String,
+    pub repositories: Vec<LockedRepository>,
+    /// Per architecture, the packages sorted by name.
+    pub architectures: BTreeMap<String, Vec<LockedPackage>>,
+    /// Excluded packages that something depended on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockedRepository {
+    pub name: String,
+    /// As written in the `.himg` (`mirror://debian`): the lock never holds a host.
+    pub url: String,
+    pub suites: Vec<LockedSuite>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockedSuite {
+    pub suite: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codename: Option<String>,
+    /// The InRelease `Date`, as written there.
+    pub date: String,
+    /// sha256 of the verified InRelease file.
+    pub inrelease_sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LockedPackage {
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    pub source: String,
+    pub source_version: String,
+    /// Repository name and suite the package was taken from.
+    pub repository: String,
+    pub suite: String,
+    /// Path below the repository URL (`pool/main/…`).
+    pub filename: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("cannot read the lock file `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the lock file `{path}` is not valid")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the lock file `{path}` has version {found}; this himg reads version {LOCK_VERSION}")]
+    Version { path: PathBuf, found: u32 },
+    #[error("cannot write the lock file `{path}`")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `hello.himg` → `hello.himg.lock`.
+pub fn lock_path(himg: &Path) -> PathBuf {
+    let mut name = himg.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+impl LockFile {
+    /// Reads a lock file; `Ok(None)` when there is none.
+    pub fn read(path: &Path) -> Result<Option<LockFile>, LockError> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(LockError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        let lock: LockFile = serde_json::from_slice(&bytes).map_err(|source| LockError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if lock.version != LOCK_VERSION {
+            return Err(LockError::Version {
+                path: path.to_path_buf(),
+                found: lock.version,
+            });
+        }
+        Ok(Some(lock))
+    }
+
+    /// The canonical text: sorted keys, two-space indentation, a final newline.
+    pub fn to_text(&self) -> String {
+        let value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        let mut text = serde_json::to_string_pretty(&sort_keys(value)).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    /// Writes the lock atomically (temp file + rename).
+    pub fn write(&self, path: &Path) -> Result<(), LockError> {
+        let tmp = path.with_extension("lock.tmp");
+        std::fs::write(&tmp, self.to_text())
+            .and_then(|_| std::fs::rename(&tmp, path))
+            .map_err(|source| LockError::Write {
+                path: path.to_path_buf(),
+                source,
+            })
+    }
+}
+
+/// serde_json's map is ordered by key unless `preserve_order` is on; rebuild explicitly to be sure.
+fn sort_keys(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(map) => {
+            let sorted: BTreeMap<String, serde_json::Value> =
+                map.into_iter().map(|(k, v)| (k, sort_keys(v))).collect();
+            serde_json::Value::Object(sorted.into_iter().collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sort_keys).collect())
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_is_canonical() {
+        let mut lock = LockFile {
+            version: LOCK_VERSION,
+            images: BTreeMap::new(),
+        };
+        let mut img = LockedImage {
+            inputs: "b3:00".into(),
+            ..Default::default()
+        };
+        img.architectures.insert(
+            "amd64".into(),
+            vec![LockedPackage {
+                name: "libc6".into(),
+                version: "2.41-12".into(),
+                architecture: "amd64".into(),
+                source: "glibc".into(),
+                source_version: "2.41-12".into(),
+                repository: "debian".into(),
+                suite: "trixie".into(),
+                filename: "pool/main/g/glibc/libc6_2.41-12_amd64.deb".into(),
+                size: 1,
+                sha256: "00".into(),
+            }],
+        );
+        lock.images.insert("base".into(), img);
+        let text = lock.to_text();
+        let back: LockFile = serde_json::from_str(&text).expect("parse");
+        assert_eq!(back, lock);
+        assert_eq!(back.to_text(), text);
+        assert!(text.find("\"architecture\"") < text.find("\"filename\""));
+    }
+}

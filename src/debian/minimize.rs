@@ -1,0 +1,337 @@
+//! Drop documentation, manuals and unwanted translations from unpacked packages.
+//!
+//! # Rules (paths after the merged-/usr mapping)
+//! 1. **Docs** (unless [`MinimizePolicy::keep_docs`]): everything under `/usr/share/doc/`,
+//!    `/usr/share/man/`, `/usr/share/info/` and `/usr/share/gtk-doc/` is removed — **except**
+//!    `/usr/share/doc/<pkg>/copyright` (exactly that depth and name, whatever its kind): licences stay.
+//! 2. **Lintian data** (always): everything under `/usr/share/lintian/` and `/usr/share/linda/`.
+//! 3. **Translations**: every `/usr/share/locale/<L>/…` whose `<L>` is not kept is removed. A policy entry
+//!    `K` keeps `<L>` when `L == K`, or `L` starts with `K` followed by `_`, `.` or `@` (so `en` keeps `en`,
+//!    `en_GB`, `en@quot`; `C.UTF-8` keeps only itself). Files directly in `/usr/share/locale/`
+//!    (`locale.alias`) are kept.
+//! 4. **Symlinks into removed places**: a symlink (anywhere) whose target, resolved lexically from its
+//!    directory, is a removed path or lies below a removed directory is removed too (repeated until
+//!    nothing changes, so chains of links go together). Targets outside the given entries are judged by
+//!    rules 1–3 alone, so a link into another package's docs goes as well.
+//! 5. **Directories**: a directory matched by rules 1–3 (including the roots `/usr/share/doc` etc.) is
+//!    kept only while it still holds a kept entry; no other directory is ever removed.
+//! 6. **Hardlinks**: a kept hardlink whose target was removed becomes a regular file with the target's
+//!    content; further kept links to the same target are pointed at that first one.
+//!
+//! `removed_files` counts removed non-directories; `removed_bytes` sums the sizes of removed regular files.
+//! The package's `md5sums` still lists removed files (as dpkg's `path-exclude` leaves it).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::unpack::{DebEntry, DebEntryKind, resolve_link_target};
+
+/// What to keep.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MinimizePolicy {
+    /// Keep `/usr/share/{doc,man,info,gtk-doc}` (default `false`; copyright files are always kept).
+    pub keep_docs: bool,
+    /// Locale directory names (or prefixes, see the module doc) to keep under `/usr/share/locale`.
+    pub keep_locales: Vec<String>,
+}
+
+/// The result of [`minimize`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Minimized {
+    /// Entries kept, sorted by path.
+    pub kept: Vec<DebEntry>,
+    /// Bytes of regular files removed.
+    pub removed_bytes: u64,
+    /// Non-directory entries removed.
+    pub removed_files: u64,
+}
+
+/// Minimisation cannot fail; this enum exists for symmetry with the other modules and future rules.
+#[derive(Debug, thiserror::Error)]
+pub enum MinimizeError {}
+
+const DOC_ROOTS: [&str; 4] = [
+    "/usr/share/doc",
+    "/usr/share/man",
+    "/usr/share/info",
+    "/usr/share/gtk-doc",
+];
+const LINT_ROOTS: [&str; 2] = ["/usr/share/lintian", "/usr/share/linda"];
+const LOCALE_ROOT: &str = "/usr/share/locale";
+
+fn below<'a>(path: &'a str, root: &str) -> Option<&'a str> {
+    path.strip_prefix(root)?.strip_prefix('/')
+}
+
+/// Whether `path` falls under a removal rule (rules 1–3), ignoring whether something below it is kept.
+/// Roots themselves (`/usr/share/doc`) are "removable" too; directories are rescued by rule 5.
+pub fn is_removable(path: &str, policy: &MinimizePolicy) -> bool {
+    if !policy.keep_docs {
+        if let Some(rest) = below(path, "/usr/share/doc") {
+            let parts: Vec<&str> = rest.split('/').collect();
+            return !(parts.len() == 2 && parts[1] == "copyright");
+        }
+        if DOC_ROOTS
+            .iter()
+            .any(|r| path == *r || below(path, r).is_some())
+        {
+            return true;
+        }
+    }
+    if LINT_ROOTS
+        .iter()
+        .any(|r| path == *r || below(path, r).is_some())
+    {
+        return true;
+    }
+    if let Some(rest) = below(path, LOCALE_ROOT) {
+        let mut parts = rest.split('/');
+        let locale = parts.next().unwrap_or("");
+        if parts.next().is_none() {
+            // A direct child: a file such as locale.alias is kept, a locale dir is judged by rule 5.
+            return false;
+        }
+        return !keeps_locale(locale, &policy.keep_locales);
+    }
+    false
+}
+
+fn keeps_locale(locale: &str, keep: &[String]) -> bool {
+    keep.iter().any(|k| {
+        locale == k
+            || locale
+                .strip_prefix(k.as_str())
+                .is_some_and(|r| r.starts_with('_') || r.starts_with('.') || r.starts_with('@'))
+    })
+}
+
+/// A directory matched by the rules: kept only if a kept entry lies below it.
+fn is_removable_dir(path: &str, policy: &MinimizePolicy) -> bool {
+    is_removable(path, policy)
+        || (!policy.keep_docs
+            && DOC_ROOTS
+                .iter()
+                .any(|r| path == *r || below(path, r).is_some()))
+        || below(path, LOCALE_ROOT).is_some_and(|rest| !rest.contains('/'))
+}
+
+/// Apply `policy` to the entries of one package (or of a whole image).
+pub fn minimize(entries: Vec<DebEntry>, policy: &MinimizePolicy) -> Minimized {
+    let mut removed: BTreeSet<String> = BTreeSet::new();
+    for e in &entries {
+        if !matches!(e.kind, DebEntryKind::Dir) && is_removable(&e.path, policy) {
+            removed.insert(e.path.clone());
+        }
+    }
+    let by_path: BTreeMap<&str, &DebEntry> = entries.iter().map(|e| (e.path.as_str(), e)).collect();
+    // Rule 4, to a fixpoint.
+    let is_gone = |p: &str, removed: &BTreeSet<String>| -> bool {
+        if removed.contains(p) {
+            return true;
+        }
+        match by_path.get(p) {
+            Some(e) if !matches!(e.kind, DebEntryKind::Dir) => false,
+            // A directory (or something not in this set): gone if the rules remove it and nothing kept
+            // is below it — approximated by the rules alone for the target's own path.
+            Some(_) => is_removable_dir(p, policy) && !has_kept_below(p, &by_path, removed, policy),
+            None => {
+                is_removable(p, policy)
+                    || (is_removable_dir(p, policy)
+                        && !has_kept_below(p, &by_path, removed, policy))
+            }
+        }
+    };
+    loop {
+        let mut changed = false;
+        for e in &entries {
+            if let DebEntryKind::Symlink { target } = &e.kind {
+                if removed.contains(&e.path) {
+                    continue;
+                }
+                if let Some(resolved) = resolve_link_target(&e.path, target)
+                    && (is_gone(&resolved, &removed)
+                        || ancestors(&resolved).any(|a| removed.contains(a)))
+                {
+                    removed.insert(e.path.clone());
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    // Rule 5: directories matched by the rules survive only with kept descendants.
+    let mut keep_dir: BTreeSet<String> = BTreeSet::new();
+    for e in &entries {
+        if !matches!(e.kind, DebEntryKind::Dir) && !removed.contains(&e.path) {
+            for a in ancestors(&e.path) {
+                keep_dir.insert(a.to_owned());
+            }
+        }
+    }
+    let mut removed_bytes = 0;
+    let mut removed_files = 0;
+    let mut kept = Vec::with_capacity(entries.len());
+    let mut removed_files_by_path: BTreeMap<String, DebEntry> = BTreeMap::new();
+    for e in entries.iter() {
+        let gone = match e.kind {
+            DebEntryKind::Dir => is_removable_dir(&e.path, policy) && !keep_dir.contains(&e.path),
+            _ => removed.contains(&e.path),
+        };
+        if gone {
+            if !matches!(e.kind, DebEntryKind::Dir) {
+                removed_files += 1;
+            }
+            if let DebEntryKind::File { size, .. } = e.kind {
+                removed_bytes += size;
+                removed_files_by_path.insert(e.path.clone(), e.clone());
+            }
+        } else {
+            kept.push(e.clone());
+        }
+    }
+    // Rule 6.
+    let mut promoted: BTreeMap<String, String> = BTreeMap::new();
+    for e in kept.iter_mut() {
+        if let DebEntryKind::Hardlink { target } = &e.kind {
+            if let Some(first) = promoted.get(target) {
+                e.kind = DebEntryKind::Hardlink {
+                    target: first.clone(),
+                };
+            } else if let Some(t) = removed_files_by_path.get(target) {
+                promoted.insert(target.clone(), e.path.clone());
+                e.kind = t.kind.clone();
+                if let DebEntryKind::File { size, .. } = t.kind {
+                    removed_bytes -= size; // the bytes stay in the image after all
+                }
+            }
+        }
+    }
+    kept.sort_by(|a, b| a.path.cmp(&b.path));
+    Minimized {
+        kept,
+        removed_bytes,
+        removed_files,
+    }
+}
+
+fn has_kept_below(
+    dir: &str,
+    by_path: &BTreeMap<&str, &DebEntry>,
+    removed: &BTreeSet<String>,
+    policy: &MinimizePolicy,
+) -> bool {
+    let prefix = format!("{dir}/");
+    by_path
+        .range(prefix.as_str()..)
+        .take_while(|(p, _)| p.starts_with(&prefix))
+        .any(|(p, e)| {
+            !matches!(e.kind, DebEntryKind::Dir)
+                && !removed.contains(*p)
+                && !is_removable(p, policy)
+        })
+}
+
+/// Proper ancestors of an absolute path, nearest first, excluding `/`.
+fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    let mut cur = path;
+    std::iter::from_fn(move || {
+        let idx = cur.rfind('/')?;
+        cur = &cur[..idx];
+        (!cur.is_empty()).then_some(cur)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(p: &str, size: u64) -> DebEntry {
+        DebEntry {
+            path: p.into(),
+            kind: DebEntryKind::File {
+                size,
+                content: format!("c:{p}"),
+            },
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            shipped_path: None,
+        }
+    }
+
+    #[test]
+    fn rules() {
+        let entries = vec![
+            DebEntry::dir("/usr", 0o755),
+            DebEntry::dir("/usr/share", 0o755),
+            DebEntry::dir("/usr/share/doc", 0o755),
+            DebEntry::dir("/usr/share/doc/p", 0o755),
+            file("/usr/share/doc/p/copyright", 10),
+            file("/usr/share/doc/p/changelog.gz", 100),
+            DebEntry::dir("/usr/share/doc/p/examples", 0o755),
+            file("/usr/share/doc/p/examples/x", 5),
+            DebEntry::symlink("/usr/share/doc/q", "p"),
+            DebEntry::dir("/usr/share/man", 0o755),
+            DebEntry::dir("/usr/share/man/man1", 0o755),
+            file("/usr/share/man/man1/p.1.gz", 7),
+            DebEntry::dir("/usr/share/locale", 0o755),
+            file("/usr/share/locale/locale.alias", 3),
+            DebEntry::dir("/usr/share/locale/de", 0o755),
+            file("/usr/share/locale/de/p.mo", 11),
+            DebEntry::dir("/usr/share/locale/en_GB", 0o755),
+            file("/usr/share/locale/en_GB/p.mo", 13),
+            DebEntry::dir("/usr/share/lintian", 0o755),
+            file("/usr/share/lintian/overrides", 1),
+            DebEntry::symlink("/usr/bin/readme", "../share/doc/p/examples/x"),
+            DebEntry::symlink("/usr/bin/chain", "readme"),
+            DebEntry::symlink("/usr/bin/lic", "/usr/share/doc/p/copyright"),
+            file("/usr/bin/p", 1000),
+            DebEntry {
+                path: "/usr/bin/p-doc-link".into(),
+                kind: DebEntryKind::Hardlink {
+                    target: "/usr/share/doc/p/changelog.gz".into(),
+                },
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                shipped_path: None,
+            },
+        ];
+        let m = minimize(
+            entries,
+            &MinimizePolicy {
+                keep_docs: false,
+                keep_locales: vec!["en".into()],
+            },
+        );
+        let kept: Vec<&str> = m.kept.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            kept,
+            [
+                "/usr",
+                "/usr/bin/lic",
+                "/usr/bin/p",
+                "/usr/bin/p-doc-link",
+                "/usr/share",
+                "/usr/share/doc",
+                "/usr/share/doc/p",
+                "/usr/share/doc/p/copyright",
+                "/usr/share/locale",
+                "/usr/share/locale/en_GB",
+                "/usr/share/locale/en_GB/p.mo",
+                "/usr/share/locale/locale.alias",
+            ]
+        );
+        // x 5 + man 7 + de 11 + lintian 1 (the changelog's 100 bytes live on in the promoted hardlink)
+        assert_eq!(m.removed_bytes, 24);
+        // 5 files + 3 symlinks (q, readme, chain)
+        assert_eq!(m.removed_files, 8);
+        let link = m
+            .kept
+            .iter()
+            .find(|e| e.path == "/usr/bin/p-doc-link")
+            .expect("kept");
+        assert!(matches!(link.kind, DebEntryKind::File { size: 100, .. }));
+    }
+}

@@ -1,0 +1,99 @@
+//! Debian packages as pinned derivations: apt repositories (signed indexes), versions and the resolver,
+//! the lock file, and `.deb` unpacking into minimal, safe file sets.
+//!
+//! Data flows one way: `mirror` and `fetch` reach a repository, `keyring` and `release` verify its
+//! InRelease and indexes, `index` parses them, `resolve` computes a closure, `locking` pins it in a
+//! `lockfile`; at build time `build` fetches each pinned `.deb` by sha256, `unpack` and `minimize` turn
+//! it into a `fileset`, and `system` generates what maintainer scripts would have made.
+
+pub mod build;
+pub mod cabundle;
+pub mod control;
+pub mod dpkgdb;
+pub mod elf;
+pub mod fetch;
+pub mod fileset;
+pub mod index;
+pub mod keyring;
+pub mod ldcache;
+pub mod lockfile;
+pub mod locking;
+pub mod minimize;
+pub mod mirror;
+pub mod plan;
+pub mod release;
+pub mod resolve;
+pub mod unpack;
+pub mod version;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+
+/// Errors of the Debian layer, each naming the failed link of the chain.
+#[derive(Debug, thiserror::Error)]
+pub enum DebianError {
+    #[error("cannot read keyring `{path}`")]
+    Keyring {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("repository `{repository}`, suite `{suite}`")]
+    Release {
+        repository: String,
+        suite: String,
+        #[source]
+        source: Box<release::ReleaseError>,
+    },
+    #[error("cannot resolve the packages of image `{image}` for {arch}")]
+    Resolve {
+        image: String,
+        arch: String,
+        #[source]
+        source: Box<resolve::ResolveError>,
+    },
+    #[error("`{request}` is not a package request (write `name`, `name (>= 1.0)` or `name=1.0`)")]
+    BadRequest { request: String },
+    #[error("`{a}` and `{b}` both ship `{path}` with different contents")]
+    PathConflict { path: String, a: String, b: String },
+    #[error("package `{package}`")]
+    Unpack {
+        package: String,
+        #[source]
+        source: Box<unpack::DebError>,
+    },
+    #[error(transparent)]
+    KeyringFormat(#[from] keyring::KeyringError),
+    #[error(transparent)]
+    Mirror(Box<mirror::MirrorError>),
+    #[error(transparent)]
+    Fetch(Box<fetch::FetchError>),
+    #[error(transparent)]
+    Control(#[from] control::ControlError),
+    #[error(transparent)]
+    Lock(#[from] lockfile::LockError),
+    #[error(transparent)]
+    Store(#[from] himg_store::StoreError),
+    #[error("malformed file set in the store: {0}")]
+    FileSet(String),
+    #[error("I/O error on `{path}`")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<mirror::MirrorError> for DebianError {
+    fn from(e: mirror::MirrorError) -> Self {
+        DebianError::Mirror(Box::new(e))
+    }
+}
+
+impl From<fetch::FetchError> for DebianError {
+    fn from(e: fetch::FetchError) -> Self {
+        DebianError::Fetch(Box::new(e))
+    }
+}

@@ -1,0 +1,160 @@
+//! Adding an image's locked Debian packages to the build graph: per architecture, one fetch and one
+//! unpack derivation per package, package layers within the layer budget, and a system layer.
+//!
+//! Layering: each package gets its own layer, so an update of one package changes one layer and
+//! images that share packages share layers. When the budget is smaller than the package count, the
+//! largest packages keep their own layers and the rest share one `packages` layer. Packages already
+//! installed by the base image (same name and version) are not added again.
+
+use std::collections::BTreeMap;
+
+use himg_lang::{ImageSpec, PackagesSpec};
+
+use super::lockfile::LockedImage;
+use crate::plan::{BuildGraph, LayerItem, LayerStep, NodeId, PlanError, Step};
+
+/// Layer budget of an image with packages when `max_layers` is not set (runtimes fail near 125).
+pub const DEFAULT_MAX_LAYERS: u32 = 64;
+
+/// Version of the unpack and system-file rules (part of their derivation keys).
+pub const RULES_VERSION: u32 = 1;
+
+/// What the composer knows before compiling: the lock of each image with packages, and each
+/// repository URL (`mirror://debian`) resolved to a base URL.
+#[derive(Debug, Clone, Default)]
+pub struct DebianInputs {
+    pub locks: BTreeMap<(String, String), LockedImage>,
+    pub base_urls: BTreeMap<String, String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn add_package_layers(
+    graph: &mut BuildGraph,
+    spec: &ImageSpec,
+    packages: &PackagesSpec,
+    inputs: &DebianInputs,
+    epoch: u64,
+    budget: usize,
+    layers: &mut BTreeMap<String, Vec<(NodeId, String)>>,
+    installed: &mut BTreeMap<String, BTreeMap<String, (String, NodeId)>>,
+) -> Result<(), PlanError> {
+    let locked = inputs
+        .locks
+        .get(&(spec.declared_in.0.clone(), spec.name.clone()))
+        .ok_or_else(|| PlanError::NotLocked {
+            image: spec.name.clone(),
+        })?;
+    let repo_url = |name: &str| -> Result<String, PlanError> {
+        let url = packages
+            .repositories
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| r.url.clone())
+            .ok_or_else(|| PlanError::NotLocked {
+                image: spec.name.clone(),
+            })?;
+        Ok(inputs.base_urls.get(&url).cloned().unwrap_or(url))
+    };
+    for arch in &spec.architectures {
+        let pkgs = locked
+            .architectures
+            .get(arch)
+            .ok_or_else(|| PlanError::NotLocked {
+                image: spec.name.clone(),
+            })?;
+        let arch_installed = installed.entry(arch.clone()).or_default();
+        let mut new: Vec<(String, u64, NodeId)> = Vec::new();
+        for p in pkgs {
+            if arch_installed
+                .get(&p.name)
+                .is_some_and(|(v, _)| v == &p.version)
+            {
+                continue;
+            }
+            let base = repo_url(&p.repository)?;
+            let fetch = graph.add(
+                format!("{}_{}_{}.deb", p.name, p.version, p.architecture),
+                Step::FetchDeb {
+                    sha256: p.sha256.clone(),
+                    size: p.size,
+                    url: format!("{}/{}", base.trim_end_matches('/'), p.filename),
+                },
+                Vec::new(),
+            );
+            let unpack = graph.add(
+                format!("{} {}", p.name, p.version),
+                Step::UnpackDeb {
+                    package: p.name.clone(),
+                    keep_docs: packages.keep_docs,
+                    locales: packages.locales.clone(),
+                    rules: RULES_VERSION,
+                },
+                vec![fetch],
+            );
+            arch_installed.insert(p.name.clone(), (p.version.clone(), unpack));
+            new.push((p.name.clone(), p.size, unpack));
+        }
+        // The largest packages keep their own layers; the rest share one.
+        let own_slots = budget.saturating_sub(1).max(1);
+        let mut by_size = new.clone();
+        by_size.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let shared: Vec<String> = if new.len() > own_slots {
+            by_size[own_slots - 1..]
+                .iter()
+                .map(|p| p.0.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let arch_layers = layers.entry(arch.clone()).or_default();
+        if !shared.is_empty() {
+            let members: Vec<&(String, u64, NodeId)> =
+                new.iter().filter(|p| shared.contains(&p.0)).collect();
+            let node = graph.add(
+                format!("{} packages ({})", spec.name, members.len()),
+                package_layer_step(spec, epoch, members.len()),
+                members.iter().map(|p| p.2).collect(),
+            );
+            arch_layers.push((node, format!("himg: {} packages", members.len())));
+        }
+        for (name, _, unpack) in new.iter().filter(|p| !shared.contains(&p.0)) {
+            let node = graph.add(
+                format!("package {name}"),
+                package_layer_step(spec, epoch, 1),
+                vec![*unpack],
+            );
+            arch_layers.push((node, format!("himg: package {name}")));
+        }
+        // System files for every installed package (the base's and this image's).
+        let all: Vec<(String, NodeId)> = arch_installed
+            .iter()
+            .map(|(n, (_, id))| (n.clone(), *id))
+            .collect();
+        let system = graph.add(
+            format!("{} debian system {arch}", spec.name),
+            Step::DebianSystem {
+                architecture: arch.clone(),
+                packages: all.iter().map(|(n, _)| n.clone()).collect(),
+                rules: RULES_VERSION,
+            },
+            all.iter().map(|(_, id)| *id).collect(),
+        );
+        let layer = graph.add(
+            format!("{} system layer {arch}", spec.name),
+            package_layer_step(spec, epoch, 1),
+            vec![system],
+        );
+        arch_layers.push((layer, "himg: dpkg database and generated files".into()));
+    }
+    Ok(())
+}
+
+fn package_layer_step(spec: &ImageSpec, epoch: u64, inputs: usize) -> Step {
+    Step::Layer(LayerStep {
+        compression: spec.compression,
+        mtime: epoch,
+        items: (0..inputs)
+            .map(|input| LayerItem::FileSet { input })
+            .collect(),
+    })
+}
