@@ -16,6 +16,9 @@
 //! This module depends on nothing else in the crate (only external crates), so it can live
 //! in a test tree (`tests/support/`).
 
+// Each test crate uses a different part of the fixture kit.
+#![allow(unused_imports)]
+
 pub mod deb;
 pub mod key;
 pub mod repo;
