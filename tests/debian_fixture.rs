@@ -1,0 +1,429 @@
+//! Hermetic Debian tests (issue 2/5, acceptance 1 and 2): a signed fixture repository built by the
+//! test (test OpenPGP key, small .debs with dependencies, alternatives, a virtual package, an exclusion
+//! and a conflict), served on 127.0.0.1. Resolve, lock, build, rebuild without network, update; then
+//! every broken link of the trust chain and every hostile .deb is refused with its own message, and
+//! the store stays consistent.
+
+mod common;
+#[allow(dead_code)]
+mod support;
+
+use std::process::{Command, Output};
+
+use common::{Project, assert_success, image, layer_digests, require_tool, run_tool};
+use support::{BuiltRepo, Deb, DebBuilder, RepoBuilder, TestKey, TestServer, serve};
+
+const SUITE: &str = "stable";
+
+fn libgreet(version: &str) -> Deb {
+    DebBuilder::new("libgreet", version, "amd64")
+        .multi_arch("same")
+        .file(
+            "./usr/lib/x86_64-linux-gnu/libgreet.so.1",
+            format!("libgreet {version}\n").as_bytes(),
+            0o644,
+        )
+        .file("./usr/share/doc/libgreet/copyright", b"MIT\n", 0o644)
+        .build()
+        .expect("libgreet")
+}
+
+fn base_debs() -> Vec<Deb> {
+    vec![
+        DebBuilder::new("hello-fixture", "1.0-1", "amd64")
+            .depends("libgreet (>= 1.0), sh-provider, alt-missing | alt-b, perl-fixture")
+            .file("./usr/bin/hello-fixture", b"#!/bin/sh\necho hi\n", 0o755)
+            .file("./usr/share/doc/hello-fixture/copyright", b"GPL\n", 0o644)
+            .file("./usr/share/doc/hello-fixture/README", b"read me\n", 0o644)
+            .file(
+                "./usr/share/man/man1/hello-fixture.1.gz",
+                b"man page",
+                0o644,
+            )
+            .build()
+            .expect("hello"),
+        DebBuilder::new("dash-fixture", "1.0", "amd64")
+            .provides("sh-provider")
+            .file("./bin/dash-fixture", b"shell\n", 0o755)
+            .build()
+            .expect("dash"),
+        DebBuilder::new("alt-b", "2.0", "all")
+            .file("./usr/share/alt-b/data", b"b\n", 0o644)
+            .build()
+            .expect("alt-b"),
+        DebBuilder::new("perl-fixture", "5.0", "amd64")
+            .file("./usr/bin/perl-fixture", b"perl\n", 0o755)
+            .build()
+            .expect("perl"),
+        DebBuilder::new("conflicting", "1.0", "amd64")
+            .conflicts("libgreet")
+            .file("./usr/share/conflicting", b"c\n", 0o644)
+            .build()
+            .expect("conflicting"),
+    ]
+}
+
+/// Writes a signed repository with these packages into `dir` (replacing what was there).
+fn publish(
+    dir: &std::path::Path,
+    key: &TestKey,
+    debs: &[Deb],
+    edit: impl FnOnce(&mut support::SuiteSpec),
+) -> BuiltRepo {
+    let _ = std::fs::remove_dir_all(dir);
+    let mut repo = RepoBuilder::new();
+    repo.sign_with(key);
+    let suite = repo.suite(SUITE);
+    for d in debs {
+        suite.add("main", d);
+    }
+    edit(suite);
+    repo.write(dir).expect("write repository")
+}
+
+struct Fixture {
+    project: Project,
+    server: TestServer,
+    key: TestKey,
+    repo: BuiltRepo,
+}
+
+fn himg_file(port_url: &str, packages: &str) -> String {
+    format!(
+        r#"image "fx" {{
+  repository "fixture" {{
+    url = "{port_url}"
+    suites = ["{SUITE}"]
+    keyring = "fixture.gpg"
+  }}
+  packages = [{packages}]
+  group "app" {{ gid = 1000 }}
+  user "app" {{ uid = 1000, gid = 1000 }}
+  run_as = "app"
+}}
+"#
+    )
+}
+
+fn fixture(debs: Vec<Deb>, edit: impl FnOnce(&mut support::SuiteSpec)) -> Fixture {
+    let project = Project::new();
+    let key = TestKey::generate("fixture archive");
+    let repo = publish(&project.path("repo"), &key, &debs, edit);
+    let server = serve(&project.path("repo")).expect("serve");
+    std::fs::write(project.path("fixture.gpg"), key.public_keyring()).expect("keyring");
+    std::fs::write(
+        project.path("fx.himg"),
+        himg_file(&server.base_url, r#""hello-fixture", "!perl-fixture""#),
+    )
+    .expect("himg");
+    Fixture {
+        project,
+        server,
+        key,
+        repo,
+    }
+}
+
+fn build(f: &Fixture, extra: &[&str]) -> Output {
+    let mut args = vec!["build", "fx.himg", "--out", "out", "--json"];
+    args.extend_from_slice(extra);
+    f.project.himg(&args)
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).expect("json report")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn lock(f: &Fixture) -> serde_json::Value {
+    let text = std::fs::read_to_string(f.project.path("fx.himg.lock")).expect("lock");
+    serde_json::from_str(&text).expect("lock json")
+}
+
+fn verify_store(f: &Fixture) {
+    let o = f.project.himg(&["store", "verify"]);
+    assert_success(&o, "store verify after a refused build");
+}
+
+#[test]
+fn resolve_lock_build_rebuild_and_update() {
+    let mut debs = base_debs();
+    debs.push(libgreet("1.0-1"));
+    let f = fixture(debs, |_| {});
+
+    let o = build(&f, &[]);
+    assert_success(&o, "first build");
+    let first = json(&o);
+    let lock1 = lock(&f);
+    let pkgs: Vec<String> = lock1["images"]["fx"]["architectures"]["amd64"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .map(|p| {
+            format!(
+                "{}={}",
+                p["name"].as_str().unwrap_or(""),
+                p["version"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    // Alternatives (the first satisfiable one), a virtual package, and the exclusion.
+    assert_eq!(
+        pkgs,
+        [
+            "alt-b=2.0",
+            "dash-fixture=1.0",
+            "hello-fixture=1.0-1",
+            "libgreet=1.0-1"
+        ]
+    );
+    assert_eq!(
+        lock1["images"]["fx"]["dropped"],
+        serde_json::json!(["perl-fixture"])
+    );
+    // The lock keeps the URL as the .himg wrote it (a `mirror://` URL stays one).
+    assert_eq!(
+        lock1["images"]["fx"]["repositories"][0]["url"],
+        f.server.base_url.as_str()
+    );
+
+    // The image: merged /usr, minimal docs, the dpkg database.
+    require_tool("umoci");
+    run_tool(
+        Command::new("umoci")
+            .args(["unpack", "--image"])
+            .arg(format!("{}:fx", f.project.path("out").display()))
+            .arg(f.project.path("bundle")),
+    );
+    let root = f.project.path("bundle/rootfs");
+    assert!(root.join("usr/bin/hello-fixture").is_file());
+    assert!(
+        root.join("usr/bin/dash-fixture").is_file(),
+        "./bin lands in /usr/bin"
+    );
+    assert!(
+        std::fs::symlink_metadata(root.join("bin"))
+            .expect("bin")
+            .file_type()
+            .is_symlink()
+    );
+    assert!(root.join("usr/share/doc/hello-fixture/copyright").is_file());
+    assert!(!root.join("usr/share/doc/hello-fixture/README").exists());
+    assert!(!root.join("usr/share/man").exists());
+    assert!(!root.join("usr/bin/perl-fixture").exists());
+    let listed = run_tool(
+        Command::new("dpkg-query")
+            .arg(format!(
+                "--admindir={}",
+                root.join("var/lib/dpkg").display()
+            ))
+            .args(["-W", "-f", "${Package}=${Version}\n"]),
+    );
+    let mut listed: Vec<&str> = listed.lines().collect();
+    listed.sort();
+    assert_eq!(listed, pkgs);
+
+    // Rebuild: nothing built, no network at all.
+    let before = f.server.total_requests();
+    let o = build(&f, &["--locked"]);
+    assert_success(&o, "rebuild");
+    assert_eq!(json(&o)["built"], 0);
+    assert_eq!(
+        f.server.total_requests(),
+        before,
+        "a locked rebuild makes no request"
+    );
+
+    // A new libgreet is published: update --check exits 10, update moves the lock.
+    let mut debs = base_debs();
+    debs.push(libgreet("1.1-1"));
+    publish(&f.project.path("repo"), &f.key, &debs, |_| {});
+    let o = f.project.himg(&["update", "fx.himg", "--check"]);
+    assert_eq!(o.status.code(), Some(10), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        table.contains("libgreet") && table.contains("1.0-1") && table.contains("1.1-1"),
+        "{table}"
+    );
+    assert_eq!(lock(&f), lock1, "--check writes nothing");
+    let o = f.project.himg(&["update", "fx.himg"]);
+    assert_success(&o, "update");
+    let o = build(&f, &["--locked"]);
+    assert_success(&o, "build after update");
+    let second = json(&o);
+    // Exactly one package layer and the system layer changed; every other layer is reused.
+    let a = layer_digests(image(&first, "fx"));
+    let b = layer_digests(image(&second, "fx"));
+    assert_eq!(a.len(), b.len());
+    let changed = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+    assert_eq!(
+        changed, 2,
+        "libgreet's layer and the dpkg database layer:\n{a:?}\n{b:?}"
+    );
+}
+
+#[test]
+fn stale_lock_conflicts_and_unsatisfiable_requests_are_explained() {
+    let mut debs = base_debs();
+    debs.push(libgreet("1.0-1"));
+    let f = fixture(debs, |_| {});
+    assert_success(&build(&f, &[]), "first build");
+
+    // The request changes: --locked refuses the stale lock.
+    let port = f.server.base_url.clone();
+    std::fs::write(
+        f.project.path("fx.himg"),
+        himg_file(&port, r#""hello-fixture", "alt-b", "!perl-fixture""#),
+    )
+    .expect("write");
+    let o = build(&f, &["--locked"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("stale"), "{}", stderr(&o));
+
+    // A conflict names both packages.
+    std::fs::write(
+        f.project.path("fx.himg"),
+        himg_file(&port, r#""hello-fixture", "conflicting", "!perl-fixture""#),
+    )
+    .expect("write");
+    let o = build(&f, &[]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("conflicting") && err.contains("libgreet"),
+        "{err}"
+    );
+
+    // A missing package is named.
+    std::fs::write(
+        f.project.path("fx.himg"),
+        himg_file(&port, r#""no-such-package""#),
+    )
+    .expect("write");
+    let o = build(&f, &[]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no-such-package"), "{}", stderr(&o));
+    verify_store(&f);
+}
+
+/// Each broken link of the chain: its own message, nothing half-written in the store.
+#[test]
+fn every_broken_link_of_the_trust_chain_is_refused() {
+    let cases: Vec<(&str, Box<dyn Fn(&Fixture)>, &str)> = vec![
+        (
+            "wrong key",
+            Box::new(|f: &Fixture| {
+                let other = TestKey::generate("somebody else");
+                std::fs::write(f.project.path("fixture.gpg"), other.public_keyring()).expect("key");
+            }),
+            "not signed by any key",
+        ),
+        (
+            "tampered InRelease",
+            Box::new(|f: &Fixture| f.repo.tamper_inrelease_body(SUITE).expect("tamper")),
+            "InRelease",
+        ),
+        (
+            "tampered Packages index",
+            Box::new(|f: &Fixture| {
+                f.repo
+                    .tamper_index(SUITE, "main", "amd64", ".xz")
+                    .expect("tamper");
+                f.repo.remove_by_hash(SUITE).expect("by-hash");
+            }),
+            "sha256",
+        ),
+    ];
+    for (what, break_it, expected) in cases {
+        let mut debs = base_debs();
+        debs.push(libgreet("1.0-1"));
+        let f = fixture(debs, |_| {});
+        break_it(&f);
+        let o = build(&f, &[]);
+        assert!(!o.status.success(), "{what}: the build must fail");
+        let err = stderr(&o);
+        assert!(
+            err.contains(expected),
+            "{what}: expected `{expected}` in:\n{err}"
+        );
+        assert!(
+            !f.project.path("fx.himg.lock").exists(),
+            "{what}: no lock written"
+        );
+        verify_store(&f);
+    }
+
+    // Expired Valid-Until.
+    let mut debs = base_debs();
+    debs.push(libgreet("1.0-1"));
+    let f = fixture(debs, |s| {
+        s.date(1_600_000_000).valid_until(Some(1_600_086_400));
+    });
+    let o = build(&f, &[]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("expired"), "{}", stderr(&o));
+    verify_store(&f);
+
+    // A .deb tampered after locking: refused by the locked sha256.
+    let mut debs = base_debs();
+    debs.push(libgreet("1.0-1"));
+    let f = fixture(debs, |_| {});
+    assert_success(&f.project.himg(&["lock", "fx.himg"]), "lock");
+    f.repo.tamper_deb("libgreet").expect("tamper deb");
+    let o = build(&f, &["--locked"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("sha256"), "{}", stderr(&o));
+    verify_store(&f);
+}
+
+#[test]
+fn hostile_debs_are_refused_and_write_nothing_outside_the_store() {
+    let hostile: Vec<(&str, DebBuilder, &str)> = vec![
+        (
+            "path traversal",
+            DebBuilder::new("evil", "1.0", "amd64").hostile_parent_escape(),
+            "evil",
+        ),
+        (
+            "escaping symlink",
+            DebBuilder::new("evil", "1.0", "amd64")
+                .symlink("./usr/lib/evil-link", "../../../../../../etc/shadow"),
+            "evil-link",
+        ),
+        (
+            "device node",
+            DebBuilder::new("evil", "1.0", "amd64").hostile_char_device(),
+            "evil",
+        ),
+        (
+            "lying size",
+            DebBuilder::new("evil", "1.0", "amd64").hostile_size_lie(),
+            "evil",
+        ),
+    ];
+    for (what, builder, expected) in hostile {
+        let evil = builder.build().expect("build hostile deb");
+        let f = fixture(vec![evil], |_| {});
+        let port = f.server.base_url.clone();
+        std::fs::write(f.project.path("fx.himg"), himg_file(&port, r#""evil""#)).expect("write");
+        let o = build(&f, &[]);
+        assert!(!o.status.success(), "{what}: the build must fail");
+        let err = stderr(&o);
+        assert!(
+            err.contains(expected),
+            "{what}: expected `{expected}` in:\n{err}"
+        );
+        assert!(
+            !f.project.path("escape").exists(),
+            "{what}: wrote outside the store"
+        );
+        assert!(
+            !std::path::Path::new("/escape").exists(),
+            "{what}: wrote outside the store"
+        );
+        verify_store(&f);
+    }
+}
