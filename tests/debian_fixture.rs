@@ -312,7 +312,8 @@ fn stale_lock_conflicts_and_unsatisfiable_requests_are_explained() {
 /// Each broken link of the chain: its own message, nothing half-written in the store.
 #[test]
 fn every_broken_link_of_the_trust_chain_is_refused() {
-    let cases: Vec<(&str, Box<dyn Fn(&Fixture)>, &str)> = vec![
+    type Breaker = Box<dyn Fn(&Fixture)>;
+    let cases: Vec<(&str, Breaker, &str)> = vec![
         (
             "wrong key",
             Box::new(|f: &Fixture| {

@@ -147,3 +147,40 @@ fn debian_base_and_static_examples_build_locked() {
         );
     }
 }
+
+#[test]
+fn multi_arch_debian_image_builds_into_one_index_without_emulation() {
+    let project = Project::new();
+    std::fs::write(
+        project.path("examples/multi.himg"),
+        r#"let d = import "debian.himg"
+
+image "multi" {
+  architectures = ["amd64", "arm64"]
+  repositories = d.repositories
+  packages = ["base-files", "libc6", "!mawk"]
+}
+"#,
+    )
+    .expect("write");
+    let report = build_locked_after_lock(&project, "examples/multi.himg", "multi");
+    let img = image(&report, "multi");
+    assert_eq!(img["media_type"], "application/vnd.oci.image.index.v1+json");
+    require_tool("skopeo");
+    for arch in ["amd64", "arm64"] {
+        let out = run_tool(
+            Command::new("skopeo")
+                .args(["inspect", "--override-arch", arch])
+                .arg(format!("oci:{}:multi", project.path("multi").display())),
+        );
+        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+        assert_eq!(v["Architecture"], arch);
+    }
+    let lock = std::fs::read_to_string(project.path("examples/multi.himg.lock")).expect("lock");
+    assert!(lock.contains("\"arm64\"") && lock.contains("libc6_") && lock.contains("_arm64.deb"));
+}
+
+fn build_locked_after_lock(project: &Project, file: &str, name: &str) -> serde_json::Value {
+    relock(project, file);
+    build_locked(project, &project.store, file, name)
+}

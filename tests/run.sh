@@ -4,16 +4,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests need: OCI validators, runtimes, a registry, diffoscope, a static libc.
-packages=(skopeo umoci oci-image-tool runc bubblewrap diffoscope-minimal docker-registry gcc libc6-dev)
+# Debian packages the tests need: OCI validators, runtimes, a registry, diffoscope, a static libc, and
+# the dpkg/apt/ca-certificates/openssl tools that judge the Debian support (oracles for versions,
+# dependency closures, the CA bundle and ld.so.cache).
+packages=(skopeo umoci oci-image-tool runc bubblewrap diffoscope-minimal docker-registry gcc libc6-dev
+          dpkg-dev apt ca-certificates openssl libc-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+# The Debian tests read the host's package lists (real Packages files for the version and resolver
+# oracles) and download real .debs from the host's mirror: refresh the lists.
+$sudo apt-get update -qq
 if ((${#missing[@]})); then
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "installing: ${missing[*]}" >&2
-  $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 

@@ -119,6 +119,29 @@ pub fn build(
 
     let built = report.built();
     let reused = report.reused();
+    // What minimisation left out, and what the excludes dropped.
+    let (mut removed_files, mut removed_bytes) = (0u64, 0u64);
+    for id in graph.graph.node_indices() {
+        if let (plan::Step::UnpackDeb { .. }, Some(out)) = (&graph.node(id).step, report.output(id))
+        {
+            removed_files += out
+                .meta
+                .get("removed_files")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0);
+            removed_bytes += out
+                .meta
+                .get("removed_bytes")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0);
+        }
+    }
+    let dropped: std::collections::BTreeSet<String> = opts
+        .debian
+        .locks
+        .values()
+        .flat_map(|l| l.dropped.iter().cloned())
+        .collect();
     if args.json {
         let images_json: Vec<serde_json::Value> = images
             .iter()
@@ -161,7 +184,27 @@ pub fn build(
             "reused": reused,
             "substituted": 0,
             "out": args.out.display().to_string(),
+            "minimized": {"files": removed_files, "bytes": removed_bytes},
+            "dropped": dropped,
         }));
+    }
+    if !dropped.is_empty() {
+        printer.status(
+            "Dropped",
+            &format!(
+                "{} (excluded; the lock records what needed them)",
+                dropped.iter().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        );
+    }
+    if removed_files > 0 {
+        printer.status(
+            "Minimised",
+            &format!(
+                "left out {removed_files} files, {:.1} MiB (docs, man pages, locales)",
+                removed_bytes as f64 / (1024.0 * 1024.0)
+            ),
+        );
     }
     for img in &images {
         printer.status("Image", &format!("{} {}", img.name, img.top.digest));

@@ -51,66 +51,120 @@ pub enum ControlError {
 }
 
 /// One paragraph of deb822 data, fields in their original order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Stored as one text buffer plus `(name, value)` offsets, so a 60,000-stanza index costs
+/// two allocations per stanza instead of two per field. Values are in the stored form
+/// described in the module documentation.
+#[derive(Clone, Default)]
 pub struct Stanza {
-    fields: Vec<(String, String)>,
+    buf: String,
+    /// `[name_start, name_end (= value_start), value_end]` into `buf`.
+    spans: Vec<[u32; 3]>,
 }
 
 impl Stanza {
-    /// Builds a stanza from ordered `(name, value)` pairs (values in the stored form
-    /// described in the module documentation).
-    pub fn from_fields(fields: Vec<(String, String)>) -> Self {
-        Stanza { fields }
+    /// Builds a stanza from ordered `(name, value)` pairs.
+    pub fn from_fields<N: AsRef<str>, V: AsRef<str>>(
+        fields: impl IntoIterator<Item = (N, V)>,
+    ) -> Self {
+        let mut st = Stanza::default();
+        for (n, v) in fields {
+            st.push(n.as_ref(), v.as_ref());
+        }
+        st
+    }
+
+    fn push(&mut self, name: &str, value: &str) {
+        let a = self.buf.len();
+        self.buf.push_str(name);
+        let b = self.buf.len();
+        self.buf.push_str(value);
+        let c = self.buf.len();
+        self.spans
+            .push([a, b, c].map(|x| u32::try_from(x).unwrap_or(u32::MAX)));
+    }
+
+    fn name_at(&self, sp: &[u32; 3]) -> &str {
+        &self.buf[sp[0] as usize..sp[1] as usize]
+    }
+
+    fn value_at(&self, sp: &[u32; 3]) -> &str {
+        &self.buf[sp[1] as usize..sp[2] as usize]
     }
 
     /// The value of a field, matched case-insensitively.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.fields
+        self.spans
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .find(|sp| self.name_at(sp).eq_ignore_ascii_case(name))
+            .map(|sp| self.value_at(sp))
     }
 
-    /// All fields in order.
-    pub fn fields(&self) -> &[(String, String)] {
-        &self.fields
+    /// All `(name, value)` fields in order.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.spans
+            .iter()
+            .map(|sp| (self.name_at(sp), self.value_at(sp)))
     }
 
-    /// Sets a field: replaces the value in place if present, else appends it.
-    pub fn set(&mut self, name: &str, value: impl Into<String>) {
-        let value = value.into();
+    /// Sets a field: replaces the value in place (keeping the field's position) if
+    /// present, else appends it.
+    pub fn set(&mut self, name: &str, value: impl AsRef<str>) {
+        let value = value.as_ref();
         match self
-            .fields
-            .iter_mut()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .spans
+            .iter()
+            .position(|sp| self.name_at(sp).eq_ignore_ascii_case(name))
         {
-            Some(slot) => slot.1 = value,
-            None => self.fields.push((name.to_string(), value)),
+            Some(i) => {
+                let old = self.name_at(&self.spans[i]).to_string();
+                self.push(&old, value);
+                if let Some(last) = self.spans.pop() {
+                    self.spans[i] = last;
+                }
+            }
+            None => self.push(name, value),
         }
     }
 
     /// Removes a field, returning its value.
     pub fn remove(&mut self, name: &str) -> Option<String> {
         let i = self
-            .fields
+            .spans
             .iter()
-            .position(|(n, _)| n.eq_ignore_ascii_case(name))?;
-        Some(self.fields.remove(i).1)
+            .position(|sp| self.name_at(sp).eq_ignore_ascii_case(name))?;
+        let v = self.value_at(&self.spans[i]).to_string();
+        self.spans.remove(i);
+        Some(v)
     }
 
     pub fn len(&self) -> usize {
-        self.fields.len()
+        self.spans.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
+        self.spans.is_empty()
+    }
+}
+
+impl PartialEq for Stanza {
+    fn eq(&self, other: &Self) -> bool {
+        self.fields().eq(other.fields())
+    }
+}
+
+impl Eq for Stanza {}
+
+impl fmt::Debug for Stanza {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.fields()).finish()
     }
 }
 
 impl fmt::Display for Stanza {
     /// Writes the stanza in dpkg's layout, each field ending in `\n` (no trailing blank line).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (name, value) in &self.fields {
+        for (name, value) in self.fields() {
             if value.is_empty() || value.starts_with('\n') {
                 writeln!(f, "{name}:{value}")?;
             } else {
@@ -124,16 +178,18 @@ impl fmt::Display for Stanza {
 /// Splits deb822 text into stanzas. See the module documentation for the rules.
 pub fn parse_stanzas(text: &str) -> Result<Vec<Stanza>, ControlError> {
     let mut out = Vec::new();
-    let mut cur: Vec<(String, String)> = Vec::new();
+    let mut cur = Stanza::default();
+    // A 64-bit filter of the field names seen in `cur`: the duplicate check scans the
+    // stanza only when the filter says the name may have been seen.
+    let mut seen: u64 = 0;
     for (idx, raw) in text.split('\n').enumerate() {
         let line_no = idx + 1;
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         let bytes = line.as_bytes();
         let Some(&first) = bytes.first() else {
             if !cur.is_empty() {
-                out.push(Stanza {
-                    fields: std::mem::take(&mut cur),
-                });
+                out.push(std::mem::take(&mut cur));
+                seen = 0;
             }
             continue;
         };
@@ -141,23 +197,24 @@ pub fn parse_stanzas(text: &str) -> Result<Vec<Stanza>, ControlError> {
             let rest = line.trim_end();
             if rest.is_empty() {
                 if !cur.is_empty() {
-                    out.push(Stanza {
-                        fields: std::mem::take(&mut cur),
-                    });
+                    out.push(std::mem::take(&mut cur));
+                    seen = 0;
                 }
                 continue;
             }
-            let Some(last) = cur.last_mut() else {
+            let Some(last) = cur.spans.last_mut() else {
                 return Err(ControlError::ContinuationWithoutField { line: line_no });
             };
-            last.1.push('\n');
-            last.1.push_str(rest);
+            // The last field's value ends the buffer: extend it in place.
+            cur.buf.push('\n');
+            cur.buf.push_str(rest);
+            last[2] = u32::try_from(cur.buf.len()).unwrap_or(u32::MAX);
             continue;
         }
         if first == b'#' {
             continue;
         }
-        let Some(colon) = memchr_colon(bytes) else {
+        let Some(colon) = bytes.iter().position(|&c| c == b':') else {
             if line.starts_with("-----BEGIN PGP") {
                 return Err(ControlError::PgpArmored { line: line_no });
             }
@@ -179,23 +236,31 @@ pub fn parse_stanzas(text: &str) -> Result<Vec<Stanza>, ControlError> {
                 text: line.to_string(),
             });
         }
-        if cur.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        let nb = name.as_bytes();
+        let bit = 1u64
+            << ((nb.len() * 7
+                + usize::from(nb[0].to_ascii_lowercase())
+                + usize::from(nb[nb.len() - 1].to_ascii_lowercase()) * 3)
+                % 64);
+        let maybe_dup = seen & bit != 0;
+        seen |= bit;
+        if maybe_dup && cur.get(name).is_some() {
             return Err(ControlError::DuplicateField {
                 line: line_no,
                 name: name.to_string(),
             });
         }
+        if cur.is_empty() {
+            // Typical stanzas are a few hundred bytes; avoid regrowing from zero.
+            cur.buf.reserve(1024);
+        }
         let value = line[colon + 1..].trim_matches([' ', '\t']);
-        cur.push((name.to_string(), value.to_string()));
+        cur.push(name, value);
     }
     if !cur.is_empty() {
-        out.push(Stanza { fields: cur });
+        out.push(cur);
     }
     Ok(out)
-}
-
-fn memchr_colon(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b':')
 }
 
 /// A version comparison operator in a relation.

@@ -76,41 +76,77 @@ pub struct BinaryPackage {
 impl BinaryPackage {
     /// Builds a package from one stanza of a Packages index.
     pub fn from_stanza(stanza: Stanza) -> Result<Self, ControlError> {
-        let name = match stanza.get("Package") {
+        let fields = Self::typed_fields(&stanza)?;
+        Ok(BinaryPackage { stanza, ..fields })
+    }
+
+    /// Everything but the stanza itself (which the caller moves in afterwards).
+    fn typed_fields<'a>(stanza: &'a Stanza) -> Result<Self, ControlError> {
+        // One pass over the fields instead of a lookup per field.
+        let mut slot: [Option<&str>; FIELDS.len()] = [None; FIELDS.len()];
+        for (n, v) in stanza.fields() {
+            if let Some(i) = FIELDS
+                .iter()
+                .position(|f| f.len() == n.len() && f.eq_ignore_ascii_case(n))
+            {
+                slot[i] = Some(v);
+            }
+        }
+        let [
+            package,
+            version,
+            architecture,
+            filename,
+            size,
+            sha256,
+            multi_arch,
+            essential,
+            installed_size,
+            source,
+            depends,
+            pre_depends,
+            conflicts,
+            breaks,
+            provides,
+            priority,
+            section,
+        ] = slot;
+        let name = match package {
             Some(n) if !n.is_empty() => n.to_string(),
             _ => {
                 return Err(ControlError::MissingField {
-                    stanza: describe(&stanza),
+                    stanza: describe(stanza),
                     field: "Package",
                 });
             }
         };
-        let required = |field: &'static str| -> Result<&str, ControlError> {
-            match stanza.get(field) {
-                Some(v) if !v.is_empty() => Ok(v),
-                _ => Err(ControlError::MissingField {
-                    stanza: name.clone(),
-                    field,
-                }),
-            }
-        };
+        let required =
+            |value: Option<&'a str>, field: &'static str| -> Result<&'a str, ControlError> {
+                match value {
+                    Some(v) if !v.is_empty() => Ok(v),
+                    _ => Err(ControlError::MissingField {
+                        stanza: name.clone(),
+                        field,
+                    }),
+                }
+            };
         let invalid = |field: &str, value: &str, reason: String| ControlError::InvalidField {
             package: name.clone(),
             field: field.to_string(),
             value: value.to_string(),
             reason,
         };
-        let vtext = required("Version")?;
+        let vtext = required(version, "Version")?;
         let version: DebVersion = vtext
             .parse()
             .map_err(|e: super::version::VersionError| invalid("Version", vtext, e.to_string()))?;
-        let architecture = required("Architecture")?.to_string();
-        let filename = required("Filename")?.to_string();
-        let size_text = required("Size")?;
+        let architecture = required(architecture, "Architecture")?.to_string();
+        let filename = required(filename, "Filename")?.to_string();
+        let size_text = required(size, "Size")?;
         let size = size_text
             .parse::<u64>()
             .map_err(|e| invalid("Size", size_text, e.to_string()))?;
-        let sha256 = required("SHA256")?;
+        let sha256 = required(sha256, "SHA256")?;
         if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(invalid(
                 "SHA256",
@@ -119,7 +155,7 @@ impl BinaryPackage {
             ));
         }
         let sha256 = sha256.to_ascii_lowercase();
-        let multi_arch = match stanza.get("Multi-Arch") {
+        let multi_arch = match multi_arch {
             None => MultiArch::No,
             Some(m) => match m.to_ascii_lowercase().as_str() {
                 "no" => MultiArch::No,
@@ -135,16 +171,20 @@ impl BinaryPackage {
                 }
             },
         };
-        let essential = yes_no(&stanza, "Essential")
-            .map_err(|v| invalid("Essential", &v, "expected yes or no".into()))?;
-        let installed_size = match stanza.get("Installed-Size") {
+        let essential = match essential {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("yes") => true,
+            Some(v) if v.eq_ignore_ascii_case("no") => false,
+            Some(v) => return Err(invalid("Essential", v, "expected yes or no".into())),
+        };
+        let installed_size = match installed_size {
             None => None,
             Some(t) => Some(
                 t.parse::<u64>()
                     .map_err(|e| invalid("Installed-Size", t, e.to_string()))?,
             ),
         };
-        let (source, source_version) = match stanza.get("Source") {
+        let (source, source_version) = match source {
             None => (name.clone(), version.clone()),
             Some(s) => match s.split_once('(') {
                 None => (s.trim().to_string(), version.clone()),
@@ -160,30 +200,28 @@ impl BinaryPackage {
                 }
             },
         };
-        let rel = |field: &str| -> Result<Vec<Alternatives>, ControlError> {
-            match stanza.get(field) {
-                None => Ok(Vec::new()),
-                Some(t) => parse_relations(t),
-            }
+        let rel = |value: Option<&str>| -> Result<Vec<Alternatives>, ControlError> {
+            value.map_or(Ok(Vec::new()), parse_relations)
         };
-        let depends = rel("Depends")?;
-        let pre_depends = rel("Pre-Depends")?;
-        let conflicts = rel("Conflicts")?;
-        let breaks = rel("Breaks")?;
+        let provides_text = provides;
+        let depends = rel(depends)?;
+        let pre_depends = rel(pre_depends)?;
+        let conflicts = rel(conflicts)?;
+        let breaks = rel(breaks)?;
         let mut provides = Vec::new();
-        for group in rel("Provides")? {
+        for group in rel(provides_text)? {
             if group.len() != 1 {
                 return Err(invalid(
                     "Provides",
-                    stanza.get("Provides").unwrap_or_default(),
+                    provides_text.unwrap_or_default(),
                     "alternatives (`|`) are not allowed in Provides".into(),
                 ));
             }
             provides.extend(group);
         }
         Ok(BinaryPackage {
-            priority: stanza.get("Priority").map(str::to_string),
-            section: stanza.get("Section").map(str::to_string),
+            priority: priority.map(str::to_string),
+            section: section.map(str::to_string),
             name,
             version,
             architecture,
@@ -200,27 +238,38 @@ impl BinaryPackage {
             size,
             sha256,
             installed_size,
-            stanza,
+            stanza: Stanza::default(),
         })
     }
 }
 
+/// The fields `from_stanza` reads.
+const FIELDS: [&str; 17] = [
+    "Package",
+    "Version",
+    "Architecture",
+    "Filename",
+    "Size",
+    "SHA256",
+    "Multi-Arch",
+    "Essential",
+    "Installed-Size",
+    "Source",
+    "Depends",
+    "Pre-Depends",
+    "Conflicts",
+    "Breaks",
+    "Provides",
+    "Priority",
+    "Section",
+];
+
 fn describe(stanza: &Stanza) -> String {
     stanza
         .fields()
-        .first()
+        .next()
         .map(|(n, v)| format!("starting `{n}: {v}`"))
         .unwrap_or_else(|| "(empty)".into())
-}
-
-/// `yes` → true, `no`/absent → false, anything else → Err(value).
-fn yes_no(stanza: &Stanza, field: &str) -> Result<bool, String> {
-    match stanza.get(field) {
-        None => Ok(false),
-        Some(v) if v.eq_ignore_ascii_case("yes") => Ok(true),
-        Some(v) if v.eq_ignore_ascii_case("no") => Ok(false),
-        Some(v) => Err(v.to_string()),
-    }
 }
 
 /// Parses a whole Packages index.
@@ -241,7 +290,7 @@ Package: libc6
 Source: glibc (2.36-9+deb12u4)
 Version: 2.36-9+deb12u4+b1
 Installed-Size: 12988
-Maintainer: GNU Libc Maintainers <debian-glibc@lists.debian.org>
+Maintainer: GNU Libc Maintainers <libc@example.org>
 Architecture: amd64
 Multi-Arch: same
 Replaces: libc6-amd64

@@ -141,18 +141,33 @@ pub fn realise(
     on_event(Event::Planned {
         to_build: needed.iter().filter(|b| **b).count(),
     });
+    // Downloads wait on the network, not the CPU: run each wave with at least 8 workers so package
+    // fetches overlap; CPU-bound steps (compression) then share the cores.
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(8);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .build()
+        .ok();
     for wave in waves {
-        let results: Vec<Result<(NodeId, Realised, NodeOutcome), PlanError>> = wave
-            .par_iter()
-            .map(|&id| {
-                realise_one(graph, &cx, id, &realised, on_event).map_err(|e| {
-                    PlanError::Derivation {
-                        name: graph.node(id).name.clone(),
-                        source: Box::new(e),
-                    }
+        let run = || -> Vec<Result<(NodeId, Realised, NodeOutcome), PlanError>> {
+            wave.par_iter()
+                .map(|&id| {
+                    realise_one(graph, &cx, id, &realised, on_event).map_err(|e| {
+                        PlanError::Derivation {
+                            name: graph.node(id).name.clone(),
+                            source: Box::new(e),
+                        }
+                    })
                 })
-            })
-            .collect();
+                .collect()
+        };
+        let results = match &pool {
+            Some(pool) => pool.install(run),
+            None => run(),
+        };
         for r in results {
             let (id, out, outcome) = r?;
             realised[id.index()] = Some(out);

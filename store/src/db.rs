@@ -171,6 +171,10 @@ fn check_version(found: i64, path: &Path) -> Result<(), StoreError> {
 pub(crate) struct Pool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Serialises write transactions within this process. SQLite allows one writer at a time and
+    /// makes the others wait in its busy handler, which sleeps (1, 2, 5, 10 … ms); a mutex hands the
+    /// write lock over without sleeping. Other processes still meet SQLite's own locking.
+    writer: Mutex<()>,
 }
 
 impl Pool {
@@ -181,6 +185,7 @@ impl Pool {
         Ok(Pool {
             path: path.to_owned(),
             idle: Mutex::new(vec![conn]),
+            writer: Mutex::new(()),
         })
     }
 
@@ -212,10 +217,37 @@ pub(crate) struct PooledConn<'a> {
     conn: Option<Connection>,
 }
 
-impl PooledConn<'_> {
-    /// Begins a `BEGIN IMMEDIATE` write transaction.
-    pub(crate) fn write_tx(&mut self) -> Result<rusqlite::Transaction<'_>, StoreError> {
-        Ok(self.transaction_with_behavior(TransactionBehavior::Immediate)?)
+impl<'p> PooledConn<'p> {
+    /// Begins a `BEGIN IMMEDIATE` write transaction, holding the process's writer mutex until it
+    /// commits or rolls back.
+    pub(crate) fn write_tx(&mut self) -> Result<WriteTx<'_, 'p>, StoreError> {
+        let guard = self
+            .pool
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let tx = self.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        Ok(WriteTx { tx, _guard: guard })
+    }
+}
+
+/// A write transaction that keeps this process's other writers waiting on a mutex, not in SQLite's
+/// sleeping busy handler.
+pub(crate) struct WriteTx<'c, 'p> {
+    tx: rusqlite::Transaction<'c>,
+    _guard: std::sync::MutexGuard<'p, ()>,
+}
+
+impl WriteTx<'_, '_> {
+    pub(crate) fn commit(self) -> Result<(), rusqlite::Error> {
+        self.tx.commit()
+    }
+}
+
+impl<'c> Deref for WriteTx<'c, '_> {
+    type Target = rusqlite::Transaction<'c>;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
     }
 }
 

@@ -269,6 +269,24 @@ fn excludes_are_dropped_not_errors() {
     let mut r = req(&["b"]);
     r.exclude = ["b".to_string()].into();
     assert_eq!(err(&u, &r), "b is both requested and excluded");
+    // Excluding the virtual name: no provider is taken for `debconf-2.0`, but `a`'s first
+    // alternative is the real debconf, which is still installed.
+    let mut r = req(&["a", "d"]);
+    r.exclude = ["debconf-2.0".to_string()].into();
+    let res = ok(&u, &r);
+    assert_eq!(names(&res), ["a", "b", "c", "d", "debconf"]);
+    assert!(res.dropped.is_empty(), "{:?}", res.dropped);
+    let mut r = req(&["d"]);
+    r.exclude = ["debconf-2.0".to_string()].into();
+    let res = ok(&u, &r);
+    assert_eq!(names(&res), ["b", "c", "d"]);
+    assert_eq!(
+        res.dropped,
+        [Dropped {
+            name: "debconf-2.0".into(),
+            required_by: vec!["d".into()]
+        }]
+    );
 }
 
 #[test]
