@@ -29,8 +29,8 @@ himg_cold=$(echo "$t1 - $t0" | bc)
 t0=$(now); mmdebstrap --quiet --variant=extract --include="$packages" trixie "$work/mm.tar" "deb $mirror trixie main" "deb $mirror trixie-updates main" "deb ${mirror}-security trixie-security main"; t1=$(now)
 mm_cold=$(echo "$t1 - $t0" | bc)
 
-# One package changes: add netbase to the image, re-lock, rebuild on the warm store.
-sed -i 's/packages = \["python3"/packages = ["python3", "netbase"/' examples/python.himg
+# One package changes: add libyaml-0-2 (not in the closure yet) to the image, re-lock, rebuild warm.
+sed -i 's/packages = \["python3"/packages = ["python3", "libyaml-0-2"/' examples/python.himg
 "$HIMG" lock examples/python.himg -q
 t0=$(now); HIMG_STORE="$work/store" "$HIMG" build examples/python.himg --locked --out py -q; t1=$(now)
 himg_warm=$(echo "$t1 - $t0" | bc)

@@ -428,3 +428,32 @@ fn hostile_debs_are_refused_and_write_nothing_outside_the_store() {
         verify_store(&f);
     }
 }
+
+#[test]
+fn two_packages_shipping_one_path_differently_are_named() {
+    let one = DebBuilder::new("pkg-one", "1.0", "amd64")
+        .file("./usr/share/shared/config", b"one\n", 0o644)
+        .build()
+        .expect("one");
+    let two = DebBuilder::new("pkg-two", "1.0", "amd64")
+        .file("./usr/share/shared/config", b"two\n", 0o644)
+        .build()
+        .expect("two");
+    let f = fixture(vec![one, two], |_| {});
+    let port = f.server.base_url.clone();
+    std::fs::write(
+        f.project.path("fx.himg"),
+        himg_file(&port, r#""pkg-one", "pkg-two""#),
+    )
+    .expect("write");
+    let o = build(&f, &[]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("pkg-one")
+            && err.contains("pkg-two")
+            && err.contains("/usr/share/shared/config"),
+        "{err}"
+    );
+    verify_store(&f);
+}

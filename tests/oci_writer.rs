@@ -544,13 +544,13 @@ fn docker_archive_loads() -> TestResult {
         other => return Err(format!("expected DockerArchiveCompression, got {other:?}").into()),
     }
 
+    // This machine kind runs a Docker engine: not reaching it is a failure, never a skip.
     if !Command::new("docker")
         .arg("info")
         .output()
         .is_ok_and(|o| o.status.success())
     {
-        eprintln!("docker daemon not reachable: checked with skopeo only");
-        return Ok(());
+        return Err("a Docker engine runs on this machine, but `docker info` fails".into());
     }
     let loaded = run("docker", &["load", "-i", s(&file)])?;
     assert!(loaded.contains(name), "{loaded}");

@@ -58,7 +58,7 @@ pub fn build(
     } else {
         super::debian_cmd::LockMode::Auto
     };
-    opts.debian = super::debian_cmd::prepare(&loaded, &args.file, &specs, mode, printer)?;
+    opts.debian = super::debian_cmd::prepare(global, &loaded, &args.file, &specs, mode, printer)?;
     let fetcher = if opts.debian.locks.is_empty() {
         None
     } else {
@@ -232,6 +232,7 @@ pub fn graph(
     let store = open_store(global)?;
     let mut opts = CompileOptions::from_env()?;
     opts.debian = super::debian_cmd::prepare(
+        global,
         &loaded,
         &args.file,
         &specs,

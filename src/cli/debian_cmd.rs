@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use himg_lang::ImageSpec;
 
-use super::args::{LockArgs, UpdateArgs};
+use super::args::{GlobalArgs, LockArgs, UpdateArgs};
 use super::{CliError, Printer};
 use crate::debian::fetch::{FetchOptions, Fetcher};
 use crate::debian::lockfile::{LOCK_VERSION, LockFile, LockedImage, lock_path};
@@ -44,6 +44,21 @@ fn images_with_packages(specs: &[ImageSpec]) -> Vec<&ImageSpec> {
     out
 }
 
+/// Where verified package indexes are kept, by sha256 (`<store>/indexes/`), so that re-locking
+/// downloads only indexes that changed.
+fn index_cache(global: &GlobalArgs) -> Result<std::path::PathBuf, CliError> {
+    let root = match &global.store {
+        Some(dir) => dir.clone(),
+        None => himg_store::Store::default_root()?,
+    };
+    let dir = root.join("indexes");
+    std::fs::create_dir_all(&dir).map_err(|source| CliError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    Ok(dir)
+}
+
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -61,6 +76,7 @@ pub fn fetcher() -> Result<Fetcher, CliError> {
 
 /// Resolves the locks the build needs and the repositories' base URLs.
 pub fn prepare(
+    global: &GlobalArgs,
     loaded: &Loaded,
     file: &Path,
     specs: &[ImageSpec],
@@ -108,16 +124,13 @@ pub fn prepare(
             (None, LockMode::Auto) => {
                 printer.status("Resolving", &format!("packages of image `{}`", spec.name));
                 let fetcher = fetcher()?;
-                let scratch = tempfile::tempdir().map_err(|source| CliError::Io {
-                    path: std::env::temp_dir(),
-                    source,
-                })?;
+                let scratch = index_cache(global)?;
                 let cx = LockContext {
                     loader: &loaded.loader,
                     fetcher: &fetcher,
                     mirrors: &mirrors,
                     now: now(),
-                    scratch: scratch.path(),
+                    scratch: &scratch,
                 };
                 let l = lock_image(&cx, spec, packages)?;
                 lock.images.insert(spec.name.clone(), l.clone());
@@ -145,9 +158,9 @@ pub fn prepare(
 }
 
 /// `himg lock FILE`: resolve every image's packages and write the lock, even if it is current.
-pub fn lock(args: &LockArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+pub fn lock(global: &GlobalArgs, args: &LockArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     let loaded = load_file(&args.file)?;
-    let (lock, path) = resolve_all(&loaded, &args.file, printer)?;
+    let (lock, path) = resolve_all(global, &loaded, &args.file, printer)?;
     lock.write(&path)?;
     let count: usize = lock
         .images
@@ -160,22 +173,20 @@ pub fn lock(args: &LockArgs, printer: &Printer) -> Result<ExitCode, CliError> {
 }
 
 fn resolve_all(
+    global: &GlobalArgs,
     loaded: &Loaded,
     file: &Path,
     printer: &Printer,
 ) -> Result<(LockFile, std::path::PathBuf), CliError> {
     let mirrors = MirrorResolver::from_env().map_err(crate::debian::DebianError::from)?;
     let fetcher = fetcher()?;
-    let scratch = tempfile::tempdir().map_err(|source| CliError::Io {
-        path: std::env::temp_dir(),
-        source,
-    })?;
+    let scratch = index_cache(global)?;
     let cx = LockContext {
         loader: &loaded.loader,
         fetcher: &fetcher,
         mirrors: &mirrors,
         now: now(),
-        scratch: scratch.path(),
+        scratch: &scratch,
     };
     let mut lock = LockFile {
         version: LOCK_VERSION,
@@ -237,11 +248,15 @@ fn changes(
 }
 
 /// `himg update [PKG…] [--check]`: re-resolve against the newest indexes and show what changes.
-pub fn update(args: &UpdateArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+pub fn update(
+    global: &GlobalArgs,
+    args: &UpdateArgs,
+    printer: &Printer,
+) -> Result<ExitCode, CliError> {
     let loaded = load_file(&args.file)?;
     let path = lock_path(&args.file);
     let old = LockFile::read(&path)?;
-    let (mut new, _) = resolve_all(&loaded, &args.file, printer)?;
+    let (mut new, _) = resolve_all(global, &loaded, &args.file, printer)?;
     // With package names, only those move; everything else keeps its locked version.
     if let (false, Some(old)) = (args.packages.is_empty(), &old) {
         {

@@ -58,8 +58,8 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
         Command::Eval(a) => lang_cmd::eval(a, printer),
         Command::Build(a) => build::build(&cli.global, a, printer),
         Command::Graph(a) => build::graph(&cli.global, a, printer),
-        Command::Lock(a) => debian_cmd::lock(a, printer),
-        Command::Update(a) => debian_cmd::update(a, printer),
+        Command::Lock(a) => debian_cmd::lock(&cli.global, a, printer),
+        Command::Update(a) => debian_cmd::update(&cli.global, a, printer),
         Command::Store(s) => store_cmd::run(&cli.global, s, printer),
     }
 }
