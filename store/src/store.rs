@@ -849,32 +849,11 @@ impl Store {
         path: &Path,
         meta: &fs::Metadata,
     ) -> Result<Option<B3Digest>, StoreError> {
-        let Some(p) = path.to_str() else {
-            return Ok(None);
-        };
-        let conn = self.conn()?;
-        let row: Option<(i64, i64, i64, i64, i64, String)> = conn
-            .prepare_cached(
-                "SELECT size, mtime_ns, ctime_ns, ino, dev, blob FROM file_hashes WHERE path = ?1",
-            )?
-            .query_row([p], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })
-            .optional()?;
-        let Some((size, mtime, ctime, ino, dev, blob)) = row else {
-            return Ok(None);
-        };
-        if (size, mtime, ctime, ino, dev) != stat_key(meta) {
-            return Ok(None);
-        }
-        Ok(Some(parse_col(&blob, "file_hashes", p)?))
+        Ok(self
+            .cached_file_hashes(&[(path, meta)])?
+            .into_iter()
+            .next()
+            .flatten())
     }
 
     /// [`Store::cached_file_hash`] for many files at once, in one read transaction (a no-op build
