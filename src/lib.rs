@@ -4,9 +4,13 @@
 //! into a derivation graph and realised in the content-addressed store ([`plan`], [`himg_store`]), and
 //! written out as OCI images ([`oci`], [`output`]). [`cli`] wires these stages to commands.
 
+// Tests may unwrap: a panic is the failure report there.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod cli;
 pub mod debian;
 pub mod load;
 pub mod oci;
 pub mod output;
 pub mod plan;
+pub mod registry;

@@ -48,6 +48,10 @@ pub enum Command {
     Lock(LockArgs),
     /// Re-resolve packages against the newest indexes; show and write what changes.
     Update(UpdateArgs),
+    /// Push an image of an OCI layout to a registry (only missing blobs are uploaded).
+    Push(PushArgs),
+    /// Pull an image from a registry into an OCI layout.
+    Pull(PullArgs),
     /// Print the derivation graph (DOT, or JSON with --json).
     Graph(GraphArgs),
     /// Inspect and maintain the store.
@@ -129,6 +133,41 @@ pub struct UpdateArgs {
     /// Do not write the lock; exit 10 when updates exist (for a scheduled CI job).
     #[arg(long)]
     pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// An OCI layout directory (what `himg build --out DIR` writes).
+    pub layout: PathBuf,
+    /// Where to: `HOST[:PORT]/REPOSITORY[:TAG]`.
+    pub reference: String,
+    /// The image of the layout to push (by its ref name); needed when the layout holds several.
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Allow plain http (for a registry on localhost).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Print a JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// `HOST[:PORT]/REPOSITORY[:TAG|@sha256:…]`.
+    pub reference: String,
+    /// The OCI layout directory to write (created or updated).
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// The ref name in the layout (default: the tag, else `latest`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Allow plain http (for a registry on localhost).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Print a JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

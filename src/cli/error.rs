@@ -38,6 +38,10 @@ pub enum CliError {
     Lock(#[from] crate::debian::lockfile::LockError),
     #[error(transparent)]
     Fetch(#[from] crate::debian::fetch::FetchError),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    #[error("{0}")]
+    Layout(String),
     #[error("cannot access `{path}`")]
     Io {
         path: std::path::PathBuf,

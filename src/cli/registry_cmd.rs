@@ -1,0 +1,242 @@
+//! `himg push` and `himg pull`: ship an image to any OCI distribution registry and bring one back,
+//! byte-identical (the pushed manifest has the local digest).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use super::args::{PullArgs, PushArgs};
+use super::{CliError, Printer};
+use crate::oci::{self, Descriptor, NamedImage};
+use crate::registry::{BlobSink, BlobSource, Client, ClientOptions, Credentials, Reference};
+
+/// Blobs of an OCI image layout directory.
+struct LayoutBlobs {
+    dir: PathBuf,
+}
+
+impl LayoutBlobs {
+    fn path(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        self.dir.join("blobs").join("sha256").join(hex)
+    }
+
+    fn read(&self, digest: &str) -> Result<Vec<u8>, CliError> {
+        let p = self.path(digest);
+        std::fs::read(&p).map_err(|source| CliError::Io { path: p, source })
+    }
+}
+
+impl BlobSource for LayoutBlobs {
+    fn open(&self, digest: &str) -> std::io::Result<(Box<dyn std::io::Read>, u64)> {
+        let f = std::fs::File::open(self.path(digest))?;
+        let len = f.metadata()?.len();
+        Ok((Box::new(std::io::BufReader::new(f)), len))
+    }
+}
+
+impl BlobSink for LayoutBlobs {
+    fn put(&self, digest: &str, _size: u64, reader: &mut dyn std::io::Read) -> std::io::Result<()> {
+        let dest = self.path(digest);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let tmp = dest.with_extension(format!("tmp-{}", std::process::id()));
+        let result = (|| {
+            let mut f = std::fs::File::create(&tmp)?;
+            std::io::copy(reader, &mut f)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &dest)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+}
+
+fn json_of(bytes: &[u8], what: &str) -> Result<serde_json::Value, CliError> {
+    serde_json::from_slice(bytes).map_err(|e| CliError::Layout(format!("{what} is not JSON: {e}")))
+}
+
+fn client(insecure: bool) -> Result<Client, CliError> {
+    let credentials = Credentials::from_env()?;
+    Ok(Client::new(ClientOptions {
+        insecure,
+        credentials,
+        ..ClientOptions::default()
+    }))
+}
+
+/// `himg push LAYOUT REF`: the image named `--image` (or the only one) of an OCI layout.
+pub fn push(args: &PushArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+    let reference: Reference = args.reference.parse()?;
+    let layout = LayoutBlobs {
+        dir: args.layout.clone(),
+    };
+    let index_path = args.layout.join("index.json");
+    let index_bytes = std::fs::read(&index_path).map_err(|source| CliError::Io {
+        path: index_path.clone(),
+        source,
+    })?;
+    let index = json_of(&index_bytes, "index.json")?;
+    let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
+    let chosen = match &args.image {
+        Some(name) => manifests.iter().find(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"].as_str() == Some(name.as_str())
+        }),
+        None if manifests.len() == 1 => manifests.first(),
+        None => None,
+    }
+    .ok_or_else(|| {
+        CliError::Layout(format!(
+            "choose the image with --image (the layout `{}` names: {})",
+            args.layout.display(),
+            manifests
+                .iter()
+                .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    let top_digest = chosen["digest"].as_str().unwrap_or_default().to_string();
+    let top_type = chosen["mediaType"].as_str().unwrap_or_default().to_string();
+    let top_bytes = layout.read(&top_digest)?;
+
+    // Children (per-arch manifests of an index) and every blob they need.
+    let mut children = Vec::new();
+    let mut blobs: Vec<(String, u64)> = Vec::new();
+    let mut manifests_to_scan = vec![top_bytes.clone()];
+    let top_json = json_of(&top_bytes, "the top manifest")?;
+    if let Some(list) = top_json["manifests"].as_array() {
+        manifests_to_scan.clear();
+        for m in list {
+            let d = m["digest"].as_str().unwrap_or_default().to_string();
+            let bytes = layout.read(&d)?;
+            children.push((
+                m["mediaType"].as_str().unwrap_or_default().to_string(),
+                bytes.clone(),
+            ));
+            manifests_to_scan.push(bytes);
+        }
+    }
+    for bytes in &manifests_to_scan {
+        let m = json_of(bytes, "a manifest")?;
+        for d in std::iter::once(&m["config"]).chain(m["layers"].as_array().into_iter().flatten()) {
+            if let (Some(digest), Some(size)) = (d["digest"].as_str(), d["size"].as_u64()) {
+                blobs.push((digest.to_string(), size));
+            }
+        }
+    }
+    let report = client(args.insecure)?.push(
+        &reference, &top_type, &top_bytes, &children, &blobs, &layout,
+    )?;
+    if args.json {
+        printer.json(&json!({
+            "reference": reference.to_string(),
+            "digest": report.manifest_digest,
+            "uploaded": report.uploaded,
+            "skipped": report.skipped,
+            "mounted": report.mounted,
+            "bytes_uploaded": report.bytes_uploaded,
+            "bytes_skipped": report.bytes_skipped,
+        }));
+    }
+    printer.status(
+        "Pushed",
+        &format!(
+            "{reference} {} ({} blobs uploaded, {} bytes; {} already there, {} bytes skipped)",
+            report.manifest_digest,
+            report.uploaded.len(),
+            report.bytes_uploaded,
+            report.skipped.len() + report.mounted.len(),
+            report.bytes_skipped
+        ),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `himg pull REF --out DIR`: into an OCI layout, named by the reference's tag (or `latest`).
+pub fn pull(args: &PullArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+    let reference: Reference = args.reference.parse()?;
+    // Blobs land in a sibling temp directory (same filesystem: the layout hard-links them).
+    let parent = match args.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let staging_dir = tempfile::Builder::new()
+        .prefix(".himg-pull-")
+        .tempdir_in(&parent)
+        .map_err(|source| CliError::Io {
+            path: parent.clone(),
+            source,
+        })?;
+    let staging = staging_dir.path().to_path_buf();
+    let sink = LayoutBlobs {
+        dir: staging.clone(),
+    };
+    let pulled = client(args.insecure)?.pull(&reference, &sink)?;
+    // The top manifest itself is a blob of the layout too.
+    let top_digest = pulled.digest.clone();
+    sink.put(
+        &top_digest,
+        pulled.manifest_bytes.len() as u64,
+        &mut pulled.manifest_bytes.as_slice(),
+    )
+    .map_err(|source| CliError::Io {
+        path: staging.clone(),
+        source,
+    })?;
+    let mut blobs = Vec::new();
+    let blob_dir = staging.join("blobs").join("sha256");
+    for e in std::fs::read_dir(&blob_dir).map_err(|source| CliError::Io {
+        path: blob_dir.clone(),
+        source,
+    })? {
+        let e = e.map_err(|source| CliError::Io {
+            path: blob_dir.clone(),
+            source,
+        })?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Ok(digest) = format!("sha256:{name}").parse::<oci::Sha256Digest>() else {
+            continue;
+        };
+        let size = e.metadata().map(|m| m.len()).unwrap_or(0);
+        blobs.push(oci::Blob {
+            digest,
+            size,
+            path: e.path(),
+        });
+    }
+    let name = args
+        .name
+        .clone()
+        .or_else(|| reference.tag.clone())
+        .unwrap_or_else(|| "latest".to_string());
+    let top = Descriptor::new(
+        pulled.media_type.clone(),
+        top_digest
+            .parse()
+            .map_err(|_| CliError::Layout(format!("bad digest {top_digest}")))?,
+        pulled.manifest_bytes.len() as u64,
+    );
+    oci::write_layout(
+        &args.out,
+        &[NamedImage {
+            name: name.clone(),
+            top,
+            blobs,
+        }],
+    )?;
+    drop(staging_dir);
+    printer.status(
+        "Pulled",
+        &format!("{reference} {top_digest} → {}:{name}", args.out.display()),
+    );
+    if args.json {
+        printer
+            .json(&json!({"reference": reference.to_string(), "digest": top_digest, "name": name}));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,158 @@
+//! `WWW-Authenticate` handling: Basic, and Bearer tokens fetched from the
+//! challenge's realm (docker token protocol).
+
+use super::RegistryError;
+use base64::Engine as _;
+
+/// What a 401 asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Challenge {
+    /// Send `Authorization: Basic`.
+    Basic,
+    /// Get a token from `realm`.
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        scope: Option<String>,
+    },
+}
+
+/// Parses a `WWW-Authenticate` header value; Bearer is preferred over Basic.
+pub(super) fn parse_challenge(header: &str) -> Option<Challenge> {
+    let challenges = http_auth::parse_challenges(header).ok()?;
+    let param = |c: &http_auth::ChallengeRef<'_>, name: &str| {
+        c.params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.to_unescaped())
+    };
+    let bearer = challenges
+        .iter()
+        .find(|c| c.scheme.eq_ignore_ascii_case("bearer"))
+        .and_then(|c| {
+            Some(Challenge::Bearer {
+                realm: param(c, "realm")?,
+                service: param(c, "service"),
+                scope: param(c, "scope"),
+            })
+        });
+    bearer.or_else(|| {
+        challenges
+            .iter()
+            .any(|c| c.scheme.eq_ignore_ascii_case("basic"))
+            .then_some(Challenge::Basic)
+    })
+}
+
+/// `Basic <base64(user:password)>`.
+pub(super) fn basic_header(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// Percent-encodes a query parameter value.
+pub(super) fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Fetches a bearer token from `realm` for the given scopes.
+pub(super) fn fetch_token(
+    agent: &ureq::Agent,
+    realm: &str,
+    service: Option<&str>,
+    scopes: &[String],
+    basic: Option<&str>,
+) -> Result<Option<String>, RegistryError> {
+    let mut url = realm.to_owned();
+    let mut sep = if url.contains('?') { '&' } else { '?' };
+    if let Some(s) = service {
+        url.push_str(&format!("{sep}service={}", query_escape(s)));
+        sep = '&';
+    }
+    for s in scopes {
+        url.push_str(&format!("{sep}scope={}", query_escape(s)));
+        sep = '&';
+    }
+    let mut req = ureq::http::Request::get(&url);
+    if let Some(b) = basic {
+        req = req.header("Authorization", b);
+    }
+    let req = req
+        .body(())
+        .map_err(|e| RegistryError::Protocol(format!("bad token URL: {e}")))?;
+    let mut resp = agent.run(req).map_err(|source| RegistryError::Http {
+        method: "GET".into(),
+        url: realm.to_owned(),
+        source,
+    })?;
+    match resp.status().as_u16() {
+        200 => {}
+        401 | 403 => return Ok(None),
+        status => {
+            return Err(RegistryError::Status {
+                method: "GET".into(),
+                url: realm.to_owned(),
+                status,
+                body: String::new(),
+            });
+        }
+    }
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_vec()
+        .map_err(|source| RegistryError::Http {
+            method: "GET".into(),
+            url: realm.to_owned(),
+            source,
+        })?;
+    let json: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| RegistryError::Protocol(format!("token response is not JSON: {e}")))?;
+    let token = json
+        .get("token")
+        .or_else(|| json.get("access_token"))
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| RegistryError::Protocol("token response has no token".into()))?;
+    Ok(Some(token.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_challenges() {
+        assert_eq!(
+            parse_challenge(r#"Basic realm="Registry Realm""#),
+            Some(Challenge::Basic)
+        );
+        assert_eq!(
+            parse_challenge(
+                r#"Bearer realm="https://auth.registry.example/token",service="registry.example",scope="repository:a/b:pull,push""#
+            ),
+            Some(Challenge::Bearer {
+                realm: "https://auth.registry.example/token".into(),
+                service: Some("registry.example".into()),
+                scope: Some("repository:a/b:pull,push".into()),
+            })
+        );
+        assert_eq!(parse_challenge("Negotiate"), None);
+        assert_eq!(
+            query_escape("repository:a/b:pull,push"),
+            "repository%3Aa%2Fb%3Apull%2Cpush"
+        );
+        assert_eq!(basic_header("u", "p"), "Basic dTpw");
+    }
+}

@@ -1,0 +1,765 @@
+//! The blocking registry client: request/auth/retry machinery, push and pull.
+
+use super::auth::{self, Challenge};
+use super::credentials::SOURCES_HINT;
+use super::{
+    BlobSink, BlobSource, CHUNK_SIZE, Credentials, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST,
+    OCI_INDEX, OCI_MANIFEST, Pulled, PushReport, Reference, RegistryError, sha256_digest,
+};
+use sha2::Digest as _;
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::sync::Mutex;
+use std::time::Duration;
+use ureq::http::{Request, Response};
+
+/// Largest manifest accepted from a registry.
+const MANIFEST_LIMIT: u64 = 8 << 20;
+/// Deepest index nesting followed by [`Client::pull`].
+const MAX_DEPTH: usize = 4;
+
+/// How a [`Client`] behaves.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Talk plain `http://` instead of `https://` (for local test registries).
+    pub insecure: bool,
+    /// How many times a request is retried on 5xx or I/O errors (with backoff).
+    pub retries: u32,
+    /// Credentials to answer 401 challenges with.
+    pub credentials: Credentials,
+    /// Repository on the same registry to try cross-repository blob mounts from.
+    pub mount_from: Option<String>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            insecure: false,
+            retries: 3,
+            credentials: Credentials::none(),
+            mount_from: None,
+        }
+    }
+}
+
+/// A blocking OCI distribution client. Auth tokens are cached per registry and scope.
+#[derive(Debug)]
+pub struct Client {
+    agent: ureq::Agent,
+    opts: ClientOptions,
+    auth_cache: Mutex<HashMap<String, String>>,
+}
+
+/// Request body: none at all, or bytes (replayable for retries and auth).
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    None,
+    Bytes(&'a [u8]),
+}
+
+/// One request to send through [`Client::send`].
+struct Req<'a> {
+    method: &'static str,
+    url: String,
+    headers: Vec<(&'static str, String)>,
+    body: Body<'a>,
+}
+
+impl<'a> Req<'a> {
+    fn new(method: &'static str, url: String) -> Self {
+        Req {
+            method,
+            url,
+            headers: Vec::new(),
+            body: Body::None,
+        }
+    }
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+    fn body(mut self, bytes: &'a [u8]) -> Self {
+        self.body = Body::Bytes(bytes);
+        self
+    }
+}
+
+/// Registry, repository and auth scopes of one operation.
+struct Target<'a> {
+    registry: &'a str,
+    repository: &'a str,
+    scopes: Vec<String>,
+}
+
+type Resp = Response<ureq::Body>;
+
+fn header_str<'r>(resp: &'r Resp, name: &str) -> Option<&'r str> {
+    resp.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn io_err(context: impl Into<String>, source: std::io::Error) -> RegistryError {
+    RegistryError::Io {
+        context: context.into(),
+        source,
+    }
+}
+
+fn with_query(url: &str, query: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{query}")
+}
+
+fn sha256_hex(digest: &str) -> Result<&str, RegistryError> {
+    digest
+        .strip_prefix("sha256:")
+        .ok_or_else(|| RegistryError::Protocol(format!("unsupported digest algorithm in {digest}")))
+}
+
+impl Client {
+    /// A client with the given options.
+    pub fn new(opts: ClientOptions) -> Self {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(30)))
+            .timeout_recv_response(Some(Duration::from_secs(300)))
+            .user_agent("himg")
+            .build();
+        Client {
+            agent: ureq::Agent::new_with_config(config),
+            opts,
+            auth_cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn base(&self, registry: &str) -> String {
+        let scheme = if self.opts.insecure { "http" } else { "https" };
+        format!("{scheme}://{registry}")
+    }
+
+    fn resolve_location(&self, registry: &str, resp: &Resp) -> Result<String, RegistryError> {
+        let loc = header_str(resp, "location")
+            .ok_or_else(|| RegistryError::Protocol("upload response without Location".into()))?;
+        Ok(
+            if loc.starts_with("http://") || loc.starts_with("https://") {
+                loc.to_owned()
+            } else if loc.starts_with('/') {
+                format!("{}{loc}", self.base(registry))
+            } else {
+                format!("{}/{loc}", self.base(registry))
+            },
+        )
+    }
+
+    fn cache_key(registry: &str, scopes: &[String]) -> String {
+        format!("{registry}|{}", scopes.join(" "))
+    }
+
+    fn cached_auth(&self, t: &Target<'_>) -> Option<String> {
+        let cache = self.auth_cache.lock().ok()?;
+        cache
+            .get(&Self::cache_key(t.registry, &t.scopes))
+            .or_else(|| cache.get(&format!("{}|basic", t.registry)))
+            .cloned()
+    }
+
+    fn store_auth(&self, key: String, value: String) {
+        if let Ok(mut cache) = self.auth_cache.lock() {
+            cache.insert(key, value);
+        }
+    }
+
+    fn unauthorized(&self, registry: &str, reason: &str) -> RegistryError {
+        let hint = match self.opts.credentials.lookup(registry) {
+            None => format!("{reason}; no credentials for {registry}: {SOURCES_HINT}"),
+            Some(_) => format!(
+                "{reason}; the credentials for {registry} from {} were rejected",
+                self.opts.credentials.source()
+            ),
+        };
+        RegistryError::Unauthorized {
+            registry: registry.to_owned(),
+            hint,
+        }
+    }
+
+    /// Answers a 401 challenge, storing the resulting `Authorization` value.
+    fn authenticate(&self, t: &Target<'_>, resp: &Resp) -> Result<(), RegistryError> {
+        let creds = self.opts.credentials.lookup(t.registry);
+        let basic = creds.map(|(u, p)| auth::basic_header(u, p));
+        let challenge = header_str(resp, "www-authenticate").and_then(auth::parse_challenge);
+        match challenge {
+            None => Err(self.unauthorized(
+                t.registry,
+                "HTTP 401 without a usable WWW-Authenticate challenge",
+            )),
+            Some(Challenge::Basic) => {
+                let basic = basic
+                    .ok_or_else(|| self.unauthorized(t.registry, "authentication required"))?;
+                self.store_auth(format!("{}|basic", t.registry), basic);
+                Ok(())
+            }
+            Some(Challenge::Bearer {
+                realm,
+                service,
+                scope,
+            }) => {
+                let mut scopes = t.scopes.clone();
+                if let Some(s) = scope {
+                    for one in s.split(' ') {
+                        if !one.is_empty() && !scopes.iter().any(|x| x == one) {
+                            scopes.push(one.to_owned());
+                        }
+                    }
+                }
+                let token = auth::fetch_token(
+                    &self.agent,
+                    &realm,
+                    service.as_deref(),
+                    &scopes,
+                    basic.as_deref(),
+                )?
+                .ok_or_else(|| self.unauthorized(t.registry, "the token service refused"))?;
+                self.store_auth(
+                    Self::cache_key(t.registry, &t.scopes),
+                    format!("Bearer {token}"),
+                );
+                Ok(())
+            }
+        }
+    }
+
+    fn run_once(&self, req: &Req<'_>, auth: Option<&str>) -> Result<Resp, ureq::Error> {
+        let mut b = Request::builder().method(req.method).uri(&req.url);
+        for (k, v) in &req.headers {
+            b = b.header(*k, v);
+        }
+        if let Some(a) = auth {
+            b = b.header("Authorization", a);
+        }
+        match req.body {
+            Body::None => self.agent.run(b.body(())?),
+            Body::Bytes(bytes) => self.agent.run(b.body(bytes)?),
+        }
+    }
+
+    /// Sends `req`, answering auth challenges and retrying 5xx/I/O failures.
+    fn send(&self, t: &Target<'_>, req: &Req<'_>) -> Result<Resp, RegistryError> {
+        let mut attempt = 0;
+        let mut authenticated = false;
+        loop {
+            let auth = self.cached_auth(t);
+            match self.run_once(req, auth.as_deref()) {
+                Ok(resp) if resp.status().as_u16() == 401 => {
+                    if authenticated {
+                        return Err(self.unauthorized(t.registry, "access denied"));
+                    }
+                    self.authenticate(t, &resp)?;
+                    authenticated = true;
+                    continue;
+                }
+                Ok(resp) if resp.status().is_server_error() && attempt < self.opts.retries => {}
+                Ok(resp) => return Ok(resp),
+                Err(source)
+                    if attempt >= self.opts.retries
+                        || !matches!(
+                            source,
+                            ureq::Error::Io(_)
+                                | ureq::Error::Timeout(_)
+                                | ureq::Error::ConnectionFailed
+                                | ureq::Error::HostNotFound
+                        ) =>
+                {
+                    return Err(RegistryError::Http {
+                        method: req.method.into(),
+                        url: req.url.clone(),
+                        source,
+                    });
+                }
+                Err(_) => {}
+            }
+            attempt += 1;
+            std::thread::sleep(Duration::from_millis(100 << attempt.min(6)));
+        }
+    }
+
+    /// Turns an unexpected response into an error carrying the start of its body.
+    fn status_error(req: &Req<'_>, mut resp: Resp) -> RegistryError {
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(4096)
+            .read_to_vec()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        RegistryError::Status {
+            method: req.method.into(),
+            url: req.url.clone(),
+            status: resp.status().as_u16(),
+            body: body.chars().take(512).collect(),
+        }
+    }
+
+    fn expect(&self, t: &Target<'_>, req: Req<'_>, ok: &[u16]) -> Result<Resp, RegistryError> {
+        let resp = self.send(t, &req)?;
+        if ok.contains(&resp.status().as_u16()) {
+            Ok(resp)
+        } else {
+            Err(Self::status_error(&req, resp))
+        }
+    }
+
+    fn blob_exists(&self, t: &Target<'_>, digest: &str) -> Result<bool, RegistryError> {
+        let url = format!(
+            "{}/v2/{}/blobs/{digest}",
+            self.base(t.registry),
+            t.repository
+        );
+        let req = Req::new("HEAD", url);
+        let resp = self.send(t, &req)?;
+        match resp.status().as_u16() {
+            200 => Ok(true),
+            404 => Ok(false),
+            _ => Err(Self::status_error(&req, resp)),
+        }
+    }
+
+    /// Uploads one blob into the upload session at `location`.
+    fn upload(
+        &self,
+        t: &Target<'_>,
+        mut location: String,
+        digest: &str,
+        size: u64,
+        source: &dyn BlobSource,
+    ) -> Result<(), RegistryError> {
+        let (mut reader, actual) = source
+            .open(digest)
+            .map_err(|e| io_err(format!("open blob {digest}"), e))?;
+        if actual != size {
+            return Err(RegistryError::Protocol(format!(
+                "blob {digest}: source has {actual} bytes, descriptor says {size}"
+            )));
+        }
+        let mut read_chunk = |n: u64| -> Result<Vec<u8>, RegistryError> {
+            let mut buf = Vec::with_capacity(n as usize);
+            (&mut reader)
+                .take(n)
+                .read_to_end(&mut buf)
+                .map_err(|e| io_err(format!("read blob {digest}"), e))?;
+            if buf.len() as u64 != n {
+                return Err(io_err(
+                    format!("read blob {digest}"),
+                    std::io::ErrorKind::UnexpectedEof.into(),
+                ));
+            }
+            Ok(buf)
+        };
+        let digest_q = format!("digest={}", auth::query_escape(digest));
+        if size <= CHUNK_SIZE {
+            let data = read_chunk(size)?;
+            let req = Req::new("PUT", with_query(&location, &digest_q))
+                .header("Content-Type", "application/octet-stream")
+                .body(&data);
+            self.expect(t, req, &[201])?;
+            return Ok(());
+        }
+        let mut offset = 0;
+        while offset < size {
+            let n = CHUNK_SIZE.min(size - offset);
+            let data = read_chunk(n)?;
+            let req = Req::new("PATCH", location.clone())
+                .header("Content-Type", "application/octet-stream")
+                .header("Content-Range", format!("{offset}-{}", offset + n - 1))
+                .body(&data);
+            let resp = self.expect(t, req, &[202])?;
+            location = self.resolve_location(t.registry, &resp)?;
+            offset += n;
+        }
+        let req = Req::new("PUT", with_query(&location, &digest_q)).body(&[]);
+        self.expect(t, req, &[201])?;
+        Ok(())
+    }
+
+    fn put_manifest(
+        &self,
+        t: &Target<'_>,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<String, RegistryError> {
+        let digest = sha256_digest(bytes);
+        let url = format!(
+            "{}/v2/{}/manifests/{reference}",
+            self.base(t.registry),
+            t.repository
+        );
+        let req = Req::new("PUT", url)
+            .header("Content-Type", media_type)
+            .body(bytes);
+        let resp = self.expect(t, req, &[200, 201])?;
+        if let Some(got) = header_str(&resp, "docker-content-digest")
+            && got != digest
+        {
+            return Err(RegistryError::DigestMismatch {
+                what: format!("manifest {reference} as stored by the registry"),
+                expected: digest,
+                actual: got.to_owned(),
+            });
+        }
+        Ok(digest)
+    }
+
+    /// Pushes blobs (missing ones only), then `children` by digest, then the
+    /// manifest by tag (or by digest when `reference` has no tag).
+    pub fn push(
+        &self,
+        reference: &Reference,
+        manifest_media_type: &str,
+        manifest_bytes: &[u8],
+        children: &[(String, Vec<u8>)],
+        blobs: &[(String, u64)],
+        source: &dyn BlobSource,
+    ) -> Result<PushReport, RegistryError> {
+        let repo = reference.repository.as_str();
+        let mount_from = self.opts.mount_from.as_deref().filter(|m| *m != repo);
+        let mut scopes = vec![format!("repository:{repo}:pull,push")];
+        if let Some(m) = mount_from {
+            scopes.push(format!("repository:{m}:pull"));
+        }
+        let t = Target {
+            registry: &reference.registry,
+            repository: repo,
+            scopes,
+        };
+        let mut report = PushReport::default();
+        let mut seen = HashSet::new();
+        for (digest, size) in blobs {
+            if !seen.insert(digest.as_str()) {
+                continue;
+            }
+            if self.blob_exists(&t, digest)? {
+                report.skipped.push(digest.clone());
+                report.bytes_skipped += size;
+                continue;
+            }
+            let mut url = format!("{}/v2/{repo}/blobs/uploads/", self.base(t.registry));
+            if let Some(m) = mount_from {
+                url = with_query(
+                    &url,
+                    &format!(
+                        "mount={}&from={}",
+                        auth::query_escape(digest),
+                        auth::query_escape(m)
+                    ),
+                );
+            }
+            let resp = self.expect(&t, Req::new("POST", url).body(&[]), &[201, 202])?;
+            if resp.status().as_u16() == 201 {
+                report.mounted.push(digest.clone());
+                report.bytes_skipped += size;
+                continue;
+            }
+            let location = self.resolve_location(t.registry, &resp)?;
+            self.upload(&t, location, digest, *size, source)?;
+            report.uploaded.push(digest.clone());
+            report.bytes_uploaded += size;
+        }
+        for (media_type, bytes) in children {
+            self.put_manifest(&t, &sha256_digest(bytes), media_type, bytes)?;
+        }
+        let manifest_digest = sha256_digest(manifest_bytes);
+        let tag = reference.tag.as_deref().unwrap_or(&manifest_digest);
+        if let Some(pinned) = &reference.digest
+            && *pinned != manifest_digest
+        {
+            return Err(RegistryError::DigestMismatch {
+                what: format!("manifest for {reference}"),
+                expected: pinned.clone(),
+                actual: manifest_digest,
+            });
+        }
+        report.manifest_digest = self.put_manifest(&t, tag, manifest_media_type, manifest_bytes)?;
+        Ok(report)
+    }
+
+    fn get_manifest(
+        &self,
+        t: &Target<'_>,
+        reference: &str,
+        expected: Option<&str>,
+    ) -> Result<(String, Vec<u8>, String), RegistryError> {
+        let url = format!(
+            "{}/v2/{}/manifests/{reference}",
+            self.base(t.registry),
+            t.repository
+        );
+        let accept = [
+            OCI_MANIFEST,
+            OCI_INDEX,
+            DOCKER_MANIFEST,
+            DOCKER_MANIFEST_LIST,
+        ]
+        .join(", ");
+        let req = Req::new("GET", url).header("Accept", accept);
+        let mut resp = self.expect(t, req, &[200])?;
+        let header_digest = header_str(&resp, "docker-content-digest").map(str::to_owned);
+        let content_type = header_str(&resp, "content-type").map(str::to_owned);
+        let bytes = resp
+            .body_mut()
+            .with_config()
+            .limit(MANIFEST_LIMIT)
+            .read_to_vec()
+            .map_err(|source| RegistryError::Http {
+                method: "GET".into(),
+                url: format!("manifest {reference}"),
+                source,
+            })?;
+        let digest = sha256_digest(&bytes);
+        for want in [expected, header_digest.as_deref()].into_iter().flatten() {
+            if want.starts_with("sha256:") && want != digest {
+                return Err(RegistryError::DigestMismatch {
+                    what: format!("manifest {reference}"),
+                    expected: want.to_owned(),
+                    actual: digest,
+                });
+            }
+        }
+        if let Some(want) = expected {
+            sha256_hex(want)?;
+        }
+        let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            RegistryError::Protocol(format!("manifest {reference} is not JSON: {e}"))
+        })?;
+        let media_type = json
+            .get("mediaType")
+            .and_then(|m| m.as_str())
+            .map(str::to_owned)
+            .or(content_type)
+            .ok_or_else(|| {
+                RegistryError::Protocol(format!("manifest {reference} has no media type"))
+            })?;
+        Ok((media_type, bytes, digest))
+    }
+
+    fn fetch_blob(
+        &self,
+        t: &Target<'_>,
+        digest: &str,
+        size: u64,
+        dest: &dyn BlobSink,
+    ) -> Result<(), RegistryError> {
+        let expected = sha256_hex(digest)?.to_owned();
+        let url = format!(
+            "{}/v2/{}/blobs/{digest}",
+            self.base(t.registry),
+            t.repository
+        );
+        let mut attempt = 0;
+        loop {
+            let req = Req::new("GET", url.clone());
+            let resp = self.expect(t, req, &[200])?;
+            let body = resp
+                .into_body()
+                .into_with_config()
+                .limit(size.saturating_add(1))
+                .reader();
+            let mut reader = Verifying {
+                inner: body,
+                hasher: sha2::Sha256::new(),
+                seen: 0,
+                size,
+                expected: &expected,
+                done: false,
+            };
+            match dest.put(digest, size, &mut reader) {
+                Ok(()) if reader.done => return Ok(()),
+                Ok(()) => {
+                    return Err(RegistryError::Protocol(format!(
+                        "blob sink did not read blob {digest} to the end"
+                    )));
+                }
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::InvalidData
+                        || attempt >= self.opts.retries =>
+                {
+                    return Err(io_err(format!("fetch blob {digest}"), e));
+                }
+                Err(_) => {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(100 << attempt.min(6)));
+                }
+            }
+        }
+    }
+
+    fn fetch_tree(
+        &self,
+        t: &Target<'_>,
+        manifest: &[u8],
+        dest: &dyn BlobSink,
+        depth: usize,
+    ) -> Result<(), RegistryError> {
+        let json: serde_json::Value = serde_json::from_slice(manifest)
+            .map_err(|e| RegistryError::Protocol(format!("manifest is not JSON: {e}")))?;
+        let descriptor = |d: &serde_json::Value| -> Result<(String, u64), RegistryError> {
+            let digest = d.get("digest").and_then(|v| v.as_str());
+            let size = d.get("size").and_then(|v| v.as_u64());
+            match (digest, size) {
+                (Some(digest), Some(size)) => Ok((digest.to_owned(), size)),
+                _ => Err(RegistryError::Protocol(
+                    "descriptor without digest or size".into(),
+                )),
+            }
+        };
+        if let Some(children) = json.get("manifests").and_then(|m| m.as_array()) {
+            if depth >= MAX_DEPTH {
+                return Err(RegistryError::Protocol(
+                    "image index nested too deeply".into(),
+                ));
+            }
+            for child in children {
+                let (digest, size) = descriptor(child)?;
+                let (_, bytes, _) = self.get_manifest(t, &digest, Some(&digest))?;
+                if bytes.len() as u64 != size {
+                    return Err(RegistryError::Protocol(format!(
+                        "manifest {digest}: size differs from descriptor"
+                    )));
+                }
+                dest.put(&digest, size, &mut bytes.as_slice())
+                    .map_err(|e| io_err(format!("store manifest {digest}"), e))?;
+                self.fetch_tree(t, &bytes, dest, depth + 1)?;
+            }
+            return Ok(());
+        }
+        let config = json.get("config").into_iter();
+        let layers = json
+            .get("layers")
+            .and_then(|l| l.as_array())
+            .into_iter()
+            .flatten();
+        for d in config.chain(layers) {
+            let (digest, size) = descriptor(d)?;
+            self.fetch_blob(t, &digest, size, dest)?;
+        }
+        Ok(())
+    }
+
+    /// Fetches the manifest named by `reference` (verified against its digest when
+    /// pinned), stores it and, for an index, every child manifest in `dest`, then
+    /// streams every config and layer blob into `dest`, verifying each one.
+    pub fn pull(
+        &self,
+        reference: &Reference,
+        dest: &dyn BlobSink,
+    ) -> Result<Pulled, RegistryError> {
+        let t = Target {
+            registry: &reference.registry,
+            repository: &reference.repository,
+            scopes: vec![format!("repository:{}:pull", reference.repository)],
+        };
+        let (media_type, manifest_bytes, digest) =
+            self.get_manifest(&t, reference.manifest_ref(), reference.digest.as_deref())?;
+        dest.put(
+            &digest,
+            manifest_bytes.len() as u64,
+            &mut manifest_bytes.as_slice(),
+        )
+        .map_err(|e| io_err(format!("store manifest {digest}"), e))?;
+        self.fetch_tree(&t, &manifest_bytes, dest, 0)?;
+        Ok(Pulled {
+            media_type,
+            manifest_bytes,
+            digest,
+        })
+    }
+}
+
+/// Reader that checks size and sha256 and fails with `InvalidData` at EOF on mismatch.
+struct Verifying<'e, R> {
+    inner: R,
+    hasher: sha2::Sha256,
+    seen: u64,
+    size: u64,
+    expected: &'e str,
+    done: bool,
+}
+
+impl<R: Read> Read for Verifying<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let invalid = |msg: String| std::io::Error::new(std::io::ErrorKind::InvalidData, msg);
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            if self.seen != self.size {
+                return Err(invalid(format!(
+                    "blob is {} bytes, expected {}",
+                    self.seen, self.size
+                )));
+            }
+            let actual = hex::encode(self.hasher.clone().finalize());
+            if actual != self.expected {
+                return Err(invalid(format!(
+                    "blob digest is sha256:{actual}, expected sha256:{}",
+                    self.expected
+                )));
+            }
+            self.done = true;
+            return Ok(0);
+        }
+        self.seen += n as u64;
+        if self.seen > self.size {
+            return Err(invalid(format!("blob is larger than {} bytes", self.size)));
+        }
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verify(data: &[u8], size: u64, digest: &str) -> std::io::Result<Vec<u8>> {
+        let hex = sha256_hex(digest).unwrap().to_owned();
+        let mut r = Verifying {
+            inner: data,
+            hasher: sha2::Sha256::new(),
+            seen: 0,
+            size,
+            expected: &hex,
+            done: false,
+        };
+        let mut out = Vec::new();
+        r.read_to_end(&mut out)?;
+        assert!(r.done);
+        Ok(out)
+    }
+
+    #[test]
+    fn verifying_reader_rejects_bad_content() {
+        let d = sha256_digest(b"hello");
+        assert_eq!(verify(b"hello", 5, &d).unwrap(), b"hello");
+        let kind = |r: std::io::Result<Vec<u8>>| r.unwrap_err().kind();
+        assert_eq!(
+            kind(verify(b"hellp", 5, &d)),
+            std::io::ErrorKind::InvalidData
+        );
+        assert_eq!(
+            kind(verify(b"hell", 5, &d)),
+            std::io::ErrorKind::InvalidData
+        );
+        assert_eq!(
+            kind(verify(b"hello!", 5, &d)),
+            std::io::ErrorKind::InvalidData
+        );
+    }
+
+    #[test]
+    fn query_and_location_helpers() {
+        assert_eq!(
+            with_query("http://h/u?_state=x", "digest=a"),
+            "http://h/u?_state=x&digest=a"
+        );
+        assert_eq!(with_query("http://h/u", "digest=a"), "http://h/u?digest=a");
+        assert!(sha256_hex("sha512:00").is_err());
+    }
+}

@@ -1,0 +1,154 @@
+//! OCI distribution (registry) client: push and pull images over the
+//! [distribution API](https://github.com/opencontainers/distribution-spec).
+//!
+//! Blocking, built on `ureq` 3. Authentication follows `WWW-Authenticate`
+//! challenges (Basic, or Bearer tokens from the realm), credentials come from
+//! [`Credentials`]. Manifests are always sent byte-identical to what the caller
+//! passes in, and every blob fetched is verified against its digest while it
+//! streams into the caller's [`BlobSink`].
+
+mod auth;
+mod client;
+mod credentials;
+mod reference;
+
+pub use client::{Client, ClientOptions};
+pub use credentials::Credentials;
+pub use reference::Reference;
+
+/// OCI image manifest media type.
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// OCI image index media type.
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// Docker schema 2 manifest media type.
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Docker manifest list media type.
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// Blobs larger than this are uploaded in chunks of this size (PATCH), smaller
+/// ones in one monolithic PUT.
+pub const CHUNK_SIZE: u64 = 8 * 1024 * 1024;
+
+/// Where [`Client::push`] reads blob contents from.
+pub trait BlobSource {
+    /// Opens the blob `digest`, returning a reader and its size in bytes.
+    fn open(&self, digest: &str) -> std::io::Result<(Box<dyn std::io::Read>, u64)>;
+}
+
+/// Where [`Client::pull`] writes blobs (and manifests) to.
+///
+/// The reader handed to [`BlobSink::put`] verifies size and digest: it returns
+/// an `InvalidData` error at end of stream when the content does not match, so
+/// a sink that propagates read errors never commits a corrupt blob.
+pub trait BlobSink {
+    /// Stores the blob `digest` of `size` bytes read from `reader`.
+    fn put(&self, digest: &str, size: u64, reader: &mut dyn std::io::Read) -> std::io::Result<()>;
+}
+
+/// What [`Client::push`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PushReport {
+    /// Digests of blobs uploaded.
+    pub uploaded: Vec<String>,
+    /// Digests of blobs the registry already had.
+    pub skipped: Vec<String>,
+    /// Digests of blobs mounted from another repository.
+    pub mounted: Vec<String>,
+    /// Bytes sent for uploaded blobs.
+    pub bytes_uploaded: u64,
+    /// Bytes of blobs not sent (skipped or mounted).
+    pub bytes_skipped: u64,
+    /// `sha256:` digest of the pushed manifest.
+    pub manifest_digest: String,
+}
+
+/// What [`Client::pull`] fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pulled {
+    /// Media type of the top-level manifest.
+    pub media_type: String,
+    /// The top-level manifest exactly as served.
+    pub manifest_bytes: Vec<u8>,
+    /// `sha256:` digest of `manifest_bytes`.
+    pub digest: String,
+}
+
+/// Everything that can go wrong talking to a registry.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The image reference could not be parsed.
+    #[error("invalid image reference {input:?}: {reason}")]
+    InvalidReference {
+        /// The text given.
+        input: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The registry refused access.
+    #[error("unauthorized at registry {registry}: {hint}")]
+    Unauthorized {
+        /// Registry host.
+        registry: String,
+        /// What to do about it.
+        hint: String,
+    },
+    /// The registry answered with an unexpected status.
+    #[error("{method} {url} returned HTTP {status}: {body}")]
+    Status {
+        /// HTTP method.
+        method: String,
+        /// Request URL.
+        url: String,
+        /// HTTP status code.
+        status: u16,
+        /// Start of the response body.
+        body: String,
+    },
+    /// Network or protocol failure.
+    #[error("{method} {url}: {source}")]
+    Http {
+        /// HTTP method.
+        method: String,
+        /// Request URL.
+        url: String,
+        /// Underlying error.
+        #[source]
+        source: ureq::Error,
+    },
+    /// Content did not match its digest.
+    #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
+    DigestMismatch {
+        /// What was checked.
+        what: String,
+        /// Expected digest.
+        expected: String,
+        /// Actual digest.
+        actual: String,
+    },
+    /// The registry sent something malformed.
+    #[error("bad response from registry: {0}")]
+    Protocol(String),
+    /// The credentials file could not be read or parsed.
+    #[error("credentials file {path}: {reason}")]
+    Credentials {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Local I/O (blob source or sink) failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}

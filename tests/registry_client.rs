@@ -1,0 +1,537 @@
+//! Integration tests against the real `docker-registry` (distribution 2.x) binary.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use himg::registry::{
+    BlobSink, BlobSource, Client, ClientOptions, Credentials, OCI_INDEX, OCI_MANIFEST, Reference,
+    RegistryError, sha256_digest,
+};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
+
+/// A running registry on 127.0.0.1, killed on drop.
+struct Registry {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start(htpasswd: Option<&Path>) -> Registry {
+        assert!(
+            Path::new(REGISTRY_BIN).exists(),
+            "{REGISTRY_BIN} is missing: apt-get install docker-registry"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        if let Some(h) = htpasswd {
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: himg-test\n    path: {}\n",
+                h.display()
+            ));
+        }
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(&cfg, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = Command::new(REGISTRY_BIN)
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let reg = Registry {
+            child,
+            port,
+            _dir: dir,
+        };
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let start = Instant::now();
+        while agent
+            .get(&format!("http://127.0.0.1:{port}/v2/"))
+            .call()
+            .is_err()
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "registry did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        reg
+    }
+
+    /// How many access-log lines mention `needle`.
+    fn log_count(&self, needle: &str) -> usize {
+        let log = std::fs::read_to_string(self._dir.path().join("registry.log")).unwrap();
+        log.lines().filter(|l| l.contains(needle)).count()
+    }
+
+    fn reference(&self, repo_tag: &str) -> Reference {
+        format!("127.0.0.1:{}/{repo_tag}", self.port)
+            .parse()
+            .unwrap()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Blobs as files named by hex digest in a directory; both source and sink.
+struct DirBlobs(PathBuf);
+
+impl DirBlobs {
+    fn new(dir: &Path) -> DirBlobs {
+        std::fs::create_dir_all(dir).unwrap();
+        DirBlobs(dir.to_owned())
+    }
+    fn path(&self, digest: &str) -> PathBuf {
+        self.0.join(digest.strip_prefix("sha256:").unwrap())
+    }
+    fn add(&self, bytes: &[u8]) -> (String, u64) {
+        let d = sha256_digest(bytes);
+        std::fs::write(self.path(&d), bytes).unwrap();
+        (d, bytes.len() as u64)
+    }
+    fn get(&self, digest: &str) -> Vec<u8> {
+        std::fs::read(self.path(digest)).unwrap()
+    }
+    fn count(&self) -> usize {
+        std::fs::read_dir(&self.0).unwrap().count()
+    }
+}
+
+impl BlobSource for DirBlobs {
+    fn open(&self, digest: &str) -> std::io::Result<(Box<dyn Read>, u64)> {
+        let f = std::fs::File::open(self.path(digest))?;
+        let len = f.metadata()?.len();
+        Ok((Box::new(f), len))
+    }
+}
+
+impl BlobSink for DirBlobs {
+    fn put(&self, digest: &str, size: u64, reader: &mut dyn Read) -> std::io::Result<()> {
+        let tmp = self.0.join(".tmp");
+        let mut f = std::fs::File::create(&tmp)?;
+        let n = std::io::copy(reader, &mut f)?;
+        assert_eq!(n, size);
+        std::fs::rename(tmp, self.path(digest))
+    }
+}
+
+fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// A tiny image: returns (manifest bytes, blobs [config, layers…]).
+fn build_image(
+    blobs: &DirBlobs,
+    arch: &str,
+    layer_seeds: &[(u64, usize)],
+) -> (Vec<u8>, Vec<(String, u64)>) {
+    let mut layers = Vec::new();
+    let mut diff_ids = Vec::new();
+    for &(seed, len) in layer_seeds {
+        let raw = random_bytes(seed, len);
+        diff_ids.push(sha256_digest(&raw));
+        layers.push(blobs.add(&gzip(&raw)));
+    }
+    let config = serde_json::json!({
+        "architecture": arch, "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    let config = blobs.add(&serde_json::to_vec(&config).unwrap());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.0, "size": config.1},
+        "layers": layers.iter().map(|(d, s)| serde_json::json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": s,
+        })).collect::<Vec<_>>(),
+    });
+    let mut all = vec![config];
+    all.extend(layers);
+    (serde_json::to_vec_pretty(&manifest).unwrap(), all)
+}
+
+fn client(credentials: Credentials) -> Client {
+    Client::new(ClientOptions {
+        insecure: true,
+        credentials,
+        ..ClientOptions::default()
+    })
+}
+
+fn skopeo_raw(reference: &Reference, creds: Option<&str>) -> Vec<u8> {
+    let mut cmd = Command::new("skopeo");
+    cmd.args(["inspect", "--tls-verify=false", "--raw"]);
+    if let Some(c) = creds {
+        cmd.args(["--creds", c]);
+    }
+    let out = cmd
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("skopeo is installed");
+    assert!(
+        out.status.success(),
+        "skopeo: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[test]
+fn push_inspect_repush_and_change_one_layer() {
+    let reg = Registry::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = DirBlobs::new(dir.path());
+    let (manifest, list) = build_image(&blobs, "amd64", &[(1, 20_000), (2, 30_000)]);
+    let r = reg.reference("org/app:1.0");
+    let c = client(Credentials::none());
+
+    let rep = c
+        .push(&r, OCI_MANIFEST, &manifest, &[], &list, &blobs)
+        .unwrap();
+    assert_eq!(rep.manifest_digest, sha256_digest(&manifest));
+    assert_eq!(
+        sorted(rep.uploaded.clone()),
+        sorted(list.iter().map(|b| b.0.clone()).collect())
+    );
+    assert_eq!(rep.bytes_uploaded, list.iter().map(|b| b.1).sum::<u64>());
+    assert_eq!(skopeo_raw(&r, None), manifest);
+
+    let again = c
+        .push(&r, OCI_MANIFEST, &manifest, &[], &list, &blobs)
+        .unwrap();
+    assert!(again.uploaded.is_empty());
+    assert_eq!(again.bytes_uploaded, 0);
+    assert_eq!(
+        sorted(again.skipped),
+        sorted(list.iter().map(|b| b.0.clone()).collect())
+    );
+    assert_eq!(again.manifest_digest, rep.manifest_digest);
+
+    // Change the second layer: it, the config and the manifest are new.
+    let (manifest2, list2) = build_image(&blobs, "amd64", &[(1, 20_000), (3, 30_000)]);
+    let rep2 = c
+        .push(&r, OCI_MANIFEST, &manifest2, &[], &list2, &blobs)
+        .unwrap();
+    assert_eq!(
+        sorted(rep2.uploaded),
+        sorted(vec![list2[0].0.clone(), list2[2].0.clone()])
+    );
+    assert_eq!(rep2.skipped, vec![list2[1].0.clone()]);
+    assert_eq!(rep2.manifest_digest, sha256_digest(&manifest2));
+    assert_eq!(skopeo_raw(&r, None), manifest2);
+}
+
+#[test]
+fn pull_into_empty_sink_verifies_everything() {
+    let reg = Registry::start(None);
+    let src_dir = tempfile::tempdir().unwrap();
+    let blobs = DirBlobs::new(src_dir.path());
+    let (manifest, list) = build_image(&blobs, "amd64", &[(10, 5_000), (11, 7_000)]);
+    let r = reg.reference("app:latest");
+    let c = client(Credentials::none());
+    c.push(&r, OCI_MANIFEST, &manifest, &[], &list, &blobs)
+        .unwrap();
+
+    let dest_dir = tempfile::tempdir().unwrap();
+    let sink = DirBlobs::new(dest_dir.path());
+    let pulled = c.pull(&r, &sink).unwrap();
+    assert_eq!(pulled.digest, sha256_digest(&manifest));
+    assert_eq!(pulled.manifest_bytes, manifest);
+    assert_eq!(pulled.media_type, OCI_MANIFEST);
+    for (d, _) in &list {
+        assert_eq!(sha256_digest(&sink.get(d)), *d);
+        assert_eq!(sink.get(d), blobs.get(d));
+    }
+    assert_eq!(sink.count(), list.len() + 1);
+
+    // Pinned by digest.
+    let pinned = reg.reference(&format!("app@{}", pulled.digest));
+    let again = c
+        .pull(&pinned, &DirBlobs::new(&dest_dir.path().join("b")))
+        .unwrap();
+    assert_eq!(again.digest, pulled.digest);
+}
+
+#[test]
+fn multi_arch_index_push_and_pull() {
+    let reg = Registry::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = DirBlobs::new(dir.path());
+    let (m_amd, l_amd) = build_image(&blobs, "amd64", &[(20, 4_000), (21, 4_000)]);
+    let (m_arm, l_arm) = build_image(&blobs, "arm64", &[(20, 4_000), (22, 4_000)]);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": sha256_digest(&m_amd), "size": m_amd.len(), "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": OCI_MANIFEST, "digest": sha256_digest(&m_arm), "size": m_arm.len(), "platform": {"architecture": "arm64", "os": "linux"}},
+        ],
+    });
+    let index = serde_json::to_vec(&index).unwrap();
+    let children = vec![
+        (OCI_MANIFEST.to_owned(), m_amd.clone()),
+        (OCI_MANIFEST.to_owned(), m_arm.clone()),
+    ];
+    let mut all = l_amd.clone();
+    all.extend(l_arm.clone());
+    let r = reg.reference("multi:v1");
+    let c = client(Credentials::none());
+    let rep = c
+        .push(&r, OCI_INDEX, &index, &children, &all, &blobs)
+        .unwrap();
+    assert_eq!(rep.manifest_digest, sha256_digest(&index));
+    assert_eq!(rep.uploaded.len(), 5, "shared layer uploaded once");
+    assert_eq!(skopeo_raw(&r, None), index);
+
+    let out = tempfile::tempdir().unwrap();
+    let sink = DirBlobs::new(out.path());
+    let pulled = c.pull(&r, &sink).unwrap();
+    assert_eq!(pulled.media_type, OCI_INDEX);
+    assert_eq!(pulled.manifest_bytes, index);
+    assert_eq!(sink.get(&sha256_digest(&m_amd)), m_amd);
+    assert_eq!(sink.get(&sha256_digest(&m_arm)), m_arm);
+    for (d, _) in &all {
+        assert_eq!(sink.get(d), blobs.get(d));
+    }
+    assert_eq!(sink.count(), 3 + 5);
+}
+
+#[test]
+fn big_blob_goes_through_chunked_upload() {
+    let reg = Registry::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = DirBlobs::new(dir.path());
+    let (manifest, list) = build_image(&blobs, "amd64", &[(30, 17 * 1024 * 1024 + 123), (31, 100)]);
+    assert!(list[1].1 > 2 * 8 * 1024 * 1024, "layer spans three chunks");
+    let r = reg.reference("big:1");
+    let c = client(Credentials::none());
+    let rep = c
+        .push(&r, OCI_MANIFEST, &manifest, &[], &list, &blobs)
+        .unwrap();
+    assert_eq!(rep.uploaded.len(), 3);
+    assert_eq!(
+        reg.log_count("\"PATCH /v2/big/blobs/uploads/"),
+        3,
+        "17 MiB in three chunks"
+    );
+    let out = tempfile::tempdir().unwrap();
+    let sink = DirBlobs::new(out.path());
+    c.pull(&r, &sink).unwrap();
+    assert_eq!(sha256_digest(&sink.get(&list[1].0)), list[1].0);
+}
+
+#[test]
+fn cross_repository_mount() {
+    let reg = Registry::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = DirBlobs::new(dir.path());
+    let (manifest, list) = build_image(&blobs, "amd64", &[(40, 3_000), (41, 3_000)]);
+    client(Credentials::none())
+        .push(
+            &reg.reference("base:1"),
+            OCI_MANIFEST,
+            &manifest,
+            &[],
+            &list,
+            &blobs,
+        )
+        .unwrap();
+    let c = Client::new(ClientOptions {
+        insecure: true,
+        mount_from: Some("base".into()),
+        ..ClientOptions::default()
+    });
+    let rep = c
+        .push(
+            &reg.reference("derived:1"),
+            OCI_MANIFEST,
+            &manifest,
+            &[],
+            &list,
+            &blobs,
+        )
+        .unwrap();
+    assert_eq!(
+        sorted(rep.mounted),
+        sorted(list.iter().map(|b| b.0.clone()).collect())
+    );
+    assert!(rep.uploaded.is_empty());
+    assert_eq!(rep.bytes_uploaded, 0);
+}
+
+#[test]
+fn htpasswd_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("htpasswd")
+        .args(["-Bbn", "himg", "s3cret-pw"])
+        .output()
+        .expect("htpasswd (apache2-utils) is installed");
+    assert!(out.status.success());
+    let htpasswd = dir.path().join("htpasswd");
+    std::fs::write(&htpasswd, &out.stdout).unwrap();
+    let reg = Registry::start(Some(&htpasswd));
+    let blobs = DirBlobs::new(&dir.path().join("blobs"));
+    let (manifest, list) = build_image(&blobs, "amd64", &[(50, 2_000), (51, 2_000)]);
+    let r = reg.reference("private/app:1");
+
+    let err = client(Credentials::none())
+        .push(&r, OCI_MANIFEST, &manifest, &[], &list, &blobs)
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("REGISTRY_AUTH_FILE") && msg.contains("HIMG_REGISTRY_USER"),
+        "{msg}"
+    );
+    assert!(msg.contains(&r.registry), "{msg}");
+
+    let write_auth = |name: &str, pw: &str| {
+        use base64::Engine as _;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("himg:{pw}"));
+        let path = dir.path().join(name);
+        let json = serde_json::json!({"auths": {r.registry.clone(): {"auth": auth}}});
+        std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+        path.display().to_string()
+    };
+    let load = |file: String| {
+        Credentials::load_with(|k| (k == "REGISTRY_AUTH_FILE").then(|| file.clone())).unwrap()
+    };
+
+    let wrong = load(write_auth("wrong.json", "nope"));
+    let err = client(wrong)
+        .push(&r, OCI_MANIFEST, &manifest, &[], &list, &blobs)
+        .unwrap_err();
+    assert!(err.to_string().contains("rejected"), "{err}");
+    assert!(!err.to_string().contains("nope"));
+
+    let good = client(load(write_auth("auth.json", "s3cret-pw")));
+    let rep = good
+        .push(&r, OCI_MANIFEST, &manifest, &[], &list, &blobs)
+        .unwrap();
+    assert_eq!(rep.uploaded.len(), 3);
+    assert_eq!(skopeo_raw(&r, Some("himg:s3cret-pw")), manifest);
+    let sink_dir = tempfile::tempdir().unwrap();
+    let pulled = good.pull(&r, &DirBlobs::new(sink_dir.path())).unwrap();
+    assert_eq!(pulled.digest, rep.manifest_digest);
+}
+
+/// The CLI end to end: `himg build` → `himg push` → skopeo sees our exact manifest; pushing again
+/// uploads nothing; after one file changes only that layer and the config go up; `himg pull` into an
+/// empty layout gives the same digest.
+#[test]
+fn cli_push_and_pull_round_trip_with_a_local_registry() {
+    let reg = Registry::start(None);
+    let project = common::Project::new();
+    let report = project.build("examples/hello.himg", "out");
+    let digest = report["images"][0]["digest"]
+        .as_str()
+        .expect("digest")
+        .to_string();
+    let target = format!("127.0.0.1:{}/himg/hello:1", reg.port);
+    let push = |what: &str| -> serde_json::Value {
+        let o = project.himg(&["push", "out", &target, "--insecure", "--json"]);
+        common::assert_success(&o, what);
+        serde_json::from_slice(&o.stdout).expect("push json")
+    };
+    let first = push("first push");
+    assert_eq!(first["digest"], digest.as_str());
+    let raw = common::run_tool(
+        Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false", "--raw"])
+            .arg(format!("docker://{target}")),
+    );
+    let local = std::fs::read(project.path(&format!(
+        "out/blobs/sha256/{}",
+        digest.trim_start_matches("sha256:")
+    )))
+    .expect("local manifest");
+    assert_eq!(
+        raw.as_bytes(),
+        local.as_slice(),
+        "the registry serves our manifest byte for byte"
+    );
+
+    let again = push("second push");
+    assert_eq!(again["bytes_uploaded"], 0);
+    assert_eq!(again["uploaded"].as_array().map(Vec::len), Some(0));
+
+    std::fs::write(
+        project.path("examples/hello/site/about.html"),
+        "<p>changed</p>\n",
+    )
+    .expect("write");
+    let rebuilt = project.build("examples/hello.himg", "out");
+    let third = push("push after one change");
+    let uploaded = third["uploaded"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        uploaded.len(),
+        2,
+        "the changed layer and the config: {third}"
+    );
+    let new_layers = common::layer_digests(&rebuilt["images"][0]);
+    assert!(
+        uploaded
+            .iter()
+            .any(|u| new_layers.contains(&u.as_str().unwrap_or("").to_string()))
+    );
+
+    let o = project.himg(&["pull", &target, "--out", "pulled", "--insecure"]);
+    common::assert_success(&o, "pull");
+    let index: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(project.path("pulled/index.json")).expect("index.json"),
+    )
+    .expect("json");
+    assert_eq!(
+        index["manifests"][0]["digest"],
+        rebuilt["images"][0]["digest"]
+    );
+    common::run_tool(
+        Command::new("oci-image-tool")
+            .args(["validate", "--type", "image"])
+            .arg(project.path("pulled"))
+            .args(["--ref", "name=1"]),
+    );
+}
