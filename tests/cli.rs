@@ -13,16 +13,28 @@ fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Every `.himg` under `examples/`, relative to the project.
+fn example_files(project: &Project) -> Vec<String> {
+    let mut out = Vec::new();
+    for dir in ["examples", "examples/golden"] {
+        for e in std::fs::read_dir(project.path(dir)).expect("examples") {
+            let name = e.expect("entry").file_name().to_string_lossy().into_owned();
+            if name.ends_with(".himg") {
+                out.push(format!("{dir}/{name}"));
+            }
+        }
+    }
+    out.sort();
+    assert!(out.len() >= 8, "{out:?}");
+    out
+}
+
 #[test]
 fn check_accepts_every_example() {
     let project = Project::new();
-    for file in [
-        "examples/hello.himg",
-        "examples/golden/platform.himg",
-        "examples/golden/app.himg",
-    ] {
-        let out = project.himg(&["check", file]);
-        assert_success(&out, file);
+    for file in example_files(&project) {
+        let out = project.himg(&["check", &file]);
+        assert_success(&out, &file);
     }
 }
 
@@ -105,13 +117,9 @@ fn fmt_is_idempotent_and_check_mode_reports() {
     assert_success(&out, "fmt again");
     assert_eq!(once, std::fs::read_to_string(&file).expect("read"));
     // Every example is formatted.
-    for f in [
-        "examples/hello.himg",
-        "examples/golden/platform.himg",
-        "examples/golden/app.himg",
-    ] {
-        let out = project.himg(&["fmt", "--check", f]);
-        assert_success(&out, f);
+    for f in example_files(&project) {
+        let out = project.himg(&["fmt", "--check", &f]);
+        assert_success(&out, &f);
     }
 }
 
