@@ -58,7 +58,7 @@ pub fn build(
     } else {
         super::debian_cmd::LockMode::Auto
     };
-    opts.debian = super::debian_cmd::prepare(global, &loaded, &args.file, &specs, mode, printer)?;
+    opts.debian = super::debian_cmd::prepare(global, &loaded, &specs, mode, printer)?;
     let fetcher = if opts.debian.locks.is_empty() {
         None
     } else {
@@ -234,7 +234,6 @@ pub fn graph(
     opts.debian = super::debian_cmd::prepare(
         global,
         &loaded,
-        &args.file,
         &specs,
         super::debian_cmd::LockMode::Locked,
         printer,

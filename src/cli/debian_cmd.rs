@@ -78,7 +78,6 @@ pub fn fetcher() -> Result<Fetcher, CliError> {
 pub fn prepare(
     global: &GlobalArgs,
     loaded: &Loaded,
-    file: &Path,
     specs: &[ImageSpec],
     mode: LockMode,
     printer: &Printer,
@@ -153,7 +152,6 @@ pub fn prepare(
             printer.status("Locked", &path.display().to_string());
         }
     }
-    let _ = file;
     Ok(inputs)
 }
 
