@@ -503,6 +503,46 @@ impl Progress {
     }
 }
 
+/// Resolves each host once per fetcher. The default resolver asks the system on every request; in
+/// containers a lost UDP answer (parallel A and AAAA queries) then stalls a request for the
+/// resolver's 5-second timeout, and a build downloading dozens of packages meets it almost surely.
+#[derive(Debug, Default)]
+struct CachingResolver {
+    inner: ureq::unversioned::resolver::DefaultResolver,
+    cache: std::sync::Mutex<
+        std::collections::HashMap<String, ureq::unversioned::resolver::ResolvedSocketAddrs>,
+    >,
+}
+
+impl ureq::unversioned::resolver::Resolver for CachingResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        let key = format!(
+            "{}://{}",
+            uri.scheme_str().unwrap_or(""),
+            uri.authority().map(|a| a.as_str()).unwrap_or("")
+        );
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+        {
+            return Ok(hit.clone());
+        }
+        let addrs = self.inner.resolve(uri, config, timeout)?;
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, addrs.clone());
+        Ok(addrs)
+    }
+}
+
 impl Fetcher {
     /// A fetcher with these options.
     pub fn new(opts: FetchOptions) -> Self {
@@ -516,7 +556,11 @@ impl Fetcher {
             .max_redirects(10)
             .build();
         Fetcher {
-            agent: config.into(),
+            agent: ureq::Agent::with_parts(
+                config,
+                ureq::unversioned::transport::DefaultConnector::new(),
+                CachingResolver::default(),
+            ),
             opts,
         }
     }
