@@ -325,7 +325,7 @@ fn every_broken_link_of_the_trust_chain_is_refused() {
         (
             "tampered InRelease",
             Box::new(|f: &Fixture| f.repo.tamper_inrelease_body(SUITE).expect("tamper")),
-            "InRelease",
+            "does not verify",
         ),
         (
             "tampered Packages index",

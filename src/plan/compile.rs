@@ -93,21 +93,13 @@ pub fn compile(
     };
     for spec in images {
         let flat = c.flatten(spec)?;
-        let base_layers = spec.base.as_ref().map(|b| c.memo_len(b)).unwrap_or(0);
-        let outputs = c.image_nodes(spec, &flat, base_layers);
+        let outputs = c.image_nodes(spec, &flat);
         c.graph.images.push(outputs);
     }
     Ok(c.graph)
 }
 
 impl Compiler<'_> {
-    fn memo_len(&self, spec: &ImageSpec) -> usize {
-        self.memo
-            .get(&(spec.declared_in.0.clone(), spec.name.clone()))
-            .map(Flat::layer_count)
-            .unwrap_or(0)
-    }
-
     fn flatten(&mut self, spec: &ImageSpec) -> Result<Flat, PlanError> {
         let memo_key = (spec.declared_in.0.clone(), spec.name.clone());
         if let Some(flat) = self.memo.get(&memo_key) {
@@ -217,7 +209,6 @@ impl Compiler<'_> {
                         Step::Copy {
                             entries,
                             single_file: !source_is_dir,
-                            origin: abs,
                         },
                         Vec::new(),
                     );
@@ -279,7 +270,7 @@ impl Compiler<'_> {
             .add(format!("{}/{}", spec.name, layer.name), step, inputs))
     }
 
-    fn image_nodes(&mut self, spec: &ImageSpec, flat: &Flat, base_layers: usize) -> ImageOutputs {
+    fn image_nodes(&mut self, spec: &ImageSpec, flat: &Flat) -> ImageOutputs {
         let mut annotations: BTreeMap<String, String> = spec.annotations.clone();
         annotations.insert(
             "org.opencontainers.image.created".into(),
@@ -336,7 +327,6 @@ impl Compiler<'_> {
             name: spec.name.clone(),
             top,
             per_arch,
-            base_layers,
         }
     }
 }

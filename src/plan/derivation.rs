@@ -32,9 +32,6 @@ pub enum Step {
         /// Sorted listing with the content hash of every file read.
         entries: Vec<ScannedEntry>,
         single_file: bool,
-        /// Where the files are read from (not part of the key: only the listing is).
-        #[serde(skip)]
-        origin: std::path::PathBuf,
     },
     /// Inline text (a `file` item, or a generated file such as `/etc/passwd`) → blob.
     Text { text: String },
@@ -170,8 +167,6 @@ pub struct ImageOutputs {
     pub name: String,
     pub top: NodeId,
     pub per_arch: Vec<ArchOutputs>,
-    /// Layers this image reuses from its base (for reporting).
-    pub base_layers: usize,
 }
 
 #[derive(Debug, Clone)]
