@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod debian;
+pub mod image;
 pub mod load;
 pub mod oci;
 pub mod output;
