@@ -246,3 +246,58 @@ pub fn graph(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// An image built for a command that reads it back (test, sbom, scan, inspect, push FILE …): an OCI
+/// layout in a temporary directory, plus the file's lock when it has one.
+#[allow(dead_code)] // used by the commands that read images back (landing)
+pub struct Materialized {
+    /// The OCI layout holding every selected image (removed on drop).
+    pub dir: tempfile::TempDir,
+    /// `FILE.himg.lock`, when the file declares packages.
+    pub lock: Option<crate::debian::lockfile::LockFile>,
+}
+
+#[allow(dead_code)] // used by the commands that read images back (landing)
+impl Materialized {
+    /// The layout directory.
+    pub fn layout(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+/// True when `target` names a `.himg` file (as opposed to a layout, an archive or a reference).
+#[allow(dead_code)] // used by the commands that read images back (landing)
+pub fn is_himg_file(target: &std::path::Path) -> bool {
+    target.extension().is_some_and(|e| e == "himg")
+}
+
+/// Builds `file` (only `images` when not empty; reusing everything the store has) into a temporary OCI
+/// layout, with the usual status lines on stderr.
+#[allow(dead_code)] // used by the commands that read images back (landing)
+pub fn materialize(
+    global: &GlobalArgs,
+    file: &std::path::Path,
+    images: &[String],
+    printer: &Printer,
+) -> Result<Materialized, CliError> {
+    let dir = tempfile::Builder::new()
+        .prefix("himg-image-")
+        .tempdir()
+        .map_err(|e| CliError::Io {
+            path: std::env::temp_dir(),
+            source: e,
+        })?;
+    let out = dir.path().join("layout");
+    let args = BuildArgs {
+        file: file.to_path_buf(),
+        images: images.to_vec(),
+        out: out.clone(),
+        format: crate::cli::args::OutputFormat::Oci,
+        arch: None,
+        json: false,
+        locked: false,
+    };
+    build(global, &args, printer)?;
+    let lock = crate::debian::lockfile::LockFile::read(&crate::debian::lockfile::lock_path(file))?;
+    Ok(Materialized { dir, lock })
+}
