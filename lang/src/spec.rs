@@ -142,6 +142,12 @@ pub struct PackagesSpec {
     pub keep_docs: bool,
     /// Locales kept under /usr/share/locale (`locales = [...]`); default `["C.UTF-8"]`.
     pub locales: Vec<String>,
+    /// Absolute path globs left out of every package (`path_exclude = [...]`, dpkg's `path-exclude`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub path_exclude: Vec<String>,
+    /// Exceptions to `path_exclude` (`path_include = [...]`, dpkg's `path-include`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub path_include: Vec<String>,
 }
 
 /// One apt repository: `repository "debian" { url, suites, components, keyring }`.

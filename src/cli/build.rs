@@ -201,7 +201,7 @@ pub fn build(
         printer.status(
             "Minimised",
             &format!(
-                "left out {removed_files} files, {:.1} MiB (docs, man pages, locales)",
+                "left out {removed_files} files, {:.1} MiB (docs, man pages, locales, path_exclude)",
                 removed_bytes as f64 / (1024.0 * 1024.0)
             ),
         );

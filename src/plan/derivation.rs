@@ -48,6 +48,12 @@ pub enum Step {
         package: String,
         keep_docs: bool,
         locales: Vec<String>,
+        /// `path_exclude` globs (left out of the key when empty, so older keys stay valid).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        path_exclude: Vec<String>,
+        /// `path_include` globs (idem).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        path_include: Vec<String>,
         /// Version of the unpacking rules; bump when they change.
         rules: u32,
     },

@@ -51,11 +51,18 @@ pub fn build_step(
             package,
             keep_docs,
             locales,
+            path_exclude,
+            path_include,
             ..
         } => {
             let deb = input_blob(inputs, 0)?;
-            let set =
-                crate::debian::build::unpack_to_fileset(store, &deb, package, *keep_docs, locales)?;
+            let policy = crate::debian::minimize::MinimizePolicy {
+                keep_docs: *keep_docs,
+                keep_locales: locales.clone(),
+                paths: crate::debian::minimize::PathFilter::new(path_exclude, path_include)
+                    .map_err(crate::debian::DebianError::from)?,
+            };
+            let set = crate::debian::build::unpack_to_fileset(store, &deb, package, &policy)?;
             put_fileset(store, &set)
         }
         Step::DebianSystem {

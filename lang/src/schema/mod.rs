@@ -89,6 +89,8 @@ pub(crate) const IMAGE_FIELDS: &[&str] = &[
     "packages",
     "keep_docs",
     "locales",
+    "path_exclude",
+    "path_include",
 ];
 
 /// Accepted syntactically, rejected until implemented.
