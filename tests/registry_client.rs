@@ -535,3 +535,85 @@ fn cli_push_and_pull_round_trip_with_a_local_registry() {
             .args(["--ref", "name=1"]),
     );
 }
+
+/// `himg push FILE.himg REF` builds then pushes; against a registry with htpasswd auth, a push without
+/// credentials fails with a message that says where credentials come from, and with them it works.
+#[test]
+fn cli_push_of_a_himg_file_with_and_without_credentials() {
+    let project = common::Project::new();
+    let out = Command::new("htpasswd")
+        .args(["-Bbn", "team", "pw-123"])
+        .output()
+        .expect("htpasswd (apache2-utils) is installed");
+    assert!(out.status.success());
+    let htpasswd = project.path("htpasswd");
+    std::fs::write(&htpasswd, &out.stdout).unwrap();
+    let reg = Registry::start(Some(&htpasswd));
+    let target = format!("127.0.0.1:{}/team/hello:1", reg.port);
+    let push = |auth_file: Option<&Path>| {
+        let mut cmd = Command::new(common::himg_bin());
+        cmd.current_dir(project.path("."))
+            .env("HIMG_STORE", project.path("store"))
+            .env("HOME", project.path("."))
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("HIMG_REGISTRY_USER")
+            .env_remove("HIMG_REGISTRY_PASSWORD")
+            .args([
+                "push",
+                "examples/hello.himg",
+                &target,
+                "--insecure",
+                "--json",
+            ]);
+        if let Some(f) = auth_file {
+            cmd.env("REGISTRY_AUTH_FILE", f);
+        }
+        cmd.output().expect("run himg")
+    };
+
+    let denied = push(None);
+    assert!(!denied.status.success());
+    let stderr = String::from_utf8_lossy(&denied.stderr);
+    assert!(
+        stderr.contains("REGISTRY_AUTH_FILE")
+            && stderr.contains(&format!("127.0.0.1:{}", reg.port))
+            && !stderr.contains("index.json"),
+        "{stderr}"
+    );
+
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode("team:pw-123");
+    let auth_file = project.path("auth.json");
+    std::fs::write(
+        &auth_file,
+        serde_json::to_vec(
+            &serde_json::json!({"auths": {format!("127.0.0.1:{}", reg.port): {"auth": auth}}}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let ok = push(Some(&auth_file));
+    common::assert_success(&ok, "push with credentials");
+    let report: serde_json::Value = serde_json::from_slice(&ok.stdout).expect("push json");
+    // The pushed digest is the one `himg build` gives.
+    let built = project.build("examples/hello.himg", "out");
+    assert_eq!(report["digest"], built["images"][0]["digest"]);
+    let raw = common::run_tool(
+        Command::new("skopeo")
+            .args([
+                "inspect",
+                "--tls-verify=false",
+                "--raw",
+                "--creds",
+                "team:pw-123",
+            ])
+            .arg(format!("docker://{target}")),
+    );
+    let digest = built["images"][0]["digest"].as_str().unwrap_or_default();
+    let local = std::fs::read(project.path(&format!(
+        "out/blobs/sha256/{}",
+        digest.trim_start_matches("sha256:")
+    )))
+    .unwrap();
+    assert_eq!(raw.as_bytes(), local.as_slice());
+}
