@@ -617,3 +617,78 @@ fn cli_push_of_a_himg_file_with_and_without_credentials() {
     .unwrap();
     assert_eq!(raw.as_bytes(), local.as_slice());
 }
+
+/// `from = "127.0.0.1:PORT/REPO@sha256:…"`: the registry image's layers are reused as they are (same
+/// digests), its config is the starting point, and once pulled the base needs no network.
+#[test]
+fn registry_base_image_pinned_by_digest() {
+    let mut reg = Registry::start(None);
+    let project = common::Project::new();
+    let base_report = project.build("examples/hello.himg", "base-out");
+    let base_digest = base_report["images"][0]["digest"]
+        .as_str()
+        .expect("digest")
+        .to_string();
+    let base_ref = format!("127.0.0.1:{}/team/hello", reg.port);
+    let o = project.himg(&["push", "base-out", &format!("{base_ref}:1"), "--insecure"]);
+    common::assert_success(&o, "push base");
+
+    let pinned = format!("{base_ref}:1@{base_digest}");
+    std::fs::write(
+        project.path("examples/on-registry.himg"),
+        format!(
+            "image \"derived\" {{\n  from = \"{pinned}\"\n  env = {{ MODE = \"derived\" }}\n  file \"/etc/derived.conf\" {{ text = \"derived = true\\n\" }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let report = project.build("examples/on-registry.himg", "derived-out");
+    let base_layers = common::layer_digests(&base_report["images"][0]);
+    let layers = common::layer_digests(&report["images"][0]);
+    assert_eq!(layers.len(), base_layers.len() + 1, "{report}");
+    assert_eq!(&layers[..base_layers.len()], base_layers.as_slice());
+
+    let config = |dir: &str| -> serde_json::Value {
+        serde_json::from_str(&common::run_tool(
+            Command::new("skopeo")
+                .args(["inspect", "--config"])
+                .arg(format!("oci:{}", project.path(dir).display())),
+        ))
+        .expect("config json")
+    };
+    let (base_cfg, cfg) = (config("base-out"), config("derived-out"));
+    assert_eq!(
+        cfg["config"]["Entrypoint"],
+        base_cfg["config"]["Entrypoint"]
+    );
+    assert_eq!(cfg["config"]["User"], base_cfg["config"]["User"]);
+    let env = cfg["config"]["Env"].as_array().cloned().unwrap_or_default();
+    assert!(env.contains(&serde_json::json!("MODE=derived")), "{env:?}");
+    assert_eq!(
+        cfg["rootfs"]["diff_ids"]
+            .as_array()
+            .map(|d| d[..base_layers.len()].to_vec()),
+        base_cfg["rootfs"]["diff_ids"].as_array().cloned()
+    );
+
+    // The registry goes away: the base is in the store, so the build needs no network.
+    let _ = reg.child.kill();
+    let _ = reg.child.wait();
+    let again = project.build("examples/on-registry.himg", "derived-again");
+    assert_eq!(again["images"][0]["digest"], report["images"][0]["digest"]);
+    assert_eq!(again["built"], 0);
+
+    // A digest the registry does not have: a clear refusal naming the reference.
+    let missing = format!("{base_ref}@sha256:{}", "0".repeat(64));
+    std::fs::write(
+        project.path("examples/missing.himg"),
+        format!("image \"x\" {{\n  from = \"{missing}\"\n}}\n"),
+    )
+    .unwrap();
+    let o = project.himg(&["build", "examples/missing.himg", "--out", "x"]);
+    assert!(!o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("cannot pull base image") && stderr.contains(&missing),
+        "{stderr}"
+    );
+}

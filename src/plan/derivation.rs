@@ -64,6 +64,14 @@ pub enum Step {
         packages: Vec<String>,
         rules: u32,
     },
+    /// A layer of a registry base image, already pulled into the store's OCI blobs (a fixed-output
+    /// derivation: the key is its digest) → that blob.
+    BaseLayer {
+        digest: String,
+        media_type: String,
+        diff_id: String,
+        size: u64,
+    },
     /// Place the inputs' contents at their destinations with modes and owners → a compressed OCI layer.
     Layer(LayerStep),
     /// The OCI image config for one architecture; inputs are the image's layers, bottom first.
@@ -83,6 +91,7 @@ impl Step {
             Step::UnpackDeb { .. } => "unpack",
             Step::DebianSystem { .. } => "system",
             Step::Text { .. } => "text",
+            Step::BaseLayer { .. } => "base-layer",
             Step::Layer(_) => "layer",
             Step::Config(_) => "config",
             Step::Manifest(_) => "manifest",

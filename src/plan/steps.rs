@@ -91,6 +91,30 @@ pub fn build_step(
                 refs_objects: vec![ObjectRef::Blob(blob)],
             })
         }
+        Step::BaseLayer {
+            digest,
+            media_type,
+            diff_id,
+            size,
+        } => {
+            let d = digest
+                .strip_prefix("sha256:")
+                .and_then(|h| himg_store::Sha256Digest::from_hex(h).ok())
+                .ok_or_else(|| PlanError::BadStoreEntry {
+                    what: format!("base layer {digest} (bad digest)"),
+                })?;
+            if !store.has_oci_blob(&d) {
+                return Err(PlanError::BadStoreEntry {
+                    what: format!("base layer {digest} (not in the store; build again to pull it)"),
+                });
+            }
+            Ok(Built {
+                content: ObjectRef::Oci(d),
+                size: *size,
+                meta: json!({"diff_id": diff_id, "media_type": media_type}),
+                refs_objects: vec![ObjectRef::Oci(d)],
+            })
+        }
         Step::Layer(layer) => build_layer(store, layer, inputs),
         Step::Config(cfg) => {
             let mut config = oci::ImageConfig::new(&platform(&cfg.architecture), cfg.created);

@@ -153,6 +153,7 @@ impl Check<'_> {
         let get = |key: &str| body.fields.get(key);
 
         let base = get("from").and_then(|f| self.base(f));
+        let base_reference = get("from").and_then(|f| self.base_reference(f));
         let architectures =
             self.architectures(get("architectures"), get("architecture"), base.as_ref());
         let groups = self.groups(get("group"), base.as_ref());
@@ -201,6 +202,7 @@ impl Check<'_> {
             name: name.to_owned(),
             declared_in: self.cx.declared_in.clone(),
             base: base.map(Box::new),
+            base_reference,
             architectures,
             config,
             annotations,
