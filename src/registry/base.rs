@@ -112,8 +112,11 @@ fn read_blob(store: &Store, digest: &str) -> Result<Option<Vec<u8>>, String> {
     Ok(Some(buf))
 }
 
-/// The manifests of `top` (itself, or an index's children).
-fn manifests_of(store: &Store, top: &str) -> Result<Option<Vec<(String, Vec<u8>)>>, String> {
+/// Manifests as (digest, bytes).
+type ManifestBlobs = Vec<(String, Vec<u8>)>;
+
+/// The manifests of `top` (itself, or an index's children); `None` when one is not in the store.
+fn manifests_of(store: &Store, top: &str) -> Result<Option<ManifestBlobs>, String> {
     let Some(bytes) = read_blob(store, top)? else {
         return Ok(None);
     };
