@@ -42,6 +42,15 @@ pub enum CliError {
     Registry(#[from] crate::registry::RegistryError),
     #[error("{0}")]
     Layout(String),
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+    #[error("`{target}` holds {found} images matching {wanted}, expected exactly one")]
+    ImageSelect {
+        target: String,
+        wanted: String,
+        found: usize,
+        available: Vec<String>,
+    },
     #[error("cannot access `{path}`")]
     Io {
         path: std::path::PathBuf,
@@ -58,6 +67,7 @@ impl CliError {
             CliError::Load(_) => 1,
             CliError::NoSuchImage { .. } | CliError::NoImages { .. } => 1,
             CliError::StaleLock { .. } => 1,
+            CliError::ImageSelect { .. } => 1,
             CliError::Store(StoreError::IncompatibleVersion { .. }) => 4,
             CliError::Plan(PlanError::Store(StoreError::IncompatibleVersion { .. })) => 4,
             _ => 3,
@@ -77,6 +87,10 @@ impl CliError {
             )),
             CliError::StaleLock { lock, .. } => Some(format!(
                 "run `himg lock` to resolve the packages again and review the change to `{lock}`"
+            )),
+            CliError::ImageSelect { available, .. } => Some(format!(
+                "choose with --image NAME and --arch ARCH; it holds: {}",
+                available.join(", ")
             )),
             CliError::NoImages { .. } => {
                 Some("declare one with `image \"name\" { ... }`".to_string())
