@@ -406,6 +406,7 @@ fn whiteouts_links_modes_and_compressions_match_umoci() {
         E::File("opt/new", b"new", 0o644),
         E::File("bin/ls", b"ls", 0o755),
         E::File("etc/c", b"c", 0o640),
+        E::File("etc/a", b"replaced\n", 0o644),
     ]);
     let l2 = handmade::tar(&[E::File("deep/er/file", b"implicit parents", 0o644)]);
     let mut index = Vec::new();
@@ -473,10 +474,17 @@ fn whiteouts_links_modes_and_compressions_match_umoci() {
         }
     );
     assert_eq!(v.layers[1].deletions, ["etc/b", "opt/x", "opt/x/y"]);
-    assert_eq!(v.layers[1].paths, ["etc/c", "opt/new", "usr/bin/ls"]);
+    assert_eq!(
+        v.layers[1].paths,
+        ["etc/a", "etc/c", "opt/new", "usr/bin/ls"]
+    );
     assert_eq!(v.layers[2].paths, ["deep", "deep/er", "deep/er/file"]);
     assert_eq!(v.layers[0].created_by.as_deref(), Some("layer 0"));
     assert_eq!(source.read_file(v, "etc/hard").unwrap().unwrap(), b"a\n");
+    assert_eq!(
+        source.read_file(v, "etc/a").unwrap().unwrap(),
+        b"replaced\n"
+    );
     assert_eq!(
         source.read_file(v, "bin/ls").unwrap(),
         None,
