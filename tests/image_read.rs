@@ -529,6 +529,30 @@ fn whiteouts_links_modes_and_compressions_match_umoci() {
         std::fs::read_link(mine.join("bin")).unwrap(),
         Path::new("usr/bin")
     );
+    // A legacy docker-archive (skopeo's: `manifest.json`, uncompressed layers, no OCI manifest)
+    // reads to the same files; its digest is the config digest (Docker's image ID).
+    require_tool("skopeo");
+    let legacy = tmp.path().join("legacy.tar");
+    run_tool(
+        Command::new("skopeo")
+            .arg("copy")
+            .arg(format!("oci:{}:mixed", layout.display()))
+            .arg(format!("docker-archive:{}:mixed:latest", legacy.display())),
+    );
+    let (legacy_source, lv) = only_view(&legacy);
+    assert_eq!(legacy_source.kind(), himg::image::SourceKind::DockerArchive);
+    assert_eq!(lv.files, v.files);
+    assert_eq!(lv.layers.len(), 3);
+    for (a, b) in lv.layers.iter().zip(&v.layers) {
+        assert_eq!(
+            (&a.diff_id, &a.paths, &a.deletions),
+            (&b.diff_id, &b.paths, &b.deletions)
+        );
+    }
+    assert_eq!(
+        legacy_source.read_file(&lv, "etc/hard").unwrap().unwrap(),
+        b"a\n"
+    );
     for d in [&mine, &zmine] {
         std::fs::set_permissions(d.join("ro"), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
