@@ -44,6 +44,15 @@ pub enum CliError {
     Base(#[from] crate::registry::base::BaseError),
     #[error("{0}")]
     Layout(String),
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+    #[error("`{target}` holds {found} images matching {wanted}, expected exactly one")]
+    ImageSelect {
+        target: String,
+        wanted: String,
+        found: usize,
+        available: Vec<String>,
+    },
     #[error("cannot access `{path}`")]
     Io {
         path: std::path::PathBuf,
@@ -60,6 +69,7 @@ impl CliError {
             CliError::Load(_) => 1,
             CliError::NoSuchImage { .. } | CliError::NoImages { .. } => 1,
             CliError::StaleLock { .. } => 1,
+            CliError::ImageSelect { .. } => 1,
             CliError::Store(StoreError::IncompatibleVersion { .. }) => 4,
             CliError::Plan(PlanError::Store(StoreError::IncompatibleVersion { .. })) => 4,
             _ => 3,
@@ -79,6 +89,10 @@ impl CliError {
             )),
             CliError::StaleLock { lock, .. } => Some(format!(
                 "run `himg lock` to resolve the packages again and review the change to `{lock}`"
+            )),
+            CliError::ImageSelect { available, .. } => Some(format!(
+                "choose with --image NAME and --arch ARCH; it holds: {}",
+                available.join(", ")
             )),
             CliError::NoImages { .. } => {
                 Some("declare one with `image \"name\" { ... }`".to_string())

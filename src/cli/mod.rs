@@ -10,6 +10,7 @@ mod args;
 mod build;
 mod debian_cmd;
 mod error;
+mod image_cmd;
 mod lang_cmd;
 mod printer;
 mod registry_cmd;
@@ -63,6 +64,8 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
         Command::Pull(a) => registry_cmd::pull(a, printer),
         Command::Lock(a) => debian_cmd::lock(&cli.global, a, printer),
         Command::Update(a) => debian_cmd::update(&cli.global, a, printer),
+        Command::Inspect(a) => image_cmd::inspect(&cli.global, a, printer),
+        Command::Diff(a) => image_cmd::diff(&cli.global, a, printer),
         Command::Store(s) => store_cmd::run(&cli.global, s, printer),
     }
 }

@@ -9,14 +9,18 @@
 //! ```
 
 mod blobs;
+pub mod diff;
 mod dpkg;
 pub mod error;
 mod extract;
+pub mod inspect;
 mod merge;
 pub mod model;
 pub mod read;
 mod walk;
 
+pub use diff::{DiffReport, diff};
 pub use error::ImageError;
+pub use inspect::{InspectReport, inspect};
 pub use model::{FileEntry, FileKind, ImageView, InstalledPackage, LayerView};
 pub use read::{ImageSource, SourceKind};

@@ -141,28 +141,49 @@ impl ImageSource {
         let Some(entry) = view.files.get(key) else {
             return Ok(None);
         };
-        let (key, entry) = match &entry.kind {
-            FileKind::File => (key.to_owned(), entry),
-            FileKind::Hardlink { target } => match view.files.get(target) {
-                Some(t) if t.kind == FileKind::File && t.sha256 == entry.sha256 => {
-                    (target.clone(), t)
-                }
-                _ => {
-                    return Err(ImageError::ContentMismatch {
-                        path: key.to_owned(),
-                        digest: view.digest.clone(),
-                    });
-                }
-            },
+        let (key, layers): (String, Vec<usize>) = match &entry.kind {
+            FileKind::File => (key.to_owned(), vec![entry.layer]),
+            // The link's content is its target's as the link was made: the target may have been
+            // replaced or deleted since, so search the link's layer and the ones below it.
+            FileKind::Hardlink { target } => (target.clone(), (0..=entry.layer).rev().collect()),
             _ => return Ok(None),
         };
-        let layer = view
-            .layers
-            .get(entry.layer)
-            .ok_or_else(|| ImageError::ForeignView {
+        let Some(sha) = entry.sha256.clone() else {
+            return Ok(None);
+        };
+        let mut mismatch = None;
+        for index in layers {
+            let layer = view
+                .layers
+                .get(index)
+                .ok_or_else(|| ImageError::ForeignView {
+                    digest: view.digest.clone(),
+                    container: self.path.clone(),
+                })?;
+            match self.find_content(view, layer, &key, &sha)? {
+                (Some(bytes), _) => return Ok(Some(bytes)),
+                (None, true) => mismatch = Some(layer.digest.clone()),
+                (None, false) => {}
+            }
+        }
+        Err(match mismatch {
+            Some(digest) => ImageError::ContentMismatch { path: key, digest },
+            None => ImageError::ForeignView {
                 digest: view.digest.clone(),
                 container: self.path.clone(),
-            })?;
+            },
+        })
+    }
+
+    /// The content of the regular file entry of `layer` that lands at `key` with digest `sha`; also
+    /// whether an entry at `key` with other content was seen.
+    fn find_content(
+        &self,
+        view: &ImageView,
+        layer: &LayerView,
+        key: &str,
+        sha: &str,
+    ) -> Result<(Option<Vec<u8>>, bool), ImageError> {
         let mut found: Option<Vec<u8>> = None;
         let mut mismatch = false;
         walk_layer(&self.blobs, layer, &mut |raw, reader| {
@@ -170,7 +191,7 @@ impl ImageSource {
                 return Ok(Flow::Continue);
             }
             let resolved = resolve(&view.files, &raw.path).map(|(p, _)| p);
-            if resolved.as_deref().ok() != Some(key.as_str()) {
+            if resolved.as_deref().ok() != Some(key) {
                 return Ok(Flow::Continue);
             }
             let mut buf = Vec::with_capacity(usize::try_from(raw.size).unwrap_or(0));
@@ -180,24 +201,14 @@ impl ImageSource {
                     digest: layer.digest.clone(),
                     source,
                 })?;
-            if Some(sha256_str(&buf)) == entry.sha256 {
+            if sha256_str(&buf) == sha {
                 found = Some(buf);
                 return Ok(Flow::Stop);
             }
             mismatch = true;
             Ok(Flow::Continue)
         })?;
-        match found {
-            Some(b) => Ok(Some(b)),
-            None if mismatch => Err(ImageError::ContentMismatch {
-                path: key,
-                digest: layer.digest.clone(),
-            }),
-            None => Err(ImageError::ForeignView {
-                digest: view.digest.clone(),
-                container: self.path.clone(),
-            }),
-        }
+        Ok((found, mismatch))
     }
 
     /// `index.json` of the layout or oci-archive.
