@@ -36,12 +36,7 @@ fn open_target(
     let (dir, holder) = if is_himg_file(path) {
         let images: Vec<String> = sel.image.map(str::to_owned).into_iter().collect();
         let built = materialize(global, path, &images, printer)?;
-        // `Materialized::layout()` names the temporary directory; the layout may be below it.
-        let dir = if built.layout().join("oci-layout").is_file() {
-            built.layout().to_path_buf()
-        } else {
-            built.layout().join("layout")
-        };
+        let dir = built.layout();
         (
             dir,
             Holder {
