@@ -42,6 +42,10 @@ pub enum CliError {
     Registry(#[from] crate::registry::RegistryError),
     #[error("{0}")]
     Layout(String),
+    #[error(transparent)]
+    Cache(#[from] crate::cache::CacheError),
+    #[error("{0}")]
+    CacheConfig(String),
     #[error("cannot access `{path}`")]
     Io {
         path: std::path::PathBuf,

@@ -8,6 +8,7 @@
 
 mod args;
 mod build;
+mod cache_cmd;
 mod debian_cmd;
 mod error;
 mod lang_cmd;
@@ -64,6 +65,8 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
         Command::Lock(a) => debian_cmd::lock(&cli.global, a, printer),
         Command::Update(a) => debian_cmd::update(&cli.global, a, printer),
         Command::Store(s) => store_cmd::run(&cli.global, s, printer),
+        Command::Key(k) => cache_cmd::key(k, printer),
+        Command::Cache(c) => cache_cmd::run(&cli.global, c, printer),
     }
 }
 
