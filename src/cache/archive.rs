@@ -80,7 +80,11 @@ fn visit(
 }
 
 /// Writes the uncompressed archive of `roots` (and what they reach) to `out`.
-pub fn write(store: &Store, roots: &[ObjectRef], out: &mut dyn Write) -> Result<PackStats, CacheError> {
+pub fn write(
+    store: &Store,
+    roots: &[ObjectRef],
+    out: &mut dyn Write,
+) -> Result<PackStats, CacheError> {
     let mut stats = PackStats::default();
     let werr = |e| CacheError::io("archive", e);
     out.write_all(MAGIC).map_err(werr)?;
@@ -113,7 +117,11 @@ pub fn write(store: &Store, roots: &[ObjectRef], out: &mut dyn Write) -> Result<
 }
 
 /// Writes the zstd-compressed archive of `roots` to `out`.
-pub fn pack(store: &Store, roots: &[ObjectRef], out: &mut dyn Write) -> Result<PackStats, CacheError> {
+pub fn pack(
+    store: &Store,
+    roots: &[ObjectRef],
+    out: &mut dyn Write,
+) -> Result<PackStats, CacheError> {
     let mut enc = zstd::Encoder::new(out, 3).map_err(|e| CacheError::io("zstd", e))?;
     let stats = write(store, roots, &mut enc)?;
     enc.finish().map_err(|e| CacheError::io("zstd", e))?;

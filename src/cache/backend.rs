@@ -50,7 +50,10 @@ pub fn open_backend(url: &str, opts: &BackendOptions) -> Result<Box<dyn Backend>
         return Ok(Box::new(super::file::FileBackend::new(url, Path::new(dir))));
     }
     if url.starts_with("http://") || url.starts_with("https://") {
-        return Ok(Box::new(super::http::HttpBackend::new(url, opts.token.clone())));
+        return Ok(Box::new(super::http::HttpBackend::new(
+            url,
+            opts.token.clone(),
+        )));
     }
     if url.starts_with("oci://") {
         return Ok(Box::new(super::oci::OciBackend::new(url)?));

@@ -83,7 +83,12 @@ impl HttpBackend {
             200..=299 => Ok(Some(resp)),
             404 => Ok(None),
             _ => {
-                let message = resp
+                let header: Option<String> = resp
+                    .headers()
+                    .get("X-Himg-Error")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let body: String = resp
                     .into_body()
                     .read_to_string()
                     .unwrap_or_default()
@@ -91,6 +96,10 @@ impl HttpBackend {
                     .chars()
                     .take(500)
                     .collect();
+                let message = match header {
+                    Some(h) if body.is_empty() => h,
+                    _ => body,
+                };
                 if status == 401 || status == 403 {
                     Err(CacheError::Denied {
                         cache: self.url.clone(),

@@ -45,7 +45,9 @@ pub enum CacheError {
         cache: String,
         reason: String,
     },
-    #[error("unsupported cache URL `{0}` (use file://DIR, http(s)://HOST/PATH or oci://REGISTRY/REPO)")]
+    #[error(
+        "unsupported cache URL `{0}` (use file://DIR, http(s)://HOST/PATH or oci://REGISTRY/REPO)"
+    )]
     Url(String),
     #[error("cache {cache}: {message}")]
     Backend { cache: String, message: String },

@@ -101,7 +101,10 @@ impl Tokens {
             return Ok(());
         }
         let Some(token) = auth.and_then(|a| a.strip_prefix("Bearer ")) else {
-            return Err((401, "a token is required (Authorization: Bearer TOKEN)".into()));
+            return Err((
+                401,
+                "a token is required (Authorization: Bearer TOKEN)".into(),
+            ));
         };
         let h = hash_token(token.trim());
         let Some(rule) = self
@@ -192,7 +195,10 @@ pub fn serve(opts: &ServeOptions<'_>) -> Result<(), CacheError> {
         .server_addr()
         .to_ip()
         .map_or_else(|| opts.listen.to_owned(), |a| a.to_string());
-    (opts.info)(&format!("http://{addr}/<namespace> from {}", opts.dir.display()));
+    (opts.info)(&format!(
+        "http://{addr}/<namespace> from {}",
+        opts.dir.display()
+    ));
     std::thread::scope(|s| {
         if let Some(max_age) = opts.retention {
             s.spawn(move || {
@@ -243,7 +249,12 @@ fn handle(opts: &ServeOptions<'_>, mut req: Request) {
         .map(|h| h.value.as_str().to_owned());
     if let Err((status, why)) = opts.tokens.check(auth.as_deref(), &t.ns, want) {
         (opts.warn)(&format!("refused {method} {url} from {peer}: {why}"));
-        let _ = req.respond(text(status, &why));
+        // The reason also goes in a header, for HEAD requests, which have no body.
+        let mut resp = text(status, &why);
+        if let Ok(h) = Header::from_bytes("X-Himg-Error", why.as_bytes()) {
+            resp = resp.with_header(h);
+        }
+        let _ = req.respond(resp);
         return;
     }
     let backend = FileBackend::new("", &opts.dir.join(&t.ns));
@@ -294,7 +305,10 @@ fn put_entry(backend: &FileBackend, t: &Target, body: &mut dyn Read) -> Result<(
         .map_err(|e| e.to_string())?;
     let signed = SignedEntry::parse(&bytes).map_err(|e| e.to_string())?;
     if signed.entry.key.to_hex() != t.name {
-        return Err(format!("the entry is for {}, not {}", signed.entry.key, t.name));
+        return Err(format!(
+            "the entry is for {}, not {}",
+            signed.entry.key, t.name
+        ));
     }
     backend
         .write_with(&t.rel, |f| f.write_all(&bytes))
@@ -399,10 +413,35 @@ mod tests {
                 namespaces: vec!["team-a".into()],
             }],
         };
-        assert!(tokens.check(Some("Bearer secret"), "team-a", Access::Read).is_ok());
-        assert_eq!(tokens.check(Some("Bearer secret"), "team-a", Access::Push).unwrap_err().0, 403);
-        assert_eq!(tokens.check(None, "team-a", Access::Read).unwrap_err().0, 401);
-        assert_eq!(tokens.check(Some("Bearer x"), "team-a", Access::Read).unwrap_err().0, 401);
-        assert_eq!(tokens.check(Some("Bearer secret"), "team-c", Access::Read).unwrap_err().0, 403);
+        assert!(
+            tokens
+                .check(Some("Bearer secret"), "team-a", Access::Read)
+                .is_ok()
+        );
+        assert_eq!(
+            tokens
+                .check(Some("Bearer secret"), "team-a", Access::Push)
+                .unwrap_err()
+                .0,
+            403
+        );
+        assert_eq!(
+            tokens.check(None, "team-a", Access::Read).unwrap_err().0,
+            401
+        );
+        assert_eq!(
+            tokens
+                .check(Some("Bearer x"), "team-a", Access::Read)
+                .unwrap_err()
+                .0,
+            401
+        );
+        assert_eq!(
+            tokens
+                .check(Some("Bearer secret"), "team-c", Access::Read)
+                .unwrap_err()
+                .0,
+            403
+        );
     }
 }

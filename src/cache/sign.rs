@@ -21,7 +21,9 @@ pub struct SecretKey {
 
 impl std::fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretKey").field("name", &self.name).finish()
+        f.debug_struct("SecretKey")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -63,7 +65,8 @@ impl SecretKey {
     pub fn generate(name: &str) -> Result<SecretKey, CacheError> {
         check_name(name)?;
         let mut seed = [0u8; 32];
-        rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, &mut seed).map_err(|e| CacheError::Key(format!("no randomness: {e}")))?;
+        rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, &mut seed)
+            .map_err(|e| CacheError::Key(format!("no randomness: {e}")))?;
         Ok(SecretKey {
             name: name.to_owned(),
             key: SigningKey::from_bytes(&seed),
@@ -84,8 +87,7 @@ impl SecretKey {
 
     /// Reads a secret key file.
     pub fn read(path: &Path) -> Result<SecretKey, CacheError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| CacheError::io(path.display(), e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| CacheError::io(path.display(), e))?;
         Self::parse(&text)
     }
 
@@ -104,7 +106,11 @@ impl SecretKey {
 
     /// Signs `msg`; returns `NAME:base64(signature)`.
     pub fn sign(&self, msg: &[u8]) -> String {
-        format!("{}:{}", self.name, B64.encode(self.key.sign(msg).to_bytes()))
+        format!(
+            "{}:{}",
+            self.name,
+            B64.encode(self.key.sign(msg).to_bytes())
+        )
     }
 
     /// Writes the key to `path` (mode 0600, created new; never overwrites).
@@ -225,7 +231,11 @@ impl TrustedKeys {
 /// himg's configuration directory: `$HIMG_CONFIG_DIR`, else `$XDG_CONFIG_HOME/himg`, else
 /// `~/.config/himg`.
 pub fn config_dir() -> Option<PathBuf> {
-    let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let non_empty = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(p) = non_empty("HIMG_CONFIG_DIR") {
         return Some(p);
     }
@@ -261,6 +271,9 @@ mod tests {
             trusted.check(b"hello", &[other.sign(b"hello")]),
             Err(SignatureProblem::Untrusted(_))
         ));
-        assert_eq!(trusted.check(b"hello", &[]), Err(SignatureProblem::Unsigned));
+        assert_eq!(
+            trusted.check(b"hello", &[]),
+            Err(SignatureProblem::Unsigned)
+        );
     }
 }

@@ -99,7 +99,11 @@ impl std::fmt::Debug for Substituters<'_> {
         f.debug_struct("Substituters")
             .field(
                 "caches",
-                &self.caches.iter().map(|c| c.backend.url()).collect::<Vec<_>>(),
+                &self
+                    .caches
+                    .iter()
+                    .map(|c| c.backend.url())
+                    .collect::<Vec<_>>(),
             )
             .finish()
     }

@@ -97,7 +97,9 @@ pub fn substituters<'a>(
     }
     let trusted = trusted_keys(args, &cfg)?;
     if trusted.is_empty() {
-        warn("substituters are set but no key is trusted (--trusted-key NAME:base64): every entry will be refused");
+        warn(
+            "substituters are set but no key is trusted (--trusted-key NAME:base64): every entry will be refused",
+        );
     }
     let opts = backend_options(args);
     let backends = urls
@@ -188,7 +190,11 @@ pub fn key(cmd: &KeyCommand, printer: &Printer) -> Result<ExitCode, CliError> {
     }
 }
 
-pub fn run(global: &GlobalArgs, cmd: &CacheCommand, printer: &Printer) -> Result<ExitCode, CliError> {
+pub fn run(
+    global: &GlobalArgs,
+    cmd: &CacheCommand,
+    printer: &Printer,
+) -> Result<ExitCode, CliError> {
     match cmd {
         CacheCommand::Push {
             url,
@@ -247,4 +253,3 @@ pub fn run(global: &GlobalArgs, cmd: &CacheCommand, printer: &Printer) -> Result
         }
     }
 }
-
