@@ -22,7 +22,12 @@ pub trait Backend: Send + Sync {
     fn has_archive(&self, hash: &Sha256Digest) -> Result<bool, CacheError>;
     /// Streams archive file `hash` into `out`; returns the bytes written. A missing archive is an
     /// error.
-    fn get_archive(&self, hash: &Sha256Digest, out: &mut dyn Write) -> Result<u64, CacheError>;
+    fn get_archive(
+        &self,
+        hash: &Sha256Digest,
+        size: u64,
+        out: &mut dyn Write,
+    ) -> Result<u64, CacheError>;
     /// Uploads the archive file at `file`, whose SHA-256 is `hash`.
     fn put_archive(&self, hash: &Sha256Digest, size: u64, file: &Path) -> Result<(), CacheError>;
     /// Uploads the entry for `key` (after its archive).

@@ -88,7 +88,12 @@ impl Backend for FileBackend {
         Ok(self.path(&archive_path(hash)).exists())
     }
 
-    fn get_archive(&self, hash: &Sha256Digest, out: &mut dyn Write) -> Result<u64, CacheError> {
+    fn get_archive(
+        &self,
+        hash: &Sha256Digest,
+        _size: u64,
+        out: &mut dyn Write,
+    ) -> Result<u64, CacheError> {
         let p = self.path(&archive_path(hash));
         let mut f = fs::File::open(&p).map_err(|e| CacheError::io(p.display(), e))?;
         io::copy(&mut f, out).map_err(|e| CacheError::io(p.display(), e))

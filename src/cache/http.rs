@@ -144,7 +144,12 @@ impl Backend for HttpBackend {
         self.exists(&archive_path(hash))
     }
 
-    fn get_archive(&self, hash: &Sha256Digest, out: &mut dyn Write) -> Result<u64, CacheError> {
+    fn get_archive(
+        &self,
+        hash: &Sha256Digest,
+        _size: u64,
+        out: &mut dyn Write,
+    ) -> Result<u64, CacheError> {
         let rel = archive_path(hash);
         let Some(resp) = self.check(self.request("GET", &rel, None)?)? else {
             return Err(self.err(format!("{rel} is missing")));

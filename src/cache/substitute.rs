@@ -158,7 +158,7 @@ impl<'a> Substituters<'a> {
         }
         let temp = temp_file(store)?;
         let mut w = Hashing::new(temp.as_file());
-        backend.get_archive(&e.file_hash, &mut w)?;
+        backend.get_archive(&e.file_hash, e.file_size, &mut w)?;
         let (_, hash, size) = w.finish();
         self.downloaded.fetch_add(size, Ordering::Relaxed);
         if hash != e.file_hash || size != e.file_size {
