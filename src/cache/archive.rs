@@ -197,3 +197,95 @@ pub fn read(store: &Store, input: &mut dyn Read) -> Result<BTreeSet<ObjectRef>, 
     }
     Ok(objects)
 }
+
+#[cfg(test)]
+mod tests {
+    use himg_store::{Node, ObjectRef, Store, Tree, TreeEntry};
+
+    use super::*;
+
+    fn sample(store: &Store) -> ObjectRef {
+        let a = store.put_blob(b"a\n").unwrap();
+        let sub = store
+            .put_tree(
+                &Tree::from_entries(vec![TreeEntry {
+                    name: "x".into(),
+                    node: Node::File {
+                        blob: a,
+                        size: 2,
+                        executable: true,
+                    },
+                }])
+                .unwrap(),
+            )
+            .unwrap();
+        let root = store
+            .put_tree(
+                &Tree::from_entries(vec![
+                    TreeEntry {
+                        name: "a".into(),
+                        node: Node::File {
+                            blob: a,
+                            size: 2,
+                            executable: false,
+                        },
+                    },
+                    TreeEntry {
+                        name: "d".into(),
+                        node: Node::Dir { tree: sub },
+                    },
+                    TreeEntry {
+                        name: "l".into(),
+                        node: Node::Symlink { target: "a".into() },
+                    },
+                ])
+                .unwrap(),
+            )
+            .unwrap();
+        ObjectRef::Tree(root)
+    }
+
+    #[test]
+    fn round_trip_is_canonical_and_children_come_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Store::open(&dir.path().join("a")).unwrap();
+        let root = sample(&a);
+        let mut raw = Vec::new();
+        let stats = write(&a, &[root], &mut raw).unwrap();
+        assert_eq!(stats.objects, 3, "the shared blob is stored once");
+        let mut again = Vec::new();
+        write(&a, &[root], &mut again).unwrap();
+        assert_eq!(raw, again);
+        assert_eq!(closure(&a, &[root]).unwrap().last(), Some(&root));
+
+        let b = Store::open(&dir.path().join("b")).unwrap();
+        let got = read(&b, &mut raw.as_slice()).unwrap();
+        assert!(got.contains(&root));
+        assert!(b.has_object(&root));
+        let mut packed = Vec::new();
+        pack(&a, &[root], &mut packed).unwrap();
+        let c = Store::open(&dir.path().join("c")).unwrap();
+        assert!(unpack(&c, &mut packed.as_slice()).unwrap().contains(&root));
+    }
+
+    #[test]
+    fn malformed_archives_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Store::open(&dir.path().join("a")).unwrap();
+        let root = sample(&a);
+        let mut raw = Vec::new();
+        write(&a, &[root], &mut raw).unwrap();
+        let b = Store::open(&dir.path().join("b")).unwrap();
+        let mut v2 = raw.clone();
+        v2[MAGIC.len()] = 2;
+        assert!(read(&b, &mut v2.as_slice()).is_err());
+        let truncated = &raw[..raw.len() - 5];
+        assert!(read(&b, &mut &truncated[..]).is_err());
+        let mut trailing = raw.clone();
+        trailing.push(0);
+        assert!(read(&b, &mut trailing.as_slice()).is_err());
+        // Only the root tree (last record) left out: its children alone were stored, no tree that
+        // names a missing object.
+        assert!(!b.has_object(&root));
+    }
+}

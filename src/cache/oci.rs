@@ -176,15 +176,15 @@ impl Backend for OciBackend {
             return Err(self.err("entry blob too large"));
         }
         let mut buf = Vec::new();
-        let mut out: &mut dyn Write = &mut buf;
-        let sink = WriteSink {
-            out: RefCell::new(&mut out),
-            written: RefCell::new(0),
-        };
-        self.client
-            .blob(&self.reference(None), &digest, size, &sink)
-            .map_err(|e| self.err(e))?;
-        drop(sink);
+        {
+            let sink = WriteSink {
+                out: RefCell::new(&mut buf),
+                written: RefCell::new(0),
+            };
+            self.client
+                .blob(&self.reference(None), &digest, size, &sink)
+                .map_err(|e| self.err(e))?;
+        }
         Ok(Some(buf))
     }
 

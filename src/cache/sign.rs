@@ -261,7 +261,10 @@ mod tests {
         let sk2 = SecretKey::parse(&sk.to_text()).unwrap();
         let sig = sk2.sign(b"hello");
         let trusted = TrustedKeys::new([pk]);
-        assert_eq!(trusted.check(b"hello", &[sig.clone()]).unwrap(), "team-a-1");
+        assert_eq!(
+            trusted.check(b"hello", std::slice::from_ref(&sig)).unwrap(),
+            "team-a-1"
+        );
         assert!(matches!(
             trusted.check(b"hellO", &[sig]),
             Err(SignatureProblem::Invalid(_))

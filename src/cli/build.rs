@@ -141,6 +141,9 @@ pub fn build(
     let built = report.built();
     let reused = report.reused();
     let substituted = report.substituted();
+    let downloaded = substituters.as_ref().map_or(0, |s| {
+        s.downloaded.load(std::sync::atomic::Ordering::Relaxed)
+    });
     // What minimisation left out, and what the excludes dropped.
     let (mut removed_files, mut removed_bytes) = (0u64, 0u64);
     for id in graph.graph.node_indices() {
@@ -205,6 +208,7 @@ pub fn build(
             "built": built,
             "reused": reused,
             "substituted": substituted,
+            "downloaded_bytes": downloaded,
             "out": args.out.display().to_string(),
             "minimized": {"files": removed_files, "bytes": removed_bytes},
             "dropped": dropped,
