@@ -4,11 +4,14 @@
 # Prints B's time against A's cold time (target <= 20 %) and the bytes B downloaded against the
 # image size (target <= 110 %).
 #
-#   bash benches/cache.sh            (builds himg in release mode first)
+#   bash benches/cache.sh                        (builds himg in release mode first)
+#   HIMG=/path/to/himg bash benches/cache.sh     (uses that binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-HIMG="${CARGO_TARGET_DIR:-target}/release/himg"
+if [ -z "${HIMG:-}" ]; then
+  cargo build --release --quiet
+  HIMG="$(pwd)/${CARGO_TARGET_DIR:-target}/release/himg"
+fi
 work=$(mktemp -d)
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -47,10 +50,12 @@ t3=$(ms)
 cold=$((t1 - t0)); push=$((t2 - t1)); subst=$((t3 - t2))
 image=$(du -sb --apparent-size out-a/blobs | cut -f1)
 down=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["downloaded_bytes"])' "$work/b.json")
-python3 - "$cold" "$push" "$subst" "$image" "$down" "$work/b.json" <<'PY'
+python3 - "$cold" "$push" "$subst" "$image" "$down" "$work/b.json" "$work/a.json" <<'PY'
 import json, sys
 cold, push, subst, image, down = map(int, sys.argv[1:6])
 b = json.load(open(sys.argv[6]))
+a = json.load(open(sys.argv[7]))
+assert a["images"][0]["digest"] == b["images"][0]["digest"], "B's image differs from A's"
 print(f"A cold build:          {cold} ms")
 print(f"A push (whole closure): {push} ms")
 print(f"B build from cache:    {subst} ms  ({100 * subst / cold:.1f} % of cold; target <= 20 %)")
