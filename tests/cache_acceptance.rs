@@ -184,19 +184,47 @@ fn file_cache_shares_hello_and_debian_images() {
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["bytes"], 0, "{report}");
     assert!(report["skipped"].as_u64().unwrap() > 0, "{report}");
+
+    // `--roots` pushes the closure of every image built into A's store; a third team builds both
+    // files from that cache alone.
+    let roots_url = format!("file://{}", teams.project.path("cache-roots").display());
+    let o = teams.himg(
+        "a",
+        &[],
+        &["cache", "push", &roots_url, "--roots", "--json"],
+    );
+    assert_success(&o, "cache push --roots");
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(report["pushed"].as_u64().unwrap() > 0, "{report}");
+    for file in FILES {
+        let c = teams.build(
+            "c",
+            file,
+            &[],
+            &[
+                "--substituters",
+                &roots_url,
+                "--trusted-key",
+                &teams.public_key,
+            ],
+        );
+        assert_eq!(c["built"], 0, "{c}");
+    }
 }
 
 /// `himg cache serve` on 127.0.0.1 with a tokens file; killed on drop.
 struct CacheServer {
-    child: Child,
+    child: Option<Child>,
     url: String,
     log: PathBuf,
 }
 
 impl Drop for CacheServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -233,7 +261,7 @@ impl CacheServer {
             std::thread::sleep(Duration::from_millis(50));
         }
         CacheServer {
-            child,
+            child: Some(child),
             url: format!("http://127.0.0.1:{port}/shared"),
             log,
         }
@@ -532,7 +560,7 @@ fn oci_registry_shares_hello_and_debian_images() {
         .spawn()
         .unwrap();
     let registry = CacheServer {
-        child,
+        child: Some(child),
         url: format!("oci://127.0.0.1:{port}/teams/cache"),
         log: teams.project.path("registry.log"),
     };
@@ -545,4 +573,85 @@ fn oci_registry_shares_hello_and_debian_images() {
         std::thread::sleep(Duration::from_millis(50));
     }
     a_pushes_b_substitutes(&teams, &registry.url, &[], &[]);
+}
+
+/// A TCP proxy in front of a cache server that kills the server as soon as an archive response
+/// (`Content-Type: application/zstd`) starts flowing, after forwarding part of it.
+fn killing_proxy(server: std::sync::Arc<std::sync::Mutex<Child>>, upstream: u16) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut client) = conn else { continue };
+            let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                continue;
+            };
+            let (mut client_r, mut up_w) = (client.try_clone().unwrap(), up.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut client_r, &mut up_w);
+                let _ = up_w.shutdown(std::net::Shutdown::Write);
+            });
+            let server = std::sync::Arc::clone(&server);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16384];
+                loop {
+                    let n = match up.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let chunk = &buf[..n];
+                    if chunk.windows(16).any(|w| w == b"application/zstd") {
+                        let _ = client.write_all(&chunk[..n * 3 / 4]);
+                        let _ = client.flush();
+                        let _ = server.lock().unwrap().kill();
+                        let _ = client.shutdown(std::net::Shutdown::Both);
+                        return;
+                    }
+                    if client.write_all(chunk).is_err() {
+                        break;
+                    }
+                }
+                let _ = client.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn cache_server_killed_mid_transfer_falls_back_to_building() {
+    let teams = Teams::new();
+    let server = CacheServer::start(&teams, &teams.project.path("served"), None);
+    let a = teams.build("a", "fx.himg", &[], &["--push-to", &server.url]);
+    let upstream: u16 = server
+        .url
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches("/shared")
+        .parse()
+        .unwrap();
+    // Hand the server process to the proxy, which kills it mid-transfer.
+    let mut server = server;
+    let log = server.log.clone();
+    let child = std::sync::Arc::new(std::sync::Mutex::new(server.child.take().unwrap()));
+    let port = killing_proxy(std::sync::Arc::clone(&child), upstream);
+    let url = format!("http://127.0.0.1:{port}/shared");
+    // B's mirror is reachable here: what the dead cache cannot give is built.
+    let b = teams.build(
+        "b",
+        "fx.himg",
+        &[("HIMG_MIRROR_FIXTURE", teams.repo.base_url.as_str())],
+        &["--substituters", &url, "--trusted-key", &teams.public_key],
+    );
+    let status = child.lock().unwrap().try_wait().unwrap();
+    assert!(
+        status.is_some(),
+        "the proxy should have killed the cache server; log: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let stderr = b["stderr"].as_str().unwrap();
+    assert!(stderr.contains("is not usable"), "{stderr}");
+    assert!(b["built"].as_u64().unwrap() > 0, "{b}");
+    assert_eq!(digest(&b), digest(&a));
+    teams.verify("b");
 }

@@ -103,8 +103,11 @@ pub enum CacheCommand {
         /// The cache: `file://DIR`, `http(s)://HOST/PATH` or `oci://REGISTRY/REPO`.
         url: String,
         /// .himg files whose images to push.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "roots")]
         files: Vec<PathBuf>,
+        /// Push the closure of every GC root instead (every image built into this store).
+        #[arg(long, conflicts_with = "files")]
+        roots: bool,
         #[command(flatten)]
         cache: CacheArgs,
         /// Print a JSON report on stdout.

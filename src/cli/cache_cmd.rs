@@ -166,6 +166,27 @@ pub fn push_outputs(
     Ok(report)
 }
 
+/// Every output the GC roots reach (through the outputs each was built from), by derivation key.
+fn roots_closure(store: &Store) -> Result<BTreeMap<B3Digest, OutputRecord>, CliError> {
+    let mut out = BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut stack: Vec<himg_store::OutputPath> =
+        store.roots()?.into_iter().flat_map(|r| r.outputs).collect();
+    while let Some(path) = stack.pop() {
+        if !seen.insert(path.clone()) {
+            continue;
+        }
+        let Some(rec) = store.lookup_output(&path)? else {
+            continue;
+        };
+        stack.extend(rec.refs_outputs.iter().cloned());
+        for key in store.keys_of_output(&path)? {
+            out.insert(key, rec.clone());
+        }
+    }
+    Ok(out)
+}
+
 pub fn key(cmd: &KeyCommand, printer: &Printer) -> Result<ExitCode, CliError> {
     match cmd {
         KeyCommand::Generate { name, out } => {
@@ -199,6 +220,7 @@ pub fn run(
         CacheCommand::Push {
             url,
             files,
+            roots,
             cache,
             json,
         } => {
@@ -207,6 +229,9 @@ pub fn run(
             let mut outputs = BTreeMap::new();
             for f in files {
                 outputs.extend(super::build::closure_of(global, f, &store, printer)?);
+            }
+            if *roots {
+                outputs.extend(roots_closure(&store)?);
             }
             let report = push_outputs(&store, url, cache, &outputs, printer)?;
             if *json {
