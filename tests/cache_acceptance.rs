@@ -210,6 +210,25 @@ fn file_cache_shares_hello_and_debian_images() {
         );
         assert_eq!(c["built"], 0, "{c}");
     }
+
+    // The config file alone: substituters and trusted keys.
+    let config = teams.project.path("config-d");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        format!(
+            "[cache]\nsubstituters = [\"{url}\"]\ntrusted-keys = [\"{}\"]\n",
+            teams.public_key
+        ),
+    )
+    .unwrap();
+    let d = teams.build(
+        "d",
+        "examples/hello.himg",
+        &[("HIMG_CONFIG_DIR", config.to_str().unwrap())],
+        &[],
+    );
+    assert_eq!(d["built"], 0, "{d}");
 }
 
 /// `himg cache serve` on 127.0.0.1 with a tokens file; killed on drop.

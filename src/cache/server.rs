@@ -403,6 +403,32 @@ mod tests {
     }
 
     #[test]
+    fn gc_removes_old_entries_then_unnamed_archives() {
+        let dir = tempfile::tempdir().unwrap();
+        let ns = dir.path().join("team");
+        for d in ["entries", "archives"] {
+            std::fs::create_dir_all(ns.join(d)).unwrap();
+        }
+        let old_entry = ns.join("entries/old.json");
+        let archive = ns.join(format!("archives/{}.zst", "cd".repeat(32)));
+        std::fs::write(&old_entry, b"{}").unwrap();
+        std::fs::write(&archive, b"x").unwrap();
+        let fresh = ns.join("entries/fresh.json");
+        std::fs::write(&fresh, b"{}").unwrap();
+        let past = SystemTime::now() - Duration::from_secs(10 * 86_400);
+        for p in [&old_entry, &archive] {
+            std::fs::File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(past)
+                .unwrap();
+        }
+        assert_eq!(gc(dir.path(), Duration::from_secs(86_400)).unwrap(), 2);
+        assert!(!old_entry.exists() && !archive.exists() && fresh.exists());
+    }
+
+    #[test]
     fn token_rules() {
         let tokens = Tokens {
             open: false,
