@@ -95,6 +95,10 @@ impl CliError {
                 "this store was written by a newer himg; use that version or another --store"
                     .to_string(),
             ),
+            CliError::Cache(crate::cache::CacheError::Denied { .. }) => Some(
+                "pass a token with access to this namespace: --cache-token TOKEN or $HIMG_CACHE_TOKEN"
+                    .into(),
+            ),
             CliError::Plan(PlanError::Store(_)) | CliError::Store(_) => {
                 Some("`himg store verify` checks the store and names any corrupt entry".into())
             }
