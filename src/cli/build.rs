@@ -117,6 +117,16 @@ pub fn build(
         }
     }
 
+    let lock = crate::debian::lockfile::LockFile::read(&crate::debian::lockfile::lock_path(&args.file))?;
+    super::audit_cmd::after_build(
+        &args.out,
+        &specs,
+        lock.as_ref(),
+        !args.no_policy,
+        !args.no_sbom,
+        printer,
+    )?;
+
     let built = report.built();
     let reused = report.reused();
     // What minimisation left out, and what the excludes dropped.
@@ -296,6 +306,8 @@ pub fn materialize(
         arch: None,
         json: false,
         locked: false,
+        no_policy: true,
+        no_sbom: true,
     };
     build(global, &args, printer)?;
     let lock = crate::debian::lockfile::LockFile::read(&crate::debian::lockfile::lock_path(file))?;

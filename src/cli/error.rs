@@ -42,6 +42,8 @@ pub enum CliError {
     Registry(#[from] crate::registry::RegistryError),
     #[error("{0}")]
     Layout(String),
+    #[error("policy violated by {}", images.join(", "))]
+    PolicyViolation { images: Vec<String> },
     #[error("cannot access `{path}`")]
     Io {
         path: std::path::PathBuf,
@@ -58,6 +60,7 @@ impl CliError {
             CliError::Load(_) => 1,
             CliError::NoSuchImage { .. } | CliError::NoImages { .. } => 1,
             CliError::StaleLock { .. } => 1,
+            CliError::PolicyViolation { .. } => 5,
             CliError::Store(StoreError::IncompatibleVersion { .. }) => 4,
             CliError::Plan(PlanError::Store(StoreError::IncompatibleVersion { .. })) => 4,
             _ => 3,
@@ -78,6 +81,9 @@ impl CliError {
             CliError::StaleLock { lock, .. } => Some(format!(
                 "run `himg lock` to resolve the packages again and review the change to `{lock}`"
             )),
+            CliError::PolicyViolation { .. } => Some(
+                "fix each file named above, or add a `waive \"RULE\" { path = …, reason = …, until = … }` to the image's `policy`".to_string(),
+            ),
             CliError::NoImages { .. } => {
                 Some("declare one with `image \"name\" { ... }`".to_string())
             }
