@@ -149,3 +149,20 @@ fn undeclared_policy_warns_and_policies_do_not_change_digests() {
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(report["images"][0]["violations"], serde_json::json!([]));
 }
+
+#[test]
+fn hardened_example_passes_strict_with_its_waiver_until_it_expires() {
+    let project = Project::new();
+    let o = himg(&project, "2026-11-26", &["build", "examples/hardened.himg", "--out", "out"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("Waived"), "{}", stderr(&o));
+    let (code, report) = audit_json(&project, "2026-11-26", "examples/hardened.himg");
+    assert_eq!(code, Some(0), "{report}");
+    let img = &report["images"][0];
+    assert_eq!(img["policy"], "strict");
+    assert!(img["rules"].as_array().unwrap().iter().any(|r| r == "max-size"));
+    assert_eq!(img["vulnerabilities_unchecked"], true);
+    assert_eq!(img["waivers_in_force"][0]["path"], "/srv/inbox");
+    let (code, _) = audit_json(&project, "2027-07-01", "examples/hardened.himg");
+    assert_eq!(code, Some(5));
+}
