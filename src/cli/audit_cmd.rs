@@ -14,15 +14,42 @@ use crate::image::{ImageSource, ImageView};
 use crate::policy::{self, Date, Policy};
 use crate::sbom::{self, Bom, FileContents, Format};
 
-/// Reads files of one image of an opened source.
+/// Reads files of one image of an opened source: from its root filesystem unpacked once into a
+/// temporary directory (one pass over the layers instead of one per file), else from the layers.
 struct Contents<'a> {
     source: &'a ImageSource,
     view: &'a ImageView,
+    rootfs: std::cell::OnceCell<Option<tempfile::TempDir>>,
+}
+
+impl<'a> Contents<'a> {
+    fn new(source: &'a ImageSource, view: &'a ImageView) -> Self {
+        Contents {
+            source,
+            view,
+            rootfs: std::cell::OnceCell::new(),
+        }
+    }
 }
 
 impl FileContents for Contents<'_> {
     fn read(&self, path: &str) -> Option<Vec<u8>> {
-        self.source.read_file(self.view, path).ok().flatten()
+        let key = path.trim_start_matches('/');
+        let entry = self.view.files.get(key)?;
+        let rootfs = self.rootfs.get_or_init(|| {
+            let dir = tempfile::Builder::new().prefix("himg-rootfs-").tempdir().ok()?;
+            let dest = dir.path().join("rootfs");
+            self.source.extract_rootfs(self.view, &dest).ok()?;
+            Some(dir)
+        });
+        if let Some(dir) = rootfs
+            && entry.kind == crate::image::FileKind::File
+            && let Ok(bytes) = std::fs::read(dir.path().join("rootfs").join(key))
+            && bytes.len() as u64 == entry.size
+        {
+            return Some(bytes);
+        }
+        self.source.read_file(self.view, key).ok().flatten()
     }
 }
 
@@ -89,7 +116,7 @@ fn bom(source: &ImageSource, view: &ImageView, lock: Option<&LockFile>) -> Bom {
         name: &name,
         locked: &locked,
         codenames: &codenames,
-        contents: &Contents { source, view },
+        contents: &Contents::new(source, view),
     })
 }
 
@@ -101,7 +128,7 @@ fn write_sboms(source: &ImageSource, lock: Option<&LockFile>, dir: &Path) -> Res
     };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let mut written = Vec::new();
-    for view in source.images() {
+    for view in &source.images()? {
         let model = bom(source, view, lock);
         for format in [Format::Spdx, Format::CycloneDx] {
             let path = dir.join(format!(
@@ -127,9 +154,8 @@ pub fn sbom_dir(out: &Path) -> PathBuf {
 pub fn sbom(global: &GlobalArgs, args: &SbomArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     let images: Vec<String> = args.image.iter().cloned().collect();
     let target = open_target(global, &args.target, &images, printer)?;
-    let views: Vec<&ImageView> = target
-        .source
-        .images()
+    let all = target.source.images()?;
+    let views: Vec<&ImageView> = all
         .iter()
         .filter(|v| args.image.as_ref().is_none_or(|n| v.name.as_ref() == Some(n)))
         .filter(|v| args.arch.as_ref().is_none_or(|a| &v.config.architecture == a))
@@ -173,7 +199,7 @@ fn audit_source(
 ) -> Result<Vec<policy::Report>, CliError> {
     let today = Date::today().map_err(|e| CliError::Layout(e.to_string()))?;
     let mut reports = Vec::new();
-    for view in source.images() {
+    for view in &source.images()? {
         let name = name_of(view);
         if !only.is_empty() && !only.contains(&name) {
             continue;
@@ -189,7 +215,7 @@ fn audit_source(
         reports.push(policy::evaluate(
             &name,
             view,
-            &Contents { source, view },
+            &Contents::new(source, view),
             &policy,
             None,
             today,

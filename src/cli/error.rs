@@ -42,6 +42,8 @@ pub enum CliError {
     Registry(#[from] crate::registry::RegistryError),
     #[error("{0}")]
     Layout(String),
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
     #[error("policy violated by {}", images.join(", "))]
     PolicyViolation { images: Vec<String> },
     #[error("cannot access `{path}`")]
