@@ -71,7 +71,7 @@ fn open_target(
     if super::build::is_himg_file(target) {
         let loaded = crate::load::load_file(target)?;
         let m = super::build::materialize(global, target, images, printer)?;
-        let source = ImageSource::open(m.layout())?;
+        let source = ImageSource::open(&m.layout())?;
         Ok(Target {
             source,
             lock: m.lock.clone(),
@@ -185,7 +185,7 @@ pub fn sbom(global: &GlobalArgs, args: &SbomArgs, printer: &Printer) -> Result<E
             })?;
             printer.status("Wrote", &format!("{} SBOM → {}", format.suffix(), path.display()));
         }
-        None => printer.data(text.trim_end()),
+        None => printer.data(&text),
     }
     Ok(ExitCode::SUCCESS)
 }

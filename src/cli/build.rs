@@ -270,8 +270,8 @@ pub struct Materialized {
 #[allow(dead_code)] // used by the commands that read images back (landing)
 impl Materialized {
     /// The layout directory.
-    pub fn layout(&self) -> &std::path::Path {
-        self.dir.path()
+    pub fn layout(&self) -> std::path::PathBuf {
+        self.dir.path().join("layout")
     }
 }
 
