@@ -63,7 +63,11 @@ fn each_rule_reports_and_waivers_expire() {
     std::fs::write(project.path("bad.himg"), BAD).unwrap();
 
     // The build writes the image, then fails on the policy.
-    let o = himg(&project, "2026-11-26", &["build", "bad.himg", "--out", "out"]);
+    let o = himg(
+        &project,
+        "2026-11-26",
+        &["build", "bad.himg", "--out", "out"],
+    );
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     let err = stderr(&o);
     for needle in [
@@ -78,7 +82,11 @@ fn each_rule_reports_and_waivers_expire() {
     }
     assert!(!err.contains("/tmp:"), "a sticky /tmp is fine:\n{err}");
     // `--no-policy` builds anyway.
-    let o = himg(&project, "2026-11-26", &["build", "bad.himg", "--out", "out", "--no-policy"]);
+    let o = himg(
+        &project,
+        "2026-11-26",
+        &["build", "bad.himg", "--out", "out", "--no-policy"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 
     let (code, report) = audit_json(&project, "2026-11-26", "bad.himg");
@@ -91,10 +99,17 @@ fn each_rule_reports_and_waivers_expire() {
         .iter()
         .map(|v| v["rule"].as_str().unwrap())
         .collect();
-    assert_eq!(rules, ["non-root-user", "no-setuid", "no-world-writable-dirs"]);
+    assert_eq!(
+        rules,
+        ["non-root-user", "no-setuid", "no-world-writable-dirs"]
+    );
 
     // The same audit on the layout with an explicit baseline.
-    let o = himg(&project, "2026-11-26", &["audit", "out", "--policy", "strict"]);
+    let o = himg(
+        &project,
+        "2026-11-26",
+        &["audit", "out", "--policy", "strict"],
+    );
     assert_eq!(o.status.code(), Some(5));
 
     // Waivers with a past date: the waived violations come back and each expired waiver fails.
@@ -105,7 +120,11 @@ fn each_rule_reports_and_waivers_expire() {
     assert_eq!(img["waivers_expired"].as_array().unwrap().len(), 2);
     assert_eq!(img["waivers_in_force"].as_array().unwrap().len(), 1);
     let o = himg(&project, "2026-11-26", &["audit", "bad.himg"]);
-    assert!(stderr(&o).contains("expired on 2026-11-01"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("expired on 2026-11-01"),
+        "{}",
+        stderr(&o)
+    );
 
     // Future dates: the image passes and the report lists every waiver in force.
     std::fs::write(project.path("bad.himg"), waived("2027-03-01")).unwrap();
@@ -115,9 +134,23 @@ fn each_rule_reports_and_waivers_expire() {
     assert_eq!(img["passed"], true);
     let in_force = img["waivers_in_force"].as_array().unwrap();
     assert_eq!(in_force.len(), 3);
-    assert!(in_force.iter().any(|w| w["reason"] == "login shell for operators"));
-    assert!(img["violations"].as_array().unwrap().iter().all(|v| v["waived"] == true));
-    let o = himg(&project, "2026-11-26", &["build", "bad.himg", "--out", "out"]);
+    assert!(
+        in_force
+            .iter()
+            .any(|w| w["reason"] == "login shell for operators")
+    );
+    assert!(
+        img["violations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["waived"] == true)
+    );
+    let o = himg(
+        &project,
+        "2026-11-26",
+        &["build", "bad.himg", "--out", "out"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).contains("Waived"), "{}", stderr(&o));
     // The next day after expiry it fails again.
@@ -130,14 +163,26 @@ fn undeclared_policy_warns_and_policies_do_not_change_digests() {
     let project = Project::new();
     let plain = "image \"p\" {\n  dir \"/srv/drop\" { mode = 0o777 }\n}\n";
     std::fs::write(project.path("p.himg"), plain).unwrap();
-    let o = himg(&project, "2026-11-26", &["build", "p.himg", "--out", "a", "--json"]);
+    let o = himg(
+        &project,
+        "2026-11-26",
+        &["build", "p.himg", "--out", "a", "--json"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stderr(&o).contains("declares no `policy`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("declares no `policy`"),
+        "{}",
+        stderr(&o)
+    );
     let a: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
 
     let with_policy = plain.replace("{\n", "{\n  policy { baseline = \"none\" }\n");
     std::fs::write(project.path("p.himg"), with_policy).unwrap();
-    let o = himg(&project, "2026-11-26", &["build", "p.himg", "--out", "b", "--json"]);
+    let o = himg(
+        &project,
+        "2026-11-26",
+        &["build", "p.himg", "--out", "b", "--json"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let b: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
@@ -153,14 +198,24 @@ fn undeclared_policy_warns_and_policies_do_not_change_digests() {
 #[test]
 fn hardened_example_passes_strict_with_its_waiver_until_it_expires() {
     let project = Project::new();
-    let o = himg(&project, "2026-11-26", &["build", "examples/hardened.himg", "--out", "out"]);
+    let o = himg(
+        &project,
+        "2026-11-26",
+        &["build", "examples/hardened.himg", "--out", "out"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).contains("Waived"), "{}", stderr(&o));
     let (code, report) = audit_json(&project, "2026-11-26", "examples/hardened.himg");
     assert_eq!(code, Some(0), "{report}");
     let img = &report["images"][0];
     assert_eq!(img["policy"], "strict");
-    assert!(img["rules"].as_array().unwrap().iter().any(|r| r == "max-size"));
+    assert!(
+        img["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "max-size")
+    );
     assert_eq!(img["vulnerabilities_unchecked"], true);
     assert_eq!(img["waivers_in_force"][0]["path"], "/srv/inbox");
     let (code, _) = audit_json(&project, "2027-07-01", "examples/hardened.himg");

@@ -21,7 +21,10 @@ fn read(p: &std::path::Path) -> String {
 fn hello_sboms_validate_and_are_reproducible() {
     let project = Project::new();
     let report = project.build("examples/hello.himg", "out");
-    let digest = common::image(&report, "hello")["digest"].as_str().unwrap().to_string();
+    let digest = common::image(&report, "hello")["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     check_built_sboms(&project.path("out"), "hello", "amd64", &[], None);
 
     let cdx: serde_json::Value =
@@ -39,7 +42,12 @@ fn hello_sboms_validate_and_are_reproducible() {
         .filter(|c| c["type"] == "file")
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    for f in ["/usr/local/bin/hello", "/etc/hello.conf", "/etc/passwd", "/srv/www/index.html"] {
+    for f in [
+        "/usr/local/bin/hello",
+        "/etc/hello.conf",
+        "/etc/passwd",
+        "/srv/www/index.html",
+    ] {
         assert!(files.contains(&f), "{f} not in {files:?}");
     }
     let hello = std::fs::read(project.path("examples/hello/build/hello")).unwrap();
@@ -49,7 +57,11 @@ fn hello_sboms_validate_and_are_reproducible() {
             .arg(project.path("examples/hello/build/hello"))
             .output()
             .unwrap();
-        String::from_utf8_lossy(&out.stdout).split(' ').next().unwrap().to_string()
+        String::from_utf8_lossy(&out.stdout)
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string()
     };
     assert!(!hello.is_empty());
     assert!(read(&project.path("out.sbom/hello-amd64.spdx.json")).contains(&sha));
@@ -84,7 +96,10 @@ fn hello_sboms_validate_and_are_reproducible() {
             path.to_str().unwrap(),
         ]);
         assert_success(&o, "himg sbom FILE.himg");
-        assert_eq!(read(&path), read(&project.path(&format!("out.sbom/hello-amd64.{suffix}"))));
+        assert_eq!(
+            read(&path),
+            read(&project.path(&format!("out.sbom/hello-amd64.{suffix}")))
+        );
     }
 }
 
@@ -102,8 +117,16 @@ fn debian_fixture_sboms_list_every_locked_package() {
             .build()
             .unwrap(),
         DebBuilder::new("libgreet", "1.0-1", "amd64")
-            .file("./usr/lib/x86_64-linux-gnu/libgreet.so.1", b"greet\n", 0o644)
-            .file("./usr/share/doc/libgreet/copyright", b"not machine readable\n", 0o644)
+            .file(
+                "./usr/lib/x86_64-linux-gnu/libgreet.so.1",
+                b"greet\n",
+                0o644,
+            )
+            .file(
+                "./usr/share/doc/libgreet/copyright",
+                b"not machine readable\n",
+                0o644,
+            )
             .build()
             .unwrap(),
         DebBuilder::new("dash-fixture", "1.0", "amd64")
@@ -141,8 +164,12 @@ fn debian_fixture_sboms_list_every_locked_package() {
     )
     .unwrap();
     project.build("fx.himg", "out");
-    let lock: serde_json::Value = serde_json::from_str(&read(&project.path("fx.himg.lock"))).unwrap();
-    let locked = lock["images"]["fx"]["architectures"]["amd64"].as_array().unwrap().clone();
+    let lock: serde_json::Value =
+        serde_json::from_str(&read(&project.path("fx.himg.lock"))).unwrap();
+    let locked = lock["images"]["fx"]["architectures"]["amd64"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(locked.len(), 3);
     let codename = lock["images"]["fx"]["repositories"][0]["suites"][0]["codename"].as_str();
     let distro = match codename {
@@ -176,13 +203,25 @@ fn debian_fixture_sboms_list_every_locked_package() {
         .iter()
         .find(|d| d["ref"] == app["bom-ref"])
         .unwrap();
-    let on: Vec<&str> = deps["dependsOn"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let on: Vec<&str> = deps["dependsOn"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     assert_eq!(on.len(), 2, "{on:?}");
-    assert!(on.iter().any(|r| r.contains("/dash-fixture@")) && on.iter().any(|r| r.contains("/libgreet@")));
+    assert!(
+        on.iter().any(|r| r.contains("/dash-fixture@"))
+            && on.iter().any(|r| r.contains("/libgreet@"))
+    );
 
     let spdx: serde_json::Value =
         serde_json::from_str(&read(&project.path("out.sbom/fx-amd64.spdx.json"))).unwrap();
-    assert!(spdx["hasExtractedLicensingInfos"].to_string().contains("LicenseRef-public-domain"));
+    assert!(
+        spdx["hasExtractedLicensingInfos"]
+            .to_string()
+            .contains("LicenseRef-public-domain")
+    );
     let depends_on = spdx["relationships"]
         .as_array()
         .unwrap()
@@ -194,7 +233,10 @@ fn debian_fixture_sboms_list_every_locked_package() {
     // `himg sbom` on the .himg (locked, built from the store) gives the same documents.
     let o = project.himg(&["sbom", "fx.himg", "--format", "cyclonedx"]);
     assert_success(&o, "himg sbom fx.himg");
-    assert_eq!(String::from_utf8_lossy(&o.stdout), read(&project.path("out.sbom/fx-amd64.cdx.json")));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        read(&project.path("out.sbom/fx-amd64.cdx.json"))
+    );
     let path = project.path("x.spdx.json");
     std::fs::write(&path, read(&project.path("out.sbom/fx-amd64.spdx.json"))).unwrap();
     validate_spdx(&path);

@@ -37,7 +37,10 @@ impl FileContents for Contents<'_> {
         let key = path.trim_start_matches('/');
         let entry = self.view.files.get(key)?;
         let rootfs = self.rootfs.get_or_init(|| {
-            let dir = tempfile::Builder::new().prefix("himg-rootfs-").tempdir().ok()?;
+            let dir = tempfile::Builder::new()
+                .prefix("himg-rootfs-")
+                .tempdir()
+                .ok()?;
             let dest = dir.path().join("rootfs");
             self.source.extract_rootfs(self.view, &dest).ok()?;
             Some(dir)
@@ -121,7 +124,11 @@ fn bom(source: &ImageSource, view: &ImageView, lock: Option<&LockFile>) -> Bom {
 }
 
 /// Writes `DIR/<image>-<arch>.spdx.json` and `.cdx.json` for every image of `source`.
-fn write_sboms(source: &ImageSource, lock: Option<&LockFile>, dir: &Path) -> Result<Vec<PathBuf>, CliError> {
+fn write_sboms(
+    source: &ImageSource,
+    lock: Option<&LockFile>,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, CliError> {
     let io = |path: &Path, source: std::io::Error| CliError::Io {
         path: path.to_path_buf(),
         source,
@@ -157,8 +164,16 @@ pub fn sbom(global: &GlobalArgs, args: &SbomArgs, printer: &Printer) -> Result<E
     let all = target.source.images()?;
     let views: Vec<&ImageView> = all
         .iter()
-        .filter(|v| args.image.as_ref().is_none_or(|n| v.name.as_ref() == Some(n)))
-        .filter(|v| args.arch.as_ref().is_none_or(|a| &v.config.architecture == a))
+        .filter(|v| {
+            args.image
+                .as_ref()
+                .is_none_or(|n| v.name.as_ref() == Some(n))
+        })
+        .filter(|v| {
+            args.arch
+                .as_ref()
+                .is_none_or(|a| &v.config.architecture == a)
+        })
         .collect();
     let [view] = views.as_slice() else {
         return Err(CliError::Layout(format!(
@@ -183,7 +198,10 @@ pub fn sbom(global: &GlobalArgs, args: &SbomArgs, printer: &Printer) -> Result<E
                 path: path.clone(),
                 source,
             })?;
-            printer.status("Wrote", &format!("{} SBOM → {}", format.suffix(), path.display()));
+            printer.status(
+                "Wrote",
+                &format!("{} SBOM → {}", format.suffix(), path.display()),
+            );
         }
         None => printer.data(&text),
     }
@@ -207,7 +225,9 @@ fn audit_source(
         let spec = specs.iter().find(|s| s.name == name);
         let policy = match forced {
             Some(b) => Policy::named(b, true).ok_or_else(|| {
-                CliError::Layout(format!("unknown policy `{b}`: use baseline, strict or none"))
+                CliError::Layout(format!(
+                    "unknown policy `{b}`: use baseline, strict or none"
+                ))
             })?,
             None => Policy::from_spec(spec.and_then(|s| s.policy.as_ref()))
                 .map_err(|e| CliError::Layout(e.to_string()))?,
@@ -245,11 +265,15 @@ fn print_reports(reports: &[policy::Report], printer: &Printer) -> Vec<String> {
         if r.passed() {
             printer.status(
                 "Policy",
-                &format!("{label} passes `{}` ({} rules)", r.policy.baseline, r.policy.rules.len()),
+                &format!(
+                    "{label} passes `{}` ({} rules)",
+                    r.policy.baseline,
+                    r.policy.rules.len()
+                ),
             );
         } else if r.policy.declared {
             for l in &lines {
-                printer.warn(&format!("{label}: {l}"));
+                printer.rendered(&format!("violation: {label}: {l}"));
             }
             failed.push(label);
         } else {
@@ -264,9 +288,18 @@ fn print_reports(reports: &[policy::Report], printer: &Printer) -> Vec<String> {
     failed
 }
 
-pub fn audit(global: &GlobalArgs, args: &AuditArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+pub fn audit(
+    global: &GlobalArgs,
+    args: &AuditArgs,
+    printer: &Printer,
+) -> Result<ExitCode, CliError> {
     let target = open_target(global, &args.target, &args.images, printer)?;
-    let reports = audit_source(&target.source, &target.specs, args.policy.as_deref(), &args.images)?;
+    let reports = audit_source(
+        &target.source,
+        &target.specs,
+        args.policy.as_deref(),
+        &args.images,
+    )?;
     if args.json {
         printer.json(&json!({
             "images": reports.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
@@ -294,7 +327,10 @@ pub fn after_build(
     if write_sbom {
         let dir = sbom_dir(out);
         let written = write_sboms(&source, lock, &dir)?;
-        printer.status("SBOM", &format!("{} files → {}", written.len(), dir.display()));
+        printer.status(
+            "SBOM",
+            &format!("{} files → {}", written.len(), dir.display()),
+        );
     }
     if check_policy {
         let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();

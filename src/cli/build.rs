@@ -117,7 +117,8 @@ pub fn build(
         }
     }
 
-    let lock = crate::debian::lockfile::LockFile::read(&crate::debian::lockfile::lock_path(&args.file))?;
+    let lock =
+        crate::debian::lockfile::LockFile::read(&crate::debian::lockfile::lock_path(&args.file))?;
     super::audit_cmd::after_build(
         &args.out,
         &specs,

@@ -104,13 +104,13 @@ impl Policy {
 impl Policy {
     /// What an image without `policy` is checked against: `baseline`, as warnings.
     pub fn undeclared() -> Policy {
-    Policy {
-        baseline: "baseline".into(),
-        declared: false,
-        rules: BASELINE.iter().copied().collect(),
-        max_size: None,
-        max_vulnerabilities: BTreeMap::new(),
-        waivers: Vec::new(),
+        Policy {
+            baseline: "baseline".into(),
+            declared: false,
+            rules: BASELINE.iter().copied().collect(),
+            max_size: None,
+            max_vulnerabilities: BTreeMap::new(),
+            waivers: Vec::new(),
+        }
     }
-}
 }

@@ -49,8 +49,11 @@ pub fn evaluate(
         max_size: policy.max_size,
         max_vulnerabilities: &policy.max_vulnerabilities,
     };
-    let (expired, in_force): (Vec<Waiver>, Vec<Waiver>) =
-        policy.waivers.iter().cloned().partition(|w| w.until < today);
+    let (expired, in_force): (Vec<Waiver>, Vec<Waiver>) = policy
+        .waivers
+        .iter()
+        .cloned()
+        .partition(|w| w.until < today);
     let mut findings = Vec::new();
     for rule in &policy.rules {
         let mut found = subject.check(*rule);
@@ -71,9 +74,7 @@ pub fn evaluate(
         findings,
         in_force,
         expired,
-        vulnerabilities_unchecked: policy
-            .rules
-            .contains(&super::Rule::MaxVulnerabilities)
+        vulnerabilities_unchecked: policy.rules.contains(&super::Rule::MaxVulnerabilities)
             && vulnerabilities.is_none(),
     }
 }

@@ -73,9 +73,7 @@ impl Rule {
                 "give the directory mode 0o1777 (sticky) or drop the 0o002 bit"
             }
             Rule::NoTempFiles => "leave build leftovers out of /tmp, /var/tmp and /var/cache",
-            Rule::NoSecrets => {
-                "keep keys and credentials out of the image; mount them at run time"
-            }
+            Rule::NoSecrets => "keep keys and credentials out of the image; mount them at run time",
             Rule::CaBundle => {
                 "add `ca-certificates` to `packages` so /etc/ssl/certs/ca-certificates.crt exists"
             }
@@ -111,13 +109,30 @@ pub struct Subject<'a> {
     pub max_vulnerabilities: &'a BTreeMap<String, u32>,
 }
 
-const BIN_DIRS: &[&str] = &["bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin"];
+const BIN_DIRS: &[&str] = &[
+    "bin",
+    "sbin",
+    "usr/bin",
+    "usr/sbin",
+    "usr/local/bin",
+    "usr/local/sbin",
+];
 const SHELLS: &[&str] = &[
     "sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox",
 ];
 const PACKAGE_MANAGERS: &[&str] = &[
-    "apt", "apt-get", "apt-cache", "aptitude", "dpkg", "dpkg-deb", "dpkg-query", "rpm", "yum",
-    "dnf", "microdnf", "apk",
+    "apt",
+    "apt-get",
+    "apt-cache",
+    "aptitude",
+    "dpkg",
+    "dpkg-deb",
+    "dpkg-query",
+    "rpm",
+    "yum",
+    "dnf",
+    "microdnf",
+    "apk",
 ];
 const COMPILERS: &[&str] = &[
     "gcc", "g++", "cc", "c++", "clang", "clang++", "tcc", "rustc", "go", "javac", "gfortran",
@@ -167,7 +182,12 @@ impl Subject<'_> {
                     !matches!(e.kind, FileKind::Dir | FileKind::Symlink { .. })
                         && e.mode & 0o002 != 0
                 })
-                .map(|(p, e)| v(p, format!("world-writable file (mode {:04o})", e.mode & 0o7777)))
+                .map(|(p, e)| {
+                    v(
+                        p,
+                        format!("world-writable file (mode {:04o})", e.mode & 0o7777),
+                    )
+                })
                 .collect(),
             Rule::NoWorldWritableDirs => files
                 .iter()
@@ -352,7 +372,9 @@ impl Subject<'_> {
             rule: Rule::CaBundle,
             path: Some(format!("/{bundle}")),
             package: (!tls.starts_with('/')).then(|| tls.clone()),
-            message: format!("TLS library `{tls}` is present but there is no CA bundle at /{bundle}"),
+            message: format!(
+                "TLS library `{tls}` is present but there is no CA bundle at /{bundle}"
+            ),
         })
     }
 }

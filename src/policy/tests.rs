@@ -17,7 +17,11 @@ fn bad_image() -> TestImage {
         .dir("srv/drop", 0o777)
         .dir("tmp", 0o1777)
         .file("tmp/leftover", b"x", 0o644)
-        .file("etc/key.pem", b"-----BEGIN RSA PRIVATE KEY-----\nabc\n", 0o600)
+        .file(
+            "etc/key.pem",
+            b"-----BEGIN RSA PRIVATE KEY-----\nabc\n",
+            0o600,
+        )
         .file("etc/app.env", b"KEY=AKIAABCDEFGHIJKLMNOP\n", 0o666)
         .file("usr/lib/libssl.so.3", b"ssl", 0o644)
         .file("usr/bin/dash", b"sh", 0o755)
@@ -54,7 +58,11 @@ fn every_rule_reports_on_a_bad_image() {
     };
     assert!(has("non-root-user", None), "{hit:?}");
     assert!(has("no-setuid", Some("/usr/bin/su")));
-    assert!(hit.contains(&("no-setuid", Some("/usr/bin/su".into()), Some("login".into()))));
+    assert!(hit.contains(&(
+        "no-setuid",
+        Some("/usr/bin/su".into()),
+        Some("login".into())
+    )));
     assert!(has("no-world-writable-dirs", Some("/srv/drop")));
     assert!(!has("no-world-writable-dirs", Some("/tmp")));
     assert!(has("no-world-writable", Some("/etc/app.env")));
@@ -73,7 +81,11 @@ fn every_rule_reports_on_a_bad_image() {
     // `baseline` leaves the strict-only rules out.
     let r = run(&t, None, "2026-01-01");
     assert!(!r.policy.declared);
-    assert!(rules_hit(&r).iter().all(|(rule, _, _)| !["no-shell", "no-compiler", "no-package-manager"].contains(rule)));
+    assert!(
+        rules_hit(&r)
+            .iter()
+            .all(|(rule, _, _)| !["no-shell", "no-compiler", "no-package-manager"].contains(rule))
+    );
 }
 
 #[test]
@@ -104,7 +116,11 @@ fn waivers_expire_and_are_listed() {
         let r = run(&t, Some(&waive("2026-11-25", package)), "2026-11-26");
         assert!(!r.passed());
         assert_eq!(r.expired.len(), 1);
-        assert!(r.lines().iter().any(|l| l.contains("expired on 2026-11-25")));
+        assert!(
+            r.lines()
+                .iter()
+                .any(|l| l.contains("expired on 2026-11-25"))
+        );
     }
 }
 
@@ -119,7 +135,14 @@ fn vulnerability_limits_use_scan_results() {
     let r = evaluate("v", &t.view, &t.contents, &policy, None, day("2026-01-01"));
     assert!(r.vulnerabilities_unchecked && r.passed());
     let found = vec![("HIGH".to_string(), 3), ("critical".to_string(), 0)];
-    let r = evaluate("v", &t.view, &t.contents, &policy, Some(&found), day("2026-01-01"));
+    let r = evaluate(
+        "v",
+        &t.view,
+        &t.contents,
+        &policy,
+        Some(&found),
+        day("2026-01-01"),
+    );
     assert_eq!(rules_hit(&r), [("max-vulnerabilities", None, None)]);
 }
 

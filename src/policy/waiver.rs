@@ -74,16 +74,27 @@ pub struct Waiver {
 
 impl PartialEq for Waiver {
     fn eq(&self, other: &Self) -> bool {
-        (self.rule, &self.path, &self.package, &self.reason, self.until)
-            == (other.rule, &other.path, &other.package, &other.reason, other.until)
+        (
+            self.rule,
+            &self.path,
+            &self.package,
+            &self.reason,
+            self.until,
+        ) == (
+            other.rule,
+            &other.path,
+            &other.package,
+            &other.reason,
+            other.until,
+        )
     }
 }
 impl Eq for Waiver {}
 
 impl Waiver {
     pub fn from_spec(spec: &WaiverSpec) -> Result<Waiver, WaiverError> {
-        let rule =
-            Rule::from_name(&spec.rule).ok_or_else(|| WaiverError::UnknownRule(spec.rule.clone()))?;
+        let rule = Rule::from_name(&spec.rule)
+            .ok_or_else(|| WaiverError::UnknownRule(spec.rule.clone()))?;
         let until = Date::parse(&spec.until).ok_or_else(|| WaiverError::BadDate {
             rule: spec.rule.clone(),
             until: spec.until.clone(),

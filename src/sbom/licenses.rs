@@ -162,7 +162,10 @@ fn synopsis_to_spdx(synopsis: &str) -> Option<String> {
             _ => {
                 // `NAME with SOMETHING exception`: one reference for the whole phrase.
                 let mut name = w.to_string();
-                if words.get(i + 1).is_some_and(|n| n.eq_ignore_ascii_case("with")) {
+                if words
+                    .get(i + 1)
+                    .is_some_and(|n| n.eq_ignore_ascii_case("with"))
+                {
                     let mut j = i + 2;
                     let mut phrase = vec![w, "with"];
                     while j < words.len() {
@@ -272,7 +275,10 @@ License: GPL-2+
     #[test]
     fn not_dep5_is_none() {
         assert_eq!(from_copyright("GPL\n"), None);
-        assert_eq!(from_copyright("This is free software.\n\nLicense: MIT\n"), None);
+        assert_eq!(
+            from_copyright("This is free software.\n\nLicense: MIT\n"),
+            None
+        );
         assert_eq!(
             from_copyright("Format: copyright-format/1.0\n\nFiles: *\nCopyright: x\n"),
             None

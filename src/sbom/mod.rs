@@ -164,7 +164,11 @@ const CODENAMES: &[(&str, &str)] = &[
 
 /// The purl `distro` qualifier (`debian-13`, as Syft spells it): `/etc/os-release` of the image
 /// (`ID` and the major part of `VERSION_ID`), else the lock's codename; `None` when neither says.
-pub fn distro(view: &ImageView, contents: &dyn FileContents, codenames: &[String]) -> Option<String> {
+pub fn distro(
+    view: &ImageView,
+    contents: &dyn FileContents,
+    codenames: &[String],
+) -> Option<String> {
     for path in ["etc/os-release", "usr/lib/os-release"] {
         if let Some(text) = read_text(view, contents, path) {
             let get = |key: &str| {
@@ -195,9 +199,7 @@ fn read_text(view: &ImageView, contents: &dyn FileContents, path: &str) -> Optio
     for _ in 0..8 {
         match &view.files.get(&path)?.kind {
             FileKind::File => {
-                return contents
-                    .read(&path)
-                    .and_then(|b| String::from_utf8(b).ok());
+                return contents.read(&path).and_then(|b| String::from_utf8(b).ok());
             }
             FileKind::Symlink { target } | FileKind::Hardlink { target } => {
                 path = if let Some(abs) = target.strip_prefix('/') {

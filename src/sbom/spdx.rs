@@ -97,13 +97,16 @@ pub fn document(bom: &Bom) -> Value {
     }
 
     // SPDX requires a SHA-1 per file: a file whose bytes could not be read is left out here.
-    let listed: Vec<&super::FileComponent> = bom.files.iter().filter(|f| f.sha1.is_some()).collect();
+    let listed: Vec<&super::FileComponent> =
+        bom.files.iter().filter(|f| f.sha1.is_some()).collect();
     if !listed.is_empty() {
         // The image "contains" files, so its files count as analysed: the verification code is
         // the SHA-1 of the sorted SHA-1s of those files (SPDX 2.3 §7.9).
         let mut sha1s: Vec<&str> = listed.iter().filter_map(|f| f.sha1.as_deref()).collect();
         sha1s.sort_unstable();
-        let code = hex::encode(<sha1::Sha1 as sha1::Digest>::digest(sha1s.concat().as_bytes()));
+        let code = hex::encode(<sha1::Sha1 as sha1::Digest>::digest(
+            sha1s.concat().as_bytes(),
+        ));
         packages[0]["filesAnalyzed"] = json!(true);
         packages[0]["packageVerificationCode"] = json!({"packageVerificationCodeValue": code});
     }

@@ -21,7 +21,10 @@ impl TestImage {
         TestImage {
             view: ImageView {
                 name: Some(name.into()),
-                digest: format!("sha256:{}", hex::encode(sha2::Sha256::digest(name.as_bytes()))),
+                digest: format!(
+                    "sha256:{}",
+                    hex::encode(sha2::Sha256::digest(name.as_bytes()))
+                ),
                 annotations: BTreeMap::new(),
                 config,
                 layers: vec![LayerView {
@@ -93,7 +96,10 @@ impl TestImage {
                 uid: 0,
                 gid: 0,
                 size: content.len() as u64,
-                sha256: Some(format!("sha256:{}", hex::encode(sha2::Sha256::digest(content)))),
+                sha256: Some(format!(
+                    "sha256:{}",
+                    hex::encode(sha2::Sha256::digest(content))
+                )),
                 layer: 0,
             },
         );
@@ -236,8 +242,7 @@ fn documents_are_deterministic_and_consistent() {
         assert_eq!(a, format.render(&bom(&t)));
         assert!(a.ends_with('\n'));
     }
-    let cdx: serde_json::Value =
-        serde_json::from_str(&Format::CycloneDx.render(&bom(&t))).unwrap();
+    let cdx: serde_json::Value = serde_json::from_str(&Format::CycloneDx.render(&bom(&t))).unwrap();
     let refs: BTreeSet<&str> = cdx["components"]
         .as_array()
         .unwrap()
@@ -264,7 +269,10 @@ fn distro_falls_back_to_the_lock_codename() {
     let mut t = TestImage::new("x");
     t.file("etc/hostname", b"x", 0o644);
     let none: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    assert_eq!(distro(&t.view, &none, &["trixie".into()]), Some("debian-13".into()));
+    assert_eq!(
+        distro(&t.view, &none, &["trixie".into()]),
+        Some("debian-13".into())
+    );
     assert_eq!(distro(&t.view, &none, &["sid".into()]), None);
     assert_eq!(uuid5("a").len(), 36);
     assert_eq!(&uuid5("a")[14..15], "5");

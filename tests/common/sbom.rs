@@ -63,7 +63,11 @@ pub fn deb_purls(path: &Path) -> BTreeSet<String> {
 
 /// The purl an SBOM must give a locked package (`distro` left out when `distro` is None).
 pub fn expected_purl(pkg: &Value, distro: Option<&str>) -> String {
-    let enc = |s: &str| s.replace('%', "%25").replace('+', "%2B").replace(':', "%3A");
+    let enc = |s: &str| {
+        s.replace('%', "%25")
+            .replace('+', "%2B")
+            .replace(':', "%3A")
+    };
     let mut purl = format!(
         "pkg:deb/debian/{}@{}?arch={}",
         enc(pkg["name"].as_str().expect("name")),
@@ -77,7 +81,13 @@ pub fn expected_purl(pkg: &Value, distro: Option<&str>) -> String {
 }
 
 /// Checks both SBOMs `build` wrote for an image against the validators and the lock's packages.
-pub fn check_built_sboms(out: &Path, image: &str, arch: &str, locked: &[Value], distro: Option<&str>) {
+pub fn check_built_sboms(
+    out: &Path,
+    image: &str,
+    arch: &str,
+    locked: &[Value],
+    distro: Option<&str>,
+) {
     let mut dir = out.as_os_str().to_owned();
     dir.push(".sbom");
     let dir = Path::new(&dir).to_path_buf();
@@ -90,9 +100,15 @@ pub fn check_built_sboms(out: &Path, image: &str, arch: &str, locked: &[Value], 
     for pkg in locked {
         let purl = expected_purl(pkg, distro);
         assert!(purls.contains(&purl), "{purl} missing from {purls:?}");
-        assert!(spdx_text.contains(&format!("\"{purl}\"")), "{purl} missing from SPDX");
+        assert!(
+            spdx_text.contains(&format!("\"{purl}\"")),
+            "{purl} missing from SPDX"
+        );
         let sha = pkg["sha256"].as_str().expect("sha256");
-        assert!(spdx_text.contains(sha), "the .deb sha256 of {purl} is missing");
+        assert!(
+            spdx_text.contains(sha),
+            "the .deb sha256 of {purl} is missing"
+        );
     }
     assert_eq!(purls.len(), locked.len(), "{purls:?}");
 }

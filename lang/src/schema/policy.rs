@@ -49,7 +49,9 @@ fn valid_date(text: &str) -> bool {
 /// `"200MiB"`, `"1GB"`, `"512"` → bytes.
 fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
-    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(digits);
     let number: u64 = number.parse().ok()?;
     let factor: u64 = match unit.trim() {
@@ -67,17 +69,22 @@ fn parse_size(text: &str) -> Option<u64> {
 
 impl Check<'_> {
     /// The image's policy (`None` when neither it nor a base declares one).
-    pub(super) fn policy(&mut self, field: Option<&Field>, base: Option<&ImageSpec>) -> Option<PolicySpec> {
+    pub(super) fn policy(
+        &mut self,
+        field: Option<&Field>,
+        base: Option<&ImageSpec>,
+    ) -> Option<PolicySpec> {
         let Some(field) = field else {
             return base.and_then(|b| b.policy.clone());
         };
         match &field.value.kind {
             V::Str(s) => {
                 let name = s.to_string();
-                self.baseline_name(&name, field.value.span).then(|| PolicySpec {
-                    baseline: name,
-                    ..PolicySpec::default()
-                })
+                self.baseline_name(&name, field.value.span)
+                    .then(|| PolicySpec {
+                        baseline: name,
+                        ..PolicySpec::default()
+                    })
             }
             V::Record(record) => self.policy_block(record),
             V::List(list) => {
@@ -93,7 +100,12 @@ impl Check<'_> {
                 match list.items.first().map(|v| &v.kind) {
                     Some(V::Record(record)) => self.policy_block(record),
                     _ => {
-                        self.mismatch(field, "policy", "a baseline name or a `policy { … }` block", None);
+                        self.mismatch(
+                            field,
+                            "policy",
+                            "a baseline name or a `policy { … }` block",
+                            None,
+                        );
                         None
                     }
                 }
@@ -103,7 +115,10 @@ impl Check<'_> {
                     field,
                     "policy",
                     "a baseline name or a `policy { … }` block",
-                    Some("write `policy = \"baseline\"` or `policy { baseline = \"strict\" }`".into()),
+                    Some(
+                        "write `policy = \"baseline\"` or `policy { baseline = \"strict\" }`"
+                            .into(),
+                    ),
                 );
                 None
             }
@@ -117,9 +132,13 @@ impl Check<'_> {
         let help = did_you_mean(name, POLICY_BASELINES.iter())
             .unwrap_or_else(|| "the baselines are `baseline`, `strict` and `none`".into());
         self.push(
-            Diag::new(codes::UNKNOWN_RULE, span, format!("unknown policy baseline `{name}`"))
-                .label("not a baseline")
-                .help(help),
+            Diag::new(
+                codes::UNKNOWN_RULE,
+                span,
+                format!("unknown policy baseline `{name}`"),
+            )
+            .label("not a baseline")
+            .help(help),
         );
         false
     }
@@ -132,9 +151,13 @@ impl Check<'_> {
         let help = did_you_mean(&name, POLICY_RULES.iter())
             .unwrap_or_else(|| "see the rules in the book's chapter on policies".into());
         self.push(
-            Diag::new(codes::UNKNOWN_RULE, field.value.span, format!("unknown policy rule `{name}`"))
-                .label("not a rule")
-                .help(help),
+            Diag::new(
+                codes::UNKNOWN_RULE,
+                field.value.span,
+                format!("unknown policy rule `{name}`"),
+            )
+            .label("not a rule")
+            .help(help),
         );
         None
     }
@@ -203,7 +226,12 @@ impl Check<'_> {
                 None
             }
             _ => {
-                self.mismatch(field, "max_size", "a size", Some("write `max_size = \"200MiB\"`".into()));
+                self.mismatch(
+                    field,
+                    "max_size",
+                    "a size",
+                    Some("write `max_size = \"200MiB\"`".into()),
+                );
                 None
             }
         }
@@ -226,9 +254,13 @@ impl Check<'_> {
                     format!("the severities are {}", super::list_names(SEVERITIES))
                 });
                 self.push(
-                    Diag::new(codes::BAD_SEVERITY, f.key_span, format!("unknown severity `{key}`"))
-                        .label("not a severity")
-                        .help(help),
+                    Diag::new(
+                        codes::BAD_SEVERITY,
+                        f.key_span,
+                        format!("unknown severity `{key}`"),
+                    )
+                    .label("not a severity")
+                    .help(help),
                 );
                 continue;
             }
@@ -268,9 +300,13 @@ impl Check<'_> {
                 let text = self.string(f, "until")?;
                 if !valid_date(&text) {
                     self.push(
-                        Diag::new(codes::BAD_DATE, f.value.span, format!("`{text}` is not a date"))
-                            .label("expected YYYY-MM-DD")
-                            .help("write the expiry as a calendar date: `until = \"2027-03-01\"`"),
+                        Diag::new(
+                            codes::BAD_DATE,
+                            f.value.span,
+                            format!("`{text}` is not a date"),
+                        )
+                        .label("expected YYYY-MM-DD")
+                        .help("write the expiry as a calendar date: `until = \"2027-03-01\"`"),
                     );
                     return None;
                 }
@@ -285,12 +321,20 @@ impl Check<'_> {
             .get("package")
             .and_then(|f| self.string(f, "package"));
         if let (Some(p), Some(k)) = (record.fields.get("path"), record.fields.get("package")) {
-            let (first, second) = if p.key_span.start <= k.key_span.start { (p, k) } else { (k, p) };
+            let (first, second) = if p.key_span.start <= k.key_span.start {
+                (p, k)
+            } else {
+                (k, p)
+            };
             self.push(
-                Diag::new(codes::BAD_WAIVER, second.key_span, "a waiver names both a `path` and a `package`")
-                    .label("second one")
-                    .secondary(first.key_span, "first one")
-                    .help("waive one path or one package per `waive` block"),
+                Diag::new(
+                    codes::BAD_WAIVER,
+                    second.key_span,
+                    "a waiver names both a `path` and a `package`",
+                )
+                .label("second one")
+                .secondary(first.key_span, "first one")
+                .help("waive one path or one package per `waive` block"),
             );
             return None;
         }
