@@ -76,6 +76,7 @@ codes! {
     BAD_PACKAGE = "H0063": "a malformed Debian package name, version constraint or exclusion",
     NO_REPOSITORY = "H0064": "`packages` without any repository to install them from",
     BAD_REPOSITORY_URL = "H0065": "a repository URL that is not mirror://, http(s):// or file://, or that holds credentials",
+    BAD_BASE_REFERENCE = "H0066": "a registry base image not pinned by digest (`HOST/REPO@sha256:…`)",
     UNKNOWN_RULE = "H0080": "an unknown policy baseline or rule name",
     BAD_DATE = "H0081": "a waiver `until` that is not a calendar date `YYYY-MM-DD`",
     BAD_SIZE = "H0082": "a `max_size` that is not a positive number of bytes or a number with B, KB, MB, GB, KiB, MiB or GiB",

@@ -188,7 +188,7 @@ pub struct UpdateArgs {
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
-    /// An OCI layout directory (what `himg build --out DIR` writes).
+    /// An OCI layout directory (what `himg build --out DIR` writes), or a .himg file (built first).
     pub layout: PathBuf,
     /// Where to: `HOST[:PORT]/REPOSITORY[:TAG]`.
     pub reference: String,

@@ -40,6 +40,8 @@ pub enum CliError {
     Fetch(#[from] crate::debian::fetch::FetchError),
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
+    #[error(transparent)]
+    Base(#[from] crate::registry::base::BaseError),
     #[error("{0}")]
     Layout(String),
     #[error(transparent)]
@@ -92,6 +94,9 @@ impl CliError {
             CliError::Plan(PlanError::SourceChanged { .. }) => {
                 Some("a file changed during the build; nothing was recorded for it".into())
             }
+            CliError::Base(_) => Some(
+                "registry bases are pulled once into the store (credentials as for `himg pull`); a registry on 127.0.0.1 or localhost is spoken to over http".into(),
+            ),
             CliError::Plan(PlanError::LayerBudget { .. }) => {
                 Some("raise `max_layers`, or group content into fewer `layer` blocks".to_string())
             }

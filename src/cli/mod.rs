@@ -61,7 +61,7 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
         Command::Eval(a) => lang_cmd::eval(a, printer),
         Command::Build(a) => build::build(&cli.global, a, printer),
         Command::Graph(a) => build::graph(&cli.global, a, printer),
-        Command::Push(a) => registry_cmd::push(a, printer),
+        Command::Push(a) => registry_cmd::push(&cli.global, a, printer),
         Command::Pull(a) => registry_cmd::pull(a, printer),
         Command::Lock(a) => debian_cmd::lock(&cli.global, a, printer),
         Command::Update(a) => debian_cmd::update(&cli.global, a, printer),
