@@ -15,4 +15,6 @@ pub mod load;
 pub mod oci;
 pub mod output;
 pub mod plan;
+pub mod policy;
 pub mod registry;
+pub mod sbom;

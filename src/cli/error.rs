@@ -57,6 +57,8 @@ pub enum CliError {
     Cache(#[from] crate::cache::CacheError),
     #[error("{0}")]
     CacheConfig(String),
+    #[error("policy violated by {}", images.join(", "))]
+    PolicyViolation { images: Vec<String> },
     #[error("cannot access `{path}`")]
     Io {
         path: std::path::PathBuf,
@@ -74,6 +76,7 @@ impl CliError {
             CliError::NoSuchImage { .. } | CliError::NoImages { .. } => 1,
             CliError::StaleLock { .. } => 1,
             CliError::ImageSelect { .. } => 1,
+            CliError::PolicyViolation { .. } => 5,
             CliError::Store(StoreError::IncompatibleVersion { .. }) => 4,
             CliError::Plan(PlanError::Store(StoreError::IncompatibleVersion { .. })) => 4,
             _ => 3,
@@ -98,6 +101,9 @@ impl CliError {
                 "choose with --image NAME and --arch ARCH; it holds: {}",
                 available.join(", ")
             )),
+            CliError::PolicyViolation { .. } => Some(
+                "fix each file named above, or add a `waive \"RULE\" { path = …, reason = …, until = … }` to the image's `policy`".to_string(),
+            ),
             CliError::NoImages { .. } => {
                 Some("declare one with `image \"name\" { ... }`".to_string())
             }
