@@ -76,6 +76,10 @@ codes! {
     BAD_PACKAGE = "H0063": "a malformed Debian package name, version constraint or exclusion",
     NO_REPOSITORY = "H0064": "`packages` without any repository to install them from",
     BAD_REPOSITORY_URL = "H0065": "a repository URL that is not mirror://, http(s):// or file://, or that holds credentials",
+    BAD_REGEX = "H0070": "a regular expression in a `test` block that does not compile",
+    EMPTY_TEST = "H0071": "a `test` block that checks nothing (no `run`, `file` or `metadata`)",
+    DUPLICATE_TEST = "H0072": "two tests with the same name in one image",
+    EXPECTATION_WITHOUT_RUN = "H0073": "a command expectation (`stdout`, `exit_code`, …) in a test without `run`",
 }
 
 /// The one-line meaning of a diagnostic code (`"H0012"`), or `None` for an unknown code.
@@ -92,8 +96,13 @@ mod tests {
 
     #[test]
     fn codes_are_sorted_unique_and_explained() {
-        for (i, (code, meaning)) in CODES.iter().enumerate() {
-            assert_eq!(*code, format!("H{:04}", i + 1));
+        // Strictly increasing `H` + 4 digits; ranges handed out to parallel work may leave gaps.
+        for pair in CODES.windows(2) {
+            assert!(pair[0].0 < pair[1].0, "{} before {}", pair[0].0, pair[1].0);
+        }
+        for (code, meaning) in CODES {
+            assert!(code.len() == 5 && code.starts_with('H'));
+            assert!(code[1..].chars().all(|c| c.is_ascii_digit()));
             assert!(!meaning.is_empty());
         }
         assert_eq!(explain("H0012"), Some(CODES[11].1));

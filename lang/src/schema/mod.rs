@@ -8,6 +8,7 @@ mod accounts;
 mod config;
 mod content;
 mod packages;
+mod testing;
 
 use crate::codes;
 use crate::diagnostic::Diag;
@@ -29,7 +30,7 @@ pub(crate) struct Cx<'a> {
 /// The field a block label fills: `user "app" {}` sets `name = "app"`.
 pub(crate) fn label_field(kind: &str) -> &'static str {
     match kind {
-        "user" | "group" | "layer" => "name",
+        "user" | "group" | "layer" | "test" => "name",
         "copy" => "source",
         "repository" => "name",
         "file" | "symlink" | "dir" => "path",
@@ -89,10 +90,11 @@ pub(crate) const IMAGE_FIELDS: &[&str] = &[
     "packages",
     "keep_docs",
     "locales",
+    "test",
 ];
 
 /// Accepted syntactically, rejected until implemented.
-pub(crate) const RESERVED_FIELDS: &[&str] = &["test", "policy"];
+pub(crate) const RESERVED_FIELDS: &[&str] = &["policy"];
 
 /// The largest uid/gid (`4294967295` is `(uid_t) -1`, "no id").
 const MAX_ID: i64 = 4_294_967_294;
@@ -194,6 +196,9 @@ impl Check<'_> {
             .unwrap_or_default();
         let layers = self.layers(body, &accounts);
         let packages = self.packages(body, base.as_ref());
+        let tests = get("test")
+            .map(|f| self.tests(f, &accounts))
+            .unwrap_or_default();
 
         ImageSpec {
             name: name.to_owned(),
@@ -208,6 +213,7 @@ impl Check<'_> {
             max_layers,
             compression,
             packages,
+            tests,
         }
     }
 
