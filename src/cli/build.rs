@@ -13,7 +13,7 @@ use crate::output::{self, BuiltImage};
 use crate::plan::{self, CompileOptions, NodeOutcome};
 
 /// Picks the requested images (all when none are named).
-fn select(
+pub(super) fn select(
     loaded: &Loaded,
     names: &[String],
     file: &std::path::Path,

@@ -42,6 +42,10 @@ pub enum CliError {
     Registry(#[from] crate::registry::RegistryError),
     #[error("{0}")]
     Layout(String),
+    #[error(transparent)]
+    Test(#[from] crate::testing::TestError),
+    #[error("{failed} of {total} tests failed")]
+    TestsFailed { failed: usize, total: usize },
     #[error("cannot access `{path}`")]
     Io {
         path: std::path::PathBuf,
@@ -58,6 +62,7 @@ impl CliError {
             CliError::Load(_) => 1,
             CliError::NoSuchImage { .. } | CliError::NoImages { .. } => 1,
             CliError::StaleLock { .. } => 1,
+            CliError::TestsFailed { .. } => 5,
             CliError::Store(StoreError::IncompatibleVersion { .. }) => 4,
             CliError::Plan(PlanError::Store(StoreError::IncompatibleVersion { .. })) => 4,
             _ => 3,
@@ -94,6 +99,9 @@ impl CliError {
             CliError::Plan(PlanError::Store(_)) | CliError::Store(_) => {
                 Some("`himg store verify` checks the store and names any corrupt entry".into())
             }
+            CliError::TestsFailed { .. } => Some(
+                "each failure above shows what was expected and what the image gave; `himg run FILE -- sh` opens a shell in the same sandbox when the image has one".into(),
+            ),
             _ => None,
         }
     }
