@@ -259,9 +259,9 @@ pub struct Materialized {
 
 #[allow(dead_code)] // used by the commands that read images back (landing)
 impl Materialized {
-    /// The layout directory.
-    pub fn layout(&self) -> &std::path::Path {
-        self.dir.path()
+    /// The layout directory (`layout/` inside the temporary directory, where `materialize` builds).
+    pub fn layout(&self) -> std::path::PathBuf {
+        self.dir.path().join("layout")
     }
 }
 

@@ -44,6 +44,8 @@ pub enum CliError {
     Layout(String),
     #[error(transparent)]
     Test(#[from] crate::testing::TestError),
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
     #[error("{failed} of {total} tests failed")]
     TestsFailed { failed: usize, total: usize },
     #[error("cannot access `{path}`")]

@@ -59,7 +59,12 @@ fn extract(layout: &std::path::Path, view: &ImageView) -> Result<tempfile::TempD
             source: e,
         })?;
     let source = crate::image::ImageSource::open(layout)?;
-    source.extract_rootfs(view, dir.path())?;
+    let root = dir.path().join("rootfs");
+    source.extract_rootfs(view, &root)?;
+    testing::sandbox::own_tree(&root).map_err(|e| CliError::Io {
+        path: root.clone(),
+        source: e,
+    })?;
     Ok(dir)
 }
 
@@ -73,7 +78,7 @@ pub fn test(global: &GlobalArgs, args: &TestArgs, printer: &Printer) -> Result<E
     drop(store);
 
     let mut outcomes: Vec<Outcome> = Vec::new();
-    for (spec, view) in views(built.layout(), &specs)? {
+    for (spec, view) in views(&built.layout(), &specs)? {
         if spec.tests.is_empty() {
             printer.warn(&format!("image `{}` declares no tests", spec.name));
             continue;
@@ -91,13 +96,13 @@ pub fn test(global: &GlobalArgs, args: &TestArgs, printer: &Printer) -> Result<E
         let rootfs = if pending.is_empty() {
             None
         } else {
-            Some(extract(built.layout(), &view)?)
+            Some(extract(&built.layout(), &view)?)
         };
         let empty = std::path::PathBuf::new();
         let target = Target {
             image: &spec.name,
             view: &view,
-            rootfs: rootfs.as_ref().map_or(&empty, |d| d.path()),
+            rootfs: &rootfs.as_ref().map_or(empty, |d| d.path().join("rootfs")),
         };
         let results = testing::run_all(&target, &spec.tests, cache.as_ref());
         for o in &results {
@@ -180,11 +185,11 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, printer: &Printer) -> Result<Exi
         });
     };
     let built = super::build::materialize(global, &args.file, &names, printer)?;
-    let (_, view) = views(built.layout(), std::slice::from_ref(spec))?
+    let (_, view) = views(&built.layout(), std::slice::from_ref(spec))?
         .into_iter()
         .next()
         .ok_or_else(|| CliError::Layout("no image was built".into()))?;
-    let rootfs = extract(built.layout(), &view)?;
+    let rootfs = extract(&built.layout(), &view)?;
     let rc = &view.config.config;
     let argv = if args.command.is_empty() {
         rc.entrypoint.iter().chain(&rc.cmd).cloned().collect()
@@ -197,10 +202,11 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, printer: &Printer) -> Result<Exi
             spec.name
         )));
     }
+    let root = rootfs.path().join("rootfs");
     let target = Target {
         image: &spec.name,
         view: &view,
-        rootfs: rootfs.path(),
+        rootfs: &root,
     };
     let cmd = testing::run::sandbox_command(
         &target,
@@ -210,7 +216,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, printer: &Printer) -> Result<Exi
         None,
         args.network,
     )?;
-    let sandbox = testing::Sandbox::new(rootfs.path())?;
+    let sandbox = testing::Sandbox::new(&root)?;
     printer.status(
         "Running",
         &format!(

@@ -198,6 +198,40 @@ impl Sandbox {
     }
 }
 
+/// Makes an extracted rootfs usable by an unprivileged sandbox: every entry owned by the calling user
+/// (an extraction as root keeps the image's owners, which the sandbox's single mapped uid could not
+/// access) and every directory owner-writable (so the tree can be deleted). The image's own owners
+/// and modes stay in the image model, which file tests read.
+pub fn own_tree(root: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let uid = rustix::process::geteuid().as_raw();
+    let gid = rustix::process::getegid().as_raw();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path)?;
+        {
+            use std::os::unix::fs::MetadataExt;
+            if meta.uid() != uid || meta.gid() != gid {
+                std::os::unix::fs::lchown(&path, Some(uid), Some(gid))?;
+            }
+        }
+        if meta.is_dir() {
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode & 0o700 != 0o700 {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode | 0o700))?;
+            }
+            for entry in std::fs::read_dir(&path)? {
+                stack.push(entry?.path());
+            }
+        } else if meta.is_file() {
+            // chown cleared setuid/setgid; keep the rest of the mode as it was.
+            let mode = meta.permissions().mode() & 0o777;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+        }
+    }
+    Ok(())
+}
+
 fn reader(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
         let mut buf = Vec::new();
