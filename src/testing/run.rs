@@ -249,8 +249,57 @@ fn kind_name(kind: &FileKind) -> &'static str {
     }
 }
 
+/// Resolves `path` in the image as the kernel would, inside the image's root: symlinks of the
+/// directories on the way are followed, and of the last component too when `follow_last`. Returns
+/// the key of the entry in [`ImageView::files`](crate::image::ImageView) (`""` for `/`), or `None`
+/// when a component is missing or links loop.
+pub fn resolve(view: &crate::image::ImageView, path: &str, follow_last: bool) -> Option<String> {
+    let mut pending: Vec<String> = path
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .rev()
+        .map(str::to_owned)
+        .collect();
+    let mut current: Vec<String> = Vec::new();
+    let mut hops = 0;
+    while let Some(component) = pending.pop() {
+        match component.as_str() {
+            "." => continue,
+            ".." => {
+                current.pop();
+                continue;
+            }
+            _ => {}
+        }
+        current.push(component);
+        let key = current.join("/");
+        let entry = view.files.get(&key)?;
+        if let FileKind::Symlink { target } = &entry.kind
+            && (follow_last || !pending.is_empty())
+        {
+            hops += 1;
+            if hops > 40 {
+                return None;
+            }
+            current.pop();
+            if target.starts_with('/') {
+                current.clear();
+            }
+            pending.extend(
+                target
+                    .split('/')
+                    .filter(|c| !c.is_empty())
+                    .rev()
+                    .map(str::to_owned),
+            );
+        }
+    }
+    Some(current.join("/"))
+}
+
 fn lookup<'v>(target: &'v Target<'_>, path: &str) -> Option<&'v FileEntry> {
-    target.view.files.get(path.trim_start_matches('/'))
+    let key = resolve(target.view, path, false)?;
+    target.view.files.get(&key)
 }
 
 fn file(target: &Target<'_>, t: &FileTest, failures: &mut Vec<Failure>) {
@@ -344,16 +393,27 @@ fn file(target: &Target<'_>, t: &FileTest, failures: &mut Vec<Failure>) {
     if t.contains.is_empty() && t.matches.is_empty() {
         return;
     }
-    let content_path = match &entry.kind {
-        FileKind::File => path.trim_start_matches('/').to_owned(),
-        FileKind::Hardlink { target: other } => other.clone(),
-        other => {
+    // Content follows symlinks, like reading the file inside the image would.
+    let followed = resolve(target.view, path, true)
+        .and_then(|key| Some((target.view.files.get(&key)?.kind.clone(), key)));
+    let content_path = match followed {
+        Some((FileKind::File, key)) => key,
+        Some((FileKind::Hardlink { target: other }, _)) => other,
+        Some((other, _)) => {
             fail(
                 "content",
                 format!(
                     "content checks need a regular file, found a {}",
-                    kind_name(other)
+                    kind_name(&other)
                 ),
+                None,
+            );
+            return;
+        }
+        None => {
+            fail(
+                "content",
+                "the symlink points to nothing in the image".into(),
                 None,
             );
             return;
@@ -543,6 +603,41 @@ mod tests {
         );
         let diff = bad.failures[1].diff.as_deref().unwrap();
         assert!(diff.contains("-B\n") && diff.contains("+b\n"), "{diff}");
+    }
+
+    #[test]
+    fn resolves_symlinks_inside_the_image() {
+        let mut v = view();
+        let entry = |kind| FileEntry {
+            kind,
+            mode: 0o777,
+            uid: 0,
+            gid: 0,
+            size: 0,
+            sha256: None,
+            layer: 0,
+        };
+        v.files.insert("usr".into(), entry(FileKind::Dir));
+        v.files.insert("usr/bin".into(), entry(FileKind::Dir));
+        v.files.insert("usr/bin/sh".into(), entry(FileKind::File));
+        v.files.insert(
+            "etc/sh".into(),
+            entry(FileKind::Symlink {
+                target: "../bin/sh".into(),
+            }),
+        );
+        v.files.insert(
+            "loop".into(),
+            entry(FileKind::Symlink {
+                target: "/loop".into(),
+            }),
+        );
+        assert_eq!(resolve(&v, "/bin/sh", false).as_deref(), Some("usr/bin/sh"));
+        assert_eq!(resolve(&v, "/etc/sh", false).as_deref(), Some("etc/sh"));
+        assert_eq!(resolve(&v, "/etc/sh", true).as_deref(), Some("usr/bin/sh"));
+        assert_eq!(resolve(&v, "/", true).as_deref(), Some(""));
+        assert_eq!(resolve(&v, "/loop", true), None);
+        assert_eq!(resolve(&v, "/nope/x", true), None);
     }
 
     #[test]
