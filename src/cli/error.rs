@@ -40,14 +40,23 @@ pub enum CliError {
     Fetch(#[from] crate::debian::fetch::FetchError),
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
+    #[error(transparent)]
+    Base(#[from] crate::registry::base::BaseError),
     #[error("{0}")]
     Layout(String),
     #[error(transparent)]
     Test(#[from] crate::testing::TestError),
-    #[error(transparent)]
-    Image(#[from] crate::image::ImageError),
     #[error("{failed} of {total} tests failed")]
     TestsFailed { failed: usize, total: usize },
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+    #[error("`{target}` holds {found} images matching {wanted}, expected exactly one")]
+    ImageSelect {
+        target: String,
+        wanted: String,
+        found: usize,
+        available: Vec<String>,
+    },
     #[error("cannot access `{path}`")]
     Io {
         path: std::path::PathBuf,
@@ -65,6 +74,7 @@ impl CliError {
             CliError::NoSuchImage { .. } | CliError::NoImages { .. } => 1,
             CliError::StaleLock { .. } => 1,
             CliError::TestsFailed { .. } => 5,
+            CliError::ImageSelect { .. } => 1,
             CliError::Store(StoreError::IncompatibleVersion { .. }) => 4,
             CliError::Plan(PlanError::Store(StoreError::IncompatibleVersion { .. })) => 4,
             _ => 3,
@@ -85,12 +95,19 @@ impl CliError {
             CliError::StaleLock { lock, .. } => Some(format!(
                 "run `himg lock` to resolve the packages again and review the change to `{lock}`"
             )),
+            CliError::ImageSelect { available, .. } => Some(format!(
+                "choose with --image NAME and --arch ARCH; it holds: {}",
+                available.join(", ")
+            )),
             CliError::NoImages { .. } => {
                 Some("declare one with `image \"name\" { ... }`".to_string())
             }
             CliError::Plan(PlanError::SourceChanged { .. }) => {
                 Some("a file changed during the build; nothing was recorded for it".into())
             }
+            CliError::Base(_) => Some(
+                "registry bases are pulled once into the store (credentials as for `himg pull`); a registry on 127.0.0.1 or localhost is spoken to over http".into(),
+            ),
             CliError::Plan(PlanError::LayerBudget { .. }) => {
                 Some("raise `max_layers`, or group content into fewer `layer` blocks".to_string())
             }
