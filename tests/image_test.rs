@@ -214,7 +214,11 @@ fn the_sandbox_has_no_network_and_a_read_only_rootfs() {
     std::fs::write(dir.join("probe.himg"), himg).unwrap();
     let out = project.himg(&["test", "probe/probe.himg"]);
     assert_success(&out, "himg test probe.himg");
-    assert!(stderr(&out).contains("5 tests: 5 passed"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("5 tests: 5 passed"),
+        "{}",
+        stderr(&out)
+    );
 
     // `himg run` runs a command in the same sandbox and passes its exit code through.
     let run = project.himg(&[
@@ -251,7 +255,11 @@ fn test_blocks_do_not_change_the_image() {
         .expect("hello.himg has tests");
     let without_dir = project.path("plain/examples");
     common::copy_dir(&project.path("examples"), &without_dir);
-    std::fs::write(without_dir.join("hello.himg"), format!("{}}}\n", &text[..cut])).unwrap();
+    std::fs::write(
+        without_dir.join("hello.himg"),
+        format!("{}}}\n", &text[..cut]),
+    )
+    .unwrap();
 
     let graph = |file: &str| {
         let o = project.himg(&["graph", file, "--json"]);

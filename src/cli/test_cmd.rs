@@ -36,7 +36,9 @@ fn views(
     for spec in specs {
         let view = all
             .iter()
-            .find(|v| v.name.as_deref() == Some(spec.name.as_str()) && v.config.architecture == arch)
+            .find(|v| {
+                v.name.as_deref() == Some(spec.name.as_str()) && v.config.architecture == arch
+            })
             .cloned()
             .ok_or_else(|| {
                 CliError::Layout(format!(

@@ -98,7 +98,10 @@ mod tests {
         .unwrap();
         std::fs::write(dir.path().join("etc/group"), "root:x:0:\nstaff:x:50:app\n").unwrap();
         let r = resolve(dir.path(), Some("app")).unwrap();
-        assert_eq!((r.uid, r.gid, r.home.as_deref()), (1000, 50, Some("/home/app")));
+        assert_eq!(
+            (r.uid, r.gid, r.home.as_deref()),
+            (1000, 50, Some("/home/app"))
+        );
         assert_eq!(resolve(dir.path(), Some("app:root")).unwrap().gid, 0);
         assert_eq!(resolve(dir.path(), Some("1000")).unwrap().gid, 50);
         assert_eq!(resolve(dir.path(), Some("77:88")).unwrap().uid, 77);

@@ -309,7 +309,9 @@ mod tests {
     fn no_network_unless_asked() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let script = format!("python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {port}), 5)' && echo connected");
+        let script = format!(
+            "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {port}), 5)' && echo connected"
+        );
         let mut cmd = sh(&script);
         let got = host().run(&cmd, b"", Duration::from_secs(30)).unwrap();
         assert_ne!(got.exit_code, 0, "{got:?}");

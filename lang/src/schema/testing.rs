@@ -184,7 +184,9 @@ impl Check<'_> {
             );
         }
         let env = match get("env") {
-            Some(f) => self.string_record(f, "env", KeyKind::Env).unwrap_or_default(),
+            Some(f) => self
+                .string_record(f, "env", KeyKind::Env)
+                .unwrap_or_default(),
             None => Vec::new(),
         };
         let user = get("user").and_then(|f| self.test_user(f));
@@ -334,7 +336,9 @@ impl Check<'_> {
         let matches = self.regexes(get("matches"), "matches");
         let target = get("target").and_then(|f| self.string(f, "target"));
         if !exists {
-            for key in ["type", "mode", "owner", "group", "contains", "matches", "target"] {
+            for key in [
+                "type", "mode", "owner", "group", "contains", "matches", "target",
+            ] {
                 if let Some(f) = get(key) {
                     self.push(
                         Diag::new(
@@ -376,7 +380,8 @@ impl Check<'_> {
                 self.int_in(&f, name, 0, MAX_ID)
             }
             V::Str(s) => {
-                let (found, names, code, what): (Option<u32>, Vec<&str>, _, _) = if name == "owner" {
+                let (found, names, code, what): (Option<u32>, Vec<&str>, _, _) = if name == "owner"
+                {
                     (
                         accounts.user(s).map(|u| u.0),
                         accounts.users.iter().map(|u| u.0.as_str()).collect(),
