@@ -18,3 +18,4 @@ pub mod plan;
 pub mod policy;
 pub mod registry;
 pub mod sbom;
+pub mod testing;

@@ -1,7 +1,7 @@
 //! Live (issue 2/5, acceptance 3): the Debian examples build from the host's mirror with their
 //! committed locks (`--locked`); the python image runs `python3` with ssl, sqlite3 and json under runc;
 //! `dpkg-query` lists exactly the locked packages at their locked versions; an empty store gives the
-//! same digest. These tests need the network path to the host's Debian mirror and fail without it.
+//! same digest; each example passes its `himg test` tests. These tests need the network path to the host's Debian mirror and fail without it.
 
 mod common;
 
@@ -152,6 +152,29 @@ fn python_example_runs_and_matches_its_lock() {
         "py2",
     );
     assert_eq!(image(&fresh, "python")["digest"], digest);
+}
+
+/// Every Debian example passes its own `test` blocks (issue 4, acceptance 4): python runs ssl,
+/// sqlite3 and json as non-root, busybox has no network and a read-only rootfs.
+#[test]
+fn debian_examples_pass_their_tests() {
+    require_tool("bwrap");
+    let project = Project::new();
+    for file in [
+        "examples/debian-static.himg",
+        "examples/debian-base.himg",
+        "examples/python.himg",
+        "examples/busybox.himg",
+    ] {
+        relock(&project, file);
+        let junit = project.path("junit.xml");
+        let o = project.himg(&["test", file, "--junit", junit.to_str().expect("utf-8")]);
+        assert_success(&o, &format!("himg test {file}"));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(" passed (0 cached), 0 failed"), "{err}");
+        let xml = std::fs::read_to_string(&junit).expect("junit");
+        assert!(xml.contains("failures=\"0\""), "{xml}");
+    }
 }
 
 #[test]

@@ -77,6 +77,10 @@ codes! {
     NO_REPOSITORY = "H0064": "`packages` without any repository to install them from",
     BAD_REPOSITORY_URL = "H0065": "a repository URL that is not mirror://, http(s):// or file://, or that holds credentials",
     BAD_BASE_REFERENCE = "H0066": "a registry base image not pinned by digest (`HOST/REPO@sha256:…`)",
+    BAD_REGEX = "H0070": "a regular expression in a `test` block that does not compile",
+    EMPTY_TEST = "H0071": "a `test` block that checks nothing (no `run`, `file` or `metadata`)",
+    DUPLICATE_TEST = "H0072": "two tests with the same name in one image",
+    EXPECTATION_WITHOUT_RUN = "H0073": "a command expectation (`stdout`, `exit_code`, …) in a test without `run`",
     UNKNOWN_RULE = "H0080": "an unknown policy baseline or rule name",
     BAD_DATE = "H0081": "a waiver `until` that is not a calendar date `YYYY-MM-DD`",
     BAD_SIZE = "H0082": "a `max_size` that is not a positive number of bytes or a number with B, KB, MB, GB, KiB, MiB or GiB",
@@ -98,12 +102,13 @@ mod tests {
 
     #[test]
     fn codes_are_sorted_unique_and_explained() {
-        // Ranges are handed out per feature, so the table may have gaps; never reorder or reuse.
-        for (i, (code, meaning)) in CODES.iter().enumerate() {
-            assert!(code.len() == 5 && code.starts_with('H'), "{code}");
-            if i > 0 {
-                assert!(CODES[i - 1].0 < *code, "{code} out of order");
-            }
+        // Strictly increasing `H` + 4 digits; ranges handed out to parallel work may leave gaps.
+        for pair in CODES.windows(2) {
+            assert!(pair[0].0 < pair[1].0, "{} before {}", pair[0].0, pair[1].0);
+        }
+        for (code, meaning) in CODES {
+            assert!(code.len() == 5 && code.starts_with('H'));
+            assert!(code[1..].chars().all(|c| c.is_ascii_digit()));
             assert!(!meaning.is_empty());
         }
         assert_eq!(explain("H0012"), Some(CODES[11].1));

@@ -135,6 +135,10 @@ pub struct ImageSpec {
     /// declares none). Not image content: it never changes a digest.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<PolicySpec>,
+    /// `test "NAME" { … }` blocks, in declaration order. Tests never change the image: the composer
+    /// ignores them, `himg test` runs them against the built image.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<TestSpec>,
 }
 
 /// Policy baselines: `none` checks only the rules named in `enable`.
@@ -201,6 +205,90 @@ pub struct WaiverSpec {
     pub reason: String,
     /// The last day the waiver holds, `YYYY-MM-DD`.
     pub until: String,
+}
+
+/// One `test "NAME" { … }` block: a command to run in the sandbox, file checks and metadata checks,
+/// any combination of them (at least one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TestSpec {
+    pub name: String,
+    /// `run = [argv…]` and what its result must be.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<CommandTest>,
+    /// `file "/path" { … }` blocks, in declaration order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileTest>,
+    /// `metadata { … }`: expectations on the image config.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<MetadataTest>,
+}
+
+/// A command run in the sandbox and the expectations on its result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommandTest {
+    /// The argv; the program is looked up in the image's `PATH` when it has no `/`.
+    pub run: Vec<String>,
+    /// Added to (overriding) the image's environment.
+    pub env: Vec<(String, String)>,
+    /// `user = "name"`, `"uid"` or `"uid:gid"`; default: the image's `run_as`.
+    pub user: Option<String>,
+    /// Default: the image's `workdir`, else `/`.
+    pub workdir: Option<String>,
+    /// Text given on standard input (default: empty).
+    pub stdin: Option<String>,
+    /// Expected exit code (default 0).
+    pub exit_code: i32,
+    /// Exact expected standard output / error.
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
+    /// Substrings that must appear.
+    pub stdout_contains: Vec<String>,
+    pub stderr_contains: Vec<String>,
+    /// Regular expressions (Rust `regex` syntax) that must match somewhere.
+    pub stdout_matches: Vec<String>,
+    pub stderr_matches: Vec<String>,
+    /// Seconds before the sandbox is killed (default 60).
+    pub timeout: u32,
+    /// Give the command the host's network (default: no network at all).
+    pub network: bool,
+}
+
+/// Expectations on one path of the image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileTest {
+    /// Absolute, normalised path inside the image.
+    pub path: String,
+    /// `exists = false` asserts the path is absent (default true).
+    pub exists: bool,
+    /// `type = "file" | "dir" | "symlink"`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Permission bits including setuid/setgid/sticky (`mode = 0o755`).
+    pub mode: Option<u32>,
+    /// Numeric owner (`owner = "app"` or a uid) and group (`group = "app"` or a gid).
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// Substrings the (regular) file's content must hold.
+    pub contains: Vec<String>,
+    /// Regular expressions the content must match.
+    pub matches: Vec<String>,
+    /// The symlink's target, exactly.
+    pub target: Option<String>,
+}
+
+/// Expectations on the image config (the merged result of the image and its bases).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct MetadataTest {
+    pub user: Option<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    /// Variables that must be set to exactly these values (others may exist).
+    pub env: Vec<(String, String)>,
+    /// Labels that must be set to exactly these values (others may exist).
+    pub labels: BTreeMap<String, String>,
+    /// The exact set of exposed ports, normalised like `ports` (`8080/tcp`), sorted.
+    pub ports: Option<Vec<String>>,
+    pub workdir: Option<String>,
 }
 
 /// The Debian packages of one image.

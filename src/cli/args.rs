@@ -52,6 +52,10 @@ pub enum Command {
     Push(PushArgs),
     /// Pull an image from a registry into an OCI layout.
     Pull(PullArgs),
+    /// Build if needed, then run the images' `test` blocks (exit 6 when a test fails).
+    Test(TestArgs),
+    /// Run an image's entrypoint (or a command) in the test sandbox, on this terminal.
+    Run(RunArgs),
     /// Print the derivation graph (DOT, or JSON with --json).
     Graph(GraphArgs),
     /// Show an image: config, annotations, layers with sizes and the packages each holds.
@@ -253,6 +257,42 @@ pub struct AuditArgs {
     /// Print one JSON report on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The .himg file.
+    pub file: PathBuf,
+    /// Test only these images (repeatable; default: every image the file declares).
+    #[arg(long = "image", value_name = "NAME")]
+    pub images: Vec<String>,
+    /// Also write a JUnit XML report to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Run every test, ignoring cached results.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Print one JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The .himg file.
+    pub file: PathBuf,
+    /// The image to run (required when the file declares several).
+    #[arg(long = "image", value_name = "NAME")]
+    pub image: Option<String>,
+    /// Share the host's network with the sandbox.
+    #[arg(long)]
+    pub network: bool,
+    /// Run as this user (`name`, `uid`, `uid:gid`) instead of the image's.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// The command to run instead of the entrypoint and cmd (after `--`).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -13,7 +13,7 @@ use crate::output::{self, BuiltImage};
 use crate::plan::{self, CompileOptions, NodeOutcome};
 
 /// Picks the requested images (all when none are named).
-fn select(
+pub(super) fn select(
     loaded: &Loaded,
     names: &[String],
     file: &std::path::Path,
@@ -346,7 +346,7 @@ pub struct Materialized {
 
 #[allow(dead_code)] // used by the commands that read images back (landing)
 impl Materialized {
-    /// The layout directory.
+    /// The layout directory (`layout/` inside the temporary directory, where `materialize` builds).
     pub fn layout(&self) -> std::path::PathBuf {
         self.dir.path().join("layout")
     }

@@ -45,6 +45,10 @@ pub enum CliError {
     #[error("{0}")]
     Layout(String),
     #[error(transparent)]
+    Test(#[from] crate::testing::TestError),
+    #[error("{failed} of {total} tests failed")]
+    TestsFailed { failed: usize, total: usize },
+    #[error(transparent)]
     Image(#[from] crate::image::ImageError),
     #[error("`{target}` holds {found} images matching {wanted}, expected exactly one")]
     ImageSelect {
@@ -75,6 +79,7 @@ impl CliError {
             CliError::Load(_) => 1,
             CliError::NoSuchImage { .. } | CliError::NoImages { .. } => 1,
             CliError::StaleLock { .. } => 1,
+            CliError::TestsFailed { .. } => 6,
             CliError::ImageSelect { .. } => 1,
             CliError::PolicyViolation { .. } => 5,
             CliError::Store(StoreError::IncompatibleVersion { .. }) => 4,
@@ -127,6 +132,9 @@ impl CliError {
             CliError::Plan(PlanError::Store(_)) | CliError::Store(_) => {
                 Some("`himg store verify` checks the store and names any corrupt entry".into())
             }
+            CliError::TestsFailed { .. } => Some(
+                "each failure above shows what was expected and what the image gave; `himg run FILE -- sh` opens a shell in the same sandbox when the image has one".into(),
+            ),
             _ => None,
         }
     }

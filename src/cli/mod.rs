@@ -2,7 +2,7 @@
 //!
 //! Exit codes (documented in the book): 0 success; 1 the input is wrong (diagnostics, unformatted
 //! files); 2 usage error; 3 a build or I/O failure; 4 the store is inconsistent or incompatible; 5 an
-//! image violates its declared policy.
+//! image violates its declared policy; 6 an image test failed; 10 `update --check` found updates.
 
 // A CLI error is built once per process, on the way out: its size does not matter.
 #![allow(clippy::result_large_err)]
@@ -18,6 +18,7 @@ mod lang_cmd;
 mod printer;
 mod registry_cmd;
 mod store_cmd;
+mod test_cmd;
 
 use std::process::ExitCode;
 
@@ -63,6 +64,8 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
         Command::Eval(a) => lang_cmd::eval(a, printer),
         Command::Build(a) => build::build(&cli.global, a, printer),
         Command::Graph(a) => build::graph(&cli.global, a, printer),
+        Command::Test(a) => test_cmd::test(&cli.global, a, printer),
+        Command::Run(a) => test_cmd::run(&cli.global, a, printer),
         Command::Push(a) => registry_cmd::push(&cli.global, a, printer),
         Command::Pull(a) => registry_cmd::pull(a, printer),
         Command::Lock(a) => debian_cmd::lock(&cli.global, a, printer),

@@ -46,6 +46,11 @@ impl Printer {
         }
     }
 
+    /// A failure line on stderr, in red (shown even with `--quiet`).
+    pub fn fail(&self, verb: &str, message: &str) {
+        eprintln!("{} {message}", self.paint("1;31", &format!("{verb:>10}")));
+    }
+
     pub fn warn(&self, message: &str) {
         eprintln!("{} {message}", self.paint("1;33", "warning:"));
     }

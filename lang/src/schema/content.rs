@@ -377,7 +377,7 @@ impl Check<'_> {
         })
     }
 
-    fn mode(&mut self, field: &Field) -> Option<u32> {
+    pub(super) fn mode(&mut self, field: &Field) -> Option<u32> {
         let value = &field.value;
         match &value.kind {
             V::Int(n) => {

@@ -9,6 +9,7 @@ mod config;
 mod content;
 mod packages;
 mod policy;
+mod testing;
 
 use crate::codes;
 use crate::diagnostic::Diag;
@@ -30,7 +31,7 @@ pub(crate) struct Cx<'a> {
 /// The field a block label fills: `user "app" {}` sets `name = "app"`.
 pub(crate) fn label_field(kind: &str) -> &'static str {
     match kind {
-        "user" | "group" | "layer" => "name",
+        "user" | "group" | "layer" | "test" => "name",
         "copy" => "source",
         "repository" => "name",
         "file" | "symlink" | "dir" => "path",
@@ -94,10 +95,11 @@ pub(crate) const IMAGE_FIELDS: &[&str] = &[
     "path_exclude",
     "path_include",
     "policy",
+    "test",
 ];
 
-/// Accepted syntactically, rejected until implemented.
-pub(crate) const RESERVED_FIELDS: &[&str] = &["test"];
+/// Accepted syntactically, rejected until implemented (none at present; kept for the next field).
+pub(crate) const RESERVED_FIELDS: &[&str] = &[];
 
 /// The largest uid/gid (`4294967295` is `(uid_t) -1`, "no id").
 const MAX_ID: i64 = 4_294_967_294;
@@ -201,6 +203,9 @@ impl Check<'_> {
         let layers = self.layers(body, &accounts);
         let packages = self.packages(body, base.as_ref());
         let policy = self.policy(get("policy"), base.as_ref());
+        let tests = get("test")
+            .map(|f| self.tests(f, &accounts))
+            .unwrap_or_default();
 
         ImageSpec {
             name: name.to_owned(),
@@ -217,6 +222,7 @@ impl Check<'_> {
             compression,
             packages,
             policy,
+            tests,
         }
     }
 
