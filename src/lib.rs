@@ -15,3 +15,4 @@ pub mod oci;
 pub mod output;
 pub mod plan;
 pub mod registry;
+pub mod vuln;
