@@ -8,6 +8,7 @@ mod accounts;
 mod config;
 mod content;
 mod packages;
+mod vex;
 
 use crate::codes;
 use crate::diagnostic::Diag;
@@ -89,6 +90,7 @@ pub(crate) const IMAGE_FIELDS: &[&str] = &[
     "packages",
     "keep_docs",
     "locales",
+    "vex",
 ];
 
 /// Accepted syntactically, rejected until implemented.
@@ -194,6 +196,7 @@ impl Check<'_> {
             .unwrap_or_default();
         let layers = self.layers(body, &accounts);
         let packages = self.packages(body, base.as_ref());
+        let vex = self.vex(get("vex"), base.as_ref());
 
         ImageSpec {
             name: name.to_owned(),
@@ -208,6 +211,7 @@ impl Check<'_> {
             max_layers,
             compression,
             packages,
+            vex,
         }
     }
 
