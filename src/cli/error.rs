@@ -42,6 +42,12 @@ pub enum CliError {
     Registry(#[from] crate::registry::RegistryError),
     #[error("{0}")]
     Layout(String),
+    #[error(transparent)]
+    Vuln(#[from] crate::vuln::VulnError),
+    #[error("the vulnerability database `{path}` holds no advisories")]
+    EmptyVulnDb { path: std::path::PathBuf },
+    #[error("cannot tell the Debian release of image `{image}`")]
+    UnknownRelease { image: String },
     #[error("cannot access `{path}`")]
     Io {
         path: std::path::PathBuf,
@@ -58,6 +64,10 @@ impl CliError {
             CliError::Load(_) => 1,
             CliError::NoSuchImage { .. } | CliError::NoImages { .. } => 1,
             CliError::StaleLock { .. } => 1,
+            CliError::EmptyVulnDb { .. } | CliError::UnknownRelease { .. } => 1,
+            CliError::Vuln(
+                crate::vuln::VulnError::Format { .. } | crate::vuln::VulnError::Vex { .. },
+            ) => 1,
             CliError::Store(StoreError::IncompatibleVersion { .. }) => 4,
             CliError::Plan(PlanError::Store(StoreError::IncompatibleVersion { .. })) => 4,
             _ => 3,
@@ -78,6 +88,14 @@ impl CliError {
             CliError::StaleLock { lock, .. } => Some(format!(
                 "run `himg lock` to resolve the packages again and review the change to `{lock}`"
             )),
+            CliError::EmptyVulnDb { .. } => Some(
+                "import advisories first: `himg vulndb import debian-security-tracker.json` or an OSV zip"
+                    .into(),
+            ),
+            CliError::UnknownRelease { .. } => Some(
+                "the image has no lock with a suite codename and no /etc/os-release; pass `--release trixie`"
+                    .into(),
+            ),
             CliError::NoImages { .. } => {
                 Some("declare one with `image \"name\" { ... }`".to_string())
             }

@@ -1,7 +1,8 @@
 //! The command line: argument parsing, one function per command, errors mapped to exit codes.
 //!
 //! Exit codes (documented in the book): 0 success; 1 the input is wrong (diagnostics, unformatted
-//! files); 2 usage error; 3 a build or I/O failure; 4 the store is inconsistent or incompatible.
+//! files); 2 usage error; 3 a build or I/O failure; 4 the store is inconsistent or incompatible;
+//! 11 `scan --fail-on` found vulnerabilities at or above the threshold.
 
 // A CLI error is built once per process, on the way out: its size does not matter.
 #![allow(clippy::result_large_err)]
@@ -14,6 +15,7 @@ mod lang_cmd;
 mod printer;
 mod registry_cmd;
 mod store_cmd;
+mod vuln_cmd;
 
 use std::process::ExitCode;
 
@@ -64,6 +66,16 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
         Command::Lock(a) => debian_cmd::lock(&cli.global, a, printer),
         Command::Update(a) => debian_cmd::update(&cli.global, a, printer),
         Command::Store(s) => store_cmd::run(&cli.global, s, printer),
+        Command::Scan(a) => vuln_cmd::scan(&cli.global, a, printer),
+        Command::Vulndb(c) => vuln_cmd::vulndb(&cli.global, c, printer),
+    }
+}
+
+/// The store directory named by `--store`, `$HIMG_STORE` or the XDG default (not opened).
+fn store_root(global: &args::GlobalArgs) -> Result<std::path::PathBuf, CliError> {
+    match &global.store {
+        Some(dir) => Ok(dir.clone()),
+        None => Ok(himg_store::Store::default_root()?),
     }
 }
 
