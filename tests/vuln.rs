@@ -175,12 +175,18 @@ fn vulndb_imports_tracker_osv_dir_and_zip_and_replaces_a_source() {
     let o = himg(d, &store, &["vulndb", "import", "tracker.json", "--json"]);
     assert_success(&o, "import tracker");
     // 8 releases rows in the tracker document.
-    assert_eq!(stdout_json(&o)["imported"], json!([{"source": "debian-tracker", "records": 8}]));
+    assert_eq!(
+        stdout_json(&o)["imported"],
+        json!([{"source": "debian-tracker", "records": 8}])
+    );
 
     let o = himg(d, &store, &["vulndb", "import", "osv.zip", "--json"]);
     assert_success(&o, "import zip");
     let v = stdout_json(&o);
-    assert_eq!(v["imported"], json!([{"source": "osv:Debian:13", "records": 4}]));
+    assert_eq!(
+        v["imported"],
+        json!([{"source": "osv:Debian:13", "records": 4}])
+    );
     assert_eq!(v["skipped"], 1);
 
     let o = himg(d, &store, &["vulndb", "status", "--json"]);
@@ -193,7 +199,12 @@ fn vulndb_imports_tracker_osv_dir_and_zip_and_replaces_a_source() {
         .collect();
     assert_eq!(names, ["debian-tracker", "osv:Debian:13"]);
     assert_eq!(status["records"], 12);
-    assert!(status["sources"][0]["imported_at"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        status["sources"][0]["imported_at"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
     assert_eq!(status["sources"][1]["location"], "osv.zip");
     let version = status["version"].as_str().unwrap().to_string();
     assert_ne!(version, empty["version"].as_str().unwrap());
@@ -211,7 +222,10 @@ fn vulndb_imports_tracker_osv_dir_and_zip_and_replaces_a_source() {
             .to_string(),
     )
     .unwrap();
-    assert_success(&himg(d, &store, &["vulndb", "import", "tracker.json"]), "re-import");
+    assert_success(
+        &himg(d, &store, &["vulndb", "import", "tracker.json"]),
+        "re-import",
+    );
     let after = stdout_json(&himg(d, &store, &["vulndb", "status", "--json"]));
     assert_eq!(after["records"], 5);
     assert_ne!(after["version"], json!(version));
@@ -223,7 +237,10 @@ fn vulndb_imports_tracker_osv_dir_and_zip_and_replaces_a_source() {
     // The human status.
     let o = himg(d, &store, &["vulndb", "status"]);
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("source   debian-tracker: 1 records"), "{text}");
+    assert!(
+        text.contains("source   debian-tracker: 1 records"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -136,7 +136,9 @@ fn read_images(layout: &Path) -> Result<Vec<ScanImage>, CliError> {
         view,
         os_release: None,
     };
-    Err(CliError::Layout("reading images back is not available yet".into()))
+    Err(CliError::Layout(
+        "reading images back is not available yet".into(),
+    ))
 }
 
 fn open_target(
@@ -237,7 +239,10 @@ pub fn scan(global: &GlobalArgs, args: &ScanArgs, printer: &Printer) -> Result<E
         };
         let matched = match cache::get(&root, &view.digest, &rel, &status.version) {
             Some(m) => {
-                printer.status("Cached", &format!("{name} ({arch}): scan of {}", &view.digest));
+                printer.status(
+                    "Cached",
+                    &format!("{name} ({arch}): scan of {}", &view.digest),
+                );
                 m
             }
             None => {
@@ -273,7 +278,10 @@ pub fn scan(global: &GlobalArgs, args: &ScanArgs, printer: &Printer) -> Result<E
     if args.json {
         printer.json(&report::to_json(&reports));
     } else if args.sarif {
-        printer.json(&report::to_sarif(&reports, &args.target.display().to_string()));
+        printer.json(&report::to_sarif(
+            &reports,
+            &args.target.display().to_string(),
+        ));
     } else {
         let text: Vec<String> = reports.iter().map(Report::table).collect();
         printer.data(&text.join("\n"));

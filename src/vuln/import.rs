@@ -115,9 +115,7 @@ fn import_dir(dir: &Path) -> Result<Imported, VulnError> {
             path: dir.to_path_buf(),
             source: e.into(),
         })?;
-        if entry.file_type().is_file()
-            && entry.path().extension().is_some_and(|e| e == "json")
-        {
+        if entry.file_type().is_file() && entry.path().extension().is_some_and(|e| e == "json") {
             files.push(entry.into_path());
         }
     }
@@ -147,10 +145,11 @@ fn import_zip(what: &str, bytes: &[u8], out: &mut Imported) -> Result<(), VulnEr
             continue;
         }
         let mut data = Vec::new();
-        file.read_to_end(&mut data).map_err(|source| VulnError::Io {
-            path: PathBuf::from(format!("{what}!{name}")),
-            source,
-        })?;
+        file.read_to_end(&mut data)
+            .map_err(|source| VulnError::Io {
+                path: PathBuf::from(format!("{what}!{name}")),
+                source,
+            })?;
         entries.push((name, data));
     }
     entries.sort();
@@ -204,7 +203,11 @@ struct TrackerRelease {
     urgency: String,
 }
 
-fn tracker_value(what: &str, value: serde_json::Value, out: &mut Imported) -> Result<(), VulnError> {
+fn tracker_value(
+    what: &str,
+    value: serde_json::Value,
+    out: &mut Imported,
+) -> Result<(), VulnError> {
     let doc: BTreeMap<String, BTreeMap<String, TrackerIssue>> = serde_json::from_value(value)
         .map_err(|e| VulnError::Format {
             what: what.to_string(),
@@ -319,7 +322,13 @@ fn osv_value(what: &str, value: serde_json::Value, out: &mut Imported) -> Result
             continue;
         };
         used = true;
-        out.add(osv_advisory(&record, affected, &pkg.name, &pkg.ecosystem, rel));
+        out.add(osv_advisory(
+            &record,
+            affected,
+            &pkg.name,
+            &pkg.ecosystem,
+            rel,
+        ));
     }
     if !used {
         out.skipped += 1;

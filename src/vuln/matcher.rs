@@ -312,7 +312,10 @@ pub fn match_packages(
                 Ok(Verdict::NotAffected) => continue,
                 Ok(Verdict::Affected { fixed, state }) => (fixed, state),
                 Err(why) => {
-                    out.warnings.push(format!("{} ({}) for `{source}`: {why}; skipped", a.id, a.source));
+                    out.warnings.push(format!(
+                        "{} ({}) for `{source}`: {why}; skipped",
+                        a.id, a.source
+                    ));
                     continue;
                 }
             };

@@ -39,7 +39,11 @@ pub fn normalize(text: &str) -> Option<String> {
         return Some("sid".into());
     }
     if let Ok(n) = t.split('.').next().unwrap_or("").parse::<u32>() {
-        return Some(codename_of(n).map(str::to_owned).unwrap_or(format!("debian-{n}")));
+        return Some(
+            codename_of(n)
+                .map(str::to_owned)
+                .unwrap_or(format!("debian-{n}")),
+        );
     }
     if !t.is_empty() && t.chars().all(|c| c.is_ascii_lowercase()) {
         return Some(t);
@@ -94,6 +98,9 @@ mod tests {
         assert_eq!(ecosystem_of("debian-99").as_deref(), Some("Debian:99"));
         let os = "PRETTY_NAME=\"Debian GNU/Linux 13 (trixie)\"\nVERSION_ID=\"13\"\nVERSION_CODENAME=trixie\n";
         assert_eq!(from_os_release(os).as_deref(), Some("trixie"));
-        assert_eq!(from_os_release("VERSION_ID=\"12\"").as_deref(), Some("bookworm"));
+        assert_eq!(
+            from_os_release("VERSION_ID=\"12\"").as_deref(),
+            Some("bookworm")
+        );
     }
 }

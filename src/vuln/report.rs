@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::Severity;
 use super::matcher::{Finding, FindingState};
 use super::vex::{VexDocument, VexVerdict, verdict};
-use super::Severity;
 
 /// The VEX statement that suppressed a finding (kept in the report, with its justification).
 pub type SuppressedBy = VexVerdict;
@@ -188,7 +188,12 @@ impl Report {
             .collect();
         if !rows.is_empty() {
             let header = [
-                "SEVERITY", "ID", "PACKAGE (SOURCE)", "INSTALLED", "FIXED", "ACTION",
+                "SEVERITY",
+                "ID",
+                "PACKAGE (SOURCE)",
+                "INSTALLED",
+                "FIXED",
+                "ACTION",
             ];
             let mut widths: [usize; 6] = header.map(str::len);
             for r in &rows {

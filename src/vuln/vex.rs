@@ -337,7 +337,11 @@ pub fn verdict(docs: &[VexDocument], finding: &Finding, digest: &str) -> Option<
                 .names
                 .iter()
                 .any(|n| *n == finding.id || finding.aliases.contains(n));
-            if named && s.products.iter().any(|p| product_matches(p, finding, digest)) {
+            if named
+                && s.products
+                    .iter()
+                    .any(|p| product_matches(p, finding, digest))
+            {
                 out = Some(VexVerdict {
                     status: s.status.clone(),
                     justification: s.justification.clone(),
@@ -355,8 +359,8 @@ pub fn verdict(docs: &[VexDocument], finding: &Finding, digest: &str) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vuln::matcher::{FindingState, PackageRef};
     use crate::vuln::Severity;
+    use crate::vuln::matcher::{FindingState, PackageRef};
 
     fn finding() -> Finding {
         Finding {
@@ -427,7 +431,10 @@ mod tests {
             r#"{"@context": "https://openvex.dev/ns/v0.2.0", "statements": [{"vulnerability": {"name": "X"}, "products": [{"@id": "a"}], "status": "maybe"}]}"#,
             r#"{"@context": "https://openvex.dev/ns/v0.2.0", "statements": [{"vulnerability": {"name": "X"}, "products": [{"@id": "a"}], "status": "not_affected"}]}"#,
         ] {
-            assert!(VexDocument::parse(Path::new("v"), bad.as_bytes()).is_err(), "{bad}");
+            assert!(
+                VexDocument::parse(Path::new("v"), bad.as_bytes()).is_err(),
+                "{bad}"
+            );
         }
     }
 }

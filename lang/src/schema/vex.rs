@@ -10,7 +10,11 @@ use crate::value::{Field, V};
 
 impl Check<'_> {
     /// The base's VEX files, then the ones `field` lists.
-    pub(super) fn vex(&mut self, field: Option<&Field>, base: Option<&ImageSpec>) -> Vec<SourcePath> {
+    pub(super) fn vex(
+        &mut self,
+        field: Option<&Field>,
+        base: Option<&ImageSpec>,
+    ) -> Vec<SourcePath> {
         let mut out: Vec<SourcePath> = base.map(|b| b.vex.clone()).unwrap_or_default();
         let Some(field) = field else {
             return out;
@@ -43,32 +47,46 @@ impl Check<'_> {
             }
             if text.starts_with('/') {
                 self.push(
-                    Diag::new(codes::ABSOLUTE_SOURCE, span, format!("VEX file `{text}` is absolute"))
-                        .label("absolute path")
-                        .help("keep VEX files in the project and name them relative to the .himg file"),
+                    Diag::new(
+                        codes::ABSOLUTE_SOURCE,
+                        span,
+                        format!("VEX file `{text}` is absolute"),
+                    )
+                    .label("absolute path")
+                    .help("keep VEX files in the project and name them relative to the .himg file"),
                 );
                 continue;
             }
             if !text.ends_with(".json") {
                 self.push(
-                    Diag::new(codes::BAD_VEX, span, format!("VEX file `{text}` is not a `.json` file"))
-                        .label("expected an OpenVEX JSON document")
-                        .help("OpenVEX documents are JSON; name them like `vex/app.openvex.json`"),
+                    Diag::new(
+                        codes::BAD_VEX,
+                        span,
+                        format!("VEX file `{text}` is not a `.json` file"),
+                    )
+                    .label("expected an OpenVEX JSON document")
+                    .help("OpenVEX documents are JSON; name them like `vex/app.openvex.json`"),
                 );
                 continue;
             }
             let path = match declaring.parent().join(&text) {
                 Ok(p) => p,
                 Err(e) => {
-                    self.push(Diag::new(codes::BAD_PATH, span, e.to_string()).label("invalid path"));
+                    self.push(
+                        Diag::new(codes::BAD_PATH, span, e.to_string()).label("invalid path"),
+                    );
                     continue;
                 }
             };
             if own.contains(&path) {
                 self.push(
-                    Diag::new(codes::BAD_VEX, span, format!("VEX file `{text}` is listed twice"))
-                        .label("repeated")
-                        .help("list each VEX file once"),
+                    Diag::new(
+                        codes::BAD_VEX,
+                        span,
+                        format!("VEX file `{text}` is listed twice"),
+                    )
+                    .label("repeated")
+                    .help("list each VEX file once"),
                 );
                 continue;
             }
@@ -81,7 +99,9 @@ impl Check<'_> {
                         format!("VEX file `{text}` does not exist"),
                     )
                     .label(format!("looked for `{path}`"))
-                    .help(format!("VEX files are relative to the directory of `{declaring}`")),
+                    .help(format!(
+                        "VEX files are relative to the directory of `{declaring}`"
+                    )),
                 ),
                 Ok(Some(_)) => self.push(
                     Diag::new(
@@ -93,8 +113,12 @@ impl Check<'_> {
                     .help("name the VEX file itself"),
                 ),
                 Err(e) => self.push(
-                    Diag::new(codes::IO_ERROR, span, format!("cannot inspect `{path}`: {e}"))
-                        .label("loader error"),
+                    Diag::new(
+                        codes::IO_ERROR,
+                        span,
+                        format!("cannot inspect `{path}`: {e}"),
+                    )
+                    .label("loader error"),
                 ),
             }
         }
