@@ -600,5 +600,26 @@ fn docker_archive_loads() -> TestResult {
         Ok(())
     })();
     let _ = run("docker", &["rmi", "-f", name]);
+    result?;
+
+    // podman loads the same archive under the same name (it reads index.json's ref name), with the
+    // same layers and config.
+    let loaded = run("podman", &["load", "-i", s(&file)])?;
+    assert!(loaded.contains(&format!("localhost/{name}")), "{loaded}");
+    let result = (|| -> TestResult {
+        let inspect: serde_json::Value =
+            serde_json::from_str(&run("podman", &["image", "inspect", name])?)?;
+        assert_eq!(
+            inspect[0]["RootFS"]["Layers"],
+            serde_json::json!([bb_id.to_string(), id1.to_string(), id2.to_string()])
+        );
+        assert_eq!(
+            inspect[0]["Id"],
+            Sha256Digest::of(&cfg_bytes).hex().to_string()
+        );
+        eprintln!("podman load + inspect: ok");
+        Ok(())
+    })();
+    let _ = run("podman", &["rmi", "-f", name]);
     result
 }

@@ -535,3 +535,160 @@ fn cli_push_and_pull_round_trip_with_a_local_registry() {
             .args(["--ref", "name=1"]),
     );
 }
+
+/// `himg push FILE.himg REF` builds then pushes; against a registry with htpasswd auth, a push without
+/// credentials fails with a message that says where credentials come from, and with them it works.
+#[test]
+fn cli_push_of_a_himg_file_with_and_without_credentials() {
+    let project = common::Project::new();
+    let out = Command::new("htpasswd")
+        .args(["-Bbn", "team", "pw-123"])
+        .output()
+        .expect("htpasswd (apache2-utils) is installed");
+    assert!(out.status.success());
+    let htpasswd = project.path("htpasswd");
+    std::fs::write(&htpasswd, &out.stdout).unwrap();
+    let reg = Registry::start(Some(&htpasswd));
+    let target = format!("127.0.0.1:{}/team/hello:1", reg.port);
+    let push = |auth_file: Option<&Path>| {
+        let mut cmd = Command::new(common::himg_bin());
+        cmd.current_dir(project.path("."))
+            .env("HIMG_STORE", project.path("store"))
+            .env("HOME", project.path("."))
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("HIMG_REGISTRY_USER")
+            .env_remove("HIMG_REGISTRY_PASSWORD")
+            .args([
+                "push",
+                "examples/hello.himg",
+                &target,
+                "--insecure",
+                "--json",
+            ]);
+        if let Some(f) = auth_file {
+            cmd.env("REGISTRY_AUTH_FILE", f);
+        }
+        cmd.output().expect("run himg")
+    };
+
+    let denied = push(None);
+    assert!(!denied.status.success());
+    let stderr = String::from_utf8_lossy(&denied.stderr);
+    assert!(
+        stderr.contains("REGISTRY_AUTH_FILE")
+            && stderr.contains(&format!("127.0.0.1:{}", reg.port))
+            && !stderr.contains("index.json"),
+        "{stderr}"
+    );
+
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode("team:pw-123");
+    let auth_file = project.path("auth.json");
+    std::fs::write(
+        &auth_file,
+        serde_json::to_vec(
+            &serde_json::json!({"auths": {format!("127.0.0.1:{}", reg.port): {"auth": auth}}}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let ok = push(Some(&auth_file));
+    common::assert_success(&ok, "push with credentials");
+    let report: serde_json::Value = serde_json::from_slice(&ok.stdout).expect("push json");
+    // The pushed digest is the one `himg build` gives.
+    let built = project.build("examples/hello.himg", "out");
+    assert_eq!(report["digest"], built["images"][0]["digest"]);
+    let raw = common::run_tool(
+        Command::new("skopeo")
+            .args([
+                "inspect",
+                "--tls-verify=false",
+                "--raw",
+                "--creds",
+                "team:pw-123",
+            ])
+            .arg(format!("docker://{target}")),
+    );
+    let digest = built["images"][0]["digest"].as_str().unwrap_or_default();
+    let local = std::fs::read(project.path(&format!(
+        "out/blobs/sha256/{}",
+        digest.trim_start_matches("sha256:")
+    )))
+    .unwrap();
+    assert_eq!(raw.as_bytes(), local.as_slice());
+}
+
+/// `from = "127.0.0.1:PORT/REPO@sha256:…"`: the registry image's layers are reused as they are (same
+/// digests), its config is the starting point, and once pulled the base needs no network.
+#[test]
+fn registry_base_image_pinned_by_digest() {
+    let mut reg = Registry::start(None);
+    let project = common::Project::new();
+    let base_report = project.build("examples/hello.himg", "base-out");
+    let base_digest = base_report["images"][0]["digest"]
+        .as_str()
+        .expect("digest")
+        .to_string();
+    let base_ref = format!("127.0.0.1:{}/team/hello", reg.port);
+    let o = project.himg(&["push", "base-out", &format!("{base_ref}:1"), "--insecure"]);
+    common::assert_success(&o, "push base");
+
+    let pinned = format!("{base_ref}:1@{base_digest}");
+    std::fs::write(
+        project.path("examples/on-registry.himg"),
+        format!(
+            "image \"derived\" {{\n  from = \"{pinned}\"\n  env = {{ MODE = \"derived\" }}\n  file \"/etc/derived.conf\" {{ text = \"derived = true\\n\" }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let report = project.build("examples/on-registry.himg", "derived-out");
+    let base_layers = common::layer_digests(&base_report["images"][0]);
+    let layers = common::layer_digests(&report["images"][0]);
+    assert_eq!(layers.len(), base_layers.len() + 1, "{report}");
+    assert_eq!(&layers[..base_layers.len()], base_layers.as_slice());
+
+    let config = |dir: &str| -> serde_json::Value {
+        serde_json::from_str(&common::run_tool(
+            Command::new("skopeo")
+                .args(["inspect", "--config"])
+                .arg(format!("oci:{}", project.path(dir).display())),
+        ))
+        .expect("config json")
+    };
+    let (base_cfg, cfg) = (config("base-out"), config("derived-out"));
+    assert_eq!(
+        cfg["config"]["Entrypoint"],
+        base_cfg["config"]["Entrypoint"]
+    );
+    assert_eq!(cfg["config"]["User"], base_cfg["config"]["User"]);
+    let env = cfg["config"]["Env"].as_array().cloned().unwrap_or_default();
+    assert!(env.contains(&serde_json::json!("MODE=derived")), "{env:?}");
+    assert_eq!(
+        cfg["rootfs"]["diff_ids"]
+            .as_array()
+            .map(|d| d[..base_layers.len()].to_vec()),
+        base_cfg["rootfs"]["diff_ids"].as_array().cloned()
+    );
+
+    // The registry goes away: the base is in the store, so the build needs no network.
+    let _ = reg.child.kill();
+    let _ = reg.child.wait();
+    let again = project.build("examples/on-registry.himg", "derived-again");
+    assert_eq!(again["images"][0]["digest"], report["images"][0]["digest"]);
+    assert_eq!(again["built"], 0);
+
+    // A digest the registry does not have: a clear refusal naming the reference.
+    let missing = format!("{base_ref}@sha256:{}", "0".repeat(64));
+    std::fs::write(
+        project.path("examples/missing.himg"),
+        format!("image \"x\" {{\n  from = \"{missing}\"\n}}\n"),
+    )
+    .unwrap();
+    let o = project.himg(&["build", "examples/missing.himg", "--out", "x"]);
+    assert!(!o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("cannot pull base image") && stderr.contains(&missing),
+        "{stderr}"
+    );
+}

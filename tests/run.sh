@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # the dpkg/apt/ca-certificates/openssl tools that judge the Debian support (oracles for versions,
 # dependency closures, the CA bundle and ld.so.cache).
 packages=(skopeo umoci oci-image-tool runc bubblewrap diffoscope-minimal docker-registry gcc libc6-dev
-          dpkg-dev apt ca-certificates openssl libc-bin apache2-utils)
+          dpkg-dev apt ca-certificates openssl libc-bin apache2-utils podman busybox)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -76,6 +76,7 @@ codes! {
     BAD_PACKAGE = "H0063": "a malformed Debian package name, version constraint or exclusion",
     NO_REPOSITORY = "H0064": "`packages` without any repository to install them from",
     BAD_REPOSITORY_URL = "H0065": "a repository URL that is not mirror://, http(s):// or file://, or that holds credentials",
+    BAD_BASE_REFERENCE = "H0066": "a registry base image not pinned by digest (`HOST/REPO@sha256:…`)",
     BAD_VEX = "H0090": "a `vex` file that is not a `.json` file, or is listed twice",
 }
 

@@ -105,6 +105,10 @@ pub struct ImageSpec {
     /// An image this one extends (`from = images.base` or an imported image): its layers are reused as
     /// they are and its config is the starting point for this one's.
     pub base: Option<Box<ImageSpec>>,
+    /// A registry image this one extends (`from = "HOST/REPO[:TAG]@sha256:…"`), pinned by digest: its
+    /// layers are reused as they are and its config is the starting point for this one's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_reference: Option<String>,
     /// Target architectures in Debian/OCI spelling (`amd64`, `arm64`, ...). Never empty; the default is
     /// `["amd64"]`. More than one gives an OCI index with one manifest per architecture.
     pub architectures: Vec<String>,
@@ -146,6 +150,12 @@ pub struct PackagesSpec {
     pub keep_docs: bool,
     /// Locales kept under /usr/share/locale (`locales = [...]`); default `["C.UTF-8"]`.
     pub locales: Vec<String>,
+    /// Absolute path globs left out of every package (`path_exclude = [...]`, dpkg's `path-exclude`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub path_exclude: Vec<String>,
+    /// Exceptions to `path_exclude` (`path_include = [...]`, dpkg's `path-include`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub path_include: Vec<String>,
 }
 
 /// One apt repository: `repository "debian" { url, suites, components, keyring }`.

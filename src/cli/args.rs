@@ -54,6 +54,10 @@ pub enum Command {
     Pull(PullArgs),
     /// Print the derivation graph (DOT, or JSON with --json).
     Graph(GraphArgs),
+    /// Show an image: config, annotations, layers with sizes and the packages each holds.
+    Inspect(InspectArgs),
+    /// Compare two images: packages, files per layer, config and size.
+    Diff(DiffArgs),
     /// Inspect and maintain the store.
     #[command(subcommand)]
     Store(StoreCommand),
@@ -142,7 +146,7 @@ pub struct UpdateArgs {
 
 #[derive(Debug, Args)]
 pub struct PushArgs {
-    /// An OCI layout directory (what `himg build --out DIR` writes).
+    /// An OCI layout directory (what `himg build --out DIR` writes), or a .himg file (built first).
     pub layout: PathBuf,
     /// Where to: `HOST[:PORT]/REPOSITORY[:TAG]`.
     pub reference: String,
@@ -153,6 +157,45 @@ pub struct PushArgs {
     #[arg(long)]
     pub insecure: bool,
     /// Print a JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A .himg file (built first), an OCI layout directory, an oci-archive or docker-archive, or a
+    /// registry reference `HOST[:PORT]/REPOSITORY[:TAG|@sha256:…]`.
+    pub target: String,
+    /// Which image (by name) when the target holds several.
+    #[arg(long, value_name = "NAME")]
+    pub image: Option<String>,
+    /// Which architecture when the image has several.
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// Allow plain http for a registry reference (a registry on localhost).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The old image: any target `himg inspect` accepts.
+    pub a: String,
+    /// The new image.
+    pub b: String,
+    /// Which image (by name) on both sides when a target holds several.
+    #[arg(long, value_name = "NAME")]
+    pub image: Option<String>,
+    /// Which architecture on both sides.
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// Allow plain http for registry references.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Print the full report (every path) as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }

@@ -59,6 +59,7 @@ pub fn build(
         super::debian_cmd::LockMode::Auto
     };
     opts.debian = super::debian_cmd::prepare(global, &loaded, &specs, mode, printer)?;
+    opts.registry_bases = registry_bases(&store, &specs)?;
     let fetcher = if opts.debian.locks.is_empty() {
         None
     } else {
@@ -201,7 +202,7 @@ pub fn build(
         printer.status(
             "Minimised",
             &format!(
-                "left out {removed_files} files, {:.1} MiB (docs, man pages, locales)",
+                "left out {removed_files} files, {:.1} MiB (docs, man pages, locales, path_exclude)",
                 removed_bytes as f64 / (1024.0 * 1024.0)
             ),
         );
@@ -222,6 +223,26 @@ pub fn build(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The registry bases along the images' `from` chains, pulled into the store when missing.
+fn registry_bases(
+    store: &himg_store::Store,
+    specs: &[himg_lang::ImageSpec],
+) -> Result<std::collections::BTreeMap<String, crate::registry::base::ResolvedBase>, CliError> {
+    let mut refs = Vec::new();
+    for spec in specs {
+        let mut next = Some(spec);
+        while let Some(s) = next {
+            if let Some(r) = &s.base_reference {
+                refs.push(r.clone());
+            }
+            next = s.base.as_deref();
+        }
+    }
+    refs.sort();
+    refs.dedup();
+    Ok(crate::registry::base::resolve_bases(store, &refs)?)
+}
+
 pub fn graph(
     global: &GlobalArgs,
     args: &GraphArgs,
@@ -238,6 +259,7 @@ pub fn graph(
         super::debian_cmd::LockMode::Locked,
         printer,
     )?;
+    opts.registry_bases = registry_bases(&store, &specs)?;
     let graph = plan::compile(&specs, &loaded.loader, &store, &opts)?;
     if args.json {
         printer.json(&graph.to_json());
@@ -260,8 +282,8 @@ pub struct Materialized {
 #[allow(dead_code)] // used by the commands that read images back (landing)
 impl Materialized {
     /// The layout directory.
-    pub fn layout(&self) -> &std::path::Path {
-        self.dir.path()
+    pub fn layout(&self) -> std::path::PathBuf {
+        self.dir.path().join("layout")
     }
 }
 

@@ -40,8 +40,19 @@ pub enum CliError {
     Fetch(#[from] crate::debian::fetch::FetchError),
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
+    #[error(transparent)]
+    Base(#[from] crate::registry::base::BaseError),
     #[error("{0}")]
     Layout(String),
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+    #[error("`{target}` holds {found} images matching {wanted}, expected exactly one")]
+    ImageSelect {
+        target: String,
+        wanted: String,
+        found: usize,
+        available: Vec<String>,
+    },
     #[error(transparent)]
     Vuln(#[from] crate::vuln::VulnError),
     #[error("the vulnerability database `{path}` holds no advisories")]
@@ -64,6 +75,7 @@ impl CliError {
             CliError::Load(_) => 1,
             CliError::NoSuchImage { .. } | CliError::NoImages { .. } => 1,
             CliError::StaleLock { .. } => 1,
+            CliError::ImageSelect { .. } => 1,
             CliError::EmptyVulnDb { .. } | CliError::UnknownRelease { .. } => 1,
             CliError::Vuln(
                 crate::vuln::VulnError::Format { .. } | crate::vuln::VulnError::Vex { .. },
@@ -88,6 +100,10 @@ impl CliError {
             CliError::StaleLock { lock, .. } => Some(format!(
                 "run `himg lock` to resolve the packages again and review the change to `{lock}`"
             )),
+            CliError::ImageSelect { available, .. } => Some(format!(
+                "choose with --image NAME and --arch ARCH; it holds: {}",
+                available.join(", ")
+            )),
             CliError::EmptyVulnDb { .. } => Some(
                 "import advisories first: `himg vulndb import debian-security-tracker.json` or an OSV zip"
                     .into(),
@@ -102,6 +118,9 @@ impl CliError {
             CliError::Plan(PlanError::SourceChanged { .. }) => {
                 Some("a file changed during the build; nothing was recorded for it".into())
             }
+            CliError::Base(_) => Some(
+                "registry bases are pulled once into the store (credentials as for `himg pull`); a registry on 127.0.0.1 or localhost is spoken to over http".into(),
+            ),
             CliError::Plan(PlanError::LayerBudget { .. }) => {
                 Some("raise `max_layers`, or group content into fewer `layer` blocks".to_string())
             }

@@ -11,6 +11,7 @@ mod args;
 mod build;
 mod debian_cmd;
 mod error;
+mod image_cmd;
 mod lang_cmd;
 mod printer;
 mod registry_cmd;
@@ -61,10 +62,12 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
         Command::Eval(a) => lang_cmd::eval(a, printer),
         Command::Build(a) => build::build(&cli.global, a, printer),
         Command::Graph(a) => build::graph(&cli.global, a, printer),
-        Command::Push(a) => registry_cmd::push(a, printer),
+        Command::Push(a) => registry_cmd::push(&cli.global, a, printer),
         Command::Pull(a) => registry_cmd::pull(a, printer),
         Command::Lock(a) => debian_cmd::lock(&cli.global, a, printer),
         Command::Update(a) => debian_cmd::update(&cli.global, a, printer),
+        Command::Inspect(a) => image_cmd::inspect(&cli.global, a, printer),
+        Command::Diff(a) => image_cmd::diff(&cli.global, a, printer),
         Command::Store(s) => store_cmd::run(&cli.global, s, printer),
         Command::Scan(a) => vuln_cmd::scan(&cli.global, a, printer),
         Command::Vulndb(c) => vuln_cmd::vulndb(&cli.global, c, printer),

@@ -70,12 +70,31 @@ fn client(insecure: bool) -> Result<Client, CliError> {
 }
 
 /// `himg push LAYOUT REF`: the image named `--image` (or the only one) of an OCI layout.
-pub fn push(args: &PushArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+pub fn push(
+    global: &super::args::GlobalArgs,
+    args: &PushArgs,
+    printer: &Printer,
+) -> Result<ExitCode, CliError> {
     let reference: Reference = args.reference.parse()?;
-    let layout = LayoutBlobs {
-        dir: args.layout.clone(),
+    // A .himg file is built first (everything the store has is reused), then pushed from its layout.
+    let built = if super::build::is_himg_file(&args.layout) {
+        let images: Vec<String> = args.image.iter().cloned().collect();
+        Some(super::build::materialize(
+            global,
+            &args.layout,
+            &images,
+            printer,
+        )?)
+    } else {
+        None
     };
-    let index_path = args.layout.join("index.json");
+    let layout_dir = built
+        .as_ref()
+        .map_or_else(|| args.layout.clone(), |b| b.layout());
+    let layout = LayoutBlobs {
+        dir: layout_dir.clone(),
+    };
+    let index_path = layout_dir.join("index.json");
     let index_bytes = std::fs::read(&index_path).map_err(|source| CliError::Io {
         path: index_path.clone(),
         source,
@@ -91,7 +110,7 @@ pub fn push(args: &PushArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     }
     .ok_or_else(|| {
         CliError::Layout(format!(
-            "choose the image with --image (the layout `{}` names: {})",
+            "choose the image with --image (`{}` holds: {})",
             args.layout.display(),
             manifests
                 .iter()

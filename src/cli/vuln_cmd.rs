@@ -130,15 +130,20 @@ struct Target {
 }
 
 fn read_images(layout: &Path) -> Result<Vec<ScanImage>, CliError> {
-    // PENDING: crate::image::ImageSource (landing on main).
-    let _ = layout;
-    let _ = |view: ImageView| ScanImage {
-        view,
-        os_release: None,
-    };
-    Err(CliError::Layout(
-        "reading images back is not available yet".into(),
-    ))
+    let source = crate::image::ImageSource::open(layout)?;
+    let mut out = Vec::new();
+    for view in source.images()? {
+        // `/etc/os-release` is usually a symlink to `/usr/lib/os-release`.
+        let mut os_release = None;
+        for p in ["etc/os-release", "usr/lib/os-release"] {
+            if let Some(bytes) = source.read_file(&view, p)? {
+                os_release = Some(String::from_utf8_lossy(&bytes).into_owned());
+                break;
+            }
+        }
+        out.push(ScanImage { view, os_release });
+    }
+    Ok(out)
 }
 
 fn open_target(
@@ -154,7 +159,7 @@ fn open_target(
             declared_vex.insert(spec.name.clone(), files);
         }
         let m = materialize(global, &args.target, &args.images, printer)?;
-        let images = read_images(m.layout())?;
+        let images = read_images(&m.layout())?;
         return Ok(Target {
             images,
             lock: m.lock.clone(),

@@ -86,8 +86,7 @@ pub fn unpack_to_fileset(
     store: &Store,
     deb: &B3Digest,
     package: &str,
-    keep_docs: bool,
-    locales: &[String],
+    policy: &MinimizePolicy,
 ) -> Result<FileSet, DebianError> {
     let file = store.open_blob(deb)?;
     let mut sink = StoreContent { store };
@@ -101,13 +100,7 @@ pub fn unpack_to_fileset(
         package: package.to_string(),
         source: Box::new(source),
     })?;
-    let min = minimize(
-        unpacked.entries,
-        &MinimizePolicy {
-            keep_docs,
-            keep_locales: locales.to_vec(),
-        },
-    );
+    let min = minimize(unpacked.entries, policy);
     let mut entries = min.kept;
     entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
     Ok(FileSet {

@@ -15,6 +15,10 @@
 //!    rules 1–3 alone, so a link into another package's docs goes as well.
 //! 5. **Directories**: a directory matched by rules 1–3 (including the roots `/usr/share/doc` etc.) is
 //!    kept only while it still holds a kept entry; no other directory is ever removed.
+//! 7. **Declared path excludes** (`path_exclude` / `path_include` in the image, dpkg's `path-exclude`
+//!    and `path-include` semantics): an entry whose path matches an exclude glob and no include glob is
+//!    removed; a matching directory is judged by rule 5. Globs are absolute and `*` crosses `/`, as in
+//!    dpkg's `fnmatch` matching, so `/usr/lib/*/gconv/*` removes everything below each `gconv` directory.
 //! 6. **Hardlinks**: a kept hardlink whose target was removed becomes a regular file with the target's
 //!    content; further kept links to the same target are pointed at that first one.
 //!
@@ -32,6 +36,65 @@ pub struct MinimizePolicy {
     pub keep_docs: bool,
     /// Locale directory names (or prefixes, see the module doc) to keep under `/usr/share/locale`.
     pub keep_locales: Vec<String>,
+    /// Declared path globs removed from packages (rule 7).
+    pub paths: PathFilter,
+}
+
+/// `path_exclude` / `path_include` globs, compiled once (rule 7).
+#[derive(Debug, Clone, Default)]
+pub struct PathFilter {
+    exclude_patterns: Vec<String>,
+    include_patterns: Vec<String>,
+    exclude: Option<globset::GlobSet>,
+    include: Option<globset::GlobSet>,
+}
+
+impl PartialEq for PathFilter {
+    fn eq(&self, other: &PathFilter) -> bool {
+        self.exclude_patterns == other.exclude_patterns
+            && self.include_patterns == other.include_patterns
+    }
+}
+
+impl Eq for PathFilter {}
+
+impl PathFilter {
+    /// Compiles the globs (absolute paths; `*` matches `/` too, as dpkg's `path-exclude` does).
+    pub fn new(exclude: &[String], include: &[String]) -> Result<PathFilter, MinimizeError> {
+        fn set(patterns: &[String]) -> Result<Option<globset::GlobSet>, MinimizeError> {
+            if patterns.is_empty() {
+                return Ok(None);
+            }
+            let mut b = globset::GlobSetBuilder::new();
+            for p in patterns {
+                let glob = globset::GlobBuilder::new(p)
+                    .literal_separator(false)
+                    .backslash_escape(true)
+                    .build()
+                    .map_err(|e| MinimizeError::BadGlob {
+                        glob: p.clone(),
+                        reason: e.kind().to_string(),
+                    })?;
+                b.add(glob);
+            }
+            b.build().map(Some).map_err(|e| MinimizeError::BadGlob {
+                glob: patterns.join(", "),
+                reason: e.kind().to_string(),
+            })
+        }
+        Ok(PathFilter {
+            exclude_patterns: exclude.to_vec(),
+            include_patterns: include.to_vec(),
+            exclude: set(exclude)?,
+            include: set(include)?,
+        })
+    }
+
+    /// Whether `path` is excluded (matches an exclude glob and no include glob).
+    pub fn excludes(&self, path: &str) -> bool {
+        self.exclude.as_ref().is_some_and(|set| set.is_match(path))
+            && !self.include.as_ref().is_some_and(|set| set.is_match(path))
+    }
 }
 
 /// The result of [`minimize`].
@@ -45,9 +108,12 @@ pub struct Minimized {
     pub removed_files: u64,
 }
 
-/// Minimisation cannot fail; this enum exists for symmetry with the other modules and future rules.
+/// Why a minimisation policy cannot be built.
 #[derive(Debug, thiserror::Error)]
-pub enum MinimizeError {}
+pub enum MinimizeError {
+    #[error("bad path glob `{glob}`: {reason}")]
+    BadGlob { glob: String, reason: String },
+}
 
 const DOC_ROOTS: [&str; 4] = [
     "/usr/share/doc",
@@ -65,6 +131,9 @@ fn below<'a>(path: &'a str, root: &str) -> Option<&'a str> {
 /// Whether `path` falls under a removal rule (rules 1–3), ignoring whether something below it is kept.
 /// Roots themselves (`/usr/share/doc`) are "removable" too; directories are rescued by rule 5.
 pub fn is_removable(path: &str, policy: &MinimizePolicy) -> bool {
+    if policy.paths.excludes(path) {
+        return true;
+    }
     if !policy.keep_docs {
         if let Some(rest) = below(path, "/usr/share/doc") {
             let parts: Vec<&str> = rest.split('/').collect();
@@ -303,6 +372,7 @@ mod tests {
             &MinimizePolicy {
                 keep_docs: false,
                 keep_locales: vec!["en".into()],
+                paths: PathFilter::default(),
             },
         );
         let kept: Vec<&str> = m.kept.iter().map(|e| e.path.as_str()).collect();
@@ -333,5 +403,51 @@ mod tests {
             .find(|e| e.path == "/usr/bin/p-doc-link")
             .expect("kept");
         assert!(matches!(link.kind, DebEntryKind::File { size: 100, .. }));
+    }
+
+    #[test]
+    fn declared_path_excludes_follow_dpkg() {
+        let entries = vec![
+            DebEntry::dir("/usr", 0o755),
+            DebEntry::dir("/usr/lib", 0o755),
+            DebEntry::dir("/usr/lib/x86_64-linux-gnu", 0o755),
+            file("/usr/lib/x86_64-linux-gnu/libc.so.6", 100),
+            DebEntry::dir("/usr/lib/x86_64-linux-gnu/gconv", 0o755),
+            file("/usr/lib/x86_64-linux-gnu/gconv/BIG5.so", 7),
+            file("/usr/lib/x86_64-linux-gnu/gconv/UTF-16.so", 3),
+            DebEntry::dir("/usr/lib/x86_64-linux-gnu/gconv/gconv-modules.d", 0o755),
+            file("/usr/lib/x86_64-linux-gnu/gconv/gconv-modules.d/a.conf", 2),
+            DebEntry::symlink("/usr/lib/big5", "x86_64-linux-gnu/gconv/BIG5.so"),
+        ];
+        let paths = PathFilter::new(
+            &["/usr/lib/*/gconv/*".to_string()],
+            &["/usr/lib/*/gconv/UTF-16.so".to_string()],
+        )
+        .unwrap();
+        let m = minimize(
+            entries,
+            &MinimizePolicy {
+                keep_docs: false,
+                keep_locales: vec![],
+                paths,
+            },
+        );
+        let kept: Vec<&str> = m.kept.iter().map(|e| e.path.as_str()).collect();
+        // `*` crosses `/` (the `.d` directory's file goes), includes win, links into removed files go,
+        // and a matched directory stays only while it holds something kept.
+        assert_eq!(
+            kept,
+            [
+                "/usr",
+                "/usr/lib",
+                "/usr/lib/x86_64-linux-gnu",
+                "/usr/lib/x86_64-linux-gnu/gconv",
+                "/usr/lib/x86_64-linux-gnu/gconv/UTF-16.so",
+                "/usr/lib/x86_64-linux-gnu/libc.so.6",
+            ]
+        );
+        assert_eq!(m.removed_bytes, 9);
+        assert_eq!(m.removed_files, 3);
+        assert!(PathFilter::new(&["/usr/[".to_string()], &[]).is_err());
     }
 }

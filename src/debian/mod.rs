@@ -67,6 +67,8 @@ pub enum DebianError {
     #[error(transparent)]
     KeyringFormat(#[from] keyring::KeyringError),
     #[error(transparent)]
+    Minimize(#[from] minimize::MinimizeError),
+    #[error(transparent)]
     Mirror(Box<mirror::MirrorError>),
     #[error(transparent)]
     Fetch(Box<fetch::FetchError>),

@@ -87,6 +87,8 @@ pub fn add_package_layers(
                     package: p.name.clone(),
                     keep_docs: packages.keep_docs,
                     locales: packages.locales.clone(),
+                    path_exclude: packages.path_exclude.clone(),
+                    path_include: packages.path_include.clone(),
                     rules: RULES_VERSION,
                 },
                 vec![fetch],

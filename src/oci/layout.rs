@@ -170,8 +170,10 @@ pub fn write_docker_archive(
         "RepoTags": [reference.repo_tag()],
         "Layers": manifest.layers.iter().map(|l| blob_path(&l.digest)).collect::<Vec<_>>(),
     }]);
+    // The full `repo:tag` as ref name: podman names a loaded archive after its index.json, and a
+    // bare tag would load as `localhost/latest`; docker reads `RepoTags` from manifest.json.
     let index_desc = Descriptor {
-        annotations: BTreeMap::from([(REF_NAME_ANNOTATION.to_owned(), reference.tag.clone())]),
+        annotations: BTreeMap::from([(REF_NAME_ANNOTATION.to_owned(), reference.repo_tag())]),
         ..manifest_desc.clone()
     };
 

@@ -27,6 +27,8 @@ pub struct CompileOptions {
     pub epoch: u64,
     /// Locked Debian packages per image (`(declared_in, image name)`), and resolved repository URLs.
     pub debian: crate::debian::plan::DebianInputs,
+    /// Registry base images, by the reference written in `from`, already in the store.
+    pub registry_bases: BTreeMap<String, crate::registry::base::ResolvedBase>,
 }
 
 impl CompileOptions {
@@ -43,6 +45,7 @@ impl CompileOptions {
         Ok(CompileOptions {
             epoch,
             debian: Default::default(),
+            registry_bases: BTreeMap::new(),
         })
     }
 }
@@ -105,9 +108,10 @@ impl Compiler<'_> {
         if let Some(flat) = self.memo.get(&memo_key) {
             return Ok(flat.clone());
         }
-        let base = match &spec.base {
-            Some(b) => self.flatten(b)?,
-            None => Flat::default(),
+        let base = match (&spec.base, &spec.base_reference) {
+            (Some(b), _) => self.flatten(b)?,
+            (None, Some(reference)) => self.registry_base(spec, reference)?,
+            (None, None) => Flat::default(),
         };
         let accounts = base.accounts.extend(&spec.users, &spec.groups);
         let mut own: Vec<LayerSpec> = Vec::new();
@@ -180,6 +184,57 @@ impl Compiler<'_> {
             }
         }
         self.memo.insert(memo_key, flat.clone());
+        Ok(flat)
+    }
+
+    /// A registry base as a flattened image: its layers as fixed-output nodes, its runtime config.
+    fn registry_base(&mut self, spec: &ImageSpec, reference: &str) -> Result<Flat, PlanError> {
+        let resolved =
+            self.opts
+                .registry_bases
+                .get(reference)
+                .ok_or_else(|| PlanError::BaseImage {
+                    reference: reference.to_owned(),
+                    problem: "was not pulled before compiling".into(),
+                })?;
+        let mut flat = Flat::default();
+        for arch in &spec.architectures {
+            let base = resolved.get(arch).ok_or_else(|| PlanError::BaseImage {
+                reference: reference.to_owned(),
+                problem: format!(
+                    "has no `{arch}` image (it has: {})",
+                    resolved.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            })?;
+            let mut layers = Vec::new();
+            for (i, (desc, diff_id)) in base.layers.iter().enumerate() {
+                let node = self.graph.add(
+                    format!("base {reference} layer {i}"),
+                    Step::BaseLayer {
+                        digest: desc.digest.to_string(),
+                        media_type: desc.media_type.clone(),
+                        diff_id: diff_id.clone(),
+                        size: desc.size,
+                    },
+                    Vec::new(),
+                );
+                let history = base
+                    .config
+                    .history
+                    .iter()
+                    .filter(|h| !h.empty_layer)
+                    .nth(i)
+                    .and_then(|h| h.created_by.clone())
+                    .unwrap_or_else(|| format!("base {reference}"));
+                layers.push((node, history));
+            }
+            flat.layers.insert(arch.clone(), layers);
+            // One runtime config for all architectures: the first's (multi-arch bases agree).
+            if flat.installed.is_empty() {
+                flat.config = base.config.config.clone();
+            }
+            flat.installed.insert(arch.clone(), BTreeMap::new());
+        }
         Ok(flat)
     }
 

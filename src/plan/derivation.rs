@@ -48,6 +48,12 @@ pub enum Step {
         package: String,
         keep_docs: bool,
         locales: Vec<String>,
+        /// `path_exclude` globs (left out of the key when empty, so older keys stay valid).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        path_exclude: Vec<String>,
+        /// `path_include` globs (idem).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        path_include: Vec<String>,
         /// Version of the unpacking rules; bump when they change.
         rules: u32,
     },
@@ -57,6 +63,14 @@ pub enum Step {
         architecture: String,
         packages: Vec<String>,
         rules: u32,
+    },
+    /// A layer of a registry base image, already pulled into the store's OCI blobs (a fixed-output
+    /// derivation: the key is its digest) → that blob.
+    BaseLayer {
+        digest: String,
+        media_type: String,
+        diff_id: String,
+        size: u64,
     },
     /// Place the inputs' contents at their destinations with modes and owners → a compressed OCI layer.
     Layer(LayerStep),
@@ -77,6 +91,7 @@ impl Step {
             Step::UnpackDeb { .. } => "unpack",
             Step::DebianSystem { .. } => "system",
             Step::Text { .. } => "text",
+            Step::BaseLayer { .. } => "base-layer",
             Step::Layer(_) => "layer",
             Step::Config(_) => "config",
             Step::Manifest(_) => "manifest",

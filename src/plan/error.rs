@@ -8,6 +8,8 @@ use crate::oci::OciError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
+    #[error("registry base `{reference}` {problem}")]
+    BaseImage { reference: String, problem: String },
     #[error("cannot read `{path}`")]
     ReadSource {
         path: PathBuf,

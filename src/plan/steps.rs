@@ -51,11 +51,18 @@ pub fn build_step(
             package,
             keep_docs,
             locales,
+            path_exclude,
+            path_include,
             ..
         } => {
             let deb = input_blob(inputs, 0)?;
-            let set =
-                crate::debian::build::unpack_to_fileset(store, &deb, package, *keep_docs, locales)?;
+            let policy = crate::debian::minimize::MinimizePolicy {
+                keep_docs: *keep_docs,
+                keep_locales: locales.clone(),
+                paths: crate::debian::minimize::PathFilter::new(path_exclude, path_include)
+                    .map_err(crate::debian::DebianError::from)?,
+            };
+            let set = crate::debian::build::unpack_to_fileset(store, &deb, package, &policy)?;
             put_fileset(store, &set)
         }
         Step::DebianSystem {
@@ -82,6 +89,30 @@ pub fn build_step(
                 size: text.len() as u64,
                 meta: json!({}),
                 refs_objects: vec![ObjectRef::Blob(blob)],
+            })
+        }
+        Step::BaseLayer {
+            digest,
+            media_type,
+            diff_id,
+            size,
+        } => {
+            let d = digest
+                .strip_prefix("sha256:")
+                .and_then(|h| himg_store::Sha256Digest::from_hex(h).ok())
+                .ok_or_else(|| PlanError::BadStoreEntry {
+                    what: format!("base layer {digest} (bad digest)"),
+                })?;
+            if !store.has_oci_blob(&d) {
+                return Err(PlanError::BadStoreEntry {
+                    what: format!("base layer {digest} (not in the store; build again to pull it)"),
+                });
+            }
+            Ok(Built {
+                content: ObjectRef::Oci(d),
+                size: *size,
+                meta: json!({"diff_id": diff_id, "media_type": media_type}),
+                refs_objects: vec![ObjectRef::Oci(d)],
             })
         }
         Step::Layer(layer) => build_layer(store, layer, inputs),

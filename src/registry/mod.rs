@@ -8,6 +8,7 @@
 //! streams into the caller's [`BlobSink`].
 
 mod auth;
+pub mod base;
 mod client;
 mod credentials;
 mod reference;

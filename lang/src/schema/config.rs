@@ -58,6 +58,43 @@ const MAX_BASE_CHAIN: usize = 64;
 impl Check<'_> {
     // ------------------------------------------------------------ base, architectures
 
+    /// `from = "HOST/REPO[:TAG]@sha256:HEX"`: a registry image, pinned by digest.
+    pub(super) fn base_reference(&mut self, field: &Field) -> Option<String> {
+        let V::Str(reference) = &field.value.kind else {
+            return None;
+        };
+        let problem = match reference.split_once("@sha256:") {
+            None => Some("not pinned by digest"),
+            Some((_, hex)) if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Some("pinned by a digest that is not 64 hex digits")
+            }
+            Some((name, _)) if name.chars().any(|c| c.is_ascii_uppercase()) => {
+                Some("not lower case")
+            }
+            Some((name, _))
+                if !name.contains('/') || name.starts_with('/') || name.ends_with('/') =>
+            {
+                Some("not `HOST/REPOSITORY@sha256:…`")
+            }
+            Some(_) => None,
+        };
+        match problem {
+            None => Some(reference.to_string()),
+            Some(problem) => {
+                self.push(
+                    Diag::new(
+                        codes::BAD_BASE_REFERENCE,
+                        field.value.span,
+                        format!("registry base `{reference}` is {problem}"),
+                    )
+                    .label("a registry base must name its registry and be pinned by digest")
+                    .help("write `HOST/REPOSITORY[:TAG]@sha256:DIGEST` (`skopeo inspect docker://REF` or `himg pull REF` print the digest), or extend an image of this or an imported file: `from = images.base`"),
+                );
+                None
+            }
+        }
+    }
+
     pub(super) fn base(&mut self, field: &Field) -> Option<ImageSpec> {
         match &field.value.kind {
             V::Image(image) if base_chain(Some(image)).len() >= MAX_BASE_CHAIN => {
@@ -76,18 +113,8 @@ impl Check<'_> {
             }
             V::Image(image) => Some((**image).clone()),
             V::Null => None,
-            V::Str(reference) => {
-                self.push(
-                    Diag::new(
-                        codes::NOT_AN_IMAGE,
-                        field.value.span,
-                        format!("`from` takes an image value, not the reference `{reference}`"),
-                    )
-                    .label("a string")
-                    .help("base images from registries are not supported yet; extend an image of this or an imported file: `from = images.base`"),
-                );
-                None
-            }
+            // A registry base: checked by [`Check::base_reference`].
+            V::Str(_) => None,
             _ => {
                 let mut diag = Diag::new(
                     codes::NOT_AN_IMAGE,

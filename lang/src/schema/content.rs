@@ -563,7 +563,7 @@ impl Check<'_> {
 }
 
 /// A simple syntax check: the composer compiles globs with `globset`.
-fn glob_problem(glob: &str) -> Option<&'static str> {
+pub(super) fn glob_problem(glob: &str) -> Option<&'static str> {
     if glob.is_empty() {
         return Some("empty glob");
     }

@@ -90,6 +90,8 @@ pub(crate) const IMAGE_FIELDS: &[&str] = &[
     "packages",
     "keep_docs",
     "locales",
+    "path_exclude",
+    "path_include",
     "vex",
 ];
 
@@ -153,6 +155,7 @@ impl Check<'_> {
         let get = |key: &str| body.fields.get(key);
 
         let base = get("from").and_then(|f| self.base(f));
+        let base_reference = get("from").and_then(|f| self.base_reference(f));
         let architectures =
             self.architectures(get("architectures"), get("architecture"), base.as_ref());
         let groups = self.groups(get("group"), base.as_ref());
@@ -202,6 +205,7 @@ impl Check<'_> {
             name: name.to_owned(),
             declared_in: self.cx.declared_in.clone(),
             base: base.map(Box::new),
+            base_reference,
             architectures,
             config,
             annotations,

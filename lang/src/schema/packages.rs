@@ -240,8 +240,10 @@ impl Check<'_> {
 
         let keep_docs = get("keep_docs").and_then(|f| self.bool(f, "keep_docs"));
         let locales = get("locales").and_then(|f| self.names(f, "locales", "locale"));
+        let path_exclude = get("path_exclude").and_then(|f| self.path_globs(f, "path_exclude"));
+        let path_include = get("path_include").and_then(|f| self.path_globs(f, "path_include"));
         if packages_field.is_none() {
-            for key in ["keep_docs", "locales"] {
+            for key in ["keep_docs", "locales", "path_exclude", "path_include"] {
                 if let Some(f) = get(key) {
                     self.push(
                         Diag::new(
@@ -250,7 +252,7 @@ impl Check<'_> {
                             format!("`{key}` without `packages`"),
                         )
                         .label("has no effect")
-                        .help("`keep_docs` and `locales` apply to the Debian packages this image installs"),
+                        .help("`keep_docs`, `locales`, `path_exclude` and `path_include` apply to the Debian packages this image installs"),
                     );
                 }
             }
@@ -291,7 +293,37 @@ impl Check<'_> {
             exclude,
             keep_docs: keep_docs.unwrap_or(false),
             locales: locales.unwrap_or_else(|| vec!["C.UTF-8".to_string()]),
+            path_exclude: path_exclude.unwrap_or_default(),
+            path_include: path_include.unwrap_or_default(),
         })
+    }
+
+    /// A list of absolute path globs (`path_exclude`, `path_include`), each checked for syntax.
+    fn path_globs(&mut self, field: &Field, name: &str) -> Option<Vec<String>> {
+        let items = self.string_list(field, name)?;
+        let values = match &field.value.kind {
+            V::List(list) => list.items.clone(),
+            _ => Vec::new(),
+        };
+        let mut ok = true;
+        for (glob, value) in items.iter().zip(&values) {
+            let problem = match glob.strip_prefix('/') {
+                None => Some("not absolute; paths in packages start with `/`"),
+                Some(rest) => super::content::glob_problem(rest),
+            };
+            if let Some(problem) = problem {
+                ok = false;
+                self.push(
+                    Diag::new(codes::BAD_GLOB, value.span, format!("bad path glob `{glob}`"))
+                        .label(problem)
+                        .help("path globs are absolute (`/usr/lib/*/gconv/*`); `*` also matches `/`, as in dpkg's `path-exclude`"),
+                );
+            }
+        }
+        let mut items = items;
+        items.sort();
+        items.dedup();
+        ok.then_some(items)
     }
 
     /// One item of `packages`: a request (added to `install` in canonical form) or a `!name`

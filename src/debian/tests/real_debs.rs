@@ -190,6 +190,7 @@ fn minimize_real_packages() {
     let policy = MinimizePolicy {
         keep_docs: false,
         keep_locales: vec!["C.UTF-8".into(), "en".into()],
+        paths: Default::default(),
     };
     let mut total_removed = 0;
     for name in ALL {

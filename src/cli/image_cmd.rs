@@ -1,0 +1,164 @@
+//! `himg inspect` and `himg diff`: open any image target — a `.himg` file (built first), an OCI
+//! layout, an oci-archive or docker-archive, or a registry reference (pulled into a temporary
+//! layout) — read it back through [`crate::image`], and print the report.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::args::{DiffArgs, GlobalArgs, InspectArgs, PullArgs};
+use super::build::{Materialized, is_himg_file, materialize};
+use super::{CliError, Printer};
+use crate::image::{self, ImageSource, ImageView};
+
+/// Keeps temporary layouts alive while their image is read.
+#[derive(Default)]
+struct Holder {
+    _built: Option<Materialized>,
+    _pulled: Option<tempfile::TempDir>,
+}
+
+/// Which image of a target to read.
+struct Selection<'a> {
+    image: Option<&'a str>,
+    arch: Option<&'a str>,
+    insecure: bool,
+}
+
+/// Opens `target` and picks one image (by `--image` and `--arch`).
+fn open_target(
+    global: &GlobalArgs,
+    target: &str,
+    sel: &Selection<'_>,
+    printer: &Printer,
+) -> Result<(ImageSource, ImageView, Holder), CliError> {
+    let path = Path::new(target);
+    let mut by_name = sel.image;
+    let (dir, holder) = if is_himg_file(path) {
+        let images: Vec<String> = sel.image.map(str::to_owned).into_iter().collect();
+        let built = materialize(global, path, &images, printer)?;
+        let dir = built.layout();
+        (
+            dir,
+            Holder {
+                _built: Some(built),
+                _pulled: None,
+            },
+        )
+    } else if path.exists() {
+        (path.to_path_buf(), Holder::default())
+    } else if target.contains('/') && target.parse::<crate::registry::Reference>().is_ok() {
+        let tmp = tempfile::Builder::new()
+            .prefix("himg-pull-")
+            .tempdir()
+            .map_err(|source| CliError::Io {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let out = tmp.path().join("layout");
+        let args = PullArgs {
+            reference: target.to_owned(),
+            out: out.clone(),
+            name: Some("pulled".to_owned()),
+            insecure: sel.insecure,
+            json: false,
+        };
+        super::registry_cmd::pull(&args, printer)?;
+        by_name = None;
+        (
+            out,
+            Holder {
+                _built: None,
+                _pulled: Some(tmp),
+            },
+        )
+    } else {
+        return Err(CliError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such file or directory, and not a registry reference (HOST/REPOSITORY[:TAG])",
+            ),
+        });
+    };
+    let source = ImageSource::open(&dir)?;
+    let views = source.images()?;
+    let available: Vec<String> = views
+        .iter()
+        .map(|v| {
+            format!(
+                "{} ({})",
+                v.name.as_deref().unwrap_or("-"),
+                v.config.architecture
+            )
+        })
+        .collect();
+    let mut chosen: Vec<ImageView> = views
+        .into_iter()
+        .filter(|v| {
+            by_name.is_none_or(|n| {
+                v.name.as_deref() == Some(n) || v.name.as_deref() == Some(&format!("{n}:latest"))
+            })
+        })
+        .filter(|v| sel.arch.is_none_or(|a| v.config.architecture == a))
+        .collect();
+    if chosen.len() != 1 {
+        let mut wanted = Vec::new();
+        if let Some(n) = sel.image {
+            wanted.push(format!("image `{n}`"));
+        }
+        if let Some(a) = sel.arch {
+            wanted.push(format!("architecture `{a}`"));
+        }
+        return Err(CliError::ImageSelect {
+            target: target.to_owned(),
+            wanted: if wanted.is_empty() {
+                "a single image".to_owned()
+            } else {
+                wanted.join(" and ")
+            },
+            found: chosen.len(),
+            available,
+        });
+    }
+    let view = chosen.remove(0);
+    Ok((source, view, holder))
+}
+
+/// `himg inspect TARGET`.
+pub fn inspect(
+    global: &GlobalArgs,
+    args: &InspectArgs,
+    printer: &Printer,
+) -> Result<ExitCode, CliError> {
+    let sel = Selection {
+        image: args.image.as_deref(),
+        arch: args.arch.as_deref(),
+        insecure: args.insecure,
+    };
+    let (_source, view, _holder) = open_target(global, &args.target, &sel, printer)?;
+    let report = image::inspect(&view);
+    if args.json {
+        printer.json(&serde_json::to_value(&report).unwrap_or_default());
+    } else {
+        printer.data(&report.render());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `himg diff A B`.
+pub fn diff(global: &GlobalArgs, args: &DiffArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+    let sel = Selection {
+        image: args.image.as_deref(),
+        arch: args.arch.as_deref(),
+        insecure: args.insecure,
+    };
+    let (_sa, a, _ha) = open_target(global, &args.a, &sel, printer)?;
+    let (_sb, b, _hb) = open_target(global, &args.b, &sel, printer)?;
+    let report = image::diff(&a, &b);
+    if args.json {
+        printer.json(&serde_json::to_value(&report).unwrap_or_default());
+    } else {
+        printer.data(&report.render());
+    }
+    Ok(ExitCode::SUCCESS)
+}

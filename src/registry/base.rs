@@ -1,0 +1,239 @@
+//! Registry base images (`from = "HOST/REPO@sha256:…"`): pulled once into the store's OCI blobs, then
+//! read from there, so a build whose bases are in the store needs no network.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+
+use himg_store::{Sha256Digest as StoreDigest, Store};
+
+use super::{BlobSink, Client, ClientOptions, Credentials, Reference, RegistryError};
+use crate::oci::{Descriptor, ImageConfig, Index, Manifest, media_types};
+
+/// One architecture of a registry base: what the composer builds on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaseArch {
+    /// The per-architecture manifest's digest.
+    pub manifest: String,
+    /// The base's config (runtime config, history, diff ids).
+    pub config: ImageConfig,
+    /// Its layers, bottom first, with their `diff_id`s.
+    pub layers: Vec<(Descriptor, String)>,
+}
+
+/// A registry base, per architecture (Debian/OCI spelling: `amd64`, `arm64`, …).
+pub type ResolvedBase = BTreeMap<String, BaseArch>;
+
+/// Why a registry base cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BaseError {
+    #[error("cannot pull base image `{reference}`")]
+    Pull {
+        reference: String,
+        #[source]
+        source: Box<RegistryError>,
+    },
+    #[error("base image `{reference}`: {problem}")]
+    Invalid { reference: String, problem: String },
+    #[error(transparent)]
+    Store(#[from] himg_store::StoreError),
+}
+
+/// A registry on the loopback interface is spoken to over plain http (as Docker does for localhost).
+pub fn is_loopback_registry(registry: &str) -> bool {
+    let host = registry
+        .strip_prefix('[')
+        .and_then(|r| r.split_once(']').map(|(h, _)| h))
+        .unwrap_or_else(|| registry.split(':').next().unwrap_or(registry));
+    host == "localhost" || host == "::1" || host.starts_with("127.")
+}
+
+/// Makes sure every base image named by `references` is in the store (pulling what is missing, with
+/// credentials from the usual places) and reads each one's per-architecture manifests and configs.
+pub fn resolve_bases(
+    store: &Store,
+    references: &[String],
+) -> Result<BTreeMap<String, ResolvedBase>, BaseError> {
+    let mut out = BTreeMap::new();
+    for reference in references {
+        if out.contains_key(reference) {
+            continue;
+        }
+        let invalid = |problem: String| BaseError::Invalid {
+            reference: reference.clone(),
+            problem,
+        };
+        let parsed: Reference = reference.parse().map_err(|e| BaseError::Pull {
+            reference: reference.clone(),
+            source: Box::new(e),
+        })?;
+        let top = parsed
+            .digest
+            .clone()
+            .ok_or_else(|| invalid("not pinned by digest".into()))?;
+        if !complete_in_store(store, &top)? {
+            let credentials = Credentials::from_env().map_err(|e| BaseError::Pull {
+                reference: reference.clone(),
+                source: Box::new(e),
+            })?;
+            let client = Client::new(ClientOptions {
+                insecure: is_loopback_registry(&parsed.registry),
+                credentials,
+                ..ClientOptions::default()
+            });
+            let sink = StoreSink { store };
+            let pulled = client.pull(&parsed, &sink).map_err(|e| BaseError::Pull {
+                reference: reference.clone(),
+                source: Box::new(e),
+            })?;
+            if pulled.digest != top {
+                return Err(invalid(format!(
+                    "the registry served {} instead of the pinned digest",
+                    pulled.digest
+                )));
+            }
+        }
+        out.insert(reference.clone(), read_base(store, &top).map_err(invalid)?);
+    }
+    Ok(out)
+}
+
+fn store_digest(d: &str) -> Option<StoreDigest> {
+    StoreDigest::from_hex(d.strip_prefix("sha256:")?).ok()
+}
+
+fn read_blob(store: &Store, digest: &str) -> Result<Option<Vec<u8>>, String> {
+    let d = store_digest(digest).ok_or_else(|| format!("bad digest `{digest}`"))?;
+    if !store.has_oci_blob(&d) {
+        return Ok(None);
+    }
+    let mut f = store.open_oci_blob(&d).map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).map_err(|e| e.to_string())?;
+    Ok(Some(buf))
+}
+
+/// Manifests as (digest, bytes).
+type ManifestBlobs = Vec<(String, Vec<u8>)>;
+
+/// The manifests of `top` (itself, or an index's children); `None` when one is not in the store.
+fn manifests_of(store: &Store, top: &str) -> Result<Option<ManifestBlobs>, String> {
+    let Some(bytes) = read_blob(store, top)? else {
+        return Ok(None);
+    };
+    let v: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| format!("manifest {top}: {e}"))?;
+    if v.get("manifests").is_some() {
+        let index = Index::from_json(&bytes).map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        for m in &index.manifests {
+            if media_types::is_index(&m.media_type) {
+                return Err("nested indexes are not supported as bases".into());
+            }
+            let d = m.digest.to_string();
+            match read_blob(store, &d)? {
+                Some(b) => out.push((d, b)),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(out))
+    } else {
+        Ok(Some(vec![(top.to_owned(), bytes)]))
+    }
+}
+
+/// Whether the base's manifests, configs and layers are all in the store.
+fn complete_in_store(store: &Store, top: &str) -> Result<bool, BaseError> {
+    let Ok(Some(manifests)) = manifests_of(store, top) else {
+        return Ok(false);
+    };
+    for (_, bytes) in manifests {
+        let Ok(m) = Manifest::from_json(&bytes) else {
+            return Ok(false);
+        };
+        for d in std::iter::once(&m.config).chain(&m.layers) {
+            match store_digest(&d.digest.to_string()) {
+                Some(sd) if store.has_oci_blob(&sd) => {}
+                _ => return Ok(false),
+            }
+        }
+    }
+    Ok(true)
+}
+
+fn read_base(store: &Store, top: &str) -> Result<ResolvedBase, String> {
+    let manifests = manifests_of(store, top)?.ok_or("missing from the store after the pull")?;
+    let mut out = ResolvedBase::new();
+    for (digest, bytes) in manifests {
+        let m = Manifest::from_json(&bytes).map_err(|e| e.to_string())?;
+        let cfg_bytes = read_blob(store, &m.config.digest.to_string())?
+            .ok_or("config missing from the store")?;
+        let config = ImageConfig::from_json(&cfg_bytes).map_err(|e| e.to_string())?;
+        if config.rootfs.diff_ids.len() != m.layers.len() {
+            return Err(format!(
+                "manifest {digest} has {} layers but its config {} diff ids",
+                m.layers.len(),
+                config.rootfs.diff_ids.len()
+            ));
+        }
+        let layers = m
+            .layers
+            .iter()
+            .cloned()
+            .zip(config.rootfs.diff_ids.iter().map(|d| d.to_string()))
+            .collect();
+        let arch = config.architecture.clone();
+        if out.contains_key(&arch) {
+            continue; // variants of one architecture: the first wins
+        }
+        out.insert(
+            arch,
+            BaseArch {
+                manifest: digest,
+                config,
+                layers,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Pulls straight into the store's OCI blobs (the reader verifies size and digest).
+struct StoreSink<'a> {
+    store: &'a Store,
+}
+
+impl BlobSink for StoreSink<'_> {
+    fn put(&self, digest: &str, _size: u64, reader: &mut dyn Read) -> std::io::Result<()> {
+        if store_digest(digest).is_some_and(|d| self.store.has_oci_blob(&d)) {
+            std::io::copy(reader, &mut std::io::sink())?;
+            return Ok(());
+        }
+        let mut w = self
+            .store
+            .oci_blob_writer()
+            .map_err(std::io::Error::other)?;
+        std::io::copy(reader, &mut w)?;
+        w.flush()?;
+        let (got, _) = w.finish().map_err(std::io::Error::other)?;
+        if format!("sha256:{}", got.to_hex()) != digest {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("blob {digest} stored as sha256:{}", got.to_hex()),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_registries() {
+        assert!(is_loopback_registry("127.0.0.1:5000"));
+        assert!(is_loopback_registry("localhost"));
+        assert!(is_loopback_registry("[::1]:5000"));
+        assert!(!is_loopback_registry("registry.example:443"));
+    }
+}

@@ -1,0 +1,311 @@
+//! `himg inspect` and `himg diff` on real builds: two builds of examples/hello.himg that differ in one
+//! copied file, and (issue 4, acceptance 5 in hermetic form) one image built at two versions of a
+//! package from the signed fixture repository served on 127.0.0.1.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+#[allow(dead_code)]
+mod support;
+
+use std::process::Output;
+
+use common::{Project, assert_success};
+use himg::image::ImageSource;
+use serde_json::{Value, json};
+use support::{Deb, DebBuilder, RepoBuilder, TestKey, serve};
+
+fn json_of(o: &Output, what: &str) -> Value {
+    assert_success(o, what);
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn paths(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn diff_of_two_hello_builds_lists_the_changed_file() {
+    let project = Project::new();
+    project.build("examples/hello.himg", "out1");
+    std::fs::write(
+        project.path("examples/hello/site/index.html"),
+        "<h1>changed</h1>\n",
+    )
+    .unwrap();
+    project.build("examples/hello.himg", "out2");
+
+    let d = json_of(
+        &project.himg(&["diff", "out1", "out2", "--json"]),
+        "himg diff",
+    );
+    assert_eq!(d["identical"], false);
+    assert_eq!(paths(&d["files"]["changed"]), ["srv/www/index.html"]);
+    assert_eq!(d["files"]["changed"][0]["what"], json!(["content"]));
+    assert_eq!(paths(&d["files"]["added"]), Vec::<String>::new());
+    assert_eq!(paths(&d["files"]["removed"]), Vec::<String>::new());
+    assert_eq!(
+        d["packages"],
+        json!({"added": [], "removed": [], "changed": []})
+    );
+    assert_eq!(d["config"], json!([]));
+    let layers = d["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1);
+    assert!(
+        layers[0]["created_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("himg: layer site"),
+        "{d}"
+    );
+    assert_eq!(d["size"]["content_delta"], json!(17 - 15));
+
+    // The human table says the same; the output is deterministic.
+    let o = project.himg(&["diff", "out1", "out2"]);
+    assert_success(&o, "himg diff");
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(text.contains("~ srv/www/index.html (content)"), "{text}");
+    assert!(
+        text.contains("Files: 1 changed, 0 added, 0 removed"),
+        "{text}"
+    );
+    assert_eq!(project.himg(&["diff", "out1", "out2"]).stdout, o.stdout);
+
+    // A .himg target is built first; an archive reads like its layout.
+    let d = json_of(
+        &project.himg(&["diff", "examples/hello.himg", "out2", "--json"]),
+        "diff of a .himg and a layout",
+    );
+    assert_eq!(d["identical"], true, "{d}");
+    assert_success(
+        &project.himg(&[
+            "build",
+            "examples/hello.himg",
+            "--format",
+            "docker-archive",
+            "--out",
+            "hello.tar",
+        ]),
+        "build docker-archive",
+    );
+    let d = json_of(
+        &project.himg(&["diff", "out2", "hello.tar", "--json"]),
+        "diff of layout and docker-archive",
+    );
+    assert_eq!(d["identical"], true, "{d}");
+
+    // inspect: JSON and the table.
+    let r = json_of(
+        &project.himg(&["inspect", "out1", "--json"]),
+        "himg inspect --json",
+    );
+    assert_eq!(r["name"], "hello");
+    assert_eq!(r["architecture"], "amd64");
+    assert_eq!(r["config"]["entrypoint"], json!(["/usr/local/bin/hello"]));
+    assert_eq!(r["config"]["labels"]["org.example.team"], "platform");
+    assert_eq!(
+        r["annotations"]["org.opencontainers.image.version"],
+        "1.0.0"
+    );
+    assert_eq!(r["totals"]["layers"], r["layers"].as_array().unwrap().len());
+    let o = project.himg(&["inspect", "examples/hello.himg"]);
+    assert_success(&o, "himg inspect FILE");
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(text.contains("Image:        hello"), "{text}");
+    assert!(text.contains("himg: layer app"), "{text}");
+    // A target with no such image is a usage error with the choices.
+    let o = project.himg(&["inspect", "out1", "--image", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("hello (amd64)"));
+}
+
+const SUITE: &str = "stable";
+
+fn libgreet(version: &str) -> Deb {
+    DebBuilder::new("libgreet", version, "amd64")
+        .multi_arch("same")
+        .file(
+            "./usr/lib/x86_64-linux-gnu/libgreet.so.1",
+            format!("libgreet {version}\n").as_bytes(),
+            0o644,
+        )
+        .build()
+        .unwrap()
+}
+
+fn dash() -> Deb {
+    DebBuilder::new("dash-fixture", "1.0", "amd64")
+        .file("./bin/dash-fixture", b"shell\n", 0o755)
+        .build()
+        .unwrap()
+}
+
+fn publish(dir: &std::path::Path, key: &TestKey, debs: &[Deb]) {
+    let _ = std::fs::remove_dir_all(dir);
+    let mut repo = RepoBuilder::new();
+    repo.sign_with(key);
+    let suite = repo.suite(SUITE);
+    for d in debs {
+        suite.add("main", d);
+    }
+    repo.write(dir).unwrap();
+}
+
+#[test]
+fn diff_between_two_lock_versions_lists_exactly_the_changed_package() {
+    let project = Project::new();
+    let key = TestKey::generate("fixture archive");
+    publish(&project.path("repo"), &key, &[libgreet("1.0-1"), dash()]);
+    let server = serve(&project.path("repo")).unwrap();
+    std::fs::write(project.path("fixture.gpg"), key.public_keyring()).unwrap();
+    std::fs::write(
+        project.path("fx.himg"),
+        format!(
+            r#"image "fx" {{
+  repository "fixture" {{
+    url = "{}"
+    suites = ["{SUITE}"]
+    keyring = "fixture.gpg"
+  }}
+  packages = ["libgreet", "dash-fixture"]
+}}
+"#,
+            server.base_url
+        ),
+    )
+    .unwrap();
+    project.build("fx.himg", "out1");
+
+    // The reader sees the dpkg database: versions, files through merged /usr, the layer.
+    let source = ImageSource::open(&project.path("out1")).unwrap();
+    let view = source.images().unwrap().remove(0);
+    let names: Vec<(&str, &str)> = view
+        .packages
+        .iter()
+        .map(|p| (p.name.as_str(), p.version.as_str()))
+        .collect();
+    assert_eq!(names, [("dash-fixture", "1.0"), ("libgreet", "1.0-1")]);
+    let dash_pkg = &view.packages[0];
+    assert!(
+        dash_pkg.files.contains(&"usr/bin/dash-fixture".to_owned()),
+        "{:?}",
+        dash_pkg.files
+    );
+    let layer = dash_pkg.layer.unwrap();
+    assert_eq!(view.files["usr/bin/dash-fixture"].layer, layer);
+
+    publish(&project.path("repo"), &key, &[libgreet("1.1-1"), dash()]);
+    assert_success(&project.himg(&["update", "fx.himg"]), "himg update");
+    project.build("fx.himg", "out2");
+
+    let d = json_of(
+        &project.himg(&["diff", "out1", "out2", "--json"]),
+        "himg diff",
+    );
+    assert_eq!(
+        d["packages"],
+        json!({
+            "added": [],
+            "removed": [],
+            "changed": [{"name": "libgreet", "architecture": "amd64", "old": "1.0-1", "new": "1.1-1"}],
+        }),
+        "{d}"
+    );
+    let changed = paths(&d["files"]["changed"]);
+    assert!(
+        changed.contains(&"usr/lib/x86_64-linux-gnu/libgreet.so.1".to_owned()),
+        "{changed:?}"
+    );
+    assert!(
+        !changed.iter().any(|p| p.contains("dash-fixture")),
+        "{changed:?}"
+    );
+    let o = project.himg(&["inspect", "out2"]);
+    assert_success(&o, "himg inspect");
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(text.contains("libgreet=1.1-1"), "{text}");
+}
+
+/// A `docker-registry` on 127.0.0.1, killed on drop.
+struct Registry {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        let bin = "/usr/bin/docker-registry";
+        assert!(
+            std::path::Path::new(bin).exists(),
+            "{bin} is missing: apt-get install docker-registry (bash tests/run.sh installs it)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new(bin)
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed().as_secs() < 20, "registry did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Registry {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn registry_references_are_pulled_and_read() {
+    let project = Project::new();
+    project.build("examples/hello.himg", "out");
+    let reg = Registry::start();
+    let reference = format!("127.0.0.1:{}/hello:1", reg.port);
+    assert_success(
+        &project.himg(&["push", "out", &reference, "--insecure"]),
+        "himg push",
+    );
+    let r = json_of(
+        &project.himg(&["inspect", &reference, "--insecure", "--json"]),
+        "himg inspect REF",
+    );
+    let local = json_of(&project.himg(&["inspect", "out", "--json"]), "inspect out");
+    assert_eq!(r["digest"], local["digest"]);
+    assert_eq!(r["layers"], local["layers"]);
+    let d = json_of(
+        &project.himg(&["diff", "out", &reference, "--insecure", "--json"]),
+        "himg diff out REF",
+    );
+    assert_eq!(d["identical"], true, "{d}");
+}
