@@ -15,6 +15,7 @@ use std::io::Write;
 use std::process::Output;
 
 use common::{Project, assert_success};
+use support::{DebBuilder, RepoBuilder, TestKey, serve};
 use serde_json::{Value, json};
 
 fn stderr(o: &Output) -> String {
@@ -249,4 +250,213 @@ fn scan_without_a_database_says_how_to_import() {
     let o = himg(dir.path(), &store, &["scan", "missing.himg"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("himg vulndb import"), "{}", stderr(&o));
+}
+
+fn fixture_debs() -> Vec<support::Deb> {
+    let deb = |name: &str, version: &str, source: Option<&str>| {
+        let mut b = DebBuilder::new(name, version, "amd64").file(
+            &format!("./usr/share/doc/{name}/copyright"),
+            b"MIT\n",
+            0o644,
+        );
+        if let Some(s) = source {
+            b = b.source(s);
+        }
+        b.build().unwrap()
+    };
+    vec![
+        deb("libfixed1", "1.0-1", Some("fixedsrc")),
+        deb("unfixed", "2.0-1", None),
+        deb("notaff", "1.0-1", None),
+        deb("minor", "1.0-1", None),
+        deb("oldpkg", "1.0-1", None),
+        deb("epochpkg", "1:1.0-1", None),
+        deb("libbin1", "1.2-3+b1", Some("binsrc (1.2-3)")),
+        deb("osvpkg", "3.0-1", None),
+    ]
+}
+
+fn vex_doc(path: &std::path::Path) {
+    let doc = json!({
+        "@context": "https://openvex.dev/ns/v0.2.0",
+        "@id": "https://example.invalid/vex/fx-1",
+        "author": "test",
+        "timestamp": "2026-01-01T00:00:00Z",
+        "version": 1,
+        "statements": [{
+            "vulnerability": { "name": "CVE-2026-0002" },
+            "products": [{ "@id": "pkg:deb/debian/unfixed@2.0-1?arch=amd64" }],
+            "status": "not_affected",
+            "justification": "vulnerable_code_not_in_execute_path",
+        }],
+    });
+    std::fs::write(path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+}
+
+/// (id, source, state, severity, fixed version) of every finding.
+fn summary(report: &Value) -> Vec<(String, String, String, String, String, bool)> {
+    report["images"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap().to_string(),
+                f["source"].as_str().unwrap().to_string(),
+                f["state"].as_str().unwrap().to_string(),
+                f["severity"].as_str().unwrap().to_string(),
+                f["fixed_version"].as_str().unwrap_or("-").to_string(),
+                f["suppressed"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn scan_fixture_image_findings_vex_sarif_fail_on_and_cache() {
+    let project = Project::new();
+    let p = |rel: &str| project.path(rel);
+    let key = TestKey::generate("fixture archive");
+    let mut repo = RepoBuilder::new();
+    repo.sign_with(&key);
+    let suite = repo.suite("trixie");
+    for d in fixture_debs() {
+        suite.add("main", &d);
+    }
+    repo.write(&p("repo")).unwrap();
+    let server = serve(&p("repo")).unwrap();
+    std::fs::write(p("fixture.gpg"), key.public_keyring()).unwrap();
+    let himg_text = |vex: &str| {
+        format!(
+            r#"image "fx" {{
+  repository "fixture" {{
+    url = "{}"
+    suites = ["trixie"]
+    keyring = "fixture.gpg"
+  }}
+  packages = ["libfixed1", "unfixed", "notaff", "minor", "oldpkg", "epochpkg", "libbin1", "osvpkg"]
+{vex}}}
+"#,
+            server.base_url
+        )
+    };
+    std::fs::write(p("fx.himg"), himg_text("")).unwrap();
+    std::fs::write(p("tracker.json"), tracker().to_string()).unwrap();
+    write_osv_dir(&p("osv"));
+    assert_success(&project.himg(&["vulndb", "import", "tracker.json"]), "import tracker");
+    assert_success(&project.himg(&["vulndb", "import", "osv"]), "import osv");
+
+    let o = project.himg(&["scan", "fx.himg", "--json"]);
+    assert_success(&o, "scan");
+    assert!(!stderr(&o).contains("Cached"), "{}", stderr(&o));
+    let report = stdout_json(&o);
+    let s = |id: &str, src: &str, state: &str, sev: &str, fixed: &str, sup: bool| {
+        (id.into(), src.into(), state.into(), sev.into(), fixed.into(), sup)
+    };
+    let expected = vec![
+        s("CVE-2026-0001", "fixedsrc", "fix-available", "high", "1.0-2", false),
+        s("CVE-2026-0010", "binsrc", "no-fix-yet", "high", "-", false),
+        s("CVE-2026-0002", "unfixed", "no-fix-yet", "medium", "-", false),
+        s("CVE-2026-0007", "epochpkg", "fix-available", "low", "1:1.1-1", false),
+        s("CVE-2026-0011", "osvpkg", "fix-available", "low", "3.0-2", false),
+        s("CVE-2026-0004", "minor", "no-fix-yet", "negligible", "-", false),
+        s("CVE-2026-0005", "oldpkg", "end-of-life", "unknown", "-", false),
+    ];
+    assert_eq!(summary(&report), expected);
+    let img = &report["images"][0];
+    assert_eq!(img["release"], "trixie");
+    assert_eq!(img["image"], "fx");
+    let findings = img["findings"].as_array().unwrap();
+    // The binNMU: matched by its source version, reported with its binary version.
+    let bin = findings.iter().find(|f| f["source"] == "binsrc").unwrap();
+    assert_eq!(bin["installed"], "1.2-3");
+    assert_eq!(bin["packages"][0]["name"], "libbin1");
+    assert_eq!(bin["packages"][0]["version"], "1.2-3+b1");
+    assert_eq!(findings[0]["packages"][0]["name"], "libfixed1");
+    assert_eq!(findings[0]["update"], "himg update fx.himg libfixed1");
+    assert_eq!(findings[0]["data_source"], "debian-tracker");
+    assert_eq!(bin["data_source"], "osv:Debian:13");
+
+    // Second scan: the cached match.
+    let o = project.himg(&["scan", "fx.himg", "--json"]);
+    assert_success(&o, "second scan");
+    assert!(stderr(&o).contains("Cached"), "{}", stderr(&o));
+    assert_eq!(summary(&stdout_json(&o)), expected);
+
+    // --fail-on.
+    let o = project.himg(&["scan", "fx.himg", "--fail-on", "critical"]);
+    assert_success(&o, "fail-on critical");
+    let o = project.himg(&["scan", "fx.himg", "--fail-on", "high"]);
+    assert_eq!(o.status.code(), Some(11), "{}", stderr(&o));
+    assert!(stderr(&o).contains("2 finding(s) at severity high or higher"), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("himg update fx.himg libfixed1"), "{table}");
+    assert!(table.contains("no fix yet"), "{table}");
+    assert!(table.contains("end-of-life"), "{table}");
+
+    // OpenVEX from --vex suppresses CVE-2026-0002; the report keeps it with the justification.
+    vex_doc(&p("triage.openvex.json"));
+    let o = project.himg(&["scan", "fx.himg", "--json", "--vex", "triage.openvex.json"]);
+    assert_success(&o, "scan with vex");
+    let report = stdout_json(&o);
+    let mut with_vex = expected.clone();
+    with_vex[2].5 = true;
+    assert_eq!(summary(&report), with_vex);
+    let f = &report["images"][0]["findings"][2];
+    assert_eq!(f["vex"]["status"], "not_affected");
+    assert_eq!(f["vex"]["justification"], "vulnerable_code_not_in_execute_path");
+    assert_eq!(report["images"][0]["suppressed"], 1);
+    assert_eq!(report["images"][0]["summary"]["medium"], 0);
+    // The same file declared in the .himg, shown in the table.
+    std::fs::write(p("fx.himg"), himg_text("  vex = [\"triage.openvex.json\"]\n")).unwrap();
+    let o = project.himg(&["scan", "fx.himg", "--fail-on", "medium"]);
+    assert_eq!(o.status.code(), Some(11));
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.contains("Suppressed by VEX:")
+            && table.contains("CVE-2026-0002 unfixed not_affected: vulnerable_code_not_in_execute_path"),
+        "{table}"
+    );
+    assert!(stderr(&o).contains("Cached"), "VEX is applied after the cache");
+
+    // SARIF 2.1.0 shape.
+    let o = project.himg(&["scan", "fx.himg", "--sarif"]);
+    assert_success(&o, "sarif");
+    let sarif = stdout_json(&o);
+    assert_eq!(sarif["version"], "2.1.0");
+    assert!(sarif["$schema"].as_str().unwrap().contains("sarif-2.1.0"));
+    let run = &sarif["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "himg");
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 7);
+    for r in rules {
+        assert!(r["id"].is_string() && r["shortDescription"]["text"].is_string());
+    }
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), 7);
+    for r in results {
+        assert!(r["ruleId"].is_string());
+        assert!(r["message"]["text"].is_string());
+        assert!(["error", "warning", "note"].contains(&r["level"].as_str().unwrap()));
+        let idx = r["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[idx]["id"], r["ruleId"]);
+        assert_eq!(
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            "fx.himg"
+        );
+    }
+    let suppressed: Vec<&Value> = results.iter().filter(|r| r.get("suppressions").is_some()).collect();
+    assert_eq!(suppressed.len(), 1);
+    assert_eq!(suppressed[0]["ruleId"], "CVE-2026-0002");
+    assert_eq!(suppressed[0]["suppressions"][0]["kind"], "external");
+
+    // A built layout scans the same, with the release from /etc/os-release absent: --release.
+    project.build("fx.himg", "out");
+    let o = project.himg(&["scan", "out", "--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--release"), "{}", stderr(&o));
+    let o = project.himg(&["scan", "out", "--json", "--release", "Debian:13"]);
+    assert_success(&o, "scan a layout");
+    assert_eq!(summary(&stdout_json(&o)), expected);
+    drop(server);
 }
