@@ -15,8 +15,8 @@ use std::io::Write;
 use std::process::Output;
 
 use common::{Project, assert_success};
-use support::{DebBuilder, RepoBuilder, TestKey, serve};
 use serde_json::{Value, json};
+use support::{DebBuilder, RepoBuilder, TestKey, serve};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -216,6 +216,15 @@ fn vulndb_imports_tracker_osv_dir_and_zip_and_replaces_a_source() {
     let again = stdout_json(&himg(d, &store, &["vulndb", "status", "--json"]));
     assert_eq!(again["version"], json!(version));
 
+    // The same zip from a URL (the HTTP client of Debian fetches).
+    let server = serve(d).unwrap();
+    let url = format!("{}/osv.zip", server.base_url);
+    assert_success(&himg(d, &store, &["vulndb", "import", &url]), "import URL");
+    let by_url = stdout_json(&himg(d, &store, &["vulndb", "status", "--json"]));
+    assert_eq!(by_url["version"], json!(version));
+    assert_eq!(by_url["sources"][1]["location"], json!(url));
+    drop(server);
+
     // Re-importing the tracker replaces its rows (and only its rows).
     std::fs::write(
         d.join("tracker.json"),
@@ -343,7 +352,10 @@ fn scan_fixture_image_findings_vex_sarif_fail_on_and_cache() {
     std::fs::write(p("fx.himg"), himg_text("")).unwrap();
     std::fs::write(p("tracker.json"), tracker().to_string()).unwrap();
     write_osv_dir(&p("osv"));
-    assert_success(&project.himg(&["vulndb", "import", "tracker.json"]), "import tracker");
+    assert_success(
+        &project.himg(&["vulndb", "import", "tracker.json"]),
+        "import tracker",
+    );
     assert_success(&project.himg(&["vulndb", "import", "osv"]), "import osv");
 
     let o = project.himg(&["scan", "fx.himg", "--json"]);
@@ -351,16 +363,65 @@ fn scan_fixture_image_findings_vex_sarif_fail_on_and_cache() {
     assert!(!stderr(&o).contains("Cached"), "{}", stderr(&o));
     let report = stdout_json(&o);
     let s = |id: &str, src: &str, state: &str, sev: &str, fixed: &str, sup: bool| {
-        (id.into(), src.into(), state.into(), sev.into(), fixed.into(), sup)
+        (
+            id.into(),
+            src.into(),
+            state.into(),
+            sev.into(),
+            fixed.into(),
+            sup,
+        )
     };
     let expected = vec![
-        s("CVE-2026-0001", "fixedsrc", "fix-available", "high", "1.0-2", false),
+        s(
+            "CVE-2026-0001",
+            "fixedsrc",
+            "fix-available",
+            "high",
+            "1.0-2",
+            false,
+        ),
         s("CVE-2026-0010", "binsrc", "no-fix-yet", "high", "-", false),
-        s("CVE-2026-0002", "unfixed", "no-fix-yet", "medium", "-", false),
-        s("CVE-2026-0007", "epochpkg", "fix-available", "low", "1:1.1-1", false),
-        s("CVE-2026-0011", "osvpkg", "fix-available", "low", "3.0-2", false),
-        s("CVE-2026-0004", "minor", "no-fix-yet", "negligible", "-", false),
-        s("CVE-2026-0005", "oldpkg", "end-of-life", "unknown", "-", false),
+        s(
+            "CVE-2026-0002",
+            "unfixed",
+            "no-fix-yet",
+            "medium",
+            "-",
+            false,
+        ),
+        s(
+            "CVE-2026-0007",
+            "epochpkg",
+            "fix-available",
+            "low",
+            "1:1.1-1",
+            false,
+        ),
+        s(
+            "CVE-2026-0011",
+            "osvpkg",
+            "fix-available",
+            "low",
+            "3.0-2",
+            false,
+        ),
+        s(
+            "CVE-2026-0004",
+            "minor",
+            "no-fix-yet",
+            "negligible",
+            "-",
+            false,
+        ),
+        s(
+            "CVE-2026-0005",
+            "oldpkg",
+            "end-of-life",
+            "unknown",
+            "-",
+            false,
+        ),
     ];
     assert_eq!(summary(&report), expected);
     let img = &report["images"][0];
@@ -388,7 +449,11 @@ fn scan_fixture_image_findings_vex_sarif_fail_on_and_cache() {
     assert_success(&o, "fail-on critical");
     let o = project.himg(&["scan", "fx.himg", "--fail-on", "high"]);
     assert_eq!(o.status.code(), Some(11), "{}", stderr(&o));
-    assert!(stderr(&o).contains("2 finding(s) at severity high or higher"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("2 finding(s) at severity high or higher"),
+        "{}",
+        stderr(&o)
+    );
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(table.contains("himg update fx.himg libfixed1"), "{table}");
     assert!(table.contains("no fix yet"), "{table}");
@@ -404,20 +469,32 @@ fn scan_fixture_image_findings_vex_sarif_fail_on_and_cache() {
     assert_eq!(summary(&report), with_vex);
     let f = &report["images"][0]["findings"][2];
     assert_eq!(f["vex"]["status"], "not_affected");
-    assert_eq!(f["vex"]["justification"], "vulnerable_code_not_in_execute_path");
+    assert_eq!(
+        f["vex"]["justification"],
+        "vulnerable_code_not_in_execute_path"
+    );
     assert_eq!(report["images"][0]["suppressed"], 1);
     assert_eq!(report["images"][0]["summary"]["medium"], 0);
     // The same file declared in the .himg, shown in the table.
-    std::fs::write(p("fx.himg"), himg_text("  vex = [\"triage.openvex.json\"]\n")).unwrap();
+    std::fs::write(
+        p("fx.himg"),
+        himg_text("  vex = [\"triage.openvex.json\"]\n"),
+    )
+    .unwrap();
     let o = project.himg(&["scan", "fx.himg", "--fail-on", "medium"]);
     assert_eq!(o.status.code(), Some(11));
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(
         table.contains("Suppressed by VEX:")
-            && table.contains("CVE-2026-0002 unfixed not_affected: vulnerable_code_not_in_execute_path"),
+            && table.contains(
+                "CVE-2026-0002 unfixed not_affected: vulnerable_code_not_in_execute_path"
+            ),
         "{table}"
     );
-    assert!(stderr(&o).contains("Cached"), "VEX is applied after the cache");
+    assert!(
+        stderr(&o).contains("Cached"),
+        "VEX is applied after the cache"
+    );
 
     // SARIF 2.1.0 shape.
     let o = project.himg(&["scan", "fx.himg", "--sarif"]);
@@ -445,7 +522,10 @@ fn scan_fixture_image_findings_vex_sarif_fail_on_and_cache() {
             "fx.himg"
         );
     }
-    let suppressed: Vec<&Value> = results.iter().filter(|r| r.get("suppressions").is_some()).collect();
+    let suppressed: Vec<&Value> = results
+        .iter()
+        .filter(|r| r.get("suppressions").is_some())
+        .collect();
     assert_eq!(suppressed.len(), 1);
     assert_eq!(suppressed[0]["ruleId"], "CVE-2026-0002");
     assert_eq!(suppressed[0]["suppressions"][0]["kind"], "external");
