@@ -169,18 +169,28 @@ fn parse_value(what: &str, bytes: &[u8]) -> Result<serde_json::Value, VulnError>
 }
 
 fn import_json(what: &str, bytes: &[u8], out: &mut Imported) -> Result<(), VulnError> {
-    // An OSV record has a string `id`; the tracker document maps package names to objects.
-    let value = parse_value(what, bytes)?;
-    let is_osv = match &value {
-        serde_json::Value::Array(_) => true,
-        serde_json::Value::Object(map) => map.get("id").is_some_and(|v| v.is_string()),
-        _ => false,
-    };
-    if is_osv {
-        osv_value(what, value, out)
-    } else {
-        tracker_value(what, value, out)
+    // The tracker document (tens of megabytes) is parsed straight into its typed form; OSV records
+    // (an object with a string `id`, or an array of them) go through a `Value`.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    if first != Some(b'[') {
+        match serde_json::from_slice::<TrackerDoc>(bytes) {
+            Ok(doc) => return tracker_doc(doc, out),
+            Err(tracker_err) => {
+                let value = parse_value(what, bytes)?;
+                if !value.get("id").is_some_and(|v| v.is_string()) {
+                    return Err(VulnError::Format {
+                        what: what.to_string(),
+                        message: format!(
+                            "neither an OSV record nor the Debian security tracker JSON: {tracker_err}"
+                        ),
+                    });
+                }
+                return osv_value(what, value, out);
+            }
+        }
     }
+    let value = parse_value(what, bytes)?;
+    osv_value(what, value, out)
 }
 
 // ------------------------------------------------------------------ Debian security tracker
@@ -203,16 +213,10 @@ struct TrackerRelease {
     urgency: String,
 }
 
-fn tracker_value(
-    what: &str,
-    value: serde_json::Value,
-    out: &mut Imported,
-) -> Result<(), VulnError> {
-    let doc: BTreeMap<String, BTreeMap<String, TrackerIssue>> = serde_json::from_value(value)
-        .map_err(|e| VulnError::Format {
-            what: what.to_string(),
-            message: format!("neither an OSV record nor the Debian security tracker JSON: {e}"),
-        })?;
+/// The tracker document: source package → issue id → issue.
+type TrackerDoc = BTreeMap<String, BTreeMap<String, TrackerIssue>>;
+
+fn tracker_doc(doc: TrackerDoc, out: &mut Imported) -> Result<(), VulnError> {
     out.sources.entry(TRACKER_SOURCE.to_string()).or_default();
     for (package, issues) in doc {
         for (id, issue) in issues {
