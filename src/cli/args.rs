@@ -66,6 +66,83 @@ pub enum Command {
     /// Import and inspect vulnerability data (Debian security tracker JSON, OSV).
     #[command(subcommand)]
     Vulndb(VulndbCommand),
+    /// Signing keys for binary caches.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Binary caches: push outputs, serve a cache over HTTP.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an Ed25519 key pair; keep the secret key (0600) and print the public key `NAME:base64`.
+    Generate {
+        /// The key's name (e.g. `team-a-1`): signatures say which key made them.
+        name: String,
+        /// Where to write the secret key (default: `<config dir>/keys/NAME.secret`).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// How to reach and trust binary caches (shared by `build` and `cache push`).
+#[derive(Debug, Clone, Args, Default)]
+pub struct CacheArgs {
+    /// Binary caches to substitute from, in priority order (`file://DIR`, `http(s)://HOST/PATH`,
+    /// `oci://REGISTRY/REPO`; default: $HIMG_SUBSTITUTERS, else the config file).
+    #[arg(long, value_name = "URL,...", value_delimiter = ',')]
+    pub substituters: Vec<String>,
+    /// A public key `NAME:base64` whose signatures are trusted (repeatable; also the config file).
+    #[arg(long = "trusted-key", value_name = "NAME:KEY")]
+    pub trusted_keys: Vec<String>,
+    /// The secret key that signs pushed entries (default: the config file's, else the only key
+    /// `himg key generate` made).
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+    /// Bearer token for HTTP caches (default: $HIMG_CACHE_TOKEN).
+    #[arg(long, value_name = "TOKEN")]
+    pub cache_token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Upload the outputs of the images of FILE (everything of their closure the store has).
+    Push {
+        /// The cache: `file://DIR`, `http(s)://HOST/PATH` or `oci://REGISTRY/REPO`.
+        url: String,
+        /// .himg files whose images to push.
+        #[arg(required_unless_present = "roots")]
+        files: Vec<PathBuf>,
+        /// Push the closure of every GC root instead (every image built into this store).
+        #[arg(long, conflicts_with = "files")]
+        roots: bool,
+        #[command(flatten)]
+        cache: CacheArgs,
+        /// Print a JSON report on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve a binary cache over HTTP (put TLS in front with a reverse proxy).
+    Serve {
+        /// Address to listen on, e.g. `127.0.0.1:8080`.
+        #[arg(long, value_name = "ADDR")]
+        listen: String,
+        /// Where the cache keeps its files (default: `<store>/cache-server`).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// The tokens file (TOML; see the book). Without it, anyone may read and push.
+        #[arg(long, value_name = "FILE")]
+        tokens: Option<PathBuf>,
+        /// Delete entries not read or written for this many days (checked hourly).
+        #[arg(long, value_name = "DAYS")]
+        retention_days: Option<u64>,
+    },
+    /// Print the sha256 to put in a tokens file for TOKEN.
+    HashToken {
+        /// The token.
+        token: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +202,11 @@ pub struct BuildArgs {
     /// Fail if the lock file is missing or stale instead of resolving packages.
     #[arg(long)]
     pub locked: bool,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// After the build, push the images' outputs to this cache.
+    #[arg(long, value_name = "URL")]
+    pub push_to: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -87,7 +87,16 @@ pub fn build(
             }
         }
     };
-    let report = plan::realise(&graph, &store, fetcher.as_ref(), &targets, &on_event)?;
+    let warn = |m: &str| printer.warn(m);
+    let substituters = super::cache_cmd::substituters(&args.cache, &warn)?;
+    let report = plan::realise_with(
+        &graph,
+        &store,
+        fetcher.as_ref(),
+        substituters.as_ref().map(|s| s as &dyn plan::Substituter),
+        &targets,
+        &on_event,
+    )?;
     if let Ok(mut slot) = bar.lock()
         && let Some(b) = slot.take()
     {
@@ -118,8 +127,24 @@ pub fn build(
         }
     }
 
+    if let Some(url) = &args.push_to {
+        let mut outputs = std::collections::BTreeMap::new();
+        for id in graph.graph.node_indices() {
+            if report.output(id).is_some()
+                && let Some(rec) = store.lookup_derivation(&graph.node(id).key)?
+            {
+                outputs.insert(graph.node(id).key, rec);
+            }
+        }
+        super::cache_cmd::push_outputs(&store, url, &args.cache, &outputs, printer)?;
+    }
+
     let built = report.built();
     let reused = report.reused();
+    let substituted = report.substituted();
+    let downloaded = substituters.as_ref().map_or(0, |s| {
+        s.downloaded.load(std::sync::atomic::Ordering::Relaxed)
+    });
     // What minimisation left out, and what the excludes dropped.
     let (mut removed_files, mut removed_bytes) = (0u64, 0u64);
     for id in graph.graph.node_indices() {
@@ -183,7 +208,8 @@ pub fn build(
             "images": images_json,
             "built": built,
             "reused": reused,
-            "substituted": 0,
+            "substituted": substituted,
+            "downloaded_bytes": downloaded,
             "out": args.out.display().to_string(),
             "minimized": {"files": removed_files, "bytes": removed_bytes},
             "dropped": dropped,
@@ -213,7 +239,7 @@ pub fn build(
     printer.status(
         "Finished",
         &format!(
-            "{} derivation{} built, {reused} reused, in {:.2}s → {}",
+            "{} derivation{} built, {reused} reused, {substituted} substituted, in {:.2}s → {}",
             built,
             if built == 1 { "" } else { "s" },
             started.elapsed().as_secs_f64(),
@@ -241,6 +267,35 @@ fn registry_bases(
     refs.sort();
     refs.dedup();
     Ok(crate::registry::base::resolve_bases(store, &refs)?)
+}
+
+/// Every output of `file`'s images that the store has, by derivation key (what `cache push` sends).
+pub fn closure_of(
+    global: &GlobalArgs,
+    file: &std::path::Path,
+    store: &himg_store::Store,
+    printer: &Printer,
+) -> Result<std::collections::BTreeMap<himg_store::B3Digest, himg_store::OutputRecord>, CliError> {
+    let loaded = load_file(file)?;
+    let specs = select(&loaded, &[], file)?;
+    let mut opts = CompileOptions::from_env()?;
+    opts.debian = super::debian_cmd::prepare(
+        global,
+        &loaded,
+        &specs,
+        super::debian_cmd::LockMode::Locked,
+        printer,
+    )?;
+    opts.registry_bases = registry_bases(store, &specs)?;
+    let graph = plan::compile(&specs, &loaded.loader, store, &opts)?;
+    let mut out = std::collections::BTreeMap::new();
+    for id in graph.graph.node_indices() {
+        let key = graph.node(id).key;
+        if let Some(rec) = store.lookup_derivation(&key)? {
+            out.insert(key, rec);
+        }
+    }
+    Ok(out)
 }
 
 pub fn graph(
@@ -318,6 +373,8 @@ pub fn materialize(
         arch: None,
         json: false,
         locked: false,
+        cache: Default::default(),
+        push_to: None,
     };
     build(global, &args, printer)?;
     let lock = crate::debian::lockfile::LockFile::read(&crate::debian::lockfile::lock_path(file))?;

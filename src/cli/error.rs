@@ -54,6 +54,10 @@ pub enum CliError {
         available: Vec<String>,
     },
     #[error(transparent)]
+    Cache(#[from] crate::cache::CacheError),
+    #[error("{0}")]
+    CacheConfig(String),
+    #[error(transparent)]
     Vuln(#[from] crate::vuln::VulnError),
     #[error("the vulnerability database `{path}` holds no advisories")]
     EmptyVulnDb { path: std::path::PathBuf },
@@ -127,6 +131,10 @@ impl CliError {
             CliError::Store(StoreError::IncompatibleVersion { .. }) => Some(
                 "this store was written by a newer himg; use that version or another --store"
                     .to_string(),
+            ),
+            CliError::Cache(crate::cache::CacheError::Denied { .. }) => Some(
+                "pass a token with access to this namespace: --cache-token TOKEN or $HIMG_CACHE_TOKEN"
+                    .into(),
             ),
             CliError::Plan(PlanError::Store(_)) | CliError::Store(_) => {
                 Some("`himg store verify` checks the store and names any corrupt entry".into())

@@ -9,6 +9,7 @@
 
 mod args;
 mod build;
+mod cache_cmd;
 mod debian_cmd;
 mod error;
 mod image_cmd;
@@ -69,6 +70,8 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
         Command::Inspect(a) => image_cmd::inspect(&cli.global, a, printer),
         Command::Diff(a) => image_cmd::diff(&cli.global, a, printer),
         Command::Store(s) => store_cmd::run(&cli.global, s, printer),
+        Command::Key(k) => cache_cmd::key(k, printer),
+        Command::Cache(c) => cache_cmd::run(&cli.global, c, printer),
         Command::Scan(a) => vuln_cmd::scan(&cli.global, a, printer),
         Command::Vulndb(c) => vuln_cmd::vulndb(&cli.global, c, printer),
     }

@@ -16,4 +16,4 @@ mod steps;
 pub use compile::{CompileOptions, compile};
 pub use derivation::{BuildGraph, Derivation, ImageOutputs, LayerItem, LayerStep, NodeId, Step};
 pub use error::PlanError;
-pub use realise::{BuildReport, Event, NodeOutcome, Realised, realise};
+pub use realise::{BuildReport, Event, NodeOutcome, Realised, Substituter, realise, realise_with};

@@ -44,6 +44,8 @@ pub enum NodeOutcome {
     Built,
     /// Not needed: a node above it was found in the store.
     Skipped,
+    /// Fetched from a binary cache.
+    Substituted,
 }
 
 /// The outcome of realising a graph.
@@ -62,7 +64,14 @@ impl BuildReport {
     }
 
     pub fn reused(&self) -> usize {
-        self.outcomes.len() - self.built()
+        self.outcomes.len() - self.built() - self.substituted()
+    }
+
+    pub fn substituted(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| **o == NodeOutcome::Substituted)
+            .count()
     }
 
     pub fn output(&self, id: NodeId) -> Option<&Realised> {
@@ -78,11 +87,33 @@ pub enum Event<'a> {
     Finished { name: &'a str, kind: &'a str },
 }
 
+/// A source of prebuilt outputs (binary caches), asked before building a derivation.
+pub trait Substituter: Sync {
+    /// Whether some cache has a usable (checked) entry for `key`.
+    fn query(&self, key: &B3Digest) -> bool;
+    /// Fetches the entry `query` found into the store and registers it under `key`; `None` (after a
+    /// warning) when that fails, and the derivation is built instead.
+    fn fetch(&self, store: &Store, key: &B3Digest) -> Option<OutputRecord>;
+}
+
 /// Realises `targets` (and whatever they need) in the store.
 pub fn realise(
     graph: &BuildGraph,
     store: &Store,
     fetcher: Option<&crate::debian::fetch::Fetcher>,
+    targets: &[NodeId],
+    on_event: &(dyn Fn(Event<'_>) + Sync),
+) -> Result<BuildReport, PlanError> {
+    realise_with(graph, store, fetcher, None, targets, on_event)
+}
+
+/// [`realise`], asking `substituter` for every derivation the store lacks (top-down, like the store
+/// lookups: below a substituted node nothing is fetched).
+pub fn realise_with(
+    graph: &BuildGraph,
+    store: &Store,
+    fetcher: Option<&crate::debian::fetch::Fetcher>,
+    substituter: Option<&dyn Substituter>,
     targets: &[NodeId],
     on_event: &(dyn Fn(Event<'_>) + Sync),
 ) -> Result<BuildReport, PlanError> {
@@ -92,46 +123,66 @@ pub fn realise(
     let mut realised: Vec<Option<Realised>> = vec![None; n];
     let mut needed = vec![false; n];
 
-    // Phase 1: top-down lookups. Nodes below a hit are not needed (but the image's own layers and
-    // config are still looked up so that the report and the layout writer know their outputs).
+    // Phase 1: top-down lookups, in the store then in the substituters. Nodes below a hit are not
+    // needed (but the image's own layers and config are still looked up so that the report and the
+    // layout writer know their outputs).
     let mut stack: Vec<NodeId> = targets.to_vec();
     let mut visited = vec![false; n];
-    while let Some(id) = stack.pop() {
-        if visited[id.index()] {
-            continue;
-        }
-        visited[id.index()] = true;
-        let node = graph.node(id);
-        match store.lookup_derivation(&node.key)? {
-            Some(rec) => {
+    let mut first_round = true;
+    let mut pending: Vec<NodeId> = Vec::new();
+    loop {
+        while let Some(id) = stack.pop() {
+            if visited[id.index()] {
+                continue;
+            }
+            visited[id.index()] = true;
+            let node = graph.node(id);
+            if let Some(rec) = store.lookup_derivation(&node.key)? {
                 realised[id.index()] = Some(rec.into());
                 outcomes[id.index()] = NodeOutcome::Reused;
-            }
-            None => {
+            } else if substituter.is_some_and(|s| s.query(&node.key)) {
+                pending.push(id);
+            } else {
                 needed[id.index()] = true;
                 stack.extend(node.inputs.iter().copied());
             }
         }
-    }
-    for img in &graph.images {
-        for arch in &img.per_arch {
-            for &id in arch.layers.iter().chain(std::iter::once(&arch.config)) {
-                if !visited[id.index()] {
-                    visited[id.index()] = true;
-                    if let Some(rec) = store.lookup_derivation(&graph.node(id).key)? {
-                        realised[id.index()] = Some(rec.into());
-                        outcomes[id.index()] = NodeOutcome::Reused;
-                    } else {
-                        // Present only as part of a stored manifest; rebuild so its metadata is known.
-                        mark_needed(graph, store, id, &mut needed, &mut realised, &mut outcomes)?;
-                    }
+        if first_round {
+            // The images' layers and configs, even when their manifest was found.
+            first_round = false;
+            for img in graph.images.iter().rev() {
+                for arch in img.per_arch.iter().rev() {
+                    stack.push(arch.config);
+                    stack.extend(arch.layers.iter().rev().copied());
+                }
+            }
+            continue;
+        }
+        let Some(subst) = substituter else { break };
+        if pending.is_empty() {
+            break;
+        }
+        let fetched: Vec<(NodeId, Option<OutputRecord>)> = std::mem::take(&mut pending)
+            .par_iter()
+            .map(|&id| (id, subst.fetch(store, &graph.node(id).key)))
+            .collect();
+        for (id, rec) in fetched {
+            match rec {
+                Some(rec) => {
+                    realised[id.index()] = Some(rec.into());
+                    outcomes[id.index()] = NodeOutcome::Substituted;
+                }
+                None => {
+                    // Build it instead: its inputs are looked up (and maybe substituted) next round.
+                    needed[id.index()] = true;
+                    stack.extend(graph.node(id).inputs.iter().copied());
                 }
             }
         }
     }
     // Nodes that are neither needed nor found were cut off by a hit above them.
     for i in 0..n {
-        if !needed[i] && realised[i].is_some() {
+        if !needed[i] && realised[i].is_some() && outcomes[i] != NodeOutcome::Substituted {
             outcomes[i] = NodeOutcome::Reused;
         }
     }
@@ -175,33 +226,6 @@ pub fn realise(
         }
     }
     Ok(BuildReport { outcomes, realised })
-}
-
-fn mark_needed(
-    graph: &BuildGraph,
-    store: &Store,
-    id: NodeId,
-    needed: &mut [bool],
-    realised: &mut [Option<Realised>],
-    outcomes: &mut [NodeOutcome],
-) -> Result<(), PlanError> {
-    let mut stack = vec![id];
-    while let Some(id) = stack.pop() {
-        if needed[id.index()] || realised[id.index()].is_some() {
-            continue;
-        }
-        match store.lookup_derivation(&graph.node(id).key)? {
-            Some(rec) => {
-                realised[id.index()] = Some(rec.into());
-                outcomes[id.index()] = NodeOutcome::Reused;
-            }
-            None => {
-                needed[id.index()] = true;
-                stack.extend(graph.node(id).inputs.iter().copied());
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Groups needed nodes by depth (longest chain of needed inputs below them).

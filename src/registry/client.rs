@@ -644,6 +644,46 @@ impl Client {
         Ok(())
     }
 
+    /// Fetches the one manifest named by `reference` (verified against its digest when pinned),
+    /// without its blobs: `(media type, bytes, digest)`. For artifact stores such as the binary cache.
+    pub fn manifest(
+        &self,
+        reference: &Reference,
+    ) -> Result<(String, Vec<u8>, String), RegistryError> {
+        let t = Target {
+            registry: &reference.registry,
+            repository: &reference.repository,
+            scopes: vec![format!("repository:{}:pull", reference.repository)],
+        };
+        self.get_manifest(&t, reference.manifest_ref(), reference.digest.as_deref())
+    }
+
+    /// Streams blob `digest` of `reference`'s repository into `dest`, verifying its size and digest.
+    pub fn blob(
+        &self,
+        reference: &Reference,
+        digest: &str,
+        size: u64,
+        dest: &dyn BlobSink,
+    ) -> Result<(), RegistryError> {
+        let t = Target {
+            registry: &reference.registry,
+            repository: &reference.repository,
+            scopes: vec![format!("repository:{}:pull", reference.repository)],
+        };
+        self.fetch_blob(&t, digest, size, dest)
+    }
+
+    /// Whether `reference`'s repository has blob `digest`.
+    pub fn has_blob(&self, reference: &Reference, digest: &str) -> Result<bool, RegistryError> {
+        let t = Target {
+            registry: &reference.registry,
+            repository: &reference.repository,
+            scopes: vec![format!("repository:{}:pull", reference.repository)],
+        };
+        self.blob_exists(&t, digest)
+    }
+
     /// Fetches the manifest named by `reference` (verified against its digest when
     /// pinned), stores it and, for an index, every child manifest in `dest`, then
     /// streams every config and layer blob into `dest`, verifying each one.

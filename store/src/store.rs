@@ -696,6 +696,18 @@ impl Store {
         Ok(Some(rec))
     }
 
+    /// The derivation keys registered as producing output `path`, sorted.
+    pub fn keys_of_output(&self, path: &OutputPath) -> Result<Vec<B3Digest>, StoreError> {
+        let conn = self.conn()?;
+        let keys: Vec<String> = conn
+            .prepare_cached("SELECT key FROM derivations WHERE output = ?1 ORDER BY key")?
+            .query_map([path.as_str()], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        keys.iter()
+            .map(|k| parse_col(k, "derivations", path.as_str()))
+            .collect()
+    }
+
     /// Registers an output and the derivation keys that produce it.
     ///
     /// Checks that every referenced object is in the store and every referenced output is
