@@ -15,5 +15,7 @@ pub mod load;
 pub mod oci;
 pub mod output;
 pub mod plan;
+pub mod policy;
 pub mod registry;
+pub mod sbom;
 pub mod vuln;

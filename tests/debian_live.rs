@@ -8,7 +8,28 @@ mod common;
 use std::collections::BTreeSet;
 use std::process::Command;
 
+use common::sbom::check_built_sboms;
 use common::{Project, assert_success, image, require_tool, run_tool};
+
+fn locked_entries(project: &Project, lock: &str, image_name: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(project.path(lock)).expect("lock file");
+    let lock: serde_json::Value = serde_json::from_str(&text).expect("lock json");
+    lock["images"][image_name]["architectures"]["amd64"]
+        .as_array()
+        .expect("amd64 packages")
+        .clone()
+}
+
+/// `himg audit FILE --json` passes (the declared policy, or `--policy NAME`).
+fn audit_passes(project: &Project, file: &str, policy: &str) {
+    let o = project.himg(&["audit", file, "--policy", policy, "--json"]);
+    assert_success(&o, &format!("himg audit {file} --policy {policy}"));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(report["passed"], true, "{report}");
+    for img in report["images"].as_array().expect("images") {
+        assert_eq!(img["violations"], serde_json::json!([]), "{img}");
+    }
+}
 
 fn locked_packages(project: &Project, lock: &str, image_name: &str) -> BTreeSet<String> {
     let text = std::fs::read_to_string(project.path(lock)).expect("lock file");
@@ -61,6 +82,17 @@ fn python_example_runs_and_matches_its_lock() {
     relock(&project, "examples/python.himg");
     let report = build_locked(&project, &project.store, "examples/python.himg", "py");
     let digest = image(&report, "python")["digest"].clone();
+
+    // SBOMs beside the output validate and list every locked package (trixie is Debian 13); the
+    // image passes its declared `baseline` policy (the build checked it too).
+    check_built_sboms(
+        &project.path("py"),
+        "python",
+        "amd64",
+        &locked_entries(&project, "examples/python.himg.lock", "python"),
+        Some("debian-13"),
+    );
+    audit_passes(&project, "examples/python.himg", "baseline");
 
     require_tool("umoci");
     run_tool(
@@ -145,7 +177,15 @@ fn debian_base_and_static_examples_build_locked() {
             img["layers"].as_array().is_some_and(|l| l.len() > 3),
             "{img}"
         );
+        check_built_sboms(
+            &project.path(name),
+            name,
+            "amd64",
+            &locked_entries(&project, &format!("{file}.lock"), name),
+            Some("debian-13"),
+        );
     }
+    audit_passes(&project, "examples/debian-static.himg", "strict");
 }
 
 #[test]

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # the dpkg/apt/ca-certificates/openssl tools that judge the Debian support (oracles for versions,
 # dependency closures, the CA bundle and ld.so.cache).
 packages=(skopeo umoci oci-image-tool runc bubblewrap diffoscope-minimal docker-registry gcc libc6-dev
-          dpkg-dev apt ca-certificates openssl libc-bin apache2-utils podman busybox)
+          dpkg-dev apt ca-certificates openssl libc-bin apache2-utils podman busybox python3 python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,6 +21,15 @@ if ((${#missing[@]})); then
   echo "installing: ${missing[*]}" >&2
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# The SBOM validators (pyspdxtools, CycloneDX's JsonStrictValidator), pinned, in a virtualenv under the
+# target directory (a fresh Debian's system Python refuses `pip install` outside one).
+venv="${CARGO_TARGET_DIR:-target}/pyvenv"
+if [ ! -x "$venv/bin/pyspdxtools" ] || ! "$venv/bin/python3" -c 'import cyclonedx.validation.json' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q 'spdx-tools==0.8.5' 'cyclonedx-python-lib[json-validation]==11.12.0'
+fi
+export PATH="$(cd "$venv/bin" && pwd):$PATH"
 
 # In CI a missing tool must fail the tests, never skip them.
 export HIMG_REQUIRE_TOOLS=1

@@ -135,6 +135,76 @@ pub struct ImageSpec {
     /// then the image's own, without repeats.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub vex: Vec<SourcePath>,
+    /// The hardening policy checked against the built image (`policy = …`; the base's when the image
+    /// declares none). Not image content: it never changes a digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicySpec>,
+}
+
+/// Policy baselines: `none` checks only the rules named in `enable`.
+pub const POLICY_BASELINES: &[&str] = &["none", "baseline", "strict"];
+
+/// Every policy rule, by name (the composer's rule table matches this list).
+pub const POLICY_RULES: &[&str] = &[
+    "non-root-user",
+    "no-setuid",
+    "no-world-writable",
+    "no-world-writable-dirs",
+    "no-temp-files",
+    "no-secrets",
+    "ca-bundle",
+    "no-shell",
+    "no-package-manager",
+    "no-compiler",
+    "max-size",
+    "max-vulnerabilities",
+];
+
+/// Severities `max_vulnerabilities` counts.
+pub const SEVERITIES: &[&str] = &["critical", "high", "medium", "low", "negligible", "unknown"];
+
+/// `policy = "strict"` or `policy { baseline = …, enable = […], disable = […], max_size = …,
+/// max_vulnerabilities = { … }, waive "RULE" { … } }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicySpec {
+    /// `baseline` (the default), `strict` or `none`.
+    pub baseline: String,
+    /// Rules added to the baseline, sorted.
+    pub enable: Vec<String>,
+    /// Rules of the baseline turned off, sorted.
+    pub disable: Vec<String>,
+    /// Maximum size of the image's files, in bytes (turns on `max-size`).
+    pub max_size: Option<u64>,
+    /// Maximum count of known vulnerabilities per severity (turns on `max-vulnerabilities`).
+    pub max_vulnerabilities: BTreeMap<String, u32>,
+    /// Exceptions, in declaration order.
+    pub waivers: Vec<WaiverSpec>,
+}
+
+impl Default for PolicySpec {
+    fn default() -> Self {
+        PolicySpec {
+            baseline: "baseline".to_owned(),
+            enable: Vec::new(),
+            disable: Vec::new(),
+            max_size: None,
+            max_vulnerabilities: BTreeMap::new(),
+            waivers: Vec::new(),
+        }
+    }
+}
+
+/// `waive "RULE" { path = "/usr/bin/su" | package = "login", reason = "…", until = "2027-03-01" }`.
+/// Without `path` or `package` it waives every violation of the rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WaiverSpec {
+    pub rule: String,
+    /// An absolute path or glob (`/usr/lib/**`).
+    pub path: Option<String>,
+    pub package: Option<String>,
+    pub reason: String,
+    /// The last day the waiver holds, `YYYY-MM-DD`.
+    pub until: String,
 }
 
 /// The Debian packages of one image.

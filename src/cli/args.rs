@@ -58,6 +58,10 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Compare two images: packages, files per layer, config and size.
     Diff(DiffArgs),
+    /// Write the software bill of materials of an image (SPDX 2.3 or CycloneDX 1.6 JSON).
+    Sbom(SbomArgs),
+    /// Check images against their hardening policies (exit 5 on a violation).
+    Audit(AuditArgs),
     /// Inspect and maintain the store.
     #[command(subcommand)]
     Store(StoreCommand),
@@ -207,6 +211,53 @@ pub struct BuildArgs {
     /// After the build, push the images' outputs to this cache.
     #[arg(long, value_name = "URL")]
     pub push_to: Option<String>,
+    /// Do not evaluate the images' policies after the build.
+    #[arg(long)]
+    pub no_policy: bool,
+    /// Do not write SBOMs beside the output (`OUT.sbom/`).
+    #[arg(long)]
+    pub no_sbom: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SbomFormat {
+    /// SPDX 2.3 JSON.
+    Spdx,
+    /// CycloneDX 1.6 JSON.
+    Cyclonedx,
+}
+
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// A .himg file (built first), an OCI layout directory or an oci-archive.
+    pub target: PathBuf,
+    /// The SBOM format.
+    #[arg(long, value_enum, default_value_t = SbomFormat::Spdx)]
+    pub format: SbomFormat,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// The image (needed when the target holds several).
+    #[arg(long, value_name = "NAME")]
+    pub image: Option<String>,
+    /// The architecture (needed for a multi-architecture image).
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// A .himg file (built first; its images' `policy` apply), an OCI layout or an oci-archive.
+    pub target: PathBuf,
+    /// Only these images (repeatable).
+    #[arg(long = "image", value_name = "NAME")]
+    pub images: Vec<String>,
+    /// Check this baseline (`baseline`, `strict`, `none`) instead of the declared policies.
+    #[arg(long, value_name = "NAME")]
+    pub policy: Option<String>,
+    /// Print one JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -138,6 +138,16 @@ pub fn build(
         }
         super::cache_cmd::push_outputs(&store, url, &args.cache, &outputs, printer)?;
     }
+    let lock =
+        crate::debian::lockfile::LockFile::read(&crate::debian::lockfile::lock_path(&args.file))?;
+    super::audit_cmd::after_build(
+        &args.out,
+        &specs,
+        lock.as_ref(),
+        !args.no_policy,
+        !args.no_sbom,
+        printer,
+    )?;
 
     let built = report.built();
     let reused = report.reused();
@@ -375,6 +385,8 @@ pub fn materialize(
         locked: false,
         cache: Default::default(),
         push_to: None,
+        no_policy: true,
+        no_sbom: true,
     };
     build(global, &args, printer)?;
     let lock = crate::debian::lockfile::LockFile::read(&crate::debian::lockfile::lock_path(file))?;

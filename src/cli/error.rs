@@ -57,6 +57,8 @@ pub enum CliError {
     Cache(#[from] crate::cache::CacheError),
     #[error("{0}")]
     CacheConfig(String),
+    #[error("policy violated by {}", images.join(", "))]
+    PolicyViolation { images: Vec<String> },
     #[error(transparent)]
     Vuln(#[from] crate::vuln::VulnError),
     #[error("the vulnerability database `{path}` holds no advisories")]
@@ -80,6 +82,7 @@ impl CliError {
             CliError::NoSuchImage { .. } | CliError::NoImages { .. } => 1,
             CliError::StaleLock { .. } => 1,
             CliError::ImageSelect { .. } => 1,
+            CliError::PolicyViolation { .. } => 5,
             CliError::EmptyVulnDb { .. } | CliError::UnknownRelease { .. } => 1,
             CliError::Vuln(
                 crate::vuln::VulnError::Format { .. } | crate::vuln::VulnError::Vex { .. },
@@ -108,6 +111,9 @@ impl CliError {
                 "choose with --image NAME and --arch ARCH; it holds: {}",
                 available.join(", ")
             )),
+            CliError::PolicyViolation { .. } => Some(
+                "fix each file named above, or add a `waive \"RULE\" { path = …, reason = …, until = … }` to the image's `policy`".to_string(),
+            ),
             CliError::EmptyVulnDb { .. } => Some(
                 "import advisories first: `himg vulndb import debian-security-tracker.json` or an OSV zip"
                     .into(),

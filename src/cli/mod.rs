@@ -1,13 +1,14 @@
 //! The command line: argument parsing, one function per command, errors mapped to exit codes.
 //!
 //! Exit codes (documented in the book): 0 success; 1 the input is wrong (diagnostics, unformatted
-//! files); 2 usage error; 3 a build or I/O failure; 4 the store is inconsistent or incompatible;
-//! 11 `scan --fail-on` found vulnerabilities at or above the threshold.
+//! files); 2 usage error; 3 a build or I/O failure; 4 the store is inconsistent or incompatible; 5 an
+//! image violates its declared policy; 11 `scan --fail-on` found vulnerabilities at or above the threshold.
 
 // A CLI error is built once per process, on the way out: its size does not matter.
 #![allow(clippy::result_large_err)]
 
 mod args;
+mod audit_cmd;
 mod build;
 mod cache_cmd;
 mod debian_cmd;
@@ -72,6 +73,8 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
         Command::Store(s) => store_cmd::run(&cli.global, s, printer),
         Command::Key(k) => cache_cmd::key(k, printer),
         Command::Cache(c) => cache_cmd::run(&cli.global, c, printer),
+        Command::Sbom(a) => audit_cmd::sbom(&cli.global, a, printer),
+        Command::Audit(a) => audit_cmd::audit(&cli.global, a, printer),
         Command::Scan(a) => vuln_cmd::scan(&cli.global, a, printer),
         Command::Vulndb(c) => vuln_cmd::vulndb(&cli.global, c, printer),
     }

@@ -11,6 +11,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+pub mod sbom;
+
 /// Path of the himg binary under test.
 pub fn himg_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_himg"))

@@ -8,6 +8,7 @@ mod accounts;
 mod config;
 mod content;
 mod packages;
+mod policy;
 mod vex;
 
 use crate::codes;
@@ -34,6 +35,7 @@ pub(crate) fn label_field(kind: &str) -> &'static str {
         "copy" => "source",
         "repository" => "name",
         "file" | "symlink" | "dir" => "path",
+        "waive" => "rule",
         _ => "label",
     }
 }
@@ -92,11 +94,12 @@ pub(crate) const IMAGE_FIELDS: &[&str] = &[
     "locales",
     "path_exclude",
     "path_include",
+    "policy",
     "vex",
 ];
 
 /// Accepted syntactically, rejected until implemented.
-pub(crate) const RESERVED_FIELDS: &[&str] = &["test", "policy"];
+pub(crate) const RESERVED_FIELDS: &[&str] = &["test"];
 
 /// The largest uid/gid (`4294967295` is `(uid_t) -1`, "no id").
 const MAX_ID: i64 = 4_294_967_294;
@@ -199,6 +202,7 @@ impl Check<'_> {
             .unwrap_or_default();
         let layers = self.layers(body, &accounts);
         let packages = self.packages(body, base.as_ref());
+        let policy = self.policy(get("policy"), base.as_ref());
         let vex = self.vex(get("vex"), base.as_ref());
 
         ImageSpec {
@@ -215,6 +219,7 @@ impl Check<'_> {
             max_layers,
             compression,
             packages,
+            policy,
             vex,
         }
     }
