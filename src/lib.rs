@@ -19,3 +19,4 @@ pub mod policy;
 pub mod registry;
 pub mod sbom;
 pub mod testing;
+pub mod vuln;

@@ -86,6 +86,7 @@ codes! {
     BAD_SIZE = "H0082": "a `max_size` that is not a positive number of bytes or a number with B, KB, MB, GB, KiB, MiB or GiB",
     BAD_WAIVER = "H0083": "a waiver with an empty reason, or with both a `path` and a `package`",
     BAD_SEVERITY = "H0084": "an unknown severity in `max_vulnerabilities`",
+    BAD_VEX = "H0090": "a `vex` file that is not a `.json` file, or is listed twice",
 }
 
 /// The one-line meaning of a diagnostic code (`"H0012"`), or `None` for an unknown code.

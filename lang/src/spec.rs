@@ -131,6 +131,10 @@ pub struct ImageSpec {
     /// Debian packages (`repository` blocks and the `packages` list), if the image declares any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub packages: Option<PackagesSpec>,
+    /// OpenVEX files `himg scan` applies to this image (`vex = ["vex/app.openvex.json"]`): the base's,
+    /// then the image's own, without repeats.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vex: Vec<SourcePath>,
     /// The hardening policy checked against the built image (`policy = …`; the base's when the image
     /// declares none). Not image content: it never changes a digest.
     #[serde(skip_serializing_if = "Option::is_none")]

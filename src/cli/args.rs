@@ -69,6 +69,11 @@ pub enum Command {
     /// Inspect and maintain the store.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Match an image's Debian packages against the vulnerability database.
+    Scan(ScanArgs),
+    /// Import and inspect vulnerability data (Debian security tracker JSON, OSV).
+    #[command(subcommand)]
+    Vulndb(VulndbCommand),
     /// Signing keys for binary caches.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -423,6 +428,66 @@ pub enum StoreCommand {
     },
     /// Sizes and counts.
     Info {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Parses a `--fail-on` severity.
+fn parse_severity(text: &str) -> Result<crate::vuln::Severity, String> {
+    crate::vuln::Severity::parse(text).ok_or_else(|| {
+        "expected one of unknown, negligible, low, medium, high, critical".to_string()
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// A .himg file (built first, reusing the store), an OCI layout directory or an OCI archive.
+    pub target: PathBuf,
+    /// Scan only these images (repeatable; default: all).
+    #[arg(long = "image", value_name = "NAME")]
+    pub images: Vec<String>,
+    /// Scan only this architecture.
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// The Debian release (`trixie`, `13`, `Debian:13`); overrides the lock and /etc/os-release.
+    #[arg(long, value_name = "RELEASE")]
+    pub release: Option<String>,
+    /// Print the report as JSON on stdout.
+    #[arg(long, conflicts_with = "sarif")]
+    pub json: bool,
+    /// Print the report as SARIF 2.1.0 on stdout (for code-scanning dashboards).
+    #[arg(long)]
+    pub sarif: bool,
+    /// Exit 11 when a finding not suppressed by VEX has this severity or higher.
+    #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
+    pub fail_on: Option<crate::vuln::Severity>,
+    /// An OpenVEX file to apply (repeatable; added to the image's own `vex` files).
+    #[arg(long = "vex", value_name = "FILE")]
+    pub vex: Vec<PathBuf>,
+    /// The vulnerability database (default: vulndb.sqlite in the store directory).
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VulndbCommand {
+    /// Import the Debian security tracker JSON or OSV records (a .json file, a directory or a .zip;
+    /// a path or an http(s):// URL); replaces what the same source imported before.
+    Import {
+        /// File, directory or URL.
+        source: String,
+        /// The vulnerability database (default: vulndb.sqlite in the store directory).
+        #[arg(long, value_name = "PATH")]
+        db: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sources, record counts, import times and the database version.
+    Status {
+        /// The vulnerability database (default: vulndb.sqlite in the store directory).
+        #[arg(long, value_name = "PATH")]
+        db: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },

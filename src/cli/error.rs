@@ -63,6 +63,12 @@ pub enum CliError {
     CacheConfig(String),
     #[error("policy violated by {}", images.join(", "))]
     PolicyViolation { images: Vec<String> },
+    #[error(transparent)]
+    Vuln(#[from] crate::vuln::VulnError),
+    #[error("the vulnerability database `{path}` holds no advisories")]
+    EmptyVulnDb { path: std::path::PathBuf },
+    #[error("cannot tell the Debian release of image `{image}`")]
+    UnknownRelease { image: String },
     #[error("cannot access `{path}`")]
     Io {
         path: std::path::PathBuf,
@@ -82,6 +88,10 @@ impl CliError {
             CliError::TestsFailed { .. } => 6,
             CliError::ImageSelect { .. } => 1,
             CliError::PolicyViolation { .. } => 5,
+            CliError::EmptyVulnDb { .. } | CliError::UnknownRelease { .. } => 1,
+            CliError::Vuln(
+                crate::vuln::VulnError::Format { .. } | crate::vuln::VulnError::Vex { .. },
+            ) => 1,
             CliError::Store(StoreError::IncompatibleVersion { .. }) => 4,
             CliError::Plan(PlanError::Store(StoreError::IncompatibleVersion { .. })) => 4,
             _ => 3,
@@ -108,6 +118,14 @@ impl CliError {
             )),
             CliError::PolicyViolation { .. } => Some(
                 "fix each file named above, or add a `waive \"RULE\" { path = …, reason = …, until = … }` to the image's `policy`".to_string(),
+            ),
+            CliError::EmptyVulnDb { .. } => Some(
+                "import advisories first: `himg vulndb import debian-security-tracker.json` or an OSV zip"
+                    .into(),
+            ),
+            CliError::UnknownRelease { .. } => Some(
+                "the image has no lock with a suite codename and no /etc/os-release; pass `--release trixie`"
+                    .into(),
             ),
             CliError::NoImages { .. } => {
                 Some("declare one with `image \"name\" { ... }`".to_string())

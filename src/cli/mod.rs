@@ -2,7 +2,8 @@
 //!
 //! Exit codes (documented in the book): 0 success; 1 the input is wrong (diagnostics, unformatted
 //! files); 2 usage error; 3 a build or I/O failure; 4 the store is inconsistent or incompatible; 5 an
-//! image violates its declared policy; 6 an image test failed; 10 `update --check` found updates.
+//! image violates its declared policy; 6 an image test failed; 10 `update --check` found updates;
+//! 11 `scan --fail-on` found vulnerabilities at or above the threshold.
 
 // A CLI error is built once per process, on the way out: its size does not matter.
 #![allow(clippy::result_large_err)]
@@ -19,6 +20,7 @@ mod printer;
 mod registry_cmd;
 mod store_cmd;
 mod test_cmd;
+mod vuln_cmd;
 
 use std::process::ExitCode;
 
@@ -77,6 +79,16 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
         Command::Cache(c) => cache_cmd::run(&cli.global, c, printer),
         Command::Sbom(a) => audit_cmd::sbom(&cli.global, a, printer),
         Command::Audit(a) => audit_cmd::audit(&cli.global, a, printer),
+        Command::Scan(a) => vuln_cmd::scan(&cli.global, a, printer),
+        Command::Vulndb(c) => vuln_cmd::vulndb(&cli.global, c, printer),
+    }
+}
+
+/// The store directory named by `--store`, `$HIMG_STORE` or the XDG default (not opened).
+fn store_root(global: &args::GlobalArgs) -> Result<std::path::PathBuf, CliError> {
+    match &global.store {
+        Some(dir) => Ok(dir.clone()),
+        None => Ok(himg_store::Store::default_root()?),
     }
 }
 

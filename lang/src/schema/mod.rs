@@ -10,6 +10,7 @@ mod content;
 mod packages;
 mod policy;
 mod testing;
+mod vex;
 
 use crate::codes;
 use crate::diagnostic::Diag;
@@ -96,6 +97,7 @@ pub(crate) const IMAGE_FIELDS: &[&str] = &[
     "path_include",
     "policy",
     "test",
+    "vex",
 ];
 
 /// Accepted syntactically, rejected until implemented (none at present; kept for the next field).
@@ -206,6 +208,7 @@ impl Check<'_> {
         let tests = get("test")
             .map(|f| self.tests(f, &accounts))
             .unwrap_or_default();
+        let vex = self.vex(get("vex"), base.as_ref());
 
         ImageSpec {
             name: name.to_owned(),
@@ -223,6 +226,7 @@ impl Check<'_> {
             packages,
             policy,
             tests,
+            vex,
         }
     }
 

@@ -1,0 +1,304 @@
+//! `himg vulndb import|status` and `himg scan`: vulnerability data in, findings out.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use super::args::{GlobalArgs, ScanArgs, VulndbCommand};
+use super::build::{is_himg_file, materialize};
+use super::{CliError, Printer, store_root};
+use crate::debian::lockfile::LockFile;
+use crate::image::ImageView;
+use crate::vuln::report::{self, Report, Subject};
+use crate::vuln::{PackageRef, VexDocument, VulnDb, cache, db, import, match_packages, release};
+
+/// The exit code of `scan --fail-on` when findings reach the threshold.
+pub const EXIT_VULNERABLE: u8 = 11;
+
+/// The largest vulnerability document `vulndb import URL` downloads.
+const MAX_DOWNLOAD: u64 = 2 << 30;
+
+fn db_path(global: &GlobalArgs, db: &Option<PathBuf>) -> Result<PathBuf, CliError> {
+    match db {
+        Some(p) => Ok(p.clone()),
+        None => Ok(store_root(global)?.join(db::FILE_NAME)),
+    }
+}
+
+fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    crate::oci::config::epoch_to_rfc3339(secs)
+}
+
+pub fn vulndb(
+    global: &GlobalArgs,
+    cmd: &VulndbCommand,
+    printer: &Printer,
+) -> Result<ExitCode, CliError> {
+    match cmd {
+        VulndbCommand::Import { source, db, json } => {
+            let path = db_path(global, db)?;
+            let imported = if source.starts_with("http://")
+                || source.starts_with("https://")
+                || source.starts_with("file://")
+            {
+                printer.status("Fetching", source);
+                let bytes = super::debian_cmd::fetcher()?.get_bytes(source, MAX_DOWNLOAD)?;
+                import::import_bytes(source, &bytes)?
+            } else {
+                import::import_path(Path::new(source))?
+            };
+            if imported.sources.is_empty() {
+                return Err(crate::vuln::VulnError::Format {
+                    what: source.clone(),
+                    message: "no advisory for a `Debian:N` ecosystem".into(),
+                }
+                .into());
+            }
+            let mut vdb = VulnDb::open(&path)?;
+            let replaced = vdb.replace(&imported, source, &now_rfc3339())?;
+            let status = vdb.status()?;
+            for (name, n) in &replaced {
+                printer.status("Imported", &format!("{n} advisories into source `{name}`"));
+            }
+            if imported.skipped > 0 {
+                printer.status(
+                    "Skipped",
+                    &format!(
+                        "{} OSV record(s) without a `Debian:N` ecosystem",
+                        imported.skipped
+                    ),
+                );
+            }
+            printer.status(
+                "Database",
+                &format!("{} (version {})", path.display(), status.version),
+            );
+            if *json {
+                printer.json(&serde_json::json!({
+                    "database": status,
+                    "imported": replaced.iter().map(|(name, n)| serde_json::json!({"source": name, "records": n})).collect::<Vec<_>>(),
+                    "skipped": imported.skipped,
+                }));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        VulndbCommand::Status { db, json } => {
+            let path = db_path(global, db)?;
+            let status = VulnDb::open(&path)?.status()?;
+            if *json {
+                printer.json(&serde_json::to_value(&status).unwrap_or_default());
+            } else {
+                let mut out = format!(
+                    "database {}\nversion  {}\nrecords  {}\n",
+                    status.path.display(),
+                    status.version,
+                    status.records
+                );
+                for s in &status.sources {
+                    out.push_str(&format!(
+                        "source   {}: {} records, imported {} from {}\n",
+                        s.name, s.records, s.imported_at, s.location
+                    ));
+                }
+                printer.data(&out);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// An image to scan with what is known about it.
+struct ScanImage {
+    view: ImageView,
+    /// The image's `/etc/os-release` (or `/usr/lib/os-release`), when it has one.
+    os_release: Option<String>,
+}
+
+/// Everything one target yields.
+struct Target {
+    images: Vec<ScanImage>,
+    lock: Option<LockFile>,
+    /// VEX files declared in the .himg per image name (already resolved to paths).
+    declared_vex: std::collections::BTreeMap<String, Vec<PathBuf>>,
+    /// What `himg update` is run on.
+    himg_file: String,
+    /// Keeps a materialised layout alive while it is read.
+    _materialized: Option<super::build::Materialized>,
+}
+
+fn read_images(layout: &Path) -> Result<Vec<ScanImage>, CliError> {
+    let source = crate::image::ImageSource::open(layout)?;
+    let mut out = Vec::new();
+    for view in source.images()? {
+        // `/etc/os-release` is usually a symlink to `/usr/lib/os-release`.
+        let mut os_release = None;
+        for p in ["etc/os-release", "usr/lib/os-release"] {
+            if let Some(bytes) = source.read_file(&view, p)? {
+                os_release = Some(String::from_utf8_lossy(&bytes).into_owned());
+                break;
+            }
+        }
+        out.push(ScanImage { view, os_release });
+    }
+    Ok(out)
+}
+
+fn open_target(
+    global: &GlobalArgs,
+    args: &ScanArgs,
+    printer: &Printer,
+) -> Result<Target, CliError> {
+    if is_himg_file(&args.target) {
+        let loaded = crate::load::load_file(&args.target)?;
+        let mut declared_vex = std::collections::BTreeMap::new();
+        for spec in &loaded.evaluated.images {
+            let files: Vec<PathBuf> = spec.vex.iter().map(|p| loaded.loader.resolve(p)).collect();
+            declared_vex.insert(spec.name.clone(), files);
+        }
+        let m = materialize(global, &args.target, &args.images, printer)?;
+        let images = read_images(&m.layout())?;
+        return Ok(Target {
+            images,
+            lock: m.lock.clone(),
+            declared_vex,
+            himg_file: args.target.display().to_string(),
+            _materialized: Some(m),
+        });
+    }
+    Ok(Target {
+        images: read_images(&args.target)?,
+        lock: None,
+        declared_vex: Default::default(),
+        himg_file: "IMAGE.himg".into(),
+        _materialized: None,
+    })
+}
+
+/// The release: `--release`, else the lock's suite codenames, else the image's os-release.
+fn image_release(
+    args: &ScanArgs,
+    lock: Option<&LockFile>,
+    name: &str,
+    os_release: Option<&str>,
+) -> Option<String> {
+    if let Some(r) = &args.release {
+        return release::normalize(r);
+    }
+    if let Some(img) = lock.and_then(|l| l.images.get(name)) {
+        let found = img
+            .repositories
+            .iter()
+            .flat_map(|r| &r.suites)
+            .filter_map(|s| s.codename.as_deref().or(Some(s.suite.as_str())))
+            .filter_map(|c| release::normalize(c.split('-').next().unwrap_or(c)))
+            .next();
+        if found.is_some() {
+            return found;
+        }
+    }
+    os_release.and_then(release::from_os_release)
+}
+
+pub fn scan(global: &GlobalArgs, args: &ScanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+    let root = store_root(global)?;
+    let path = db_path(global, &args.db)?;
+    let vdb = VulnDb::open(&path)?;
+    let status = vdb.status()?;
+    if status.records == 0 {
+        return Err(CliError::EmptyVulnDb { path });
+    }
+    let mut extra_vex = Vec::new();
+    for f in &args.vex {
+        extra_vex.push(VexDocument::read(f)?);
+    }
+    let target = open_target(global, args, printer)?;
+    let mut reports = Vec::new();
+    for img in &target.images {
+        let view = &img.view;
+        let name = view.name.clone().unwrap_or_else(|| view.digest.clone());
+        if !args.images.is_empty() && !args.images.contains(&name) {
+            continue;
+        }
+        let arch = view.config.architecture.clone();
+        if args.arch.as_ref().is_some_and(|a| *a != arch) {
+            continue;
+        }
+        let rel = image_release(args, target.lock.as_ref(), &name, img.os_release.as_deref());
+        let mut packages: Vec<PackageRef> = view.packages.iter().map(PackageRef::from).collect();
+        if packages.is_empty()
+            && let Some(locked) = target
+                .lock
+                .as_ref()
+                .and_then(|l| l.images.get(&name))
+                .and_then(|i| i.architectures.get(&arch))
+        {
+            packages = locked.iter().map(PackageRef::from).collect();
+        }
+        let rel = match rel {
+            Some(r) => r,
+            None if packages.is_empty() => "none".to_string(),
+            None => return Err(CliError::UnknownRelease { image: name }),
+        };
+        let matched = match cache::get(&root, &view.digest, &rel, &status.version) {
+            Some(m) => {
+                printer.status(
+                    "Cached",
+                    &format!("{name} ({arch}): scan of {}", &view.digest),
+                );
+                m
+            }
+            None => {
+                let m = match_packages(&packages, &rel, |source| vdb.advisories(&rel, source))?;
+                cache::put(&root, &view.digest, &rel, &status.version, &m);
+                m
+            }
+        };
+        for w in &matched.warnings {
+            printer.warn(w);
+        }
+        let mut vex = Vec::new();
+        for f in target.declared_vex.get(&name).into_iter().flatten() {
+            vex.push(VexDocument::read(f)?);
+        }
+        vex.extend(extra_vex.iter().cloned());
+        let subject = Subject {
+            image: &name,
+            digest: &view.digest,
+            architecture: &arch,
+            release: &rel,
+            database: &status.version,
+            packages: packages.len(),
+            himg_file: &target.himg_file,
+        };
+        let r = Report::new(&subject, matched.findings, matched.warnings, &vex);
+        printer.status(
+            "Scanned",
+            &format!("{name} ({arch}, {rel}): {}", r.summary_line()),
+        );
+        reports.push(r);
+    }
+    if args.json {
+        printer.json(&report::to_json(&reports));
+    } else if args.sarif {
+        printer.json(&report::to_sarif(
+            &reports,
+            &args.target.display().to_string(),
+        ));
+    } else {
+        let text: Vec<String> = reports.iter().map(Report::table).collect();
+        printer.data(&text.join("\n"));
+    }
+    if let Some(threshold) = args.fail_on {
+        let failing: usize = reports.iter().map(|r| r.failing(threshold)).sum();
+        if failing > 0 {
+            printer.rendered(&format!(
+                "error: {failing} finding(s) at severity {threshold} or higher (--fail-on {threshold})\nhint: update the packages (`himg update`), or record why the image is not affected in an OpenVEX file (`--vex`)\n"
+            ));
+            return Ok(ExitCode::from(EXIT_VULNERABLE));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
