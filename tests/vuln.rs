@@ -538,5 +538,30 @@ fn scan_fixture_image_findings_vex_sarif_fail_on_and_cache() {
     let o = project.himg(&["scan", "out", "--json", "--release", "Debian:13"]);
     assert_success(&o, "scan a layout");
     assert_eq!(summary(&stdout_json(&o)), expected);
+
+    // The `max-vulnerabilities` policy rule counts the same findings (VEX applied) as `himg scan`.
+    let with_policy = |limits: &str| {
+        std::fs::write(
+            p("fx.himg"),
+            himg_text(&format!(
+                "  vex = [\"triage.openvex.json\"]\n  policy {{\n    baseline = \"none\"\n    max_vulnerabilities = {{ {limits} }}\n  }}\n"
+            )),
+        )
+        .unwrap();
+        project.himg(&["audit", "fx.himg", "--json"])
+    };
+    let o = with_policy("high = 0, critical = 0");
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    let audit = stdout_json(&o);
+    assert_eq!(audit["passed"], false, "{audit}");
+    assert!(audit.to_string().contains("max-vulnerabilities"), "{audit}");
+    let o = with_policy("high = 100, critical = 100, medium = 100");
+    assert_success(&o, "audit within the limits");
+    let audit = stdout_json(&o);
+    assert_eq!(audit["passed"], true, "{audit}");
+    assert_eq!(
+        audit["images"][0]["vulnerabilities_unchecked"], false,
+        "{audit}"
+    );
     drop(server);
 }

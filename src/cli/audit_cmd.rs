@@ -61,6 +61,8 @@ struct Target {
     source: ImageSource,
     lock: Option<LockFile>,
     specs: Vec<ImageSpec>,
+    /// Declared OpenVEX files per image (for the `max-vulnerabilities` rule).
+    vex: std::collections::BTreeMap<String, Vec<PathBuf>>,
     /// Keeps a materialised layout alive.
     _materialized: Option<super::build::Materialized>,
 }
@@ -77,6 +79,7 @@ fn open_target(
         let source = ImageSource::open(&m.layout())?;
         Ok(Target {
             source,
+            vex: declared_vex(&loaded),
             lock: m.lock.clone(),
             specs: loaded.evaluated.images.clone(),
             _materialized: Some(m),
@@ -86,9 +89,25 @@ fn open_target(
             source: ImageSource::open(target)?,
             lock: None,
             specs: Vec::new(),
+            vex: Default::default(),
             _materialized: None,
         })
     }
+}
+
+/// The OpenVEX files each image of a loaded file declares, resolved to paths.
+pub(super) fn declared_vex(
+    loaded: &crate::load::Loaded,
+) -> std::collections::BTreeMap<String, Vec<PathBuf>> {
+    loaded
+        .evaluated
+        .images
+        .iter()
+        .map(|spec| {
+            let files = spec.vex.iter().map(|p| loaded.loader.resolve(p)).collect();
+            (spec.name.clone(), files)
+        })
+        .collect()
 }
 
 /// The name of an image of a source (its ref name, else its digest).
@@ -210,6 +229,8 @@ pub fn sbom(global: &GlobalArgs, args: &SbomArgs, printer: &Printer) -> Result<E
 
 /// Evaluates the policies of every image of `source`; `specs` give declared policies by image name.
 fn audit_source(
+    global: &GlobalArgs,
+    vuln: &super::vuln_cmd::VulnContext<'_>,
     source: &ImageSource,
     specs: &[ImageSpec],
     forced: Option<&str>,
@@ -232,12 +253,23 @@ fn audit_source(
             None => Policy::from_spec(spec.and_then(|s| s.policy.as_ref()))
                 .map_err(|e| CliError::Layout(e.to_string()))?,
         };
+        let counts = if policy.rules.contains(&policy::Rule::MaxVulnerabilities) {
+            let os_release = source
+                .read_file(view, "etc/os-release")
+                .ok()
+                .flatten()
+                .or_else(|| source.read_file(view, "usr/lib/os-release").ok().flatten())
+                .map(|b| String::from_utf8_lossy(&b).into_owned());
+            super::vuln_cmd::vulnerability_counts(global, vuln, &name, view, os_release.as_deref())?
+        } else {
+            None
+        };
         reports.push(policy::evaluate(
             &name,
             view,
             &Contents::new(source, view),
             &policy,
-            None,
+            counts.as_deref(),
             today,
         ));
     }
@@ -294,7 +326,13 @@ pub fn audit(
     printer: &Printer,
 ) -> Result<ExitCode, CliError> {
     let target = open_target(global, &args.target, &args.images, printer)?;
+    let vuln = super::vuln_cmd::VulnContext {
+        lock: target.lock.as_ref(),
+        vex: &target.vex,
+    };
     let reports = audit_source(
+        global,
+        &vuln,
         &target.source,
         &target.specs,
         args.policy.as_deref(),
@@ -316,9 +354,10 @@ pub fn audit(
 
 /// After `himg build` wrote `out`: SBOMs into `out.sbom/` and each image's policy.
 pub fn after_build(
+    global: &GlobalArgs,
     out: &Path,
     specs: &[ImageSpec],
-    lock: Option<&LockFile>,
+    vuln: &super::vuln_cmd::VulnContext<'_>,
     check_policy: bool,
     write_sbom: bool,
     printer: &Printer,
@@ -326,7 +365,7 @@ pub fn after_build(
     let source = ImageSource::open(out)?;
     if write_sbom {
         let dir = sbom_dir(out);
-        let written = write_sboms(&source, lock, &dir)?;
+        let written = write_sboms(&source, vuln.lock, &dir)?;
         printer.status(
             "SBOM",
             &format!("{} files → {}", written.len(), dir.display()),
@@ -334,7 +373,7 @@ pub fn after_build(
     }
     if check_policy {
         let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-        let reports = audit_source(&source, specs, None, &names)?;
+        let reports = audit_source(global, vuln, &source, specs, None, &names)?;
         let failed = print_reports(&reports, printer);
         if !failed.is_empty() {
             return Err(CliError::PolicyViolation { images: failed });

@@ -140,10 +140,15 @@ pub fn build(
     }
     let lock =
         crate::debian::lockfile::LockFile::read(&crate::debian::lockfile::lock_path(&args.file))?;
+    let vex = super::audit_cmd::declared_vex(&loaded);
     super::audit_cmd::after_build(
+        global,
         &args.out,
         &specs,
-        lock.as_ref(),
+        &super::vuln_cmd::VulnContext {
+            lock: lock.as_ref(),
+            vex: &vex,
+        },
         !args.no_policy,
         !args.no_sbom,
         printer,

@@ -187,6 +187,11 @@ fn image_release(
     if let Some(r) = &args.release {
         return release::normalize(r);
     }
+    release_of(lock, name, os_release)
+}
+
+/// The image's Debian release: from its lock's suites, else its `/etc/os-release`.
+fn release_of(lock: Option<&LockFile>, name: &str, os_release: Option<&str>) -> Option<String> {
     if let Some(img) = lock.and_then(|l| l.images.get(name)) {
         let found = img
             .repositories
@@ -200,6 +205,67 @@ fn image_release(
         }
     }
     os_release.and_then(release::from_os_release)
+}
+
+/// What the `max-vulnerabilities` policy rule needs to scan an image: the lock and the declared VEX
+/// files per image name.
+pub(super) struct VulnContext<'a> {
+    pub lock: Option<&'a LockFile>,
+    pub vex: &'a std::collections::BTreeMap<String, Vec<PathBuf>>,
+}
+
+/// Counts of findings not suppressed by VEX, by severity, for the `max-vulnerabilities` rule (the
+/// same matching as `himg scan`, cached alike). `None` when no database has been imported or the
+/// image's release is unknown: the rule is then reported as not evaluated.
+pub(super) fn vulnerability_counts(
+    global: &GlobalArgs,
+    cx: &VulnContext<'_>,
+    name: &str,
+    view: &ImageView,
+    os_release: Option<&str>,
+) -> Result<Option<Vec<(String, u64)>>, CliError> {
+    let path = db_path(global, &None)?;
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let vdb = VulnDb::open(&path)?;
+    let status = vdb.status()?;
+    if status.records == 0 {
+        return Ok(None);
+    }
+    let Some(rel) = release_of(cx.lock, name, os_release) else {
+        return Ok(None);
+    };
+    let packages: Vec<PackageRef> = view.packages.iter().map(PackageRef::from).collect();
+    let root = store_root(global)?;
+    let matched = match cache::get(&root, &view.digest, &rel, &status.version) {
+        Some(m) => m,
+        None => {
+            let m = match_packages(&packages, &rel, |source| vdb.advisories(&rel, source))?;
+            cache::put(&root, &view.digest, &rel, &status.version, &m);
+            m
+        }
+    };
+    let mut vex = Vec::new();
+    for f in cx.vex.get(name).into_iter().flatten() {
+        vex.push(VexDocument::read(f)?);
+    }
+    let subject = Subject {
+        image: name,
+        digest: &view.digest,
+        architecture: &view.config.architecture,
+        release: &rel,
+        database: &status.version,
+        packages: packages.len(),
+        himg_file: "IMAGE.himg",
+    };
+    let r = Report::new(&subject, matched.findings, matched.warnings, &vex);
+    Ok(Some(
+        r.summary
+            .iter()
+            .map(|(sev, n)| (sev.to_string(), *n as u64))
+            .collect(),
+    ))
 }
 
 pub fn scan(global: &GlobalArgs, args: &ScanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
