@@ -309,3 +309,88 @@ fn registry_references_are_pulled_and_read() {
     );
     assert_eq!(d["identical"], true, "{d}");
 }
+
+/// Issue acceptance: a Debian image pushed to a registry is served byte for byte; a pull into an empty
+/// store gives the same digest; a second push uploads nothing; after one package changes, the push
+/// uploads exactly that package's layer, the dpkg-database layer that records its new version, and the
+/// config (the manifest goes up under the tag).
+#[test]
+fn push_after_one_package_changes_uploads_its_layer_and_config() {
+    let project = Project::new();
+    let key = TestKey::generate("fixture archive");
+    publish(&project.path("repo"), &key, &[libgreet("1.0-1"), dash()]);
+    let server = serve(&project.path("repo")).unwrap();
+    std::fs::write(project.path("fixture.gpg"), key.public_keyring()).unwrap();
+    std::fs::write(
+        project.path("fx.himg"),
+        format!(
+            "image \"fx\" {{\n  repository \"fixture\" {{\n    url = \"{}\"\n    suites = [\"{SUITE}\"]\n    keyring = \"fixture.gpg\"\n  }}\n  packages = [\"libgreet\", \"dash-fixture\"]\n}}\n",
+            server.base_url
+        ),
+    )
+    .unwrap();
+    let first = project.build("fx.himg", "out1");
+    let reg = Registry::start();
+    let reference = format!("127.0.0.1:{}/team/fx:1", reg.port);
+    let push = |dir: &str| {
+        json_of(
+            &project.himg(&["push", dir, &reference, "--insecure", "--json"]),
+            "push",
+        )
+    };
+    let p1 = push("out1");
+    assert_eq!(p1["digest"], first["images"][0]["digest"]);
+    let digest = first["images"][0]["digest"].as_str().unwrap().to_owned();
+    let raw = std::process::Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--raw"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("skopeo");
+    let local =
+        std::fs::read(project.path(&format!("out1/blobs/sha256/{}", &digest[7..]))).unwrap();
+    assert_eq!(raw.stdout, local, "the registry serves our manifest");
+
+    // A pull into an empty store and layout gives the same digest.
+    let other_store = project.path("store-b");
+    let o = project.himg_in(
+        &project.path("."),
+        &other_store,
+        &["pull", &reference, "--out", "pulled", "--insecure"],
+    );
+    assert_success(&o, "pull");
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(project.path("pulled/index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"][0]["digest"], digest.as_str());
+
+    let again = push("out1");
+    assert_eq!(again["uploaded"], json!([]), "{again}");
+    assert_eq!(again["bytes_uploaded"], 0);
+
+    publish(&project.path("repo"), &key, &[libgreet("1.1-1"), dash()]);
+    assert_success(&project.himg(&["update", "fx.himg", "libgreet"]), "update");
+    let second = project.build("fx.himg", "out2");
+    let old: std::collections::BTreeSet<String> = common::layer_digests(&first["images"][0])
+        .into_iter()
+        .collect();
+    let new: std::collections::BTreeSet<String> = common::layer_digests(&second["images"][0])
+        .into_iter()
+        .collect();
+    let changed: Vec<&String> = new.difference(&old).collect();
+    assert_eq!(
+        changed.len(),
+        2,
+        "libgreet's layer and the dpkg database: {changed:?}"
+    );
+    let p2 = push("out2");
+    let uploaded: std::collections::BTreeSet<String> = p2["uploaded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(uploaded.len(), 3, "two layers and the config: {p2}");
+    for layer in changed {
+        assert!(uploaded.contains(layer), "{layer} not uploaded: {p2}");
+    }
+    drop(server);
+}
