@@ -242,3 +242,20 @@ fn debian_fixture_sboms_list_every_locked_package() {
     validate_spdx(&path);
     validate_cyclonedx(&project.path("out.sbom/fx-amd64.cdx.json"));
 }
+
+/// The other hermetic examples (the golden platform and product images, the hardened image): their
+/// SBOMs validate with both tools (the Debian examples are checked in tests/debian_live.rs).
+#[test]
+fn every_hermetic_example_has_valid_sboms() {
+    let project = Project::new();
+    for (file, name) in [
+        ("examples/golden/platform.himg", "platform"),
+        ("examples/golden/app.himg", "app"),
+        ("examples/hardened.himg", "hardened"),
+    ] {
+        let out = format!("out-{name}");
+        project.build(file, &out);
+        validate_spdx(&project.path(&format!("{out}.sbom/{name}-amd64.spdx.json")));
+        validate_cyclonedx(&project.path(&format!("{out}.sbom/{name}-amd64.cdx.json")));
+    }
+}
