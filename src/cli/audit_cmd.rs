@@ -145,6 +145,7 @@ fn bom(source: &ImageSource, view: &ImageView, lock: Option<&LockFile>) -> Bom {
 /// Writes `DIR/<image>-<arch>.spdx.json` and `.cdx.json` for every image of `source`.
 fn write_sboms(
     source: &ImageSource,
+    views: &[ImageView],
     lock: Option<&LockFile>,
     dir: &Path,
 ) -> Result<Vec<PathBuf>, CliError> {
@@ -154,7 +155,7 @@ fn write_sboms(
     };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let mut written = Vec::new();
-    for view in &source.images()? {
+    for view in views {
         let model = bom(source, view, lock);
         for format in [Format::Spdx, Format::CycloneDx] {
             let path = dir.join(format!(
@@ -227,18 +228,20 @@ pub fn sbom(global: &GlobalArgs, args: &SbomArgs, printer: &Printer) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-/// Evaluates the policies of every image of `source`; `specs` give declared policies by image name.
+/// Evaluates the policies of `views` (the images of `source`); `specs` give declared policies by
+/// image name.
 fn audit_source(
     global: &GlobalArgs,
     vuln: &super::vuln_cmd::VulnContext<'_>,
     source: &ImageSource,
+    views: &[ImageView],
     specs: &[ImageSpec],
     forced: Option<&str>,
     only: &[String],
 ) -> Result<Vec<policy::Report>, CliError> {
     let today = Date::today().map_err(|e| CliError::Layout(e.to_string()))?;
     let mut reports = Vec::new();
-    for view in &source.images()? {
+    for view in views {
         let name = name_of(view);
         if !only.is_empty() && !only.contains(&name) {
             continue;
@@ -334,6 +337,7 @@ pub fn audit(
         global,
         &vuln,
         &target.source,
+        &target.source.images()?,
         &target.specs,
         args.policy.as_deref(),
         &args.images,
@@ -362,10 +366,15 @@ pub fn after_build(
     write_sbom: bool,
     printer: &Printer,
 ) -> Result<(), CliError> {
+    if !write_sbom && !check_policy {
+        return Ok(());
+    }
+    // Reading the image back decompresses and hashes every layer: once for both steps.
     let source = ImageSource::open(out)?;
+    let views = source.images()?;
     if write_sbom {
         let dir = sbom_dir(out);
-        let written = write_sboms(&source, vuln.lock, &dir)?;
+        let written = write_sboms(&source, &views, vuln.lock, &dir)?;
         printer.status(
             "SBOM",
             &format!("{} files → {}", written.len(), dir.display()),
@@ -373,7 +382,7 @@ pub fn after_build(
     }
     if check_policy {
         let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-        let reports = audit_source(global, vuln, &source, specs, None, &names)?;
+        let reports = audit_source(global, vuln, &source, &views, specs, None, &names)?;
         let failed = print_reports(&reports, printer);
         if !failed.is_empty() {
             return Err(CliError::PolicyViolation { images: failed });

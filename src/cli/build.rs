@@ -341,7 +341,6 @@ pub fn graph(
 
 /// An image built for a command that reads it back (test, sbom, scan, inspect, push FILE …): an OCI
 /// layout in a temporary directory, plus the file's lock when it has one.
-#[allow(dead_code)] // used by the commands that read images back (landing)
 pub struct Materialized {
     /// The OCI layout holding every selected image (removed on drop).
     pub dir: tempfile::TempDir,
@@ -349,7 +348,6 @@ pub struct Materialized {
     pub lock: Option<crate::debian::lockfile::LockFile>,
 }
 
-#[allow(dead_code)] // used by the commands that read images back (landing)
 impl Materialized {
     /// The layout directory (`layout/` inside the temporary directory, where `materialize` builds).
     pub fn layout(&self) -> std::path::PathBuf {
@@ -358,14 +356,12 @@ impl Materialized {
 }
 
 /// True when `target` names a `.himg` file (as opposed to a layout, an archive or a reference).
-#[allow(dead_code)] // used by the commands that read images back (landing)
 pub fn is_himg_file(target: &std::path::Path) -> bool {
     target.extension().is_some_and(|e| e == "himg")
 }
 
 /// Builds `file` (only `images` when not empty; reusing everything the store has) into a temporary OCI
 /// layout, with the usual status lines on stderr.
-#[allow(dead_code)] // used by the commands that read images back (landing)
 pub fn materialize(
     global: &GlobalArgs,
     file: &std::path::Path,

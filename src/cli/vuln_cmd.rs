@@ -153,11 +153,7 @@ fn open_target(
 ) -> Result<Target, CliError> {
     if is_himg_file(&args.target) {
         let loaded = crate::load::load_file(&args.target)?;
-        let mut declared_vex = std::collections::BTreeMap::new();
-        for spec in &loaded.evaluated.images {
-            let files: Vec<PathBuf> = spec.vex.iter().map(|p| loaded.loader.resolve(p)).collect();
-            declared_vex.insert(spec.name.clone(), files);
-        }
+        let declared_vex = super::audit_cmd::declared_vex(&loaded);
         let m = materialize(global, &args.target, &args.images, printer)?;
         let images = read_images(&m.layout())?;
         return Ok(Target {
