@@ -7,6 +7,7 @@
 // Tests may unwrap: a panic is the failure report there.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod analysis;
 pub mod cache;
 pub mod cli;
 pub mod debian;

@@ -169,6 +169,24 @@ fn a_pushes_b_substitutes(
         assert_eq!(b["built"], 0, "team B built something: {b}");
         assert!(b["substituted"].as_u64().unwrap() > 0, "{b}");
         assert_eq!(&digest(&b), want, "{file}: B's image differs from A's");
+        // The SBOMs and policy facts come from the cache too: B reads nothing back.
+        assert_eq!(b["analysis"]["built"], 0, "{file}: {b}");
+        assert_eq!(b["analysis"]["substituted"], 1, "{file}: {b}");
+        for suffix in ["spdx.json", "cdx.json"] {
+            let sbom = |team: &str| {
+                let dir = teams.project.path(&format!("out-{team}-{file}.sbom"));
+                let entry = std::fs::read_dir(&dir)
+                    .unwrap()
+                    .map(|e| e.unwrap().path())
+                    .find(|p| p.to_string_lossy().ends_with(suffix))
+                    .unwrap_or_else(|| panic!("no {suffix} in {}", dir.display()));
+                std::fs::read(entry).unwrap()
+            };
+            assert!(
+                sbom("a") == sbom("b"),
+                "{file}: B's {suffix} differs from A's"
+            );
+        }
     }
     teams.verify("b");
 }

@@ -9,52 +9,11 @@ use serde_json::json;
 
 use super::args::{AuditArgs, GlobalArgs, SbomArgs, SbomFormat};
 use super::{CliError, Printer};
+use crate::analysis::Analysis;
 use crate::debian::lockfile::LockFile;
-use crate::image::{ImageSource, ImageView};
-use crate::policy::{self, Date, Policy};
-use crate::sbom::{self, Bom, FileContents, Format};
-
-/// Reads files of one image of an opened source: from its root filesystem unpacked once into a
-/// temporary directory (one pass over the layers instead of one per file), else from the layers.
-struct Contents<'a> {
-    source: &'a ImageSource,
-    view: &'a ImageView,
-    rootfs: std::cell::OnceCell<Option<tempfile::TempDir>>,
-}
-
-impl<'a> Contents<'a> {
-    fn new(source: &'a ImageSource, view: &'a ImageView) -> Self {
-        Contents {
-            source,
-            view,
-            rootfs: std::cell::OnceCell::new(),
-        }
-    }
-}
-
-impl FileContents for Contents<'_> {
-    fn read(&self, path: &str) -> Option<Vec<u8>> {
-        let key = path.trim_start_matches('/');
-        let entry = self.view.files.get(key)?;
-        let rootfs = self.rootfs.get_or_init(|| {
-            let dir = tempfile::Builder::new()
-                .prefix("himg-rootfs-")
-                .tempdir()
-                .ok()?;
-            let dest = dir.path().join("rootfs");
-            self.source.extract_rootfs(self.view, &dest).ok()?;
-            Some(dir)
-        });
-        if let Some(dir) = rootfs
-            && entry.kind == crate::image::FileKind::File
-            && let Ok(bytes) = std::fs::read(dir.path().join("rootfs").join(key))
-            && bytes.len() as u64 == entry.size
-        {
-            return Some(bytes);
-        }
-        self.source.read_file(self.view, key).ok().flatten()
-    }
-}
+use crate::image::{ImageSource, ImageView, RootfsContents};
+use crate::policy::{self, Date, Facts, Policy};
+use crate::sbom::{self, Bom, Format};
 
 /// The images of a target: a `.himg` file (built into a temporary layout) or a layout/archive.
 struct Target {
@@ -138,33 +97,29 @@ fn bom(source: &ImageSource, view: &ImageView, lock: Option<&LockFile>) -> Bom {
         name: &name,
         locked: &locked,
         codenames: &codenames,
-        contents: &Contents::new(source, view),
+        contents: &RootfsContents::new(source, view),
     })
 }
 
-/// Writes `DIR/<image>-<arch>.spdx.json` and `.cdx.json` for every image of `source`.
-fn write_sboms(
-    source: &ImageSource,
-    views: &[ImageView],
-    lock: Option<&LockFile>,
-    dir: &Path,
-) -> Result<Vec<PathBuf>, CliError> {
+/// One analysed image of a build: its name, architecture and analysis record.
+pub struct Analysed {
+    pub image: String,
+    pub architecture: String,
+    pub analysis: Analysis,
+}
+
+/// Writes `DIR/<image>-<arch>.spdx.json` and `.cdx.json` for every analysed image.
+fn write_sboms(analysed: &[Analysed], dir: &Path) -> Result<Vec<PathBuf>, CliError> {
     let io = |path: &Path, source: std::io::Error| CliError::Io {
         path: path.to_path_buf(),
         source,
     };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let mut written = Vec::new();
-    for view in views {
-        let model = bom(source, view, lock);
-        for format in [Format::Spdx, Format::CycloneDx] {
-            let path = dir.join(format!(
-                "{}-{}.{}",
-                name_of(view),
-                view.config.architecture,
-                format.suffix()
-            ));
-            std::fs::write(&path, format.render(&model)).map_err(|e| io(&path, e))?;
+    for a in analysed {
+        for (suffix, document) in &a.analysis.sboms {
+            let path = dir.join(format!("{}-{}.{suffix}", a.image, a.architecture));
+            std::fs::write(&path, document).map_err(|e| io(&path, e))?;
             written.push(path);
         }
     }
@@ -228,6 +183,46 @@ pub fn sbom(global: &GlobalArgs, args: &SbomArgs, printer: &Printer) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
+/// The policy an image is judged by: `forced` (a baseline name) or the image's declared one.
+fn policy_for(spec: Option<&ImageSpec>, forced: Option<&str>) -> Result<Policy, CliError> {
+    match forced {
+        Some(b) => Policy::named(b, true).ok_or_else(|| {
+            CliError::Layout(format!(
+                "unknown policy `{b}`: use baseline, strict or none"
+            ))
+        }),
+        None => Policy::from_spec(spec.and_then(|s| s.policy.as_ref()))
+            .map_err(|e| CliError::Layout(e.to_string())),
+    }
+}
+
+/// Evaluates `policy` over one image's facts (scanning for vulnerabilities when it limits them).
+fn judge(
+    global: &GlobalArgs,
+    vuln: &super::vuln_cmd::VulnContext<'_>,
+    name: &str,
+    facts: &Facts,
+    policy: &Policy,
+    today: Date,
+) -> Result<policy::Report, CliError> {
+    let counts = if policy.rules.contains(&policy::Rule::MaxVulnerabilities) {
+        super::vuln_cmd::vulnerability_counts(global, vuln, name, facts)?
+    } else {
+        None
+    };
+    Ok(policy::evaluate(
+        name,
+        facts,
+        policy,
+        counts.as_deref(),
+        today,
+    ))
+}
+
+fn today() -> Result<Date, CliError> {
+    Date::today().map_err(|e| CliError::Layout(e.to_string()))
+}
+
 /// Evaluates the policies of `views` (the images of `source`); `specs` give declared policies by
 /// image name.
 fn audit_source(
@@ -239,42 +234,16 @@ fn audit_source(
     forced: Option<&str>,
     only: &[String],
 ) -> Result<Vec<policy::Report>, CliError> {
-    let today = Date::today().map_err(|e| CliError::Layout(e.to_string()))?;
+    let today = today()?;
     let mut reports = Vec::new();
     for view in views {
         let name = name_of(view);
         if !only.is_empty() && !only.contains(&name) {
             continue;
         }
-        let spec = specs.iter().find(|s| s.name == name);
-        let policy = match forced {
-            Some(b) => Policy::named(b, true).ok_or_else(|| {
-                CliError::Layout(format!(
-                    "unknown policy `{b}`: use baseline, strict or none"
-                ))
-            })?,
-            None => Policy::from_spec(spec.and_then(|s| s.policy.as_ref()))
-                .map_err(|e| CliError::Layout(e.to_string()))?,
-        };
-        let counts = if policy.rules.contains(&policy::Rule::MaxVulnerabilities) {
-            let os_release = source
-                .read_file(view, "etc/os-release")
-                .ok()
-                .flatten()
-                .or_else(|| source.read_file(view, "usr/lib/os-release").ok().flatten())
-                .map(|b| String::from_utf8_lossy(&b).into_owned());
-            super::vuln_cmd::vulnerability_counts(global, vuln, &name, view, os_release.as_deref())?
-        } else {
-            None
-        };
-        reports.push(policy::evaluate(
-            &name,
-            view,
-            &Contents::new(source, view),
-            &policy,
-            counts.as_deref(),
-            today,
-        ));
+        let policy = policy_for(specs.iter().find(|s| s.name == name), forced)?;
+        let facts = Facts::gather(view, &RootfsContents::new(source, view));
+        reports.push(judge(global, vuln, &name, &facts, &policy, today)?);
     }
     Ok(reports)
 }
@@ -356,33 +325,38 @@ pub fn audit(
     }
 }
 
-/// After `himg build` wrote `out`: SBOMs into `out.sbom/` and each image's policy.
+/// After `himg build`: SBOMs into `sboms` (`OUT.sbom/`, when wanted) and each image's policy,
+/// both from the images' analyses (made with the image, or found in the store or a binary cache).
 pub fn after_build(
     global: &GlobalArgs,
-    out: &Path,
+    analysed: &[Analysed],
     specs: &[ImageSpec],
     vuln: &super::vuln_cmd::VulnContext<'_>,
     check_policy: bool,
-    write_sbom: bool,
+    sboms: Option<&Path>,
     printer: &Printer,
 ) -> Result<(), CliError> {
-    if !write_sbom && !check_policy {
-        return Ok(());
-    }
-    // Reading the image back decompresses and hashes every layer: once for both steps.
-    let source = ImageSource::open(out)?;
-    let views = source.images()?;
-    if write_sbom {
-        let dir = sbom_dir(out);
-        let written = write_sboms(&source, &views, vuln.lock, &dir)?;
+    if let Some(dir) = sboms {
+        let written = write_sboms(analysed, dir)?;
         printer.status(
             "SBOM",
             &format!("{} files → {}", written.len(), dir.display()),
         );
     }
     if check_policy {
-        let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-        let reports = audit_source(global, vuln, &source, &views, specs, None, &names)?;
+        let today = today()?;
+        let mut reports = Vec::new();
+        for a in analysed {
+            let policy = policy_for(specs.iter().find(|s| s.name == a.image), None)?;
+            reports.push(judge(
+                global,
+                vuln,
+                &a.image,
+                &a.analysis.facts,
+                &policy,
+                today,
+            )?);
+        }
         let failed = print_reports(&reports, printer);
         if !failed.is_empty() {
             return Err(CliError::PolicyViolation { images: failed });

@@ -116,13 +116,75 @@ pub fn build(
         args.arch.as_deref(),
     )?;
 
-    // Each build registers its images as GC roots, named after the file and image.
+    // The images' analyses (SBOMs, policy facts): found in the store, substituted, or made now
+    // from the written manifests.
+    let wanted: Vec<(usize, &plan::ArchOutputs)> = if args.no_sbom && args.no_policy {
+        Vec::new()
+    } else {
+        graph
+            .images
+            .iter()
+            .enumerate()
+            .flat_map(|(i, img)| img.per_arch.iter().map(move |a| (i, a)))
+            .filter(|(_, a)| args.arch.as_ref().is_none_or(|x| *x == a.architecture))
+            .collect()
+    };
+    let analysis_report = if wanted.is_empty() {
+        None
+    } else {
+        let targets: Vec<_> = wanted.iter().map(|(_, a)| a.analysis).collect();
+        let r = plan::realise_with(
+            &graph,
+            &store,
+            fetcher.as_ref(),
+            substituters.as_ref().map(|s| s as &dyn plan::Substituter),
+            &targets,
+            &on_event,
+        )?;
+        if let Ok(mut slot) = bar.lock()
+            && let Some(b) = slot.take()
+        {
+            b.finish_and_clear();
+        }
+        Some(r)
+    };
+    let mut analysed = Vec::new();
+    for (i, arch) in &wanted {
+        let out = analysis_report
+            .as_ref()
+            .and_then(|r| r.output(arch.analysis))
+            .ok_or_else(|| {
+                CliError::from(plan::PlanError::BadStoreEntry {
+                    what: graph.node(arch.analysis).name.clone(),
+                })
+            })?;
+        analysed.push(super::audit_cmd::Analysed {
+            image: graph.images[*i].name.clone(),
+            architecture: arch.architecture.clone(),
+            analysis: crate::analysis::Analysis::load(&store, &out.content)?,
+        });
+    }
+    let realised = |id: plan::NodeId| {
+        report
+            .output(id)
+            .or_else(|| analysis_report.as_ref().and_then(|r| r.output(id)))
+    };
+
+    // Each build registers its images (and their analyses) as GC roots, named after the file and
+    // image.
     let file_abs = std::path::absolute(&args.file).unwrap_or_else(|_| args.file.clone());
     for img in &graph.images {
         if let Some(out) = report.output(img.top) {
+            let mut outputs = vec![out.path.clone()];
+            outputs.extend(
+                img.per_arch
+                    .iter()
+                    .filter_map(|a| realised(a.analysis))
+                    .map(|r| r.path.clone()),
+            );
             store.set_root(
                 &format!("build:{}#{}", file_abs.display(), img.name),
-                std::slice::from_ref(&out.path),
+                &outputs,
             )?;
         }
     }
@@ -130,7 +192,7 @@ pub fn build(
     if let Some(url) = &args.push_to {
         let mut outputs = std::collections::BTreeMap::new();
         for id in graph.graph.node_indices() {
-            if report.output(id).is_some()
+            if realised(id).is_some()
                 && let Some(rec) = store.lookup_derivation(&graph.node(id).key)?
             {
                 outputs.insert(graph.node(id).key, rec);
@@ -143,16 +205,26 @@ pub fn build(
     let vex = super::audit_cmd::declared_vex(&loaded);
     super::audit_cmd::after_build(
         global,
-        &args.out,
+        &analysed,
         &specs,
         &super::vuln_cmd::VulnContext {
             lock: lock.as_ref(),
             vex: &vex,
         },
         !args.no_policy,
-        !args.no_sbom,
+        (!args.no_sbom)
+            .then(|| super::audit_cmd::sbom_dir(&args.out))
+            .as_deref(),
         printer,
     )?;
+    let analysis_counts = |outcome: NodeOutcome| {
+        analysis_report.as_ref().map_or(0, |r| {
+            wanted
+                .iter()
+                .filter(|(_, a)| r.outcomes[a.analysis.index()] == outcome)
+                .count()
+        })
+    };
 
     let built = report.built();
     let reused = report.reused();
@@ -228,6 +300,13 @@ pub fn build(
             "out": args.out.display().to_string(),
             "minimized": {"files": removed_files, "bytes": removed_bytes},
             "dropped": dropped,
+            "analysis": {
+                "built": analysis_counts(NodeOutcome::Built),
+                "substituted": analysis_counts(NodeOutcome::Substituted),
+                "reused": wanted.len()
+                    - analysis_counts(NodeOutcome::Built)
+                    - analysis_counts(NodeOutcome::Substituted),
+            },
         }));
     }
     if !dropped.is_empty() {

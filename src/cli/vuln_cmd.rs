@@ -217,8 +217,7 @@ pub(super) fn vulnerability_counts(
     global: &GlobalArgs,
     cx: &VulnContext<'_>,
     name: &str,
-    view: &ImageView,
-    os_release: Option<&str>,
+    facts: &crate::policy::Facts,
 ) -> Result<Option<Vec<(String, u64)>>, CliError> {
     let path = db_path(global, &None)?;
     if !path.is_file() {
@@ -229,16 +228,16 @@ pub(super) fn vulnerability_counts(
     if status.records == 0 {
         return Ok(None);
     }
-    let Some(rel) = release_of(cx.lock, name, os_release) else {
+    let Some(rel) = release_of(cx.lock, name, facts.os_release.as_deref()) else {
         return Ok(None);
     };
-    let packages: Vec<PackageRef> = view.packages.iter().map(PackageRef::from).collect();
+    let packages = &facts.packages;
     let root = store_root(global)?;
-    let matched = match cache::get(&root, &view.digest, &rel, &status.version) {
+    let matched = match cache::get(&root, &facts.digest, &rel, &status.version) {
         Some(m) => m,
         None => {
-            let m = match_packages(&packages, &rel, |source| vdb.advisories(&rel, source))?;
-            cache::put(&root, &view.digest, &rel, &status.version, &m);
+            let m = match_packages(packages, &rel, |source| vdb.advisories(&rel, source))?;
+            cache::put(&root, &facts.digest, &rel, &status.version, &m);
             m
         }
     };
@@ -248,8 +247,8 @@ pub(super) fn vulnerability_counts(
     }
     let subject = Subject {
         image: name,
-        digest: &view.digest,
-        architecture: &view.config.architecture,
+        digest: &facts.digest,
+        architecture: &facts.architecture,
         release: &rel,
         database: &status.version,
         packages: packages.len(),

@@ -20,6 +20,8 @@ const MAX_JSON_BLOB: u64 = 64 * 1024 * 1024;
 pub(crate) enum Container {
     /// An OCI layout directory: `DIR/blobs/sha256/<hex>`.
     Layout(PathBuf),
+    /// A bare blob directory: `DIR/sha256/<hex>` (the store's OCI blobs).
+    BlobDir(PathBuf),
     /// A tar file; every regular file's data range by its normalised path.
     Archive {
         file: PathBuf,
@@ -39,7 +41,7 @@ impl Blobs {
     /// The path shown in errors.
     pub fn origin(&self) -> &Path {
         match &self.container {
-            Container::Layout(p) => p,
+            Container::Layout(p) | Container::BlobDir(p) => p,
             Container::Archive { file, .. } => file,
         }
     }
@@ -52,8 +54,11 @@ impl Blobs {
             container: self.origin().to_owned(),
         };
         match &self.container {
-            Container::Layout(dir) => {
-                let path = dir.join("blobs").join("sha256").join(hex);
+            Container::Layout(_) | Container::BlobDir(_) => {
+                let path = match &self.container {
+                    Container::Layout(dir) => dir.join("blobs").join("sha256").join(hex),
+                    _ => self.origin().join("sha256").join(hex),
+                };
                 let f = match File::open(&path) {
                     Ok(f) => f,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(missing()),
@@ -83,7 +88,7 @@ impl Blobs {
     /// Data range of an archive member.
     pub fn member(&self, name: &str) -> Option<(u64, u64)> {
         match &self.container {
-            Container::Layout(_) => None,
+            Container::Layout(_) | Container::BlobDir(_) => None,
             Container::Archive { members, .. } => members.get(name).copied(),
         }
     }

@@ -9,6 +9,7 @@
 //! ```
 
 mod blobs;
+pub mod contents;
 pub mod diff;
 mod dpkg;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod model;
 pub mod read;
 mod walk;
 
+pub use contents::{FileContents, RootfsContents};
 pub use diff::{DiffReport, diff};
 pub use error::ImageError;
 pub use inspect::{InspectReport, inspect};

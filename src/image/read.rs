@@ -24,6 +24,9 @@ pub enum SourceKind {
     Layout,
     OciArchive,
     DockerArchive,
+    /// A bare directory of blobs (`DIR/sha256/<hex>`, such as the store's), without an index:
+    /// images are read by manifest digest.
+    BlobStore,
 }
 
 /// One image of a docker-archive's `manifest.json`.
@@ -95,6 +98,31 @@ impl ImageSource {
             });
         }
         Ok(source)
+    }
+
+    /// A bare blob directory (`DIR/sha256/<hex>`): the store's OCI blobs. It has no index; read
+    /// its images with [`ImageSource::manifest_image`].
+    pub fn blob_store(dir: &Path) -> ImageSource {
+        ImageSource {
+            path: dir.to_owned(),
+            kind: SourceKind::BlobStore,
+            blobs: Blobs {
+                container: Container::BlobDir(dir.to_owned()),
+                aliases: BTreeMap::new(),
+            },
+            docker: Vec::new(),
+        }
+    }
+
+    /// The image whose manifest is blob `digest` (`sha256:<hex>`), named `name`; `None` when the
+    /// manifest's config is not an image config.
+    pub fn manifest_image(
+        &self,
+        digest: &str,
+        name: Option<&str>,
+    ) -> Result<Option<ImageView>, ImageError> {
+        let manifest = Manifest::from_json(&self.blobs.read_verified(digest, None)?)?;
+        self.view(digest, name, &manifest)
     }
 
     /// What this source is.
@@ -217,6 +245,12 @@ impl ImageSource {
             Container::Layout(dir) => {
                 let p = dir.join("index.json");
                 std::fs::read(&p).map_err(io_err("read", &p))?
+            }
+            Container::BlobDir(_) => {
+                return Err(ImageError::NotAnImage {
+                    path: self.path.clone(),
+                    reason: "a blob directory has no `index.json`".to_owned(),
+                });
             }
             Container::Archive { .. } => {
                 self.blobs

@@ -325,6 +325,42 @@ impl Compiler<'_> {
             .add(format!("{}/{}", spec.name, layer.name), step, inputs))
     }
 
+    /// What an image's analysis takes from the lock: the packages of the nearest image along the
+    /// `from` chain that has locked packages, and its suites' codenames.
+    fn analysis_step(&self, spec: &ImageSpec, arch: &str) -> crate::analysis::AnalysisStep {
+        let mut at = Some(spec);
+        let mut locked = None;
+        while let Some(s) = at {
+            if let Some(l) = self
+                .opts
+                .debian
+                .locks
+                .get(&(s.declared_in.0.clone(), s.name.clone()))
+            {
+                locked = Some(l);
+                break;
+            }
+            at = s.base.as_deref();
+        }
+        crate::analysis::AnalysisStep {
+            image: spec.name.clone(),
+            architecture: arch.to_string(),
+            locked: locked
+                .and_then(|l| l.architectures.get(arch))
+                .cloned()
+                .unwrap_or_default(),
+            codenames: locked
+                .map(|l| {
+                    l.repositories
+                        .iter()
+                        .flat_map(|r| r.suites.iter().filter_map(|s| s.codename.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            rules: crate::analysis::RULES,
+        }
+    }
+
     fn image_nodes(&mut self, spec: &ImageSpec, flat: &Flat) -> ImageOutputs {
         let mut annotations: BTreeMap<String, String> = spec.annotations.clone();
         annotations.insert(
@@ -356,9 +392,15 @@ impl Compiler<'_> {
                 }),
                 inputs,
             );
+            let analysis = self.graph.add(
+                format!("{} analysis {arch}", spec.name),
+                Step::Analysis(self.analysis_step(spec, arch)),
+                vec![manifest],
+            );
             per_arch.push(ArchOutputs {
                 architecture: arch.clone(),
                 manifest,
+                analysis,
                 config,
                 layers,
             });

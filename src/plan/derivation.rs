@@ -80,6 +80,8 @@ pub enum Step {
     Manifest(ManifestStep),
     /// An OCI index over per-architecture manifests (multi-arch images only).
     Index(IndexStep),
+    /// SBOMs and policy facts of one image manifest (the only input) → a record blob.
+    Analysis(crate::analysis::AnalysisStep),
 }
 
 impl Step {
@@ -96,6 +98,7 @@ impl Step {
             Step::Config(_) => "config",
             Step::Manifest(_) => "manifest",
             Step::Index(_) => "index",
+            Step::Analysis(_) => "analysis",
         }
     }
 }
@@ -188,6 +191,8 @@ pub struct ImageOutputs {
 pub struct ArchOutputs {
     pub architecture: String,
     pub manifest: NodeId,
+    /// The image's analysis (SBOMs, policy facts); realised only when a build asks for it.
+    pub analysis: NodeId,
     pub config: NodeId,
     pub layers: Vec<NodeId>,
 }

@@ -63,6 +63,8 @@ pub enum PlanError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Oci(#[from] OciError),
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
     #[error("I/O error on `{path}`")]
     Io {
         path: PathBuf,

@@ -14,6 +14,8 @@ mod realise;
 mod steps;
 
 pub use compile::{CompileOptions, compile};
-pub use derivation::{BuildGraph, Derivation, ImageOutputs, LayerItem, LayerStep, NodeId, Step};
+pub use derivation::{
+    ArchOutputs, BuildGraph, Derivation, ImageOutputs, LayerItem, LayerStep, NodeId, Step,
+};
 pub use error::PlanError;
 pub use realise::{BuildReport, Event, NodeOutcome, Realised, Substituter, realise, realise_with};

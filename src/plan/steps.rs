@@ -160,6 +160,18 @@ pub fn build_step(
                 inputs,
             )
         }
+        Step::Analysis(a) => {
+            let manifest = inputs.first().ok_or_else(|| PlanError::BadStoreEntry {
+                what: "analysis without a manifest".into(),
+            })?;
+            let out = crate::analysis::analyse(store, a, &manifest.content)?;
+            Ok(Built {
+                content: ObjectRef::Blob(out.record),
+                size: out.size,
+                meta: json!({}),
+                refs_objects: out.objects,
+            })
+        }
         Step::Index(ix) => {
             let mut manifests = Vec::new();
             for (m, (arch, _os)) in inputs.iter().zip(&ix.platforms) {

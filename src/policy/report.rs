@@ -3,10 +3,9 @@
 use serde_json::{Value, json};
 
 use super::baseline::Policy;
-use super::rules::{Subject, Violation};
+use super::facts::Facts;
+use super::rules::{self, Rule, Violation};
 use super::waiver::{Date, Waiver};
-use crate::image::ImageView;
-use crate::sbom::FileContents;
 
 /// A violation with its verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,23 +31,16 @@ pub struct Report {
     pub vulnerabilities_unchecked: bool,
 }
 
-/// Evaluates `policy` on an image. `vulnerabilities` is the hook for a scanner's results as
-/// `(severity, count)` pairs; without it `max-vulnerabilities` is reported as not evaluated.
+/// Evaluates `policy` on an image's gathered [`Facts`]. `vulnerabilities` is the hook for a
+/// scanner's results as `(severity, count)` pairs; without it `max-vulnerabilities` is reported as
+/// not evaluated.
 pub fn evaluate(
     image: &str,
-    view: &ImageView,
-    contents: &dyn FileContents,
+    facts: &Facts,
     policy: &Policy,
     vulnerabilities: Option<&[(String, u64)]>,
     today: Date,
 ) -> Report {
-    let subject = Subject {
-        view,
-        contents,
-        vulnerabilities,
-        max_size: policy.max_size,
-        max_vulnerabilities: &policy.max_vulnerabilities,
-    };
     let (expired, in_force): (Vec<Waiver>, Vec<Waiver>) = policy
         .waivers
         .iter()
@@ -56,8 +48,15 @@ pub fn evaluate(
         .partition(|w| w.until < today);
     let mut findings = Vec::new();
     for rule in &policy.rules {
-        let mut found = subject.check(*rule);
-        found.sort();
+        let found: Vec<Violation> = match rule {
+            Rule::MaxSize => rules::max_size(facts.files_size, policy.max_size)
+                .into_iter()
+                .collect(),
+            Rule::MaxVulnerabilities => vulnerabilities
+                .map(|v| rules::max_vulnerabilities(v, &policy.max_vulnerabilities))
+                .unwrap_or_default(),
+            intrinsic => facts.violations_of(*intrinsic).cloned().collect(),
+        };
         for violation in found {
             let waived_by = in_force.iter().find(|w| w.covers(&violation)).cloned();
             findings.push(Finding {
@@ -68,13 +67,13 @@ pub fn evaluate(
     }
     Report {
         image: image.to_string(),
-        architecture: view.config.architecture.clone(),
+        architecture: facts.architecture.clone(),
         policy: policy.clone(),
         today,
         findings,
         in_force,
         expired,
-        vulnerabilities_unchecked: policy.rules.contains(&super::Rule::MaxVulnerabilities)
+        vulnerabilities_unchecked: policy.rules.contains(&Rule::MaxVulnerabilities)
             && vulnerabilities.is_none(),
     }
 }

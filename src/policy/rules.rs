@@ -22,6 +22,21 @@ pub enum Rule {
     MaxVulnerabilities,
 }
 
+/// Rules are written by name in cached facts.
+impl serde::Serialize for Rule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Rule {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Rule, D::Error> {
+        let name = String::deserialize(d)?;
+        Rule::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown rule `{name}`")))
+    }
+}
+
 /// Every rule, in report order.
 pub const ALL: &[Rule] = &[
     Rule::NonRootUser,
@@ -89,7 +104,7 @@ impl Rule {
 }
 
 /// One breach of a rule.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Violation {
     pub rule: Rule,
     /// The file, as an absolute path, when the violation is about one.
@@ -103,10 +118,6 @@ pub struct Violation {
 pub struct Subject<'a> {
     pub view: &'a ImageView,
     pub contents: &'a dyn FileContents,
-    /// `(severity, count)` from a vulnerability scan, when one ran.
-    pub vulnerabilities: Option<&'a [(String, u64)]>,
-    pub max_size: Option<u64>,
-    pub max_vulnerabilities: &'a BTreeMap<String, u32>,
 }
 
 const BIN_DIRS: &[&str] = &[
@@ -250,47 +261,8 @@ impl Subject<'_> {
                 }
                 out
             }
-            Rule::MaxSize => {
-                let total: u64 = files.values().map(|e| e.size).sum();
-                match self.max_size {
-                    Some(max) if total > max => vec![Violation {
-                        rule,
-                        path: None,
-                        package: None,
-                        message: format!(
-                            "the image's files take {} bytes ({:.1} MiB), more than the maximum {} bytes ({:.1} MiB)",
-                            total,
-                            total as f64 / 1048576.0,
-                            max,
-                            max as f64 / 1048576.0
-                        ),
-                    }],
-                    _ => Vec::new(),
-                }
-            }
-            Rule::MaxVulnerabilities => {
-                let Some(found) = self.vulnerabilities else {
-                    return Vec::new();
-                };
-                let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-                for (sev, n) in found {
-                    *counts.entry(sev.to_ascii_lowercase()).or_default() += n;
-                }
-                self.max_vulnerabilities
-                    .iter()
-                    .filter_map(|(sev, max)| {
-                        let n = counts.get(sev).copied().unwrap_or(0);
-                        (n > u64::from(*max)).then(|| Violation {
-                            rule,
-                            path: None,
-                            package: None,
-                            message: format!(
-                                "{n} known {sev} vulnerabilities, more than the maximum {max}"
-                            ),
-                        })
-                    })
-                    .collect()
-            }
+            // Parameterised rules: judged from facts by [`max_size`] and [`max_vulnerabilities`].
+            Rule::MaxSize | Rule::MaxVulnerabilities => Vec::new(),
         }
     }
 
@@ -377,6 +349,47 @@ impl Subject<'_> {
             ),
         })
     }
+}
+
+/// The `max-size` violation when the image's files take more than `max` bytes.
+pub fn max_size(total: u64, max: Option<u64>) -> Option<Violation> {
+    let max = max.filter(|m| total > *m)?;
+    Some(Violation {
+        rule: Rule::MaxSize,
+        path: None,
+        package: None,
+        message: format!(
+            "the image's files take {} bytes ({:.1} MiB), more than the maximum {} bytes ({:.1} MiB)",
+            total,
+            total as f64 / 1048576.0,
+            max,
+            max as f64 / 1048576.0
+        ),
+    })
+}
+
+/// The `max-vulnerabilities` violations: one per severity whose count (from `found`, `(severity,
+/// count)` pairs of a scan) exceeds its limit.
+pub fn max_vulnerabilities(
+    found: &[(String, u64)],
+    limits: &BTreeMap<String, u32>,
+) -> Vec<Violation> {
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    for (sev, n) in found {
+        *counts.entry(sev.to_ascii_lowercase()).or_default() += n;
+    }
+    limits
+        .iter()
+        .filter_map(|(sev, max)| {
+            let n = counts.get(sev).copied().unwrap_or(0);
+            (n > u64::from(*max)).then(|| Violation {
+                rule: Rule::MaxVulnerabilities,
+                path: None,
+                package: None,
+                message: format!("{n} known {sev} vulnerabilities, more than the maximum {max}"),
+            })
+        })
+        .collect()
 }
 
 /// What secret a file holds, if any: a PEM private key or an AWS-style access key.

@@ -33,7 +33,10 @@ fn bad_image() -> TestImage {
 
 fn run(t: &TestImage, spec: Option<&PolicySpec>, today: &str) -> Report {
     let policy = Policy::from_spec(spec).unwrap();
-    evaluate("bad", &t.view, &t.contents, &policy, None, day(today))
+    // Facts go through their cached JSON form, as after a build.
+    let facts = Facts::gather(&t.view, &t.contents);
+    let facts: Facts = serde_json::from_slice(&serde_json::to_vec(&facts).unwrap()).unwrap();
+    evaluate("bad", &facts, &policy, None, day(today))
 }
 
 fn rules_hit(r: &Report) -> Vec<(&'static str, Option<String>, Option<String>)> {
@@ -132,17 +135,11 @@ fn vulnerability_limits_use_scan_results() {
         ..PolicySpec::default()
     };
     let policy = Policy::from_spec(Some(&spec)).unwrap();
-    let r = evaluate("v", &t.view, &t.contents, &policy, None, day("2026-01-01"));
+    let facts = Facts::gather(&t.view, &t.contents);
+    let r = evaluate("v", &facts, &policy, None, day("2026-01-01"));
     assert!(r.vulnerabilities_unchecked && r.passed());
     let found = vec![("HIGH".to_string(), 3), ("critical".to_string(), 0)];
-    let r = evaluate(
-        "v",
-        &t.view,
-        &t.contents,
-        &policy,
-        Some(&found),
-        day("2026-01-01"),
-    );
+    let r = evaluate("v", &facts, &policy, Some(&found), day("2026-01-01"));
     assert_eq!(rules_hit(&r), [("max-vulnerabilities", None, None)]);
 }
 
@@ -155,4 +152,20 @@ fn rule_names_match_the_language() {
     }
     assert_eq!(rules::secret_in(b"xAKIAABCDEFGHIJKLMNOP"), None);
     assert_eq!(rules::secret_in(b"-----BEGIN CERTIFICATE-----"), None);
+}
+
+#[test]
+fn facts_record_every_intrinsic_rule_and_round_trip() {
+    let t = bad_image();
+    let facts = Facts::gather(&t.view, &t.contents);
+    let text = serde_json::to_string(&facts).unwrap();
+    assert!(text.contains("\"rule\":\"no-secrets\""), "{text}");
+    assert_eq!(serde_json::from_str::<Facts>(&text).unwrap(), facts);
+    // Parameterised rules are judged at evaluation, never recorded.
+    assert!(facts.violations.iter().all(|v| facts::is_intrinsic(v.rule)));
+    assert_eq!(
+        facts.files_size,
+        t.view.files.values().map(|e| e.size).sum::<u64>()
+    );
+    assert!(serde_json::from_str::<Rule>("\"no-such-rule\"").is_err());
 }

@@ -46,16 +46,7 @@ impl Format {
     }
 }
 
-/// Reads a regular file's bytes out of the image (`path` spelled as in [`ImageView::files`]).
-pub trait FileContents {
-    fn read(&self, path: &str) -> Option<Vec<u8>>;
-}
-
-impl FileContents for BTreeMap<String, Vec<u8>> {
-    fn read(&self, path: &str) -> Option<Vec<u8>> {
-        self.get(path).cloned()
-    }
-}
+pub use crate::image::FileContents;
 
 /// What an SBOM is built from.
 pub struct Input<'a> {
@@ -194,7 +185,11 @@ pub fn distro(
 }
 
 /// Reads a text file of the image, following symlinks within the image (a few hops).
-fn read_text(view: &ImageView, contents: &dyn FileContents, path: &str) -> Option<String> {
+pub(crate) fn read_text(
+    view: &ImageView,
+    contents: &dyn FileContents,
+    path: &str,
+) -> Option<String> {
     let mut path = path.to_string();
     for _ in 0..8 {
         match &view.files.get(&path)?.kind {

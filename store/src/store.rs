@@ -472,6 +472,11 @@ impl Store {
 
     // ---------------------------------------------------------------- OCI blobs
 
+    /// The directory of OCI blobs (`oci`, holding `sha256/<hex>`).
+    pub fn oci_dir(&self) -> PathBuf {
+        self.dir.join("oci")
+    }
+
     /// Where OCI blob `d` is (or would be) stored: `oci/sha256/<hex>`.
     pub fn oci_blob_path(&self, d: &Sha256Digest) -> PathBuf {
         let mut p = self.dir.join("oci/sha256");
