@@ -13,7 +13,8 @@ use himg_store::{B3Digest, ObjectRef, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::debian::lockfile::LockedPackage;
-use crate::image::{ImageSource, RootfsContents};
+use crate::image::ImageSource;
+use crate::image::scan::LayerScan;
 use crate::plan::PlanError;
 use crate::policy::Facts;
 use crate::sbom::{self, Bom, Format};
@@ -59,25 +60,66 @@ pub struct Analysed {
     pub objects: Vec<ObjectRef>,
 }
 
-/// Reads the image whose manifest is the OCI blob `manifest` back from the store's blobs and
-/// analyses it.
+/// Scans the layer blob `layer` (an OCI blob of the store) → the scan record's JSON.
+pub fn scan_layer(
+    store: &Store,
+    layer: &ObjectRef,
+    media_type: &str,
+    size: u64,
+    diff_id: &str,
+) -> Result<Vec<u8>, PlanError> {
+    let ObjectRef::Oci(digest) = layer else {
+        return Err(PlanError::BadStoreEntry {
+            what: format!("{layer} (a layer scan input is not a layer blob)"),
+        });
+    };
+    let scan = crate::image::scan::scan_blob(
+        &store.oci_dir(),
+        &format!("sha256:{}", digest.to_hex()),
+        media_type,
+        size,
+        diff_id,
+    )?;
+    Ok(crate::oci::canonical_json(&scan)?)
+}
+
+/// Analyses the image whose manifest is the OCI blob `manifest`, its layers read from their
+/// stored scans (`scans`, one per layer, bottom first) rather than from the layer blobs.
 pub fn analyse(
     store: &Store,
     step: &AnalysisStep,
     manifest: &ObjectRef,
+    scans: &[ObjectRef],
 ) -> Result<Analysed, PlanError> {
     let ObjectRef::Oci(digest) = manifest else {
         return Err(PlanError::BadStoreEntry {
             what: format!("{manifest} (an analysis input is not a manifest)"),
         });
     };
+    let mut layer_scans = Vec::with_capacity(scans.len());
+    for s in scans {
+        let ObjectRef::Blob(blob) = s else {
+            return Err(PlanError::BadStoreEntry {
+                what: format!("{s} (not a layer scan)"),
+            });
+        };
+        let scan: LayerScan = serde_json::from_slice(&store.read_blob(blob)?).map_err(|e| {
+            PlanError::BadStoreEntry {
+                what: format!("{s} (layer scan: {e})"),
+            }
+        })?;
+        layer_scans.push(scan);
+    }
     let source = ImageSource::blob_store(&store.oci_dir());
-    let view = source
-        .manifest_image(&format!("sha256:{}", digest.to_hex()), Some(&step.image))?
+    let (view, contents) = source
+        .scanned_image(
+            &format!("sha256:{}", digest.to_hex()),
+            Some(&step.image),
+            &layer_scans,
+        )?
         .ok_or_else(|| PlanError::BadStoreEntry {
             what: format!("{manifest} (not an image manifest)"),
         })?;
-    let contents = RootfsContents::new(&source, &view);
     let bom = Bom::new(&sbom::Input {
         view: &view,
         name: &step.image,

@@ -139,6 +139,10 @@ pub enum ImageError {
     ContentMismatch { path: String, digest: String },
 
     /// An OCI structure (config) could not be parsed.
+    /// A stored layer scan does not belong to the layer it is merged as.
+    #[error("the layer scan of {scan} was given for layer {layer}; run `himg store verify`")]
+    ScanMismatch { layer: String, scan: String },
+
     #[error(transparent)]
     Oci(#[from] crate::oci::OciError),
 }

@@ -229,7 +229,7 @@ impl Merger {
             _ => {}
         }
 
-        let (kind, mode, uid, gid, size, sha256) = match &raw.kind {
+        let (kind, mode, uid, gid, size, sha256, facts) = match &raw.kind {
             RawKind::Hardlink(target) => {
                 let (tpath, tmissing) = resolve(&self.files, target)
                     .map_err(|e| Self::resolve_err(digest, target, e))?;
@@ -260,6 +260,7 @@ impl Merger {
                     t.gid,
                     t.size,
                     t.sha256.clone(),
+                    t.facts.clone(),
                 )
             }
             other => {
@@ -271,7 +272,7 @@ impl Merger {
                     RawKind::BlockDevice => FileKind::BlockDevice,
                     _ => FileKind::Fifo,
                 };
-                (kind, raw.mode, raw.uid, raw.gid, raw.size, None)
+                (kind, raw.mode, raw.uid, raw.gid, raw.size, None, None)
             }
         };
 
@@ -285,6 +286,7 @@ impl Merger {
                     gid: 0,
                     size: 0,
                     sha256: None,
+                    facts: None,
                     layer,
                 },
             );
@@ -309,6 +311,7 @@ impl Merger {
                 gid,
                 size,
                 sha256,
+                facts,
                 layer,
             },
         );

@@ -18,11 +18,13 @@ pub mod inspect;
 mod merge;
 pub mod model;
 pub mod read;
+pub mod scan;
+pub mod secrets;
 mod walk;
 
 pub use contents::{FileContents, RootfsContents};
 pub use diff::{DiffReport, diff};
 pub use error::ImageError;
 pub use inspect::{InspectReport, inspect};
-pub use model::{FileEntry, FileKind, ImageView, InstalledPackage, LayerView};
+pub use model::{ContentFacts, FileEntry, FileKind, ImageView, InstalledPackage, LayerView};
 pub use read::{ImageSource, SourceKind};

@@ -59,8 +59,23 @@ pub struct FileEntry {
     pub size: u64,
     /// `sha256:<hex>` of a regular file's content.
     pub sha256: Option<String>,
+    /// What a content scan found in a regular file (when the image was read with facts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facts: Option<ContentFacts>,
     /// Index into [`ImageView::layers`] of the layer that last wrote this path.
     pub layer: usize,
+}
+
+/// Facts about a regular file's content, gathered while its layer is read (so that SBOMs and
+/// policies need not read the file again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ContentFacts {
+    /// Hex sha1 (SPDX file checksums).
+    pub sha1: String,
+    /// What kind of secret the file holds, for files the secret scan reads
+    /// ([`super::secrets::SCAN_LIMIT`] bytes or less).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
 }
 
 /// The type of a filesystem entry.

@@ -2,7 +2,7 @@
 //! docker-archive — and reading it back: one [`ImageView`] per (image, architecture), the unpacked
 //! root filesystem, or the content of one file. Every blob read is checked against its digest.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -12,8 +12,9 @@ use super::blobs::{Blobs, Container, index_archive};
 use super::dpkg;
 use super::error::{ImageError, io_err};
 use super::extract;
-use super::merge::{Applied, Merger, resolve};
-use super::model::{FileEntry, FileKind, ImageView, LayerView};
+use super::merge::resolve;
+use super::scan::{self, LayerScan, Merged};
+use super::model::{FileKind, ImageView, LayerView};
 use super::walk::{Flow, RawKind, walk_layer};
 use crate::oci::layout::REF_NAME_ANNOTATION;
 use crate::oci::{Descriptor, ImageConfig, Index, Manifest, media_types};
@@ -114,15 +115,18 @@ impl ImageSource {
         }
     }
 
-    /// The image whose manifest is blob `digest` (`sha256:<hex>`), named `name`; `None` when the
-    /// manifest's config is not an image config.
-    pub fn manifest_image(
+    /// The image whose manifest is blob `digest` (`sha256:<hex>`), named `name`, its layers
+    /// taken from `scans` (one per layer, bottom first) instead of their blobs; with the contents
+    /// of its kept files ([`scan::is_kept`]). `None` when the manifest's config is not an image
+    /// config.
+    pub fn scanned_image(
         &self,
         digest: &str,
         name: Option<&str>,
-    ) -> Result<Option<ImageView>, ImageError> {
+        scans: &[LayerScan],
+    ) -> Result<Option<(ImageView, BTreeMap<String, Vec<u8>>)>, ImageError> {
         let manifest = Manifest::from_json(&self.blobs.read_verified(digest, None)?)?;
-        self.view(digest, name, &manifest)
+        self.view(digest, name, &manifest, Some(scans))
     }
 
     /// What this source is.
@@ -288,7 +292,7 @@ impl ImageSource {
         } else if media_types::is_manifest(&desc.media_type) {
             let bytes = self.blobs.read_verified(&digest, Some(desc.size))?;
             let manifest = Manifest::from_json(&bytes)?;
-            if let Some(view) = self.view(&digest, name, &manifest)? {
+            if let Some((view, _)) = self.view(&digest, name, &manifest, None)? {
                 out.push(view);
             }
         }
@@ -301,7 +305,8 @@ impl ImageSource {
         digest: &str,
         name: Option<&str>,
         manifest: &Manifest,
-    ) -> Result<Option<ImageView>, ImageError> {
+        scans: Option<&[LayerScan]>,
+    ) -> Result<Option<(ImageView, BTreeMap<String, Vec<u8>>)>, ImageError> {
         let cfg_type = manifest.config.media_type.as_str();
         if cfg_type != media_types::CONFIG && cfg_type != media_types::DOCKER_CONFIG {
             return Ok(None);
@@ -321,11 +326,14 @@ impl ImageSource {
             manifest.annotations.clone(),
             &config_bytes,
             &layers,
+            scans,
         )
         .map(Some)
     }
 
-    /// Reads the views' shared parts: config, layers, merged files, packages.
+    /// Reads the views' shared parts: config, layers, merged files, packages — the layers from
+    /// their blobs, or from `scans` when given. Also returns the contents of the kept files
+    /// ([`scan::is_kept`]).
     fn build_view(
         &self,
         digest: &str,
@@ -333,7 +341,8 @@ impl ImageSource {
         annotations: BTreeMap<String, String>,
         config_bytes: &[u8],
         layers: &[(String, String, u64)],
-    ) -> Result<ImageView, ImageError> {
+        scans: Option<&[LayerScan]>,
+    ) -> Result<(ImageView, BTreeMap<String, Vec<u8>>), ImageError> {
         let config = ImageConfig::from_json(config_bytes)?;
         if config.rootfs.diff_ids.len() != layers.len() {
             return Err(ImageError::LayerCountMismatch {
@@ -361,9 +370,12 @@ impl ImageSource {
                 deletions: Vec::new(),
             })
             .collect();
-        let (files, captured) = merge_layers(&self.blobs, &mut views)?;
+        let (files, captured) = match scans {
+            Some(scans) => scan::merge_scans(&mut views, scans)?,
+            None => merge_layers(&self.blobs, &mut views)?,
+        };
         let packages = dpkg::packages(&captured, &files);
-        Ok(ImageView {
+        let view = ImageView {
             name,
             digest: digest.to_owned(),
             annotations,
@@ -371,7 +383,8 @@ impl ImageSource {
             layers: views,
             files,
             packages,
-        })
+        };
+        Ok((view, captured))
     }
 
     /// Reads docker's `manifest.json` and registers where its configs and layers are.
@@ -461,7 +474,8 @@ impl ImageSource {
             for (digest, manifest) in candidates {
                 if manifest.config.digest.to_string() == img.config {
                     return self
-                        .view(&digest, name.as_deref(), &manifest)?
+                        .view(&digest, name.as_deref(), &manifest, None)?
+                        .map(|(view, _)| view)
                         .ok_or_else(|| ImageError::NotAnImage {
                             path: self.path.clone(),
                             reason: format!("manifest {digest} is not an image"),
@@ -476,7 +490,9 @@ impl ImageSource {
             BTreeMap::new(),
             &config_bytes,
             &img.layers,
+            None,
         )
+        .map(|(view, _)| view)
     }
 
     /// All image manifests below `desc` (used to match docker-archive configs).
@@ -569,88 +585,11 @@ fn path_digest(p: &str) -> Option<&str> {
     (digest_shaped && in_blobs).then_some(hex)
 }
 
-/// Applies every layer in order; fills each layer's paths, deletions and content size. Returns the
-/// merged files and the content of the dpkg database files.
-type Merged = (BTreeMap<String, FileEntry>, BTreeMap<String, Vec<u8>>);
-
+/// Scans every layer (without content facts) and merges them.
 fn merge_layers(blobs: &Blobs, layers: &mut [LayerView]) -> Result<Merged, ImageError> {
-    let mut merger = Merger::default();
-    let mut captured: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for (i, slot) in layers.iter_mut().enumerate() {
-        let mut paths: BTreeSet<String> = BTreeSet::new();
-        let mut deletions: BTreeSet<String> = BTreeSet::new();
-        let mut content = 0u64;
-        let layer = slot.clone();
-        walk_layer(blobs, &layer, &mut |raw, reader| {
-            let applied = merger.apply(i, &layer.digest, &raw)?;
-            match applied {
-                Applied::Wrote {
-                    path,
-                    new_parents,
-                    removed,
-                    ..
-                } => {
-                    for (r, _) in &removed {
-                        captured.remove(r);
-                        paths.remove(r);
-                    }
-                    paths.extend(new_parents);
-                    paths.insert(path.clone());
-                    match &raw.kind {
-                        RawKind::File => {
-                            let read_err = |source| ImageError::LayerRead {
-                                digest: layer.digest.clone(),
-                                source,
-                            };
-                            let sha = if dpkg::is_dpkg_file(&path) {
-                                let mut buf = Vec::new();
-                                reader.read_to_end(&mut buf).map_err(read_err)?;
-                                let sha = sha256_str(&buf);
-                                captured.insert(path.clone(), buf);
-                                sha
-                            } else {
-                                let mut h = Sha256::new();
-                                std::io::copy(reader, &mut h).map_err(read_err)?;
-                                format!("sha256:{}", hex::encode(h.finalize()))
-                            };
-                            content += raw.size;
-                            if let Some(e) = merger.files.get_mut(&path) {
-                                e.sha256 = Some(sha);
-                            }
-                        }
-                        RawKind::Hardlink(_) => {
-                            let target = match merger.files.get(&path).map(|e| &e.kind) {
-                                Some(FileKind::Hardlink { target }) => Some(target.clone()),
-                                _ => None,
-                            };
-                            match target.and_then(|t| captured.get(&t).cloned()) {
-                                Some(bytes) if dpkg::is_dpkg_file(&path) => {
-                                    captured.insert(path.clone(), bytes);
-                                }
-                                _ => {}
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                Applied::Removed { deleted, removed } => {
-                    for (r, _) in &removed {
-                        captured.remove(r);
-                    }
-                    if raw.kind == RawKind::Whiteout {
-                        deletions.insert(deleted);
-                    } else {
-                        deletions.extend(removed.into_iter().map(|(r, _)| r));
-                    }
-                }
-                Applied::Nothing => {}
-            }
-            Ok(Flow::Continue)
-        })?;
-        let l = slot;
-        l.paths = paths.into_iter().collect();
-        l.deletions = deletions.into_iter().collect();
-        l.content_size = content;
-    }
-    Ok((merger.files, captured))
+    let scans = layers
+        .iter()
+        .map(|l| scan::scan_layer(blobs, l, false))
+        .collect::<Result<Vec<_>, _>>()?;
+    scan::merge_scans(layers, &scans)
 }

@@ -13,7 +13,7 @@ const WHITEOUT: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
 
 /// One tar entry, its path normalised (relative, no `.`/empty components, no `..`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct RawEntry {
     pub path: String,
     pub kind: RawKind,
@@ -24,7 +24,7 @@ pub(crate) struct RawEntry {
 }
 
 /// What a tar entry does.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum RawKind {
     File,
     Dir,

@@ -392,10 +392,21 @@ impl Compiler<'_> {
                 }),
                 inputs,
             );
+            let mut analysis_inputs = vec![manifest];
+            for (layer, _) in &arch_layers {
+                let name = format!("{} scan", self.graph.node(*layer).name);
+                analysis_inputs.push(self.graph.add(
+                    name,
+                    Step::LayerScan {
+                        rules: crate::image::scan::SCAN_RULES,
+                    },
+                    vec![*layer],
+                ));
+            }
             let analysis = self.graph.add(
                 format!("{} analysis {arch}", spec.name),
                 Step::Analysis(self.analysis_step(spec, arch)),
-                vec![manifest],
+                analysis_inputs,
             );
             per_arch.push(ArchOutputs {
                 architecture: arch.clone(),

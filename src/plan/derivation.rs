@@ -80,7 +80,10 @@ pub enum Step {
     Manifest(ManifestStep),
     /// An OCI index over per-architecture manifests (multi-arch images only).
     Index(IndexStep),
-    /// SBOMs and policy facts of one image manifest (the only input) → a record blob.
+    /// One layer blob (the only input) read into a [`crate::image::scan::LayerScan`] → a blob.
+    LayerScan { rules: u32 },
+    /// SBOMs and policy facts of one image: inputs are its manifest, then its layers' scans,
+    /// bottom first → a record blob.
     Analysis(crate::analysis::AnalysisStep),
 }
 
@@ -98,6 +101,7 @@ impl Step {
             Step::Config(_) => "config",
             Step::Manifest(_) => "manifest",
             Step::Index(_) => "index",
+            Step::LayerScan { .. } => "layer-scan",
             Step::Analysis(_) => "analysis",
         }
     }

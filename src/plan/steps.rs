@@ -160,11 +160,31 @@ pub fn build_step(
                 inputs,
             )
         }
+        Step::LayerScan { .. } => {
+            let layer = inputs.first().ok_or_else(|| PlanError::BadStoreEntry {
+                what: "layer scan without a layer".into(),
+            })?;
+            let bytes = crate::analysis::scan_layer(
+                store,
+                &layer.content,
+                &meta_str(layer, "media_type")?,
+                layer.size,
+                &meta_str(layer, "diff_id")?,
+            )?;
+            let blob = store.put_blob(&bytes)?;
+            Ok(Built {
+                content: ObjectRef::Blob(blob),
+                size: bytes.len() as u64,
+                meta: json!({}),
+                refs_objects: vec![ObjectRef::Blob(blob)],
+            })
+        }
         Step::Analysis(a) => {
-            let manifest = inputs.first().ok_or_else(|| PlanError::BadStoreEntry {
+            let (manifest, scans) = inputs.split_first().ok_or_else(|| PlanError::BadStoreEntry {
                 what: "analysis without a manifest".into(),
             })?;
-            let out = crate::analysis::analyse(store, a, &manifest.content)?;
+            let scans: Vec<ObjectRef> = scans.iter().map(|s| s.content).collect();
+            let out = crate::analysis::analyse(store, a, &manifest.content, &scans)?;
             Ok(Built {
                 content: ObjectRef::Blob(out.record),
                 size: out.size,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::image::{FileKind, ImageView};
+use crate::image::{FileKind, ImageView, secrets};
 use crate::sbom::FileContents;
 
 /// One hardening rule.
@@ -148,8 +148,6 @@ const PACKAGE_MANAGERS: &[&str] = &[
 const COMPILERS: &[&str] = &[
     "gcc", "g++", "cc", "c++", "clang", "clang++", "tcc", "rustc", "go", "javac", "gfortran",
 ];
-/// Largest file the secret scan reads.
-const SECRET_SCAN_LIMIT: u64 = 1 << 20;
 
 impl Subject<'_> {
     /// Path → the package that owns it.
@@ -229,13 +227,17 @@ impl Subject<'_> {
                 .iter()
                 .filter(|(p, e)| {
                     e.kind == FileKind::File
-                        && e.size <= SECRET_SCAN_LIMIT
+                        && e.size <= secrets::SCAN_LIMIT
                         && (!owners.contains_key(p.as_str())
                             || ["etc/", "root/", "home/"].iter().any(|d| p.starts_with(d)))
                 })
-                .filter_map(|(p, _)| {
-                    let bytes = self.contents.read(p)?;
-                    secret_in(&bytes).map(|what| v(p, format!("contains {what}")))
+                .filter_map(|(p, e)| {
+                    // Facts gathered with the layer, else the file itself.
+                    let what = match &e.facts {
+                        Some(f) => f.secret.clone(),
+                        None => secrets::secret_in(&self.contents.read(p)?).map(str::to_owned),
+                    };
+                    what.map(|what| v(p, format!("contains {what}")))
                 })
                 .collect(),
             Rule::CaBundle => self.ca_bundle().into_iter().collect(),
@@ -390,34 +392,4 @@ pub fn max_vulnerabilities(
             })
         })
         .collect()
-}
-
-/// What secret a file holds, if any: a PEM private key or an AWS-style access key.
-pub fn secret_in(bytes: &[u8]) -> Option<&'static str> {
-    let find = |needle: &[u8]| bytes.windows(needle.len()).position(|w| w == needle);
-    if let Some(at) = find(b"-----BEGIN ") {
-        let rest = &bytes[at..bytes.len().min(at + 64)];
-        let line = rest.split(|b| *b == b'\n').next().unwrap_or(rest);
-        if line.windows(11).any(|w| w == b"PRIVATE KEY") {
-            return Some("a PEM private key");
-        }
-    }
-    // `AKIA`/`ASIA` + 16 upper-case letters or digits, standing alone.
-    let alnum = |b: u8| b.is_ascii_alphanumeric();
-    for i in 0..bytes.len().saturating_sub(19) {
-        let w = &bytes[i..i + 4];
-        if (w == b"AKIA" || w == b"ASIA")
-            && (i == 0 || !alnum(bytes[i - 1]))
-            && bytes[i + 4..i + 20]
-                .iter()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-            && bytes.get(i + 20).is_none_or(|b| !alnum(*b))
-        {
-            return Some("an AWS access key id");
-        }
-    }
-    if find(b"aws_secret_access_key").is_some() {
-        return Some("an AWS secret access key");
-    }
-    None
 }

@@ -3,6 +3,7 @@
 use himg_lang::{PolicySpec, WaiverSpec};
 
 use super::*;
+use crate::image::secrets;
 use crate::sbom::tests::TestImage;
 
 fn day(s: &str) -> Date {
@@ -150,8 +151,8 @@ fn rule_names_match_the_language() {
     for b in himg_lang::POLICY_BASELINES {
         assert!(baseline::rules_of(b).is_some());
     }
-    assert_eq!(rules::secret_in(b"xAKIAABCDEFGHIJKLMNOP"), None);
-    assert_eq!(rules::secret_in(b"-----BEGIN CERTIFICATE-----"), None);
+    assert_eq!(secrets::secret_in(b"xAKIAABCDEFGHIJKLMNOP"), None);
+    assert_eq!(secrets::secret_in(b"-----BEGIN CERTIFICATE-----"), None);
 }
 
 #[test]

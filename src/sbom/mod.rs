@@ -369,10 +369,13 @@ impl Bom {
             .iter()
             .filter(|(path, e)| e.kind == FileKind::File && !owned.contains(path.as_str()))
             .map(|(path, e)| {
-                let sha1 = input
-                    .contents
-                    .read(path)
-                    .map(|b| hex::encode(sha1::Sha1::digest(&b)));
+                let sha1 = match &e.facts {
+                    Some(f) => Some(f.sha1.clone()),
+                    None => input
+                        .contents
+                        .read(path)
+                        .map(|b| hex::encode(sha1::Sha1::digest(&b))),
+                };
                 FileComponent {
                     path: format!("/{path}"),
                     sha256: e

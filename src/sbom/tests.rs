@@ -56,6 +56,7 @@ impl TestImage {
                 gid: 0,
                 size: 0,
                 sha256: None,
+                facts: None,
                 layer: 0,
             },
         );
@@ -80,6 +81,7 @@ impl TestImage {
                     gid: 0,
                     size: 0,
                     sha256: None,
+                    facts: None,
                     layer: 0,
                 });
         }
@@ -100,6 +102,7 @@ impl TestImage {
                     "sha256:{}",
                     hex::encode(sha2::Sha256::digest(content))
                 )),
+                facts: None,
                 layer: 0,
             },
         );
@@ -120,6 +123,7 @@ impl TestImage {
                 gid: 0,
                 size: 0,
                 sha256: None,
+                facts: None,
                 layer: 0,
             },
         );

@@ -320,6 +320,7 @@ fn file(target: &Target<'_>, t: &FileTest, failures: &mut Vec<Failure>) {
             gid: 0,
             size: 0,
             sha256: None,
+            facts: None,
             layer: 0,
         })
     } else {
@@ -527,6 +528,7 @@ mod tests {
             gid: uid,
             size: 0,
             sha256: None,
+            facts: None,
             layer: 0,
         };
         let mut files = BTreeMap::new();
@@ -615,6 +617,7 @@ mod tests {
             gid: 0,
             size: 0,
             sha256: None,
+            facts: None,
             layer: 0,
         };
         v.files.insert("usr".into(), entry(FileKind::Dir));

@@ -12,6 +12,7 @@ fn file(layer: usize, sha: &str, size: u64) -> FileEntry {
         gid: 0,
         size,
         sha256: Some(sha.to_owned()),
+        facts: None,
         layer,
     }
 }

@@ -54,6 +54,7 @@ fn entry(kind: FileKind, layer: usize) -> FileEntry {
         gid: 0,
         size: 0,
         sha256: None,
+        facts: None,
         layer,
     }
 }

@@ -41,6 +41,7 @@ fn report_groups_packages_by_layer() {
             gid: 0,
             size: 10,
             sha256: Some("sha256:x".into()),
+            facts: None,
             layer: 1,
         },
     );
