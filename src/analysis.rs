@@ -49,8 +49,9 @@ struct Record {
 #[derive(Debug, Clone)]
 pub struct Analysis {
     pub facts: Facts,
-    /// `(suffix, document)` for SPDX then CycloneDX, as `himg sbom` renders them.
-    pub sboms: Vec<(&'static str, Vec<u8>)>,
+    /// `(suffix, blob)` for SPDX then CycloneDX: the store blobs holding the documents as
+    /// `himg sbom` renders them.
+    pub sboms: Vec<(&'static str, B3Digest)>,
 }
 
 /// The built analysis: the record blob and every object the output holds.
@@ -152,7 +153,8 @@ pub fn analyse(
 }
 
 impl Analysis {
-    /// Reads an analysis output (the record blob `content`) and its SBOM documents.
+    /// Reads an analysis output (the record blob `content`); its SBOM documents must be in the
+    /// store.
     pub fn load(store: &Store, content: &ObjectRef) -> Result<Analysis, PlanError> {
         let bad = |why: String| PlanError::BadStoreEntry {
             what: format!("{content} ({why})"),
@@ -170,7 +172,10 @@ impl Analysis {
                 .ok_or_else(|| bad(format!("no {} document", format.suffix())))?;
             let digest = B3Digest::try_from(digest.as_str())
                 .map_err(|e| bad(format!("SBOM digest: {e}")))?;
-            sboms.push((format.suffix(), store.read_blob(&digest)?));
+            if !store.has_blob(&digest) {
+                return Err(bad(format!("{} document missing", format.suffix())));
+            }
+            sboms.push((format.suffix(), digest));
         }
         Ok(Analysis {
             facts: record.facts,

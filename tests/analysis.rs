@@ -63,7 +63,7 @@ fn warm_rebuilds_reuse_the_analysis_and_gc_keeps_it() {
     assert_eq!(b["built"], 0, "{b}");
     assert_eq!(
         b["analysis"],
-        serde_json::json!({"built": 0, "reused": 1, "substituted": 0})
+        serde_json::json!({"built": 0, "reused": 1, "substituted": 0, "layers_scanned": 0})
     );
     let first = sboms(&project, "a");
     assert_eq!(
@@ -100,7 +100,7 @@ fn warm_rebuilds_reuse_the_analysis_and_gc_keeps_it() {
     );
     assert_eq!(
         d["analysis"],
-        serde_json::json!({"built": 0, "reused": 0, "substituted": 0})
+        serde_json::json!({"built": 0, "reused": 0, "substituted": 0, "layers_scanned": 0})
     );
     assert!(!project.path("d.sbom").exists());
 }
@@ -142,4 +142,51 @@ fn policies_are_judged_each_run_on_cached_facts() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(5), "{err}");
     assert!(err.contains("[max-size]"), "{err}");
+}
+
+#[test]
+fn a_changed_layer_is_the_only_one_scanned_again() {
+    let project = Project::new();
+    for l in 0..3 {
+        let dir = project.path(&format!("content/l{l}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("data.txt"), format!("layer {l}\n")).unwrap();
+    }
+    std::fs::write(
+        project.path("three.himg"),
+        r#"image "three" {
+  layer "l0" { copy "content/l0" { to = "/srv/l0" } }
+  layer "l1" { copy "content/l1" { to = "/srv/l1" } }
+  layer "l2" { copy "content/l2" { to = "/srv/l2" } }
+}
+"#,
+    )
+    .unwrap();
+    let today = "2026-11-26";
+    let a = build_json(&project, today, "three.himg", "a", &[]);
+    assert_eq!(a["analysis"]["built"], 1, "{a}");
+    assert_eq!(a["analysis"]["layers_scanned"], 3, "{a}");
+    let before = sboms(&project, "a");
+
+    std::fs::write(project.path("content/l1/data.txt"), "layer 1, edited\n").unwrap();
+    let b = build_json(&project, today, "three.himg", "b", &[]);
+    assert_eq!(b["analysis"]["built"], 1, "{b}");
+    assert_eq!(b["analysis"]["layers_scanned"], 1, "{b}");
+    let after = sboms(&project, "b");
+    assert!(before != after, "the SBOM must follow the edit");
+
+    // The SBOM made from stored scans equals the one `himg sbom` makes by reading the layout.
+    for (format, suffix) in [("spdx", "spdx.json"), ("cyclonedx", "cdx.json")] {
+        let o = project.himg(&["sbom", "b", "--format", format]);
+        assert_success(&o, "himg sbom");
+        let made = after
+            .iter()
+            .find(|(n, _)| n.ends_with(suffix))
+            .map(|(_, b)| b.clone())
+            .unwrap();
+        assert!(
+            o.stdout == made,
+            "{suffix} differs between build and `himg sbom`"
+        );
+    }
 }

@@ -187,10 +187,16 @@ fn text(status: u16, msg: &str) -> Response<io::Cursor<Vec<u8>>> {
 /// Serves until the process is killed.
 pub fn serve(opts: &ServeOptions<'_>) -> Result<(), CacheError> {
     fs::create_dir_all(opts.dir).map_err(|e| CacheError::io(opts.dir.display(), e))?;
-    let server = tiny_http::Server::http(opts.listen).map_err(|e| CacheError::Backend {
+    let cannot = |e: &dyn std::fmt::Display| CacheError::Backend {
         cache: opts.listen.to_owned(),
         message: format!("cannot listen: {e}"),
-    })?;
+    };
+    let listener = std::net::TcpListener::bind(opts.listen).map_err(|e| cannot(&e))?;
+    // tiny_http writes a response's headers and body separately; with Nagle's algorithm the body
+    // then waits for the client's delayed ACK (40 ms per small response). Accepted sockets
+    // inherit TCP_NODELAY from the listener on Linux.
+    rustix::net::sockopt::set_tcp_nodelay(&listener, true).map_err(|e| cannot(&e))?;
+    let server = tiny_http::Server::from_listener(listener, None).map_err(|e| cannot(&e))?;
     let addr = server
         .server_addr()
         .to_ip()

@@ -108,8 +108,15 @@ pub struct Analysed {
     pub analysis: Analysis,
 }
 
-/// Writes `DIR/<image>-<arch>.spdx.json` and `.cdx.json` for every analysed image.
-fn write_sboms(analysed: &[Analysed], dir: &Path) -> Result<Vec<PathBuf>, CliError> {
+/// Places `DIR/<image>-<arch>.spdx.json` and `.cdx.json` for every analysed image: hardlinks to
+/// the store's blobs (as OCI layouts hold their blobs), else copies; a file already linked to its
+/// blob is left alone.
+fn write_sboms(
+    store: &himg_store::Store,
+    analysed: &[Analysed],
+    dir: &Path,
+) -> Result<Vec<PathBuf>, CliError> {
+    use std::os::unix::fs::MetadataExt as _;
     let io = |path: &Path, source: std::io::Error| CliError::Io {
         path: path.to_path_buf(),
         source,
@@ -117,9 +124,24 @@ fn write_sboms(analysed: &[Analysed], dir: &Path) -> Result<Vec<PathBuf>, CliErr
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let mut written = Vec::new();
     for a in analysed {
-        for (suffix, document) in &a.analysis.sboms {
+        for (suffix, blob) in &a.analysis.sboms {
             let path = dir.join(format!("{}-{}.{suffix}", a.image, a.architecture));
-            std::fs::write(&path, document).map_err(|e| io(&path, e))?;
+            let source = store.blob_path(blob);
+            let same = |p: &Path| {
+                std::fs::symlink_metadata(p)
+                    .map(|m| (m.dev(), m.ino()))
+                    .ok()
+            };
+            if same(&path).is_none() || same(&path) != same(&source) {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io(&path, e)),
+                }
+                if std::fs::hard_link(&source, &path).is_err() {
+                    std::fs::copy(&source, &path).map_err(|e| io(&path, e))?;
+                }
+            }
             written.push(path);
         }
     }
@@ -325,19 +347,28 @@ pub fn audit(
     }
 }
 
-/// After `himg build`: SBOMs into `sboms` (`OUT.sbom/`, when wanted) and each image's policy,
-/// both from the images' analyses (made with the image, or found in the store or a binary cache).
+/// What `himg build` does after writing its output.
+pub struct AfterBuild<'a> {
+    /// Where the SBOMs go (`OUT.sbom/`), when they are wanted.
+    pub sboms: Option<&'a Path>,
+    /// Whether each image's policy is evaluated.
+    pub check_policy: bool,
+}
+
+/// After `himg build`: SBOMs and each image's policy, both from the images' analyses (made with
+/// the image, or found in the store or a binary cache).
 pub fn after_build(
     global: &GlobalArgs,
+    store: &himg_store::Store,
     analysed: &[Analysed],
     specs: &[ImageSpec],
     vuln: &super::vuln_cmd::VulnContext<'_>,
-    check_policy: bool,
-    sboms: Option<&Path>,
+    what: AfterBuild<'_>,
     printer: &Printer,
 ) -> Result<(), CliError> {
-    if let Some(dir) = sboms {
-        let written = write_sboms(analysed, dir)?;
+    let check_policy = what.check_policy;
+    if let Some(dir) = what.sboms {
+        let written = write_sboms(store, analysed, dir)?;
         printer.status(
             "SBOM",
             &format!("{} files → {}", written.len(), dir.display()),

@@ -66,7 +66,21 @@ pub fn build(
         Some(super::debian_cmd::fetcher()?)
     };
     let graph = plan::compile(&specs, &loaded.loader, &store, &opts)?;
-    let targets: Vec<_> = graph.images.iter().map(|i| i.top).collect();
+    // The images, and their analyses (SBOMs, policy facts) when they are wanted: found in the
+    // store, substituted, or made from the manifest and per-layer scans.
+    let wanted: Vec<(usize, &plan::ArchOutputs)> = if args.no_sbom && args.no_policy {
+        Vec::new()
+    } else {
+        graph
+            .images
+            .iter()
+            .enumerate()
+            .flat_map(|(i, img)| img.per_arch.iter().map(move |a| (i, a)))
+            .filter(|(_, a)| args.arch.as_ref().is_none_or(|x| *x == a.architecture))
+            .collect()
+    };
+    let mut targets: Vec<_> = graph.images.iter().map(|i| i.top).collect();
+    targets.extend(wanted.iter().map(|(_, a)| a.analysis));
 
     let bar = std::sync::Mutex::new(None::<indicatif::ProgressBar>);
     let on_event = |ev: plan::Event<'_>| {
@@ -116,59 +130,19 @@ pub fn build(
         args.arch.as_deref(),
     )?;
 
-    // The images' analyses (SBOMs, policy facts): found in the store, substituted, or made now
-    // from the written manifests.
-    let wanted: Vec<(usize, &plan::ArchOutputs)> = if args.no_sbom && args.no_policy {
-        Vec::new()
-    } else {
-        graph
-            .images
-            .iter()
-            .enumerate()
-            .flat_map(|(i, img)| img.per_arch.iter().map(move |a| (i, a)))
-            .filter(|(_, a)| args.arch.as_ref().is_none_or(|x| *x == a.architecture))
-            .collect()
-    };
-    let analysis_report = if wanted.is_empty() {
-        None
-    } else {
-        let targets: Vec<_> = wanted.iter().map(|(_, a)| a.analysis).collect();
-        let r = plan::realise_with(
-            &graph,
-            &store,
-            fetcher.as_ref(),
-            substituters.as_ref().map(|s| s as &dyn plan::Substituter),
-            &targets,
-            &on_event,
-        )?;
-        if let Ok(mut slot) = bar.lock()
-            && let Some(b) = slot.take()
-        {
-            b.finish_and_clear();
-        }
-        Some(r)
-    };
     let mut analysed = Vec::new();
     for (i, arch) in &wanted {
-        let out = analysis_report
-            .as_ref()
-            .and_then(|r| r.output(arch.analysis))
-            .ok_or_else(|| {
-                CliError::from(plan::PlanError::BadStoreEntry {
-                    what: graph.node(arch.analysis).name.clone(),
-                })
-            })?;
+        let out = report.output(arch.analysis).ok_or_else(|| {
+            CliError::from(plan::PlanError::BadStoreEntry {
+                what: graph.node(arch.analysis).name.clone(),
+            })
+        })?;
         analysed.push(super::audit_cmd::Analysed {
             image: graph.images[*i].name.clone(),
             architecture: arch.architecture.clone(),
             analysis: crate::analysis::Analysis::load(&store, &out.content)?,
         });
     }
-    let realised = |id: plan::NodeId| {
-        report
-            .output(id)
-            .or_else(|| analysis_report.as_ref().and_then(|r| r.output(id)))
-    };
 
     // Each build registers its images (and their analyses) as GC roots, named after the file and
     // image.
@@ -179,7 +153,7 @@ pub fn build(
             outputs.extend(
                 img.per_arch
                     .iter()
-                    .filter_map(|a| realised(a.analysis))
+                    .filter_map(|a| report.output(a.analysis))
                     .map(|r| r.path.clone()),
             );
             store.set_root(
@@ -192,7 +166,7 @@ pub fn build(
     if let Some(url) = &args.push_to {
         let mut outputs = std::collections::BTreeMap::new();
         for id in graph.graph.node_indices() {
-            if realised(id).is_some()
+            if report.output(id).is_some()
                 && let Some(rec) = store.lookup_derivation(&graph.node(id).key)?
             {
                 outputs.insert(graph.node(id).key, rec);
@@ -205,30 +179,50 @@ pub fn build(
     let vex = super::audit_cmd::declared_vex(&loaded);
     super::audit_cmd::after_build(
         global,
+        &store,
         &analysed,
         &specs,
         &super::vuln_cmd::VulnContext {
             lock: lock.as_ref(),
             vex: &vex,
         },
-        !args.no_policy,
-        (!args.no_sbom)
-            .then(|| super::audit_cmd::sbom_dir(&args.out))
-            .as_deref(),
+        super::audit_cmd::AfterBuild {
+            sboms: (!args.no_sbom)
+                .then(|| super::audit_cmd::sbom_dir(&args.out))
+                .as_deref(),
+            check_policy: !args.no_policy,
+        },
         printer,
     )?;
-    let analysis_counts = |outcome: NodeOutcome| {
-        analysis_report.as_ref().map_or(0, |r| {
-            wanted
-                .iter()
-                .filter(|(_, a)| r.outcomes[a.analysis.index()] == outcome)
-                .count()
-        })
+    // Image derivations and analysis derivations (layer scans, analyses) are counted apart.
+    let is_analysis = |id: plan::NodeId| {
+        matches!(
+            graph.node(id).step,
+            plan::Step::LayerScan { .. } | plan::Step::Analysis(_)
+        )
     };
-
-    let built = report.built();
-    let reused = report.reused();
-    let substituted = report.substituted();
+    let count = |outcome: NodeOutcome, analysis: bool| {
+        graph
+            .graph
+            .node_indices()
+            .filter(|id| is_analysis(*id) == analysis && report.outcomes[id.index()] == outcome)
+            .count()
+    };
+    let image_nodes = graph
+        .graph
+        .node_indices()
+        .filter(|id| !is_analysis(*id))
+        .count();
+    let built = count(NodeOutcome::Built, false);
+    let substituted = count(NodeOutcome::Substituted, false);
+    let reused = image_nodes - built - substituted;
+    let analysis_counts = |outcome: NodeOutcome| {
+        wanted
+            .iter()
+            .filter(|(_, a)| report.outcomes[a.analysis.index()] == outcome)
+            .count()
+    };
+    let scans_built = count(NodeOutcome::Built, true) - analysis_counts(NodeOutcome::Built);
     let downloaded = substituters.as_ref().map_or(0, |s| {
         s.downloaded.load(std::sync::atomic::Ordering::Relaxed)
     });
@@ -306,6 +300,7 @@ pub fn build(
                 "reused": wanted.len()
                     - analysis_counts(NodeOutcome::Built)
                     - analysis_counts(NodeOutcome::Substituted),
+                "layers_scanned": scans_built,
             },
         }));
     }

@@ -13,8 +13,8 @@ use super::dpkg;
 use super::error::{ImageError, io_err};
 use super::extract;
 use super::merge::resolve;
-use super::scan::{self, LayerScan, Merged};
 use super::model::{FileKind, ImageView, LayerView};
+use super::scan::{self, KeptFiles, LayerScan, Merged};
 use super::walk::{Flow, RawKind, walk_layer};
 use crate::oci::layout::REF_NAME_ANNOTATION;
 use crate::oci::{Descriptor, ImageConfig, Index, Manifest, media_types};
@@ -124,7 +124,7 @@ impl ImageSource {
         digest: &str,
         name: Option<&str>,
         scans: &[LayerScan],
-    ) -> Result<Option<(ImageView, BTreeMap<String, Vec<u8>>)>, ImageError> {
+    ) -> Result<Option<(ImageView, KeptFiles)>, ImageError> {
         let manifest = Manifest::from_json(&self.blobs.read_verified(digest, None)?)?;
         self.view(digest, name, &manifest, Some(scans))
     }
@@ -306,7 +306,7 @@ impl ImageSource {
         name: Option<&str>,
         manifest: &Manifest,
         scans: Option<&[LayerScan]>,
-    ) -> Result<Option<(ImageView, BTreeMap<String, Vec<u8>>)>, ImageError> {
+    ) -> Result<Option<(ImageView, KeptFiles)>, ImageError> {
         let cfg_type = manifest.config.media_type.as_str();
         if cfg_type != media_types::CONFIG && cfg_type != media_types::DOCKER_CONFIG {
             return Ok(None);
@@ -342,7 +342,7 @@ impl ImageSource {
         config_bytes: &[u8],
         layers: &[(String, String, u64)],
         scans: Option<&[LayerScan]>,
-    ) -> Result<(ImageView, BTreeMap<String, Vec<u8>>), ImageError> {
+    ) -> Result<(ImageView, KeptFiles), ImageError> {
         let config = ImageConfig::from_json(config_bytes)?;
         if config.rootfs.diff_ids.len() != layers.len() {
             return Err(ImageError::LayerCountMismatch {

@@ -49,8 +49,11 @@ pub struct ScanEntry {
     pub facts: Option<ContentFacts>,
 }
 
+/// Contents of an image's [`is_kept`] files, by path.
+pub type KeptFiles = BTreeMap<String, Vec<u8>>;
+
 /// The merged files of an image and the contents of its [`is_kept`] files.
-pub type Merged = (BTreeMap<String, FileEntry>, BTreeMap<String, Vec<u8>>);
+pub type Merged = (BTreeMap<String, FileEntry>, KeptFiles);
 
 /// Whether analyses read this file (path relative to `/`): the dpkg database, a package's
 /// `usr/share/doc/NAME/copyright`, `os-release`, `etc/passwd`.

@@ -81,7 +81,15 @@ pub fn write_layout(dir: &Path, images: &[NamedImage]) -> Result<(), OciError> {
     for blob in blobs.values() {
         place_blob(blob, &blob_dir)?;
     }
-    write_atomic(&dir.join("index.json"), &layout_index(&sorted)?)?;
+    // A rebuild that changed nothing leaves `index.json` alone (no new file, no fsync).
+    let index_path = dir.join("index.json");
+    let index = layout_index(&sorted)?;
+    let unchanged = fs::metadata(&index_path)
+        .is_ok_and(|md| md.is_file() && md.permissions().mode() & 0o7777 == 0o644)
+        && fs::read(&index_path).ok().as_deref() == Some(index.as_slice());
+    if !unchanged {
+        write_atomic(&index_path, &index)?;
+    }
 
     // Garbage: digest-named regular files that no image wants any more.
     let entries = fs::read_dir(&blob_dir).map_err(io_err("list directory", &blob_dir))?;

@@ -180,9 +180,12 @@ pub fn build_step(
             })
         }
         Step::Analysis(a) => {
-            let (manifest, scans) = inputs.split_first().ok_or_else(|| PlanError::BadStoreEntry {
-                what: "analysis without a manifest".into(),
-            })?;
+            let (manifest, scans) =
+                inputs
+                    .split_first()
+                    .ok_or_else(|| PlanError::BadStoreEntry {
+                        what: "analysis without a manifest".into(),
+                    })?;
             let scans: Vec<ObjectRef> = scans.iter().map(|s| s.content).collect();
             let out = crate::analysis::analyse(store, a, &manifest.content, &scans)?;
             Ok(Built {

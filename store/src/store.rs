@@ -682,7 +682,19 @@ impl Store {
         let Some(rec) = read_output(conn, path)? else {
             return Ok(None);
         };
-        if !self.has_object(&rec.content) || !rec.refs_objects.iter().all(|r| self.has_object(r)) {
+        // An output whose content is an OCI blob (a layer, config, manifest) is used through OCI
+        // blobs only: the blake3 blobs and trees it also references are the inputs it was built
+        // from, kept alive for GC, not parts of it — so only its OCI references are checked (a
+        // no-op build looks up every layer, each referencing every file it holds).
+        let oci_content = matches!(rec.content, ObjectRef::Oci(_));
+        let needed = |r: &&ObjectRef| !oci_content || matches!(r, ObjectRef::Oci(_));
+        if !self.has_object(&rec.content)
+            || !rec
+                .refs_objects
+                .iter()
+                .filter(needed)
+                .all(|r| self.has_object(r))
+        {
             return Ok(None);
         }
         for dep in &rec.refs_outputs {

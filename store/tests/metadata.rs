@@ -142,6 +142,45 @@ fn lookup_is_none_when_objects_are_missing() {
 }
 
 #[test]
+fn oci_outputs_need_only_their_oci_references() {
+    let (_dir, store) = temp_store();
+    // A layer-like output: an OCI blob built from (and referencing) blake3 blobs, and a
+    // manifest-like one referencing another OCI blob.
+    let input = store.put_blob(b"file content").expect("blob");
+    let layer = store.put_oci_blob(b"layer").expect("oci");
+    let other = store.put_oci_blob(b"config").expect("oci");
+    let rec = OutputRecord {
+        path: out_path("layer"),
+        content: ObjectRef::Oci(layer),
+        size: 5,
+        meta: serde_json::json!({}),
+        refs_outputs: vec![],
+        refs_objects: vec![
+            ObjectRef::Blob(input),
+            ObjectRef::Oci(layer),
+            ObjectRef::Oci(other),
+        ],
+    };
+    store
+        .register_output(&[key("layer")], &rec)
+        .expect("register");
+    // Losing an input blob does not make the OCI output unusable ...
+    std::fs::remove_file(store.blob_path(&input)).expect("rm");
+    assert!(
+        store
+            .lookup_derivation(&key("layer"))
+            .expect("lookup")
+            .is_some()
+    );
+    // ... losing an OCI blob it references does.
+    std::fs::remove_file(store.oci_blob_path(&other)).expect("rm");
+    assert_eq!(
+        store.lookup_derivation(&key("layer")).expect("lookup"),
+        None
+    );
+}
+
+#[test]
 fn layers() {
     let (_dir, store) = temp_store();
     let tree = store.put_tree(&Tree::empty()).expect("tree");
