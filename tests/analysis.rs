@@ -7,19 +7,12 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::{Project, assert_success, himg_bin};
+use common::{Project, assert_success};
 
 fn himg_on(project: &Project, today: &str, args: &[&str]) -> Output {
-    Command::new(himg_bin())
-        .current_dir(project.dir.path())
-        .env("HIMG_STORE", &project.store)
-        .env("HIMG_TODAY", today)
-        .env_remove("SOURCE_DATE_EPOCH")
-        .args(args)
-        .output()
-        .unwrap()
+    project.himg_on(today, args)
 }
 
 fn build_json(

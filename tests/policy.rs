@@ -7,9 +7,9 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::{Project, himg_bin};
+use common::Project;
 
 const BAD: &str = r#"image "bad" {
   policy = "baseline"
@@ -37,14 +37,7 @@ fn waived(until: &str) -> String {
 }
 
 fn himg(project: &Project, today: &str, args: &[&str]) -> Output {
-    Command::new(himg_bin())
-        .current_dir(project.dir.path())
-        .env("HIMG_STORE", &project.store)
-        .env("HIMG_TODAY", today)
-        .env_remove("SOURCE_DATE_EPOCH")
-        .args(args)
-        .output()
-        .unwrap()
+    project.himg_on(today, args)
 }
 
 fn stderr(o: &Output) -> String {

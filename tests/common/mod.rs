@@ -84,6 +84,18 @@ impl Project {
             .expect("run himg")
     }
 
+    /// `himg ARGS` as on the day `today` (`HIMG_TODAY`, which judges policy waivers).
+    pub fn himg_on(&self, today: &str, args: &[&str]) -> Output {
+        Command::new(himg_bin())
+            .current_dir(self.dir.path())
+            .env("HIMG_STORE", &self.store)
+            .env("HIMG_TODAY", today)
+            .env_remove("SOURCE_DATE_EPOCH")
+            .args(args)
+            .output()
+            .expect("run himg")
+    }
+
     /// `himg build FILE --out OUT --json`, asserting success; returns the JSON report.
     pub fn build(&self, file: &str, out: &str) -> Value {
         let output = self.himg(&["build", file, "--out", out, "--json"]);
