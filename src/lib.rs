@@ -11,6 +11,7 @@ pub mod analysis;
 pub mod cache;
 pub mod cli;
 pub mod debian;
+pub mod digest_cache;
 pub mod image;
 pub mod load;
 pub mod oci;

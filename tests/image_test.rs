@@ -113,6 +113,41 @@ fn hello_example_passes_its_tests_then_uses_the_cache() {
         "{}",
         stderr(&third)
     );
+
+    // The results live with their image: `store gc` keeps them while the image is rooted and
+    // drops them once the image is collected.
+    let gc = |dry: bool| {
+        let mut args = vec!["store", "gc", "--json"];
+        if dry {
+            args.push("--dry-run");
+        }
+        let o = project.himg(&args);
+        assert_success(&o, "store gc");
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    assert_eq!(gc(false)["cache_entries_removed"], 0);
+    let o = project.himg(&["store", "roots", "--json"]);
+    assert_success(&o, "store roots");
+    let roots: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for root in roots.as_array().unwrap() {
+        let name = root["name"].as_str().unwrap();
+        assert_success(
+            &project.himg(&["store", "roots", "--remove", name]),
+            "remove root",
+        );
+    }
+    assert_eq!(gc(false)["cache_entries_removed"], 4);
+    let left = std::fs::read_dir(project.store.join("tests"))
+        .unwrap()
+        .count();
+    assert_eq!(left, 0, "test results of a collected image remain");
+    let again = project.himg(&["test", "examples/hello.himg"]);
+    assert_success(&again, "himg test after gc");
+    assert!(
+        stderr(&again).contains("4 passed (0 cached)"),
+        "{}",
+        stderr(&again)
+    );
 }
 
 #[test]

@@ -70,8 +70,42 @@ pub fn run(
         }
         StoreCommand::Gc { dry_run, json } => {
             let report = store.gc(*dry_run)?;
+            // Test results and scan matches of images whose manifest left the store.
+            let held = |digest: &str| {
+                digest
+                    .strip_prefix("sha256:")
+                    .and_then(|h| himg_store::Sha256Digest::from_hex(h).ok())
+                    .is_some_and(|d| store.has_oci_blob(&d))
+            };
+            let mut caches = crate::digest_cache::Collected::default();
+            for cache in [
+                crate::testing::cache::cache(store.root()),
+                crate::vuln::cache::cache(store.root()),
+            ] {
+                let c = cache
+                    .collect(&held, *dry_run)
+                    .map_err(|source| CliError::Io {
+                        path: store.root().to_path_buf(),
+                        source,
+                    })?;
+                caches.entries += c.entries;
+                caches.bytes += c.bytes;
+            }
             if *json {
-                printer.json(&to_json(&report));
+                let mut value = to_json(&report);
+                value["cache_entries_removed"] = caches.entries.into();
+                value["cache_bytes_freed"] = caches.bytes.into();
+                printer.json(&value);
+            }
+            if caches.entries > 0 {
+                printer.status(
+                    if *dry_run { "Would drop" } else { "Dropped" },
+                    &format!(
+                        "{} cached test results and scan matches of images no longer in the store ({})",
+                        caches.entries,
+                        human_bytes(caches.bytes)
+                    ),
+                );
             }
             printer.status(
                 if *dry_run { "Would free" } else { "Freed" },

@@ -92,7 +92,7 @@ pub fn test(global: &GlobalArgs, args: &TestArgs, printer: &Printer) -> Result<E
             .filter(|t| {
                 cache
                     .as_ref()
-                    .is_none_or(|c| c.get(&testing::cache::key(&view.digest, t)).is_none())
+                    .is_none_or(|c| c.get(&view.digest, t).is_none())
             })
             .collect();
         let rootfs = if pending.is_empty() {

@@ -87,8 +87,8 @@ pub fn run_all(
     tests
         .par_iter()
         .map(|test| {
-            let key = cache::key(&target.view.digest, test);
-            if let Some(hit) = cache.and_then(|c| c.get(&key)) {
+            let digest = &target.view.digest;
+            if let Some(hit) = cache.and_then(|c| c.get(digest, test)) {
                 return Outcome {
                     image: target.image.to_owned(),
                     test: test.name.clone(),
@@ -100,7 +100,7 @@ pub fn run_all(
             if let Some(c) = cache
                 && outcome.passed
             {
-                c.put(&key, &outcome);
+                c.put(digest, test, &outcome);
             }
             outcome
         })
