@@ -130,11 +130,70 @@ impl Tokens {
     }
 }
 
+/// The server's tokens as its file says now: the file is checked (one `stat`) on every request and
+/// read again when it changed, so teams are added or revoked without a restart. A file that no
+/// longer reads or parses keeps the previous tokens in force (and says so): an edit never opens
+/// the cache.
+pub struct TokenSource {
+    path: Option<PathBuf>,
+    state: std::sync::Mutex<(Option<FileStamp>, Tokens)>,
+}
+
+/// What identifies one version of the tokens file.
+type FileStamp = (std::time::SystemTime, u64, u64);
+
+fn stamp(path: &Path) -> Option<FileStamp> {
+    use std::os::unix::fs::MetadataExt as _;
+    let md = fs::metadata(path).ok()?;
+    Some((md.modified().ok()?, md.len(), md.ino()))
+}
+
+impl TokenSource {
+    /// No tokens file: anyone may read and push.
+    pub fn open() -> TokenSource {
+        TokenSource {
+            path: None,
+            state: std::sync::Mutex::new((None, Tokens::open())),
+        }
+    }
+
+    /// The tokens of `path`, which must read and parse now.
+    pub fn file(path: &Path) -> Result<TokenSource, CacheError> {
+        let at = stamp(path);
+        let tokens = Tokens::read(path)?;
+        Ok(TokenSource {
+            path: Some(path.to_owned()),
+            state: std::sync::Mutex::new((at, tokens)),
+        })
+    }
+
+    /// The tokens in force, re-reading the file if it changed; `warn` hears of a bad new version.
+    fn current(&self, warn: &dyn Fn(&str)) -> Tokens {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(path) = &self.path {
+            let now = stamp(path);
+            if now != state.0 {
+                state.0 = now;
+                match Tokens::read(path) {
+                    Ok(t) => state.1 = t,
+                    Err(e) => warn(&format!(
+                        "tokens file changed but cannot be used ({e}); the previous tokens stay in force"
+                    )),
+                }
+            }
+        }
+        state.1.clone()
+    }
+}
+
 /// How to run the server.
 pub struct ServeOptions<'a> {
     pub listen: &'a str,
     pub dir: &'a Path,
-    pub tokens: &'a Tokens,
+    pub tokens: &'a TokenSource,
     pub retention: Option<Duration>,
     pub warn: &'a (dyn Fn(&str) + Sync),
     pub info: &'a (dyn Fn(&str) + Sync),
@@ -253,7 +312,8 @@ fn handle(opts: &ServeOptions<'_>, mut req: Request) {
         .iter()
         .find(|h| h.field.equiv("Authorization"))
         .map(|h| h.value.as_str().to_owned());
-    if let Err((status, why)) = opts.tokens.check(auth.as_deref(), &t.ns, want) {
+    let tokens = opts.tokens.current(opts.warn);
+    if let Err((status, why)) = tokens.check(auth.as_deref(), &t.ns, want) {
         (opts.warn)(&format!("refused {method} {url} from {peer}: {why}"));
         // The reason also goes in a header, for HEAD requests, which have no body.
         let mut resp = text(status, &why);
@@ -432,6 +492,38 @@ mod tests {
         }
         assert_eq!(gc(dir.path(), Duration::from_secs(86_400)).unwrap(), 2);
         assert!(!old_entry.exists() && !archive.exists() && fresh.exists());
+    }
+
+    #[test]
+    fn tokens_file_changes_apply_without_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.toml");
+        let rule = |name: &str, token: &str, access: &str| {
+            format!(
+                "[[token]]\nname = \"{name}\"\nsha256 = \"{}\"\naccess = \"{access}\"\nnamespaces = [\"team-a\"]\n",
+                hash_token(token)
+            )
+        };
+        fs::write(&path, rule("a", "one", "read")).unwrap();
+        let source = TokenSource::file(&path).unwrap();
+        let warned = std::sync::Mutex::new(Vec::new());
+        let warn = |m: &str| warned.lock().unwrap().push(m.to_owned());
+        let can = |token: &str, want| {
+            source
+                .current(&warn)
+                .check(Some(&format!("Bearer {token}")), "team-a", want)
+                .is_ok()
+        };
+        assert!(can("one", Access::Read) && !can("two", Access::Read));
+        // A new team, and the old one revoked: both apply to the next request.
+        let tmp = dir.path().join("tokens.new");
+        fs::write(&tmp, rule("b", "two", "push")).unwrap();
+        fs::rename(&tmp, &path).unwrap();
+        assert!(can("two", Access::Push) && !can("one", Access::Read));
+        // A broken edit keeps the tokens in force, never opens the cache.
+        fs::write(&path, "[[token]]\nname = ").unwrap();
+        assert!(can("two", Access::Push) && !can("anything", Access::Read));
+        assert!(warned.lock().unwrap()[0].contains("previous tokens stay in force"));
     }
 
     #[test]

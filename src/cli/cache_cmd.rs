@@ -254,10 +254,10 @@ pub fn run(
                 None => open_store(global)?.root().join("cache-server"),
             };
             let tokens = match tokens {
-                Some(p) => crate::cache::server::Tokens::read(p)?,
+                Some(p) => crate::cache::server::TokenSource::file(p)?,
                 None => {
                     printer.warn("no --tokens file: anyone who can connect may read and push");
-                    crate::cache::server::Tokens::open()
+                    crate::cache::server::TokenSource::open()
                 }
             };
             let warn = |m: &str| printer.warn(m);
