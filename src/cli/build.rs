@@ -194,35 +194,8 @@ pub fn build(
         },
         printer,
     )?;
-    // Image derivations and analysis derivations (layer scans, analyses) are counted apart.
-    let is_analysis = |id: plan::NodeId| {
-        matches!(
-            graph.node(id).step,
-            plan::Step::LayerScan { .. } | plan::Step::Analysis(_)
-        )
-    };
-    let count = |outcome: NodeOutcome, analysis: bool| {
-        graph
-            .graph
-            .node_indices()
-            .filter(|id| is_analysis(*id) == analysis && report.outcomes[id.index()] == outcome)
-            .count()
-    };
-    let image_nodes = graph
-        .graph
-        .node_indices()
-        .filter(|id| !is_analysis(*id))
-        .count();
-    let built = count(NodeOutcome::Built, false);
-    let substituted = count(NodeOutcome::Substituted, false);
-    let reused = image_nodes - built - substituted;
-    let analysis_counts = |outcome: NodeOutcome| {
-        wanted
-            .iter()
-            .filter(|(_, a)| report.outcomes[a.analysis.index()] == outcome)
-            .count()
-    };
-    let scans_built = count(NodeOutcome::Built, true) - analysis_counts(NodeOutcome::Built);
+    let counts = Counts::of(&graph, &report, &wanted);
+    let (built, reused, substituted) = (counts.built, counts.reused, counts.substituted);
     let downloaded = substituters.as_ref().map_or(0, |s| {
         s.downloaded.load(std::sync::atomic::Ordering::Relaxed)
     });
@@ -295,12 +268,10 @@ pub fn build(
             "minimized": {"files": removed_files, "bytes": removed_bytes},
             "dropped": dropped,
             "analysis": {
-                "built": analysis_counts(NodeOutcome::Built),
-                "substituted": analysis_counts(NodeOutcome::Substituted),
-                "reused": wanted.len()
-                    - analysis_counts(NodeOutcome::Built)
-                    - analysis_counts(NodeOutcome::Substituted),
-                "layers_scanned": scans_built,
+                "built": counts.analyses_built,
+                "substituted": counts.analyses_substituted,
+                "reused": wanted.len() - counts.analyses_built - counts.analyses_substituted,
+                "layers_scanned": counts.layers_scanned,
             },
         }));
     }
@@ -359,6 +330,59 @@ fn registry_bases(
 }
 
 /// Every output of `file`'s images that the store has, by derivation key (what `cache push` sends).
+/// What a build did, image derivations and analysis derivations (layer scans, analyses) apart.
+struct Counts {
+    built: usize,
+    reused: usize,
+    substituted: usize,
+    analyses_built: usize,
+    analyses_substituted: usize,
+    layers_scanned: usize,
+}
+
+impl Counts {
+    fn of(
+        graph: &plan::BuildGraph,
+        report: &plan::BuildReport,
+        wanted: &[(usize, &plan::ArchOutputs)],
+    ) -> Counts {
+        let is_analysis = |id: plan::NodeId| {
+            matches!(
+                graph.node(id).step,
+                plan::Step::LayerScan { .. } | plan::Step::Analysis(_)
+            )
+        };
+        let count = |outcome: NodeOutcome, analysis: bool| {
+            graph
+                .graph
+                .node_indices()
+                .filter(|id| is_analysis(*id) == analysis && report.outcomes[id.index()] == outcome)
+                .count()
+        };
+        let analyses = |outcome: NodeOutcome| {
+            wanted
+                .iter()
+                .filter(|(_, a)| report.outcomes[a.analysis.index()] == outcome)
+                .count()
+        };
+        let image_nodes = graph
+            .graph
+            .node_indices()
+            .filter(|id| !is_analysis(*id))
+            .count();
+        let built = count(NodeOutcome::Built, false);
+        let substituted = count(NodeOutcome::Substituted, false);
+        Counts {
+            built,
+            reused: image_nodes - built - substituted,
+            substituted,
+            analyses_built: analyses(NodeOutcome::Built),
+            analyses_substituted: analyses(NodeOutcome::Substituted),
+            layers_scanned: count(NodeOutcome::Built, true) - analyses(NodeOutcome::Built),
+        }
+    }
+}
+
 pub fn closure_of(
     global: &GlobalArgs,
     file: &std::path::Path,
