@@ -302,54 +302,14 @@ impl<'a> ImageView<'a> {
     /// Resolve `path` to its canonical form, following symlinks in every component (also the last when
     /// `follow_last`). `None` if a component is missing or there are more than 40 links.
     pub fn resolve(&self, path: &str, follow_last: bool) -> Option<String> {
-        let mut pending: Vec<String> = path
-            .split('/')
-            .filter(|c| !c.is_empty())
-            .rev()
-            .map(str::to_owned)
-            .collect();
-        let mut done: Vec<String> = Vec::new();
-        let mut hops = 0;
-        while let Some(comp) = pending.pop() {
-            match comp.as_str() {
-                "." => continue,
-                ".." => {
-                    done.pop();
-                    continue;
-                }
-                _ => {}
-            }
-            let candidate = format!(
-                "/{}",
-                done.iter()
-                    .chain(std::iter::once(&comp))
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("/")
-            );
-            let entry = self.get(&candidate)?;
-            let is_last = pending.is_empty();
-            match &entry.kind {
-                DebEntryKind::Symlink { target } if !is_last || follow_last => {
-                    hops += 1;
-                    if hops > 40 {
-                        return None;
-                    }
-                    if target.starts_with('/') {
-                        done.clear();
-                    }
-                    pending.extend(
-                        target
-                            .split('/')
-                            .filter(|c| !c.is_empty())
-                            .rev()
-                            .map(str::to_owned),
-                    );
-                }
-                _ => done.push(comp),
-            }
-        }
-        Some(format!("/{}", done.join("/")))
+        let lookup = |key: &str| {
+            self.get(&format!("/{key}")).map(|e| match &e.kind {
+                DebEntryKind::Symlink { target } => Some(target.clone()),
+                _ => None,
+            })
+        };
+        crate::image::links::resolve(path, follow_last, &lookup)
+            .map(|components| format!("/{}", components.join("/")))
     }
 
     /// Names inside the directory at canonical path `dir`, sorted.

@@ -15,6 +15,7 @@ mod dpkg;
 pub mod error;
 mod extract;
 pub mod inspect;
+pub mod links;
 mod merge;
 pub mod model;
 pub mod read;

@@ -184,44 +184,20 @@ pub fn distro(
     })
 }
 
-/// Reads a text file of the image, following symlinks within the image (a few hops).
+/// Reads a text file of the image, following symlinks within the image's root.
 pub(crate) fn read_text(
     view: &ImageView,
     contents: &dyn FileContents,
     path: &str,
 ) -> Option<String> {
-    let mut path = path.to_string();
-    for _ in 0..8 {
-        match &view.files.get(&path)?.kind {
-            FileKind::File => {
-                return contents.read(&path).and_then(|b| String::from_utf8(b).ok());
-            }
-            FileKind::Symlink { target } | FileKind::Hardlink { target } => {
-                path = if let Some(abs) = target.strip_prefix('/') {
-                    abs.to_string()
-                } else {
-                    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
-                    normalize(&format!("{dir}/{target}"))
-                };
-            }
-            _ => return None,
-        }
-    }
-    None
-}
-
-fn normalize(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for p in path.split('/') {
-        match p {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            other => parts.push(other),
-        }
-    }
-    parts.join("/")
+    let key =
+        crate::image::links::resolve(path, true, &crate::image::links::of_view(view))?.join("/");
+    let key = match &view.files.get(&key)?.kind {
+        FileKind::File => key,
+        FileKind::Hardlink { target } => target.clone(),
+        _ => return None,
+    };
+    contents.read(&key).and_then(|b| String::from_utf8(b).ok())
 }
 
 /// A name-based UUID (version 5, SHA-1) of `name` in the URL namespace.

@@ -254,47 +254,8 @@ fn kind_name(kind: &FileKind) -> &'static str {
 /// the key of the entry in [`ImageView::files`](crate::image::ImageView) (`""` for `/`), or `None`
 /// when a component is missing or links loop.
 pub fn resolve(view: &crate::image::ImageView, path: &str, follow_last: bool) -> Option<String> {
-    let mut pending: Vec<String> = path
-        .split('/')
-        .filter(|c| !c.is_empty())
-        .rev()
-        .map(str::to_owned)
-        .collect();
-    let mut current: Vec<String> = Vec::new();
-    let mut hops = 0;
-    while let Some(component) = pending.pop() {
-        match component.as_str() {
-            "." => continue,
-            ".." => {
-                current.pop();
-                continue;
-            }
-            _ => {}
-        }
-        current.push(component);
-        let key = current.join("/");
-        let entry = view.files.get(&key)?;
-        if let FileKind::Symlink { target } = &entry.kind
-            && (follow_last || !pending.is_empty())
-        {
-            hops += 1;
-            if hops > 40 {
-                return None;
-            }
-            current.pop();
-            if target.starts_with('/') {
-                current.clear();
-            }
-            pending.extend(
-                target
-                    .split('/')
-                    .filter(|c| !c.is_empty())
-                    .rev()
-                    .map(str::to_owned),
-            );
-        }
-    }
-    Some(current.join("/"))
+    crate::image::links::resolve(path, follow_last, &crate::image::links::of_view(view))
+        .map(|c| c.join("/"))
 }
 
 fn lookup<'v>(target: &'v Target<'_>, path: &str) -> Option<&'v FileEntry> {
