@@ -236,14 +236,13 @@ pub fn promote(
         Some(&name),
         &dest,
     )?;
-    let at_dest = dest_client
-        .manifest(&Reference {
-            tag: None,
-            digest: Some(digest.clone()),
-            ..dest.clone()
-        })
-        .map(|(_, bytes, _)| bytes);
-    if report.manifest_digest != digest || at_dest.ok().as_deref() != Some(manifest.as_slice()) {
+    // Read back by digest: DEST must serve the very bytes SRC served.
+    let (_, at_dest, _) = dest_client.manifest(&Reference {
+        tag: None,
+        digest: Some(digest.clone()),
+        ..dest.clone()
+    })?;
+    if report.manifest_digest != digest || at_dest != manifest {
         return Err(PromoteError::CopyMismatch {
             destination: dest.to_string(),
             digest,
