@@ -2,11 +2,14 @@
 //! `dev/hello:1` and promoted dev → staging → prod. Each promotion copies the manifest byte for
 //! byte (skopeo reads it back), leaves a signed record artifact under the referrers tag schema, and
 //! refuses — pushing nothing — when a gate fails: a policy violation (exit 5), a vulnerability gate
-//! with no database (exit 1), a missing, untrusted or tampered stage record (exit 12).
+//! with no database (exit 1), a finding at the `--fail-on` severity (exit 11), a missing, untrusted
+//! or tampered stage record (exit 12).
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[allow(dead_code)]
+mod support;
 
 use std::process::{Command, Output};
 
@@ -15,7 +18,8 @@ use common::{Project, assert_success, require_tool};
 use himg::cache::{PublicKey, TrustedKeys};
 use himg::promote::{self, SignedRecord, Subject};
 use himg::registry::{Client, ClientOptions, OCI_MANIFEST, Reference};
-use serde_json::Value;
+use serde_json::{Value, json};
+use support::{DebBuilder, RepoBuilder, TestKey, serve};
 
 const NOW: &str = "2026-03-04T05:06:07Z";
 
@@ -350,4 +354,84 @@ fn a_vulnerability_gate_without_a_database_is_refused() {
     assert!(err.contains("no vulnerability database"), "{err}");
     assert!(s.raw("staging/hello:1").is_none());
     assert!(s.tags("staging/hello").is_empty());
+}
+
+/// An image from the fixture repository with a package that has an open high-urgency advisory:
+/// `--fail-on high` refuses it (exit 11, nothing pushed), `--fail-on critical` lets it through and
+/// records the gate.
+#[test]
+fn the_vulnerability_gate_matches_like_scan() {
+    let s = Stages::new();
+    let p = |rel: &str| s.project.path(rel);
+    let key = TestKey::generate("fixture archive");
+    let mut repo = RepoBuilder::new();
+    repo.sign_with(&key);
+    let deb = DebBuilder::new("unfixed", "2.0-1", "amd64")
+        .file("./usr/share/doc/unfixed/copyright", b"MIT\n", 0o644)
+        .build()
+        .unwrap();
+    repo.suite("trixie").add("main", &deb);
+    repo.write(&p("repo")).unwrap();
+    let server = serve(&p("repo")).unwrap();
+    std::fs::write(p("fixture.gpg"), key.public_keyring()).unwrap();
+    std::fs::write(
+        p("examples/fx.himg"),
+        format!(
+            r#"image "fx" {{
+  repository "fixture" {{
+    url = "{}"
+    suites = ["trixie"]
+    keyring = "../fixture.gpg"
+  }}
+  packages = ["unfixed"]
+  run_as = "app"
+  user "app" {{ uid = 10001 }}
+  file "/etc/os-release" {{ text = "ID=debian\nVERSION_CODENAME=trixie\n" }}
+}}
+"#,
+            server.base_url
+        ),
+    )
+    .unwrap();
+    let tracker = json!({
+        "unfixed": { "CVE-2026-0002": {
+            "releases": { "trixie": { "status": "open", "urgency": "high" } },
+            "description": "open high"
+        } }
+    });
+    std::fs::write(p("tracker.json"), tracker.to_string()).unwrap();
+    assert_success(
+        &s.himg(&["vulndb", "import", "tracker.json"]),
+        "vulndb import",
+    );
+    let (digest, _) = s.push_dev("examples/fx.himg", "fx");
+    let promote = |fail_on: &str| {
+        s.himg(&[
+            "promote",
+            &s.at("dev/fx:1"),
+            &s.at("staging/fx:1"),
+            "--stage",
+            "staging",
+            "--fail-on",
+            fail_on,
+            "--json",
+        ])
+    };
+    let o = promote("high");
+    assert_eq!(code(&o), Some(11), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 finding(s) at severity high"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(s.raw("staging/fx:1").is_none());
+    assert!(s.tags("staging/fx").is_empty());
+
+    let o = promote("critical");
+    assert_success(&o, "promote with --fail-on critical");
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["digest"], digest.as_str());
+    assert_eq!(report["gates"][0]["gate"], "vulnerabilities:critical");
+    assert_eq!(report["gates"][0]["passed"], true);
+    assert!(s.raw("staging/fx:1").is_some());
 }
