@@ -56,6 +56,25 @@ fn repo_of(reference: &Reference) -> String {
     format!("{}/{}", reference.registry, reference.repository)
 }
 
+/// A `--fail-on` gate that cannot be evaluated (no database, unknown release) is a refusal.
+fn unevaluable(err: CliError, threshold: crate::vuln::Severity) -> CliError {
+    let reason = match err {
+        CliError::EmptyVulnDb { path } => format!(
+            "no vulnerability database is imported (`{}` holds no advisories)",
+            path.display()
+        ),
+        CliError::UnknownRelease { image } => {
+            format!("cannot tell the Debian release of image {image}")
+        }
+        other => return other,
+    };
+    PromoteError::Unevaluable {
+        gate: format!("--fail-on {threshold}"),
+        reason,
+    }
+    .into()
+}
+
 pub fn promote(
     global: &GlobalArgs,
     args: &PromoteArgs,
@@ -80,6 +99,9 @@ pub fn promote(
     // Everything that can be refused locally is refused before the network is touched.
     let key = super::cache_cmd::signing_key_named(args.sign_key.as_deref())?;
     let trusted = trusted(&args.trusted_keys)?;
+    if let Some(threshold) = args.fail_on {
+        super::vuln_cmd::imported_db(global).map_err(|e| unevaluable(e, threshold))?;
+    }
 
     let src_client = client_for(&src.registry, None)?;
     let (media_type, manifest, digest) = src_client.manifest(&src)?;
@@ -182,30 +204,16 @@ pub fn promote(
 
     if let Some(threshold) = args.fail_on {
         let gate = format!("vulnerabilities:{threshold}");
-        let (lines, failing) =
-            match super::vuln_cmd::vulnerability_gate(global, &layout, threshold, printer) {
-                Ok(found) => found,
-                Err(CliError::EmptyVulnDb { path }) => {
-                    refused(&format!("`{gate}` cannot be evaluated"));
-                    return Err(PromoteError::Unevaluable {
-                        gate: format!("--fail-on {threshold}"),
-                        reason: format!(
-                            "no vulnerability database is imported (`{}` holds no advisories)",
-                            path.display()
-                        ),
-                    }
-                    .into());
-                }
-                Err(CliError::UnknownRelease { image }) => {
-                    refused(&format!("`{gate}` cannot be evaluated"));
-                    return Err(PromoteError::Unevaluable {
-                        gate: format!("--fail-on {threshold}"),
-                        reason: format!("cannot tell the Debian release of image {image}"),
-                    }
-                    .into());
-                }
-                Err(other) => return Err(other),
-            };
+        let (lines, failing) = super::vuln_cmd::vulnerability_gate(
+            global, &layout, threshold, printer,
+        )
+        .map_err(|e| {
+            let e = unevaluable(e, threshold);
+            if matches!(e, CliError::Promote(PromoteError::Unevaluable { .. })) {
+                refused(&format!("`{gate}` cannot be evaluated"));
+            }
+            e
+        })?;
         for l in &lines {
             printer.status("Scanned", l);
         }

@@ -263,6 +263,23 @@ pub(super) fn vulnerability_counts(
     ))
 }
 
+/// The default vulnerability database, when advisories have been imported into it; else
+/// `EmptyVulnDb` (a missing file is not created).
+pub(super) fn imported_db(
+    global: &GlobalArgs,
+) -> Result<(VulnDb, crate::vuln::DbStatus), CliError> {
+    let path = db_path(global, &None)?;
+    if !path.is_file() {
+        return Err(CliError::EmptyVulnDb { path });
+    }
+    let vdb = VulnDb::open(&path)?;
+    let status = vdb.status()?;
+    if status.records == 0 {
+        return Err(CliError::EmptyVulnDb { path });
+    }
+    Ok((vdb, status))
+}
+
 /// The vulnerability gate of `himg promote`: every image of the OCI layout at `layout` matched as
 /// `himg scan` does (release from its os-release, cached by digest); returns one summary line per
 /// image and the number of findings at `threshold` or above. A missing or empty database is an
@@ -275,15 +292,7 @@ pub(super) fn vulnerability_gate(
     printer: &Printer,
 ) -> Result<(Vec<String>, usize), CliError> {
     let root = store_root(global)?;
-    let path = db_path(global, &None)?;
-    if !path.is_file() {
-        return Err(CliError::EmptyVulnDb { path });
-    }
-    let vdb = VulnDb::open(&path)?;
-    let status = vdb.status()?;
-    if status.records == 0 {
-        return Err(CliError::EmptyVulnDb { path });
-    }
+    let (vdb, status) = imported_db(global)?;
     let mut lines = Vec::new();
     let mut failing = 0;
     for img in read_images(layout)? {
