@@ -51,7 +51,7 @@ fn trusted(keys: &[String]) -> Result<TrustedKeys, CliError> {
     Ok(TrustedKeys::new(keys))
 }
 
-/// The record's source, destination and `accept` need the same reference at both ends.
+/// `HOST/REPO` of a reference.
 fn repo_of(reference: &Reference) -> String {
     format!("{}/{}", reference.registry, reference.repository)
 }
@@ -101,6 +101,13 @@ pub fn promote(
     let trusted = trusted(&args.trusted_keys)?;
     if let Some(threshold) = args.fail_on {
         super::vuln_cmd::imported_db(global).map_err(|e| unevaluable(e, threshold))?;
+    }
+    if let Some(b) = &args.policy
+        && crate::policy::baseline::rules_of(b).is_none()
+    {
+        return Err(CliError::Layout(format!(
+            "unknown policy `{b}`: use baseline, strict or none"
+        )));
     }
 
     let src_client = client_for(&src.registry, None)?;
