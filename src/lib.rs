@@ -18,6 +18,7 @@ pub mod oci;
 pub mod output;
 pub mod plan;
 pub mod policy;
+pub mod promote;
 pub mod registry;
 pub mod sbom;
 pub mod testing;

@@ -569,47 +569,10 @@ fn a_cache_dropping_the_connection_mid_transfer_falls_back_to_building() {
 
 #[test]
 fn oci_registry_shares_hello_and_debian_images() {
-    const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
-    assert!(
-        Path::new(REGISTRY_BIN).exists(),
-        "{REGISTRY_BIN} is missing: apt-get install docker-registry"
-    );
     let teams = Teams::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = teams.project.path("registry.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            teams.project.path("registry").display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new(REGISTRY_BIN)
-        .arg("serve")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let registry = CacheServer {
-        child: Some(child),
-        url: format!("oci://127.0.0.1:{port}/teams/cache"),
-        log: teams.project.path("registry.log"),
-    };
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "registry did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    a_pushes_b_substitutes(&teams, &registry.url, &[], &[]);
+    let registry = common::registry::Registry::start();
+    let url = format!("oci://{}/teams/cache", registry.host());
+    a_pushes_b_substitutes(&teams, &url, &[], &[]);
 }
 
 /// A TCP proxy in front of a cache server that kills the server as soon as an archive response

@@ -208,33 +208,9 @@ fn http_backend_conforms() {
 
 #[test]
 fn oci_backend_conforms() {
-    const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
-    assert!(
-        Path::new(REGISTRY_BIN).exists(),
-        "{REGISTRY_BIN} is missing: apt-get install docker-registry"
-    );
+    let registry = common::registry::Registry::start();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = dir.path().join("config.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    let _registry = Killed(
-        Command::new(REGISTRY_BIN)
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for(port, "docker-registry");
-    let url = format!("oci://127.0.0.1:{port}/team-a/cache");
+    let url = format!("oci://{}/team-a/cache", registry.host());
     let backend = open_backend(&url, &BackendOptions::default()).unwrap();
     conformance(backend.as_ref(), dir.path());
 }

@@ -10,6 +10,7 @@ mod support;
 
 use std::process::Output;
 
+use common::registry::Registry;
 use common::{Project, assert_success};
 use himg::image::ImageSource;
 use serde_json::{Value, json};
@@ -228,62 +229,6 @@ fn diff_between_two_lock_versions_lists_exactly_the_changed_package() {
     assert_success(&o, "himg inspect");
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(text.contains("libgreet=1.1-1"), "{text}");
-}
-
-/// A `docker-registry` on 127.0.0.1, killed on drop.
-struct Registry {
-    child: std::process::Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        let bin = "/usr/bin/docker-registry";
-        assert!(
-            std::path::Path::new(bin).exists(),
-            "{bin} is missing: apt-get install docker-registry (bash tests/run.sh installs it)"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let cfg = dir.path().join("config.yml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = std::process::Command::new(bin)
-            .arg("serve")
-            .arg(&cfg)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let start = std::time::Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed().as_secs() < 20, "registry did not start");
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        Registry {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

@@ -3,97 +3,26 @@
 
 mod common;
 
+use common::registry::Registry;
+
 use himg::registry::{
     BlobSink, BlobSource, Client, ClientOptions, Credentials, OCI_INDEX, OCI_MANIFEST, Reference,
     RegistryError, sha256_digest,
 };
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
-
-/// A running registry on 127.0.0.1, killed on drop.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
+/// The shared registry starter, with this file's helpers.
+trait RegistryExt {
+    fn reference(&self, repo_tag: &str) -> Reference;
 }
 
-impl Registry {
-    fn start(htpasswd: Option<&Path>) -> Registry {
-        assert!(
-            Path::new(REGISTRY_BIN).exists(),
-            "{REGISTRY_BIN} is missing: apt-get install docker-registry"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut config = format!(
-            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            dir.path().join("data").display()
-        );
-        if let Some(h) = htpasswd {
-            config.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: himg-test\n    path: {}\n",
-                h.display()
-            ));
-        }
-        let cfg = dir.path().join("config.yml");
-        std::fs::write(&cfg, config).unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = Command::new(REGISTRY_BIN)
-            .arg("serve")
-            .arg(&cfg)
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        let reg = Registry {
-            child,
-            port,
-            _dir: dir,
-        };
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let start = Instant::now();
-        while agent
-            .get(&format!("http://127.0.0.1:{port}/v2/"))
-            .call()
-            .is_err()
-        {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "registry did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        reg
-    }
-
-    /// How many access-log lines mention `needle`.
-    fn log_count(&self, needle: &str) -> usize {
-        let log = std::fs::read_to_string(self._dir.path().join("registry.log")).unwrap();
-        log.lines().filter(|l| l.contains(needle)).count()
-    }
-
+impl RegistryExt for Registry {
     fn reference(&self, repo_tag: &str) -> Reference {
         format!("127.0.0.1:{}/{repo_tag}", self.port)
             .parse()
             .unwrap()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -221,7 +150,7 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 
 #[test]
 fn push_inspect_repush_and_change_one_layer() {
-    let reg = Registry::start(None);
+    let reg = Registry::start();
     let dir = tempfile::tempdir().unwrap();
     let blobs = DirBlobs::new(dir.path());
     let (manifest, list) = build_image(&blobs, "amd64", &[(1, 20_000), (2, 30_000)]);
@@ -266,7 +195,7 @@ fn push_inspect_repush_and_change_one_layer() {
 
 #[test]
 fn pull_into_empty_sink_verifies_everything() {
-    let reg = Registry::start(None);
+    let reg = Registry::start();
     let src_dir = tempfile::tempdir().unwrap();
     let blobs = DirBlobs::new(src_dir.path());
     let (manifest, list) = build_image(&blobs, "amd64", &[(10, 5_000), (11, 7_000)]);
@@ -297,7 +226,7 @@ fn pull_into_empty_sink_verifies_everything() {
 
 #[test]
 fn multi_arch_index_push_and_pull() {
-    let reg = Registry::start(None);
+    let reg = Registry::start();
     let dir = tempfile::tempdir().unwrap();
     let blobs = DirBlobs::new(dir.path());
     let (m_amd, l_amd) = build_image(&blobs, "amd64", &[(20, 4_000), (21, 4_000)]);
@@ -341,7 +270,7 @@ fn multi_arch_index_push_and_pull() {
 
 #[test]
 fn big_blob_goes_through_chunked_upload() {
-    let reg = Registry::start(None);
+    let reg = Registry::start();
     let dir = tempfile::tempdir().unwrap();
     let blobs = DirBlobs::new(dir.path());
     let (manifest, list) = build_image(&blobs, "amd64", &[(30, 17 * 1024 * 1024 + 123), (31, 100)]);
@@ -365,7 +294,7 @@ fn big_blob_goes_through_chunked_upload() {
 
 #[test]
 fn cross_repository_mount() {
-    let reg = Registry::start(None);
+    let reg = Registry::start();
     let dir = tempfile::tempdir().unwrap();
     let blobs = DirBlobs::new(dir.path());
     let (manifest, list) = build_image(&blobs, "amd64", &[(40, 3_000), (41, 3_000)]);
@@ -412,7 +341,7 @@ fn htpasswd_auth() {
     assert!(out.status.success());
     let htpasswd = dir.path().join("htpasswd");
     std::fs::write(&htpasswd, &out.stdout).unwrap();
-    let reg = Registry::start(Some(&htpasswd));
+    let reg = Registry::start_with(Some(&htpasswd));
     let blobs = DirBlobs::new(&dir.path().join("blobs"));
     let (manifest, list) = build_image(&blobs, "amd64", &[(50, 2_000), (51, 2_000)]);
     let r = reg.reference("private/app:1");
@@ -463,7 +392,7 @@ fn htpasswd_auth() {
 /// empty layout gives the same digest.
 #[test]
 fn cli_push_and_pull_round_trip_with_a_local_registry() {
-    let reg = Registry::start(None);
+    let reg = Registry::start();
     let project = common::Project::new();
     let report = project.build("examples/hello.himg", "out");
     let digest = report["images"][0]["digest"]
@@ -548,7 +477,7 @@ fn cli_push_of_a_himg_file_with_and_without_credentials() {
     assert!(out.status.success());
     let htpasswd = project.path("htpasswd");
     std::fs::write(&htpasswd, &out.stdout).unwrap();
-    let reg = Registry::start(Some(&htpasswd));
+    let reg = Registry::start_with(Some(&htpasswd));
     let target = format!("127.0.0.1:{}/team/hello:1", reg.port);
     let push = |auth_file: Option<&Path>| {
         let mut cmd = Command::new(common::himg_bin());
@@ -622,7 +551,7 @@ fn cli_push_of_a_himg_file_with_and_without_credentials() {
 /// digests), its config is the starting point, and once pulled the base needs no network.
 #[test]
 fn registry_base_image_pinned_by_digest() {
-    let mut reg = Registry::start(None);
+    let mut reg = Registry::start();
     let project = common::Project::new();
     let base_report = project.build("examples/hello.himg", "base-out");
     let base_digest = base_report["images"][0]["digest"]
@@ -671,8 +600,7 @@ fn registry_base_image_pinned_by_digest() {
     );
 
     // The registry goes away: the base is in the store, so the build needs no network.
-    let _ = reg.child.kill();
-    let _ = reg.child.wait();
+    reg.stop();
     let again = project.build("examples/on-registry.himg", "derived-again");
     assert_eq!(again["images"][0]["digest"], report["images"][0]["digest"]);
     assert_eq!(again["built"], 0);

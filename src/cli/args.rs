@@ -74,6 +74,8 @@ pub enum Command {
     /// Import and inspect vulnerability data (Debian security tracker JSON, OSV).
     #[command(subcommand)]
     Vulndb(VulndbCommand),
+    /// Copy one image digest to the next stage's repository after its gates pass; sign a record.
+    Promote(PromoteArgs),
     /// Signing keys for binary caches.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -491,4 +493,41 @@ pub enum VulndbCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The image: `HOST/REPO[:TAG][@sha256:…]` (resolved to its digest first).
+    #[arg(required_unless_present = "show")]
+    pub source: Option<String>,
+    /// Where it goes: `HOST/REPO[:TAG]`; the manifest is copied byte for byte.
+    #[arg(required_unless_present = "show")]
+    pub destination: Option<String>,
+    /// The stage the image enters (`staging`, `prod`, …): names the record.
+    #[arg(long, value_name = "NAME", required_unless_present = "show")]
+    pub stage: Option<String>,
+    /// Gate: every image must pass this baseline (`baseline`, `strict`, `none`); exit 5 if not.
+    #[arg(long, value_name = "BASELINE")]
+    pub policy: Option<String>,
+    /// Gate: no finding of this severity or higher (needs an imported vulnerability database);
+    /// exit 11 if there is one.
+    #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
+    pub fail_on: Option<crate::vuln::Severity>,
+    /// Gate: a record of this stage, for the same digest, in the source repository, signed by a
+    /// `--trusted-key`; exit 12 if there is none.
+    #[arg(long, value_name = "STAGE", requires = "trusted_keys")]
+    pub require_stage: Option<String>,
+    /// A public key `NAME:base64` whose promotion records are trusted (repeatable).
+    #[arg(long = "trusted-key", value_name = "NAME:KEY")]
+    pub trusted_keys: Vec<String>,
+    /// The key that signs the record: a NAME of `himg key generate NAME`, or a secret key file
+    /// (default: the key `cache push` signs with).
+    #[arg(long, value_name = "NAME")]
+    pub sign_key: Option<String>,
+    /// Instead of promoting: list the promotion records of REF's digest in REF's repository.
+    #[arg(long, value_name = "REF", conflicts_with_all = ["source", "destination", "stage", "policy", "fail_on", "require_stage", "sign_key"])]
+    pub show: Option<String>,
+    /// Print a JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
 }

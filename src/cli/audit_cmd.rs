@@ -270,6 +270,34 @@ fn audit_source(
     Ok(reports)
 }
 
+/// The policy gate of `himg promote`: every image of the OCI layout at `layout` judged by the
+/// baseline `baseline` (as `himg audit --policy`), the reports printed; returns them and the images
+/// that fail.
+pub(super) fn policy_gate(
+    global: &GlobalArgs,
+    layout: &Path,
+    baseline: &str,
+    printer: &Printer,
+) -> Result<(Vec<policy::Report>, Vec<String>), CliError> {
+    let source = ImageSource::open(layout)?;
+    let vex = std::collections::BTreeMap::new();
+    let vuln = super::vuln_cmd::VulnContext {
+        lock: None,
+        vex: &vex,
+    };
+    let reports = audit_source(
+        global,
+        &vuln,
+        &source,
+        &source.images()?,
+        &[],
+        Some(baseline),
+        &[],
+    )?;
+    let failed = print_reports(&reports, printer);
+    Ok((reports, failed))
+}
+
 /// Prints reports on stderr; returns the images that fail a declared policy.
 fn print_reports(reports: &[policy::Report], printer: &Printer) -> Vec<String> {
     let mut failed = Vec::new();

@@ -143,6 +143,22 @@ fn signing_key(args: &CacheArgs) -> Result<SecretKey, CliError> {
     }
 }
 
+/// The key `himg promote --sign-key` names: a secret key file, or the NAME of a key
+/// `himg key generate NAME` made; without one, the key `cache push` signs with.
+pub(super) fn signing_key_named(name: Option<&str>) -> Result<SecretKey, CliError> {
+    let file = name.map(|n| {
+        let p = PathBuf::from(n);
+        match config_dir() {
+            Some(dir) if !p.exists() && !n.contains('/') => secret_key_path(&dir, n),
+            _ => p,
+        }
+    });
+    signing_key(&CacheArgs {
+        sign_key: file,
+        ..CacheArgs::default()
+    })
+}
+
 /// Pushes `outputs` to `url` and reports what was sent.
 pub fn push_outputs(
     store: &Store,

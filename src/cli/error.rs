@@ -69,6 +69,8 @@ pub enum CliError {
     EmptyVulnDb { path: std::path::PathBuf },
     #[error("cannot tell the Debian release of image `{image}`")]
     UnknownRelease { image: String },
+    #[error(transparent)]
+    Promote(#[from] crate::promote::PromoteError),
     #[error("cannot access `{path}`")]
     Io {
         path: std::path::PathBuf,
@@ -91,6 +93,15 @@ impl CliError {
             CliError::EmptyVulnDb { .. } | CliError::UnknownRelease { .. } => 1,
             CliError::Vuln(
                 crate::vuln::VulnError::Format { .. } | crate::vuln::VulnError::Vex { .. },
+            ) => 1,
+            CliError::Promote(
+                crate::promote::PromoteError::MissingStage { .. }
+                | crate::promote::PromoteError::Refused { .. },
+            ) => 12,
+            CliError::Promote(crate::promote::PromoteError::Vulnerable { .. }) => 11,
+            CliError::Promote(
+                crate::promote::PromoteError::Unevaluable { .. }
+                | crate::promote::PromoteError::Stage(_),
             ) => 1,
             CliError::Store(StoreError::IncompatibleVersion { .. }) => 4,
             CliError::Plan(PlanError::Store(StoreError::IncompatibleVersion { .. })) => 4,
@@ -126,6 +137,18 @@ impl CliError {
             CliError::UnknownRelease { .. } => Some(
                 "the image has no lock with a suite codename and no /etc/os-release; pass `--release trixie`"
                     .into(),
+            ),
+            CliError::Promote(crate::promote::PromoteError::MissingStage { stage, .. }) => Some(format!(
+                "promote the same digest to `{stage}` first (`himg promote … --stage {stage}`); nothing was pushed"
+            )),
+            CliError::Promote(crate::promote::PromoteError::Refused { .. }) => Some(
+                "pass the public key that signs promotions with --trusted-key NAME:base64 (`himg key generate` printed it); nothing was pushed".into(),
+            ),
+            CliError::Promote(crate::promote::PromoteError::Unevaluable { .. }) => Some(
+                "a gate that cannot be evaluated fails; for --fail-on import advisories first (`himg vulndb import …`); nothing was pushed".into(),
+            ),
+            CliError::Promote(crate::promote::PromoteError::Vulnerable { .. }) => Some(
+                "update the packages (`himg update`) and promote the rebuilt image; nothing was pushed".into(),
             ),
             CliError::NoImages { .. } => {
                 Some("declare one with `image \"name\" { ... }`".to_string())

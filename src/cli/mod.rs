@@ -3,7 +3,8 @@
 //! Exit codes (documented in the book): 0 success; 1 the input is wrong (diagnostics, unformatted
 //! files); 2 usage error; 3 a build or I/O failure; 4 the store is inconsistent or incompatible; 5 an
 //! image violates its declared policy; 6 an image test failed; 10 `update --check` found updates;
-//! 11 `scan --fail-on` found vulnerabilities at or above the threshold.
+//! 11 `scan --fail-on` (or `promote --fail-on`) found vulnerabilities at or above the threshold;
+//! 12 `promote --require-stage` found no trusted record of the required stage.
 
 // A CLI error is built once per process, on the way out: its size does not matter.
 #![allow(clippy::result_large_err)]
@@ -17,6 +18,7 @@ mod error;
 mod image_cmd;
 mod lang_cmd;
 mod printer;
+mod promote_cmd;
 mod registry_cmd;
 mod store_cmd;
 mod test_cmd;
@@ -75,6 +77,7 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
         Command::Inspect(a) => image_cmd::inspect(&cli.global, a, printer),
         Command::Diff(a) => image_cmd::diff(&cli.global, a, printer),
         Command::Store(s) => store_cmd::run(&cli.global, s, printer),
+        Command::Promote(a) => promote_cmd::promote(&cli.global, a, printer),
         Command::Key(k) => cache_cmd::key(k, printer),
         Command::Cache(c) => cache_cmd::run(&cli.global, c, printer),
         Command::Sbom(a) => audit_cmd::sbom(&cli.global, a, printer),

@@ -1,7 +1,7 @@
 //! `himg push` and `himg pull`: ship an image to any OCI distribution registry and bring one back,
 //! byte-identical (the pushed manifest has the local digest).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use serde_json::json;
@@ -91,8 +91,51 @@ pub fn push(
     let layout_dir = built
         .as_ref()
         .map_or_else(|| args.layout.clone(), |b| b.layout());
+    let client = client(args.insecure)?;
+    let report = push_layout(
+        &client,
+        &layout_dir,
+        &args.layout.display().to_string(),
+        args.image.as_deref(),
+        &reference,
+    )?;
+    if args.json {
+        printer.json(&json!({
+            "reference": reference.to_string(),
+            "digest": report.manifest_digest,
+            "uploaded": report.uploaded,
+            "skipped": report.skipped,
+            "mounted": report.mounted,
+            "bytes_uploaded": report.bytes_uploaded,
+            "bytes_skipped": report.bytes_skipped,
+        }));
+    }
+    printer.status(
+        "Pushed",
+        &format!(
+            "{reference} {} ({} blobs uploaded, {} bytes; {} already there, {} bytes skipped)",
+            report.manifest_digest,
+            report.uploaded.len(),
+            report.bytes_uploaded,
+            report.skipped.len() + report.mounted.len(),
+            report.bytes_skipped
+        ),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Pushes the image named `image` (or the only one) of the OCI layout at `layout_dir` to
+/// `reference`: missing blobs, child manifests, then the top manifest byte for byte. `label` names
+/// the layout in errors.
+pub(super) fn push_layout(
+    client: &Client,
+    layout_dir: &Path,
+    label: &str,
+    image: Option<&str>,
+    reference: &Reference,
+) -> Result<crate::registry::PushReport, CliError> {
     let layout = LayoutBlobs {
-        dir: layout_dir.clone(),
+        dir: layout_dir.to_path_buf(),
     };
     let index_path = layout_dir.join("index.json");
     let index_bytes = std::fs::read(&index_path).map_err(|source| CliError::Io {
@@ -101,17 +144,17 @@ pub fn push(
     })?;
     let index = json_of(&index_bytes, "index.json")?;
     let manifests = index["manifests"].as_array().cloned().unwrap_or_default();
-    let chosen = match &args.image {
-        Some(name) => manifests.iter().find(|m| {
-            m["annotations"]["org.opencontainers.image.ref.name"].as_str() == Some(name.as_str())
-        }),
+    let chosen = match image {
+        Some(name) => manifests
+            .iter()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str() == Some(name)),
         None if manifests.len() == 1 => manifests.first(),
         None => None,
     }
     .ok_or_else(|| {
         CliError::Layout(format!(
             "choose the image with --image (`{}` holds: {})",
-            args.layout.display(),
+            label,
             manifests
                 .iter()
                 .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
@@ -148,39 +191,19 @@ pub fn push(
             }
         }
     }
-    let report = client(args.insecure)?.push(
-        &reference, &top_type, &top_bytes, &children, &blobs, &layout,
-    )?;
-    if args.json {
-        printer.json(&json!({
-            "reference": reference.to_string(),
-            "digest": report.manifest_digest,
-            "uploaded": report.uploaded,
-            "skipped": report.skipped,
-            "mounted": report.mounted,
-            "bytes_uploaded": report.bytes_uploaded,
-            "bytes_skipped": report.bytes_skipped,
-        }));
-    }
-    printer.status(
-        "Pushed",
-        &format!(
-            "{reference} {} ({} blobs uploaded, {} bytes; {} already there, {} bytes skipped)",
-            report.manifest_digest,
-            report.uploaded.len(),
-            report.bytes_uploaded,
-            report.skipped.len() + report.mounted.len(),
-            report.bytes_skipped
-        ),
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(client.push(reference, &top_type, &top_bytes, &children, &blobs, &layout)?)
 }
 
-/// `himg pull REF --out DIR`: into an OCI layout, named by the reference's tag (or `latest`).
-pub fn pull(args: &PullArgs, printer: &Printer) -> Result<ExitCode, CliError> {
-    let reference: Reference = args.reference.parse()?;
+/// Pulls `reference` (every blob verified) into the OCI layout `out` (created or updated) as the
+/// image `name`; returns the top manifest as served.
+pub(super) fn pull_layout(
+    client: &Client,
+    reference: &Reference,
+    out: &Path,
+    name: &str,
+) -> Result<crate::registry::Pulled, CliError> {
     // Blobs land in a sibling temp directory (same filesystem: the layout hard-links them).
-    let parent = match args.out.parent() {
+    let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
@@ -195,7 +218,7 @@ pub fn pull(args: &PullArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     let sink = LayoutBlobs {
         dir: staging.clone(),
     };
-    let pulled = client(args.insecure)?.pull(&reference, &sink)?;
+    let pulled = client.pull(reference, &sink)?;
     // The top manifest itself is a blob of the layout too.
     let top_digest = pulled.digest.clone();
     sink.put(
@@ -228,11 +251,6 @@ pub fn pull(args: &PullArgs, printer: &Printer) -> Result<ExitCode, CliError> {
             path: e.path(),
         });
     }
-    let name = args
-        .name
-        .clone()
-        .or_else(|| reference.tag.clone())
-        .unwrap_or_else(|| "latest".to_string());
     let top = Descriptor::new(
         pulled.media_type.clone(),
         top_digest
@@ -241,14 +259,27 @@ pub fn pull(args: &PullArgs, printer: &Printer) -> Result<ExitCode, CliError> {
         pulled.manifest_bytes.len() as u64,
     );
     oci::write_layout(
-        &args.out,
+        out,
         &[NamedImage {
-            name: name.clone(),
+            name: name.to_owned(),
             top,
             blobs,
         }],
     )?;
     drop(staging_dir);
+    Ok(pulled)
+}
+
+/// `himg pull REF --out DIR`: into an OCI layout, named by the reference's tag (or `latest`).
+pub fn pull(args: &PullArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+    let reference: Reference = args.reference.parse()?;
+    let name = args
+        .name
+        .clone()
+        .or_else(|| reference.tag.clone())
+        .unwrap_or_else(|| "latest".to_string());
+    let pulled = pull_layout(&client(args.insecure)?, &reference, &args.out, &name)?;
+    let top_digest = pulled.digest;
     printer.status(
         "Pulled",
         &format!("{reference} {top_digest} → {}:{name}", args.out.display()),

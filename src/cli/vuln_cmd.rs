@@ -263,6 +263,79 @@ pub(super) fn vulnerability_counts(
     ))
 }
 
+/// The default vulnerability database, when advisories have been imported into it; else
+/// `EmptyVulnDb` (a missing file is not created).
+pub(super) fn imported_db(
+    global: &GlobalArgs,
+) -> Result<(VulnDb, crate::vuln::DbStatus), CliError> {
+    let path = db_path(global, &None)?;
+    if !path.is_file() {
+        return Err(CliError::EmptyVulnDb { path });
+    }
+    let vdb = VulnDb::open(&path)?;
+    let status = vdb.status()?;
+    if status.records == 0 {
+        return Err(CliError::EmptyVulnDb { path });
+    }
+    Ok((vdb, status))
+}
+
+/// The vulnerability gate of `himg promote`: every image of the OCI layout at `layout` matched as
+/// `himg scan` does (release from its os-release, cached by digest); returns one summary line per
+/// image and the number of findings at `threshold` or above. A missing or empty database is an
+/// error (`EmptyVulnDb`), as is an image whose release cannot be told: a gate that cannot be
+/// evaluated never passes.
+pub(super) fn vulnerability_gate(
+    global: &GlobalArgs,
+    layout: &Path,
+    threshold: crate::vuln::Severity,
+    printer: &Printer,
+) -> Result<(Vec<String>, usize), CliError> {
+    let root = store_root(global)?;
+    let (vdb, status) = imported_db(global)?;
+    let mut lines = Vec::new();
+    let mut failing = 0;
+    for img in read_images(layout)? {
+        let view = &img.view;
+        let name = view.name.clone().unwrap_or_else(|| view.digest.clone());
+        let arch = view.config.architecture.clone();
+        let packages: Vec<PackageRef> = view.packages.iter().map(PackageRef::from).collect();
+        let rel = match release_of(None, &name, img.os_release.as_deref()) {
+            Some(r) => r,
+            None if packages.is_empty() => "none".to_string(),
+            None => return Err(CliError::UnknownRelease { image: name }),
+        };
+        let matched = match cache::get(&root, &view.digest, &rel, &status.version) {
+            Some(m) => m,
+            None => {
+                let m = match_packages(&packages, &rel, |source| vdb.advisories(&rel, source))?;
+                cache::put(&root, &view.digest, &rel, &status.version, &m);
+                m
+            }
+        };
+        for w in &matched.warnings {
+            printer.warn(w);
+        }
+        let subject = Subject {
+            image: &name,
+            digest: &view.digest,
+            architecture: &arch,
+            release: &rel,
+            database: &status.version,
+            packages: packages.len(),
+            himg_file: "IMAGE.himg",
+        };
+        let r = Report::new(&subject, matched.findings, matched.warnings, &[]);
+        failing += r.failing(threshold);
+        lines.push(format!(
+            "{} ({arch}, {rel}): {}",
+            view.digest,
+            r.summary_line()
+        ));
+    }
+    Ok((lines, failing))
+}
+
 pub fn scan(global: &GlobalArgs, args: &ScanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     let root = store_root(global)?;
     let path = db_path(global, &args.db)?;

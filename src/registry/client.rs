@@ -684,6 +684,57 @@ impl Client {
         self.blob_exists(&t, digest)
     }
 
+    /// The tags of `reference`'s repository, sorted (`GET /v2/NAME/tags/list`, following `Link`
+    /// pages); empty when the repository does not exist.
+    pub fn tags(&self, reference: &Reference) -> Result<Vec<String>, RegistryError> {
+        let t = Target {
+            registry: &reference.registry,
+            repository: &reference.repository,
+            scopes: vec![format!("repository:{}:pull", reference.repository)],
+        };
+        let mut url = format!("{}/v2/{}/tags/list", self.base(t.registry), t.repository);
+        let mut tags = Vec::new();
+        for _page in 0..10_000 {
+            let req = Req::new("GET", url.clone());
+            let mut resp = self.send(&t, &req)?;
+            match resp.status().as_u16() {
+                200 => {}
+                404 => return Ok(Vec::new()),
+                _ => return Err(Self::status_error(&req, resp)),
+            }
+            let next = header_str(&resp, "link").and_then(next_link);
+            let bytes = resp
+                .body_mut()
+                .with_config()
+                .limit(MANIFEST_LIMIT)
+                .read_to_vec()
+                .map_err(|source| RegistryError::Http {
+                    method: "GET".into(),
+                    url: url.clone(),
+                    source,
+                })?;
+            let json: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| RegistryError::Protocol(format!("tag list is not JSON: {e}")))?;
+            tags.extend(
+                json.get("tags")
+                    .and_then(|t| t.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| t.as_str().map(str::to_owned)),
+            );
+            match next {
+                Some(path) if path.starts_with('/') => {
+                    url = format!("{}{path}", self.base(t.registry));
+                }
+                Some(full) => url = full,
+                None => break,
+            }
+        }
+        tags.sort();
+        tags.dedup();
+        Ok(tags)
+    }
+
     /// Fetches the manifest named by `reference` (verified against its digest when
     /// pinned), stores it and, for an index, every child manifest in `dest`, then
     /// streams every config and layer blob into `dest`, verifying each one.
@@ -712,6 +763,20 @@ impl Client {
             digest,
         })
     }
+}
+
+/// The target of a `Link: <URL>; rel="next"` header.
+fn next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params.contains("rel=\"next\"").then(|| {
+            target
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_owned()
+        })
+    })
 }
 
 /// Reader that checks size and sha256 and fails with `InvalidData` at EOF on mismatch.
@@ -801,5 +866,10 @@ mod tests {
         );
         assert_eq!(with_query("http://h/u", "digest=a"), "http://h/u?digest=a");
         assert!(sha256_hex("sha512:00").is_err());
+        assert_eq!(
+            next_link(r#"</v2/a/tags/list?last=x&n=2>; rel="next""#).as_deref(),
+            Some("/v2/a/tags/list?last=x&n=2")
+        );
+        assert_eq!(next_link(r#"</x>; rel="prev""#), None);
     }
 }

@@ -11,6 +11,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+pub mod registry;
 pub mod sbom;
 
 /// Path of the himg binary under test.
