@@ -253,6 +253,41 @@ fn registry_references_are_pulled_and_read() {
         "himg diff out REF",
     );
     assert_eq!(d["identical"], true, "{d}");
+
+    // SBOM, audit and scan take registry references too (pulled and verified first).
+    let sbom = json_of(
+        &project.himg(&["sbom", &reference, "--format", "cyclonedx"]),
+        "himg sbom REF",
+    );
+    let hex = local["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:");
+    let purl = sbom["metadata"]["component"]["purl"].as_str().unwrap();
+    assert!(purl.contains(hex), "{purl}");
+    let files = |v: &serde_json::Value| v["components"].as_array().map(Vec::len);
+    let local_sbom = json_of(
+        &project.himg(&["sbom", "out", "--format", "cyclonedx"]),
+        "himg sbom out",
+    );
+    assert_eq!(files(&sbom), files(&local_sbom));
+    let audit = project.himg(&["audit", &reference, "--policy", "strict", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    assert_eq!(report["images"][0]["policy"], "strict", "{report}");
+    std::fs::write(
+        project.path("tracker.json"),
+        r#"{"busybox": {"CVE-2026-1": {"releases": {"trixie": {"status": "open", "urgency": "high"}}}}}"#,
+    )
+    .unwrap();
+    assert_success(
+        &project.himg(&["vulndb", "import", "tracker.json"]),
+        "vulndb import",
+    );
+    let scan = json_of(
+        &project.himg(&["scan", &reference, "--release", "trixie", "--json"]),
+        "himg scan REF",
+    );
+    assert_eq!(scan["images"][0]["digest"], local["digest"], "{scan}");
 }
 
 /// Issue acceptance: a Debian image pushed to a registry is served byte for byte; a pull into an empty

@@ -235,7 +235,8 @@ pub enum SbomFormat {
 
 #[derive(Debug, Args)]
 pub struct SbomArgs {
-    /// A .himg file (built first), an OCI layout directory or an oci-archive.
+    /// A .himg file (built first), an OCI layout directory, an oci-archive or docker-archive, or a
+    /// registry reference `HOST/REPO[:TAG][@DIGEST]` (pulled and verified first).
     pub target: PathBuf,
     /// The SBOM format.
     #[arg(long, value_enum, default_value_t = SbomFormat::Spdx)]
@@ -253,7 +254,8 @@ pub struct SbomArgs {
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// A .himg file (built first; its images' `policy` apply), an OCI layout or an oci-archive.
+    /// A .himg file (built first; its images' `policy` apply), an OCI layout, an archive, or a
+    /// registry reference `HOST/REPO[:TAG][@DIGEST]` (pulled and verified first).
     pub target: PathBuf,
     /// Only these images (repeatable).
     #[arg(long = "image", value_name = "NAME")]
@@ -444,7 +446,8 @@ fn parse_severity(text: &str) -> Result<crate::vuln::Severity, String> {
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// A .himg file (built first, reusing the store), an OCI layout directory or an OCI archive.
+    /// A .himg file (built first, reusing the store), an OCI layout directory, an archive, or a
+    /// registry reference `HOST/REPO[:TAG][@DIGEST]` (pulled and verified first).
     pub target: PathBuf,
     /// Scan only these images (repeatable; default: all).
     #[arg(long = "image", value_name = "NAME")]

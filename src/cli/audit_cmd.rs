@@ -24,6 +24,8 @@ struct Target {
     vex: std::collections::BTreeMap<String, Vec<PathBuf>>,
     /// Keeps a materialised layout alive.
     _materialized: Option<super::build::Materialized>,
+    /// Keeps a pulled layout alive.
+    _pulled: Option<super::registry_cmd::PulledTemp>,
 }
 
 fn open_target(
@@ -42,14 +44,21 @@ fn open_target(
             lock: m.lock.clone(),
             specs: loaded.evaluated.images.clone(),
             _materialized: Some(m),
+            _pulled: None,
         })
     } else {
+        let pulled = match target.to_str() {
+            Some(t) => super::registry_cmd::pull_if_reference(t, false, printer)?,
+            None => None,
+        };
+        let path = pulled.as_ref().map_or(target, |p| &p.layout);
         Ok(Target {
-            source: ImageSource::open(target)?,
+            source: ImageSource::open(path)?,
             lock: None,
             specs: Vec::new(),
             vex: Default::default(),
             _materialized: None,
+            _pulled: pulled,
         })
     }
 }

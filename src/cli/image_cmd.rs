@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::args::{DiffArgs, GlobalArgs, InspectArgs, PullArgs};
+use super::args::{DiffArgs, GlobalArgs, InspectArgs};
 use super::build::{Materialized, is_himg_file, materialize};
 use super::{CliError, Printer};
 use crate::image::{self, ImageSource, ImageView};
@@ -14,7 +14,7 @@ use crate::image::{self, ImageSource, ImageView};
 #[derive(Default)]
 struct Holder {
     _built: Option<Materialized>,
-    _pulled: Option<tempfile::TempDir>,
+    _pulled: Option<super::registry_cmd::PulledTemp>,
 }
 
 /// Which image of a target to read.
@@ -46,29 +46,15 @@ fn open_target(
         )
     } else if path.exists() {
         (path.to_path_buf(), Holder::default())
-    } else if target.contains('/') && target.parse::<crate::registry::Reference>().is_ok() {
-        let tmp = tempfile::Builder::new()
-            .prefix("himg-pull-")
-            .tempdir()
-            .map_err(|source| CliError::Io {
-                path: std::env::temp_dir(),
-                source,
-            })?;
-        let out = tmp.path().join("layout");
-        let args = PullArgs {
-            reference: target.to_owned(),
-            out: out.clone(),
-            name: Some("pulled".to_owned()),
-            insecure: sel.insecure,
-            json: false,
-        };
-        super::registry_cmd::pull(&args, printer)?;
+    } else if let Some(pulled) =
+        super::registry_cmd::pull_if_reference(target, sel.insecure, printer)?
+    {
         by_name = None;
         (
-            out,
+            pulled.layout.clone(),
             Holder {
                 _built: None,
-                _pulled: Some(tmp),
+                _pulled: Some(pulled),
             },
         )
     } else {

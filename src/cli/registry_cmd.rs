@@ -290,3 +290,38 @@ pub fn pull(args: &PullArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// A registry image pulled into a temporary OCI layout (removed on drop).
+pub struct PulledTemp {
+    _dir: tempfile::TempDir,
+    /// The layout; its one image is named `pulled`.
+    pub layout: PathBuf,
+}
+
+/// When `target` is not an existing path but a registry reference (`HOST/REPO[:TAG][@DIGEST]`),
+/// pulls it (every blob verified) into a temporary layout; `None` for anything else. Loopback
+/// registries are spoken to over plain HTTP; `insecure` allows it elsewhere.
+pub(super) fn pull_if_reference(
+    target: &str,
+    insecure: bool,
+    printer: &Printer,
+) -> Result<Option<PulledTemp>, CliError> {
+    if Path::new(target).exists() || !target.contains('/') {
+        return Ok(None);
+    }
+    let Ok(reference) = target.parse::<Reference>() else {
+        return Ok(None);
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("himg-pull-")
+        .tempdir()
+        .map_err(|source| CliError::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+    let layout = dir.path().join("layout");
+    let plain_http = insecure || crate::registry::base::is_loopback_registry(&reference.registry);
+    let pulled = pull_layout(&client(plain_http)?, &reference, &layout, "pulled")?;
+    printer.status("Pulled", &format!("{reference} {}", pulled.digest));
+    Ok(Some(PulledTemp { _dir: dir, layout }))
+}

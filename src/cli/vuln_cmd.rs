@@ -127,6 +127,8 @@ struct Target {
     himg_file: String,
     /// Keeps a materialised layout alive while it is read.
     _materialized: Option<super::build::Materialized>,
+    /// Keeps a pulled layout alive while it is read.
+    _pulled: Option<super::registry_cmd::PulledTemp>,
 }
 
 fn read_images(layout: &Path) -> Result<Vec<ScanImage>, CliError> {
@@ -162,14 +164,21 @@ fn open_target(
             declared_vex,
             himg_file: args.target.display().to_string(),
             _materialized: Some(m),
+            _pulled: None,
         });
     }
+    let pulled = match args.target.to_str() {
+        Some(t) => super::registry_cmd::pull_if_reference(t, false, printer)?,
+        None => None,
+    };
+    let path = pulled.as_ref().map_or(args.target.as_path(), |p| &p.layout);
     Ok(Target {
-        images: read_images(&args.target)?,
+        images: read_images(path)?,
         lock: None,
         declared_vex: Default::default(),
         himg_file: "IMAGE.himg".into(),
         _materialized: None,
+        _pulled: pulled,
     })
 }
 
