@@ -20,20 +20,14 @@
 
 pub mod record;
 
-use std::sync::Mutex;
-
 use crate::cache::TrustedKeys;
-use crate::registry::{
-    BlobSink, BlobSource, Client, OCI_MANIFEST, Reference, RegistryError, sha256_digest,
-};
+use crate::registry::artifact;
+pub use crate::registry::artifact::Subject;
+use crate::registry::{Client, Reference, RegistryError};
 pub use record::{Gate, Record, SignedRecord, check_stage, record_tag};
 
 /// The artifact type (and layer media type) of a promotion record.
 pub const ARTIFACT_TYPE: &str = "application/vnd.himg.promotion.v1+json";
-/// The OCI empty descriptor's media type (the record artifact's config).
-pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
-/// The empty config's content.
-const EMPTY: &[u8] = b"{}";
 /// The largest record accepted from a registry.
 const RECORD_LIMIT: u64 = 1 << 20;
 
@@ -76,91 +70,6 @@ pub enum PromoteError {
     CopyMismatch { destination: String, digest: String },
 }
 
-/// A manifest descriptor: what a record artifact's `subject` points at.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subject {
-    pub media_type: String,
-    pub digest: String,
-    pub size: u64,
-}
-
-/// `reference`'s repository with another tag (or none).
-fn in_repository(reference: &Reference, tag: Option<String>) -> Reference {
-    Reference {
-        registry: reference.registry.clone(),
-        repository: reference.repository.clone(),
-        tag,
-        digest: None,
-    }
-}
-
-/// Blobs held in memory.
-struct MemoryBlobs(Vec<(String, Vec<u8>)>);
-
-impl BlobSource for MemoryBlobs {
-    fn open(&self, digest: &str) -> std::io::Result<(Box<dyn std::io::Read>, u64)> {
-        let (_, bytes) =
-            self.0.iter().find(|(d, _)| d == digest).ok_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::NotFound, digest.to_owned())
-            })?;
-        Ok((
-            Box::new(std::io::Cursor::new(bytes.clone())),
-            bytes.len() as u64,
-        ))
-    }
-}
-
-/// A sink that keeps the one blob it receives.
-#[derive(Default)]
-struct MemorySink(Mutex<Vec<u8>>);
-
-impl BlobSink for MemorySink {
-    fn put(
-        &self,
-        _digest: &str,
-        _size: u64,
-        reader: &mut dyn std::io::Read,
-    ) -> std::io::Result<()> {
-        let mut buf = Vec::new();
-        reader.read_to_end(&mut buf)?;
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = buf;
-        Ok(())
-    }
-}
-
-/// The record artifact's manifest (canonical JSON) for a record blob of `record` bytes.
-fn artifact_manifest(
-    subject: &Subject,
-    record: &[u8],
-    created: &str,
-) -> Result<Vec<u8>, PromoteError> {
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "artifactType": ARTIFACT_TYPE,
-        "config": {
-            "mediaType": EMPTY_MEDIA_TYPE,
-            "digest": sha256_digest(EMPTY),
-            "size": EMPTY.len(),
-            "data": "e30=",
-        },
-        "layers": [{
-            "mediaType": ARTIFACT_TYPE,
-            "digest": sha256_digest(record),
-            "size": record.len(),
-        }],
-        "subject": {
-            "mediaType": subject.media_type,
-            "digest": subject.digest,
-            "size": subject.size,
-        },
-        "annotations": {
-            "org.opencontainers.image.created": created,
-        },
-    });
-    Ok(crate::oci::canonical_json(&manifest)?)
-}
-
 /// Pushes `signed` as the record artifact of `subject` into `repository`'s repository, tagged
 /// [`record_tag`]; returns the tag and the artifact manifest's digest.
 pub fn push_record(
@@ -170,26 +79,10 @@ pub fn push_record(
     signed: &SignedRecord,
 ) -> Result<(String, String), PromoteError> {
     let record = signed.to_bytes()?;
-    let manifest = artifact_manifest(subject, &record, &signed.record.promoted_at)?;
+    let manifest = artifact::manifest(subject, ARTIFACT_TYPE, &record, &signed.record.promoted_at)?;
     let tag = record_tag(&subject.digest, &signed.record.stage)?;
-    let blobs = MemoryBlobs(vec![
-        (sha256_digest(EMPTY), EMPTY.to_vec()),
-        (sha256_digest(&record), record.clone()),
-    ]);
-    let sizes: Vec<(String, u64)> = blobs
-        .0
-        .iter()
-        .map(|(d, b)| (d.clone(), b.len() as u64))
-        .collect();
-    let report = client.push(
-        &in_repository(repository, Some(tag.clone())),
-        OCI_MANIFEST,
-        &manifest,
-        &[],
-        &sizes,
-        &blobs,
-    )?;
-    Ok((tag, report.manifest_digest))
+    let digest = artifact::push(client, repository, &tag, &manifest, &record)?;
+    Ok((tag, digest))
 }
 
 /// The record of `digest` for `stage` in `repository`'s repository, if its tag exists.
@@ -200,33 +93,19 @@ pub fn fetch_record(
     stage: &str,
 ) -> Result<Option<SignedRecord>, PromoteError> {
     let tag = record_tag(digest, stage)?;
-    let reference = in_repository(repository, Some(tag.clone()));
-    let bytes = match client.manifest(&reference) {
-        Ok((_, bytes, _)) => bytes,
-        Err(RegistryError::Status { status: 404, .. }) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let malformed = |what: &str| PromoteError::Malformed(format!("{reference}: {what}"));
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|_| malformed("the manifest is not JSON"))?;
-    if manifest["artifactType"].as_str() != Some(ARTIFACT_TYPE) {
-        return Err(malformed("not a promotion record artifact"));
-    }
-    if manifest["subject"]["digest"].as_str() != Some(digest) {
-        return Err(malformed("its subject is another manifest"));
-    }
-    let layer = &manifest["layers"][0];
-    let (Some(layer_digest), Some(size)) = (layer["digest"].as_str(), layer["size"].as_u64())
-    else {
-        return Err(malformed("no record layer"));
-    };
-    if layer["mediaType"].as_str() != Some(ARTIFACT_TYPE) || size > RECORD_LIMIT {
-        return Err(malformed("the layer is not a promotion record"));
-    }
-    let sink = MemorySink::default();
-    client.blob(&reference, layer_digest, size, &sink)?;
-    let bytes = sink.0.into_inner().unwrap_or_else(|e| e.into_inner());
-    SignedRecord::parse(&bytes).map(Some)
+    let payload = artifact::fetch(
+        client,
+        repository,
+        &tag,
+        ARTIFACT_TYPE,
+        digest,
+        RECORD_LIMIT,
+    )
+    .map_err(|e| match e {
+        artifact::ArtifactError::Registry(e) => PromoteError::Registry(e),
+        malformed => PromoteError::Malformed(malformed.to_string()),
+    })?;
+    payload.map(|bytes| SignedRecord::parse(&bytes)).transpose()
 }
 
 /// A record tag and what reading it gave.
@@ -333,14 +212,20 @@ mod tests {
     #[test]
     fn artifact_manifest_points_at_its_subject() {
         let subject = Subject {
-            media_type: OCI_MANIFEST.into(),
+            media_type: crate::registry::OCI_MANIFEST.into(),
             digest: format!("sha256:{}", "d".repeat(64)),
             size: 42,
         };
-        let bytes = artifact_manifest(&subject, b"{\"r\":1}", "2026-01-01T00:00:00Z").unwrap();
+        let bytes = artifact::manifest(
+            &subject,
+            ARTIFACT_TYPE,
+            b"{\"r\":1}",
+            "2026-01-01T00:00:00Z",
+        )
+        .unwrap();
         let m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(m["artifactType"], ARTIFACT_TYPE);
-        assert_eq!(m["config"]["mediaType"], EMPTY_MEDIA_TYPE);
+        assert_eq!(m["config"]["mediaType"], artifact::EMPTY_MEDIA_TYPE);
         assert_eq!(
             m["config"]["digest"],
             "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"

@@ -7,6 +7,7 @@
 //! passes in, and every blob fetched is verified against its digest while it
 //! streams into the caller's [`BlobSink`].
 
+pub mod artifact;
 mod auth;
 pub mod base;
 mod client;
