@@ -290,6 +290,78 @@ fn registry_references_are_pulled_and_read() {
     assert_eq!(scan["images"][0]["digest"], local["digest"], "{scan}");
 }
 
+/// `himg push --sbom` attaches both SBOMs as artifacts referring to the pushed manifest, under the
+/// referrers tag schema, with the same bytes `himg sbom` writes; pushing again changes nothing.
+#[test]
+fn push_attaches_sboms_as_referring_artifacts() {
+    use himg::registry::artifact;
+    let project = Project::new();
+    let reg = Registry::start();
+    let reference = format!("127.0.0.1:{}/team/hello:1", reg.port);
+    let push = || {
+        json_of(
+            &project.himg(&[
+                "push",
+                "examples/hello.himg",
+                &reference,
+                "--insecure",
+                "--sbom",
+                "--json",
+            ]),
+            "himg push --sbom",
+        )
+    };
+    let first = push();
+    let digest = first["digest"].as_str().unwrap().to_owned();
+    let hex = digest.trim_start_matches("sha256:");
+    let sboms = first["sboms"].as_array().unwrap();
+    assert_eq!(sboms.len(), 2, "{first}");
+    assert_eq!(sboms[0]["tag"], format!("sha256-{hex}.spdx"));
+    assert_eq!(sboms[1]["tag"], format!("sha256-{hex}.cdx"));
+
+    // What a registry client sees under the tag: an artifact manifest whose subject is the image.
+    let raw = std::process::Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--raw"])
+        .arg(format!(
+            "docker://127.0.0.1:{}/team/hello:sha256-{hex}.spdx",
+            reg.port
+        ))
+        .output()
+        .expect("skopeo");
+    assert!(
+        raw.status.success(),
+        "{}",
+        String::from_utf8_lossy(&raw.stderr)
+    );
+    let manifest: Value = serde_json::from_slice(&raw.stdout).unwrap();
+    assert_eq!(manifest["artifactType"], "application/spdx+json");
+    assert_eq!(manifest["subject"]["digest"], digest.as_str());
+
+    // The payloads are `himg sbom`'s documents, byte for byte.
+    let client = himg::registry::Client::new(himg::registry::ClientOptions {
+        insecure: true,
+        ..Default::default()
+    });
+    let repo: himg::registry::Reference = reference.parse().unwrap();
+    for (format, artifact_type, suffix) in [
+        ("spdx", "application/spdx+json", "spdx"),
+        ("cyclonedx", "application/vnd.cyclonedx+json", "cdx"),
+    ] {
+        let tag = artifact::tag(&digest, suffix).unwrap();
+        let payload = artifact::fetch(&client, &repo, &tag, artifact_type, &digest, 1 << 24)
+            .unwrap()
+            .expect("an attached SBOM");
+        let local = project.himg(&["sbom", "examples/hello.himg", "--format", format]);
+        assert_success(&local, "himg sbom");
+        assert!(
+            payload == local.stdout,
+            "the attached {suffix} differs from `himg sbom`"
+        );
+    }
+    // Reproducible: a second push attaches the very same artifacts.
+    assert_eq!(push()["sboms"], first["sboms"]);
+}
+
 /// Issue acceptance: a Debian image pushed to a registry is served byte for byte; a pull into an empty
 /// store gives the same digest; a second push uploads nothing; after one package changes, the push
 /// uploads exactly that package's layer, the dpkg-database layer that records its new version, and the

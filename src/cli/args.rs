@@ -333,6 +333,10 @@ pub struct PushArgs {
     /// Allow plain http (for a registry on localhost).
     #[arg(long)]
     pub insecure: bool,
+    /// Also attach each pushed manifest's SBOMs (SPDX and CycloneDX) as OCI artifacts referring to
+    /// it, tagged `sha256-<hex>.spdx` and `sha256-<hex>.cdx`.
+    #[arg(long)]
+    pub sbom: bool,
     /// Print a JSON report on stdout.
     #[arg(long)]
     pub json: bool,

@@ -86,7 +86,7 @@ fn name_of(view: &ImageView) -> String {
 }
 
 /// Builds the SBOM model of one image.
-fn bom(source: &ImageSource, view: &ImageView, lock: Option<&LockFile>) -> Bom {
+pub(super) fn bom(source: &ImageSource, view: &ImageView, lock: Option<&LockFile>) -> Bom {
     let name = name_of(view);
     let locked_image = lock.and_then(|l| l.images.get(&name));
     let locked = locked_image

@@ -99,8 +99,21 @@ pub fn push(
         args.image.as_deref(),
         &reference,
     )?;
+    let sboms = if args.sbom {
+        attach_sboms(
+            &client,
+            &layout_dir,
+            &reference,
+            args.image.as_deref(),
+            built.as_ref().and_then(|b| b.lock.as_ref()),
+            printer,
+        )?
+    } else {
+        Vec::new()
+    };
     if args.json {
         printer.json(&json!({
+            "sboms": sboms,
             "reference": reference.to_string(),
             "digest": report.manifest_digest,
             "uploaded": report.uploaded,
@@ -324,4 +337,81 @@ pub(super) fn pull_if_reference(
     let pulled = pull_layout(&client(plain_http)?, &reference, &layout, "pulled")?;
     printer.status("Pulled", &format!("{reference} {}", pulled.digest));
     Ok(Some(PulledTemp { _dir: dir, layout }))
+}
+
+/// The artifact types of attached SBOMs, with their tag suffixes.
+const SBOM_ARTIFACTS: [(crate::sbom::Format, &str, &str); 2] = [
+    (crate::sbom::Format::Spdx, "application/spdx+json", "spdx"),
+    (
+        crate::sbom::Format::CycloneDx,
+        "application/vnd.cyclonedx+json",
+        "cdx",
+    ),
+];
+
+/// Attaches the SBOMs of every image manifest pushed from `layout_dir` (the image `image`, or the
+/// only one) to `reference`'s repository; returns what was attached, for the JSON report.
+fn attach_sboms(
+    client: &Client,
+    layout_dir: &Path,
+    reference: &Reference,
+    image: Option<&str>,
+    lock: Option<&crate::debian::lockfile::LockFile>,
+    printer: &Printer,
+) -> Result<Vec<serde_json::Value>, CliError> {
+    use crate::registry::artifact;
+    let source = crate::image::ImageSource::open(layout_dir)?;
+    let mut attached = Vec::new();
+    for view in source.images()? {
+        if image.is_some_and(|n| view.name.as_deref() != Some(n)) {
+            continue;
+        }
+        let hex = view.digest.trim_start_matches("sha256:");
+        let manifest_path = layout_dir.join("blobs/sha256").join(hex);
+        let size = std::fs::metadata(&manifest_path)
+            .map_err(|source| CliError::Io {
+                path: manifest_path.clone(),
+                source,
+            })?
+            .len();
+        let subject = artifact::Subject {
+            media_type: crate::registry::OCI_MANIFEST.to_owned(),
+            digest: view.digest.clone(),
+            size,
+        };
+        // The build's time, so that the artifact manifests are reproducible too.
+        let created = view
+            .config
+            .created
+            .clone()
+            .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned());
+        let bom = super::audit_cmd::bom(&source, &view, lock);
+        for (format, artifact_type, suffix) in SBOM_ARTIFACTS {
+            let document = format.render(&bom);
+            let tag = artifact::tag(&view.digest, suffix).ok_or_else(|| {
+                CliError::Layout(format!("manifest digest {} is not sha256", view.digest))
+            })?;
+            let manifest =
+                artifact::manifest(&subject, artifact_type, document.as_bytes(), &created)?;
+            let digest = artifact::push(client, reference, &tag, &manifest, document.as_bytes())?;
+            printer.status(
+                "Attached",
+                &format!(
+                    "{} SBOM of {} ({}) → {}:{tag}",
+                    format.suffix(),
+                    view.digest,
+                    view.config.architecture,
+                    reference.repository
+                ),
+            );
+            attached.push(json!({
+                "subject": view.digest,
+                "architecture": view.config.architecture,
+                "artifact_type": artifact_type,
+                "tag": tag,
+                "digest": digest,
+            }));
+        }
+    }
+    Ok(attached)
 }
