@@ -28,6 +28,13 @@ struct Target {
     _pulled: Option<super::registry_cmd::PulledTemp>,
 }
 
+impl Target {
+    /// The analyses of a built `.himg` file's images (empty for a layout, archive or reference).
+    fn analysed(&self) -> &[Analysed] {
+        self._materialized.as_ref().map_or(&[], |m| &m.analysed)
+    }
+}
+
 fn open_target(
     global: &GlobalArgs,
     target: &Path,
@@ -36,7 +43,7 @@ fn open_target(
 ) -> Result<Target, CliError> {
     if super::build::is_himg_file(target) {
         let loaded = crate::load::load_file(target)?;
-        let m = super::build::materialize(global, target, images, printer)?;
+        let m = super::build::materialize_analysed(global, target, images, printer)?;
         let source = ImageSource::open(&m.layout())?;
         Ok(Target {
             source,
@@ -167,6 +174,46 @@ pub fn sbom_dir(out: &Path) -> PathBuf {
 pub fn sbom(global: &GlobalArgs, args: &SbomArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     let images: Vec<String> = args.image.iter().cloned().collect();
     let target = open_target(global, &args.target, &images, printer)?;
+    let format = match args.format {
+        SbomFormat::Spdx => Format::Spdx,
+        SbomFormat::Cyclonedx => Format::CycloneDx,
+    };
+    // A `.himg` file: the SBOM its build's analysis made (the store's copy, byte for byte).
+    if !target.analysed().is_empty() {
+        let chosen: Vec<&Analysed> = target
+            .analysed()
+            .iter()
+            .filter(|a| args.image.as_ref().is_none_or(|n| &a.image == n))
+            .filter(|a| args.arch.as_ref().is_none_or(|x| &a.architecture == x))
+            .collect();
+        let [a] = chosen.as_slice() else {
+            return Err(CliError::Layout(format!(
+                "`{}` holds {} matching images ({}); choose one with --image and --arch",
+                args.target.display(),
+                chosen.len(),
+                chosen
+                    .iter()
+                    .map(|a| format!("{} {}", a.image, a.architecture))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        let blob = a
+            .analysis
+            .sboms
+            .iter()
+            .find(|(suffix, _)| *suffix == format.suffix())
+            .map(|(_, b)| *b)
+            .ok_or_else(|| CliError::Layout(format!("no {} document", format.suffix())))?;
+        let store = super::open_store(global)?;
+        let text = String::from_utf8(
+            store
+                .read_blob(&blob)
+                .map_err(crate::plan::PlanError::from)?,
+        )
+        .map_err(|_| CliError::Layout("the stored SBOM is not UTF-8".into()))?;
+        return write_sbom(args, format, &text, printer);
+    }
     let all = target.source.images()?;
     let views: Vec<&ImageView> = all
         .iter()
@@ -193,14 +240,20 @@ pub fn sbom(global: &GlobalArgs, args: &SbomArgs, printer: &Printer) -> Result<E
                 .join(", ")
         )));
     };
-    let format = match args.format {
-        SbomFormat::Spdx => Format::Spdx,
-        SbomFormat::Cyclonedx => Format::CycloneDx,
-    };
     let text = format.render(&bom(&target.source, view, target.lock.as_ref()));
+    write_sbom(args, format, &text, printer)
+}
+
+/// Prints `text`, or writes it to `--out`.
+fn write_sbom(
+    args: &SbomArgs,
+    format: Format,
+    text: &str,
+    printer: &Printer,
+) -> Result<ExitCode, CliError> {
     match &args.out {
         Some(path) => {
-            std::fs::write(path, &text).map_err(|source| CliError::Io {
+            std::fs::write(path, text).map_err(|source| CliError::Io {
                 path: path.clone(),
                 source,
             })?;
@@ -209,7 +262,7 @@ pub fn sbom(global: &GlobalArgs, args: &SbomArgs, printer: &Printer) -> Result<E
                 &format!("{} SBOM → {}", format.suffix(), path.display()),
             );
         }
-        None => printer.data(&text),
+        None => printer.data(text),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -361,15 +414,37 @@ pub fn audit(
         lock: target.lock.as_ref(),
         vex: &target.vex,
     };
-    let reports = audit_source(
-        global,
-        &vuln,
-        &target.source,
-        &target.source.images()?,
-        &target.specs,
-        args.policy.as_deref(),
-        &args.images,
-    )?;
+    let reports = if target.analysed().is_empty() {
+        audit_source(
+            global,
+            &vuln,
+            &target.source,
+            &target.source.images()?,
+            &target.specs,
+            args.policy.as_deref(),
+            &args.images,
+        )?
+    } else {
+        // A `.himg` file: judged on the facts its build's analysis gathered, as `himg build` does.
+        let today = today()?;
+        let mut reports = Vec::new();
+        for a in target.analysed() {
+            if !args.images.is_empty() && !args.images.contains(&a.image) {
+                continue;
+            }
+            let spec = target.specs.iter().find(|s| s.name == a.image);
+            let policy = policy_for(spec, args.policy.as_deref())?;
+            reports.push(judge(
+                global,
+                &vuln,
+                &a.image,
+                &a.analysis.facts,
+                &policy,
+                today,
+            )?);
+        }
+        reports
+    };
     if args.json {
         printer.json(&json!({
             "images": reports.iter().map(|r| r.to_json()).collect::<Vec<_>>(),

@@ -47,6 +47,15 @@ pub fn build(
     args: &BuildArgs,
     printer: &Printer,
 ) -> Result<ExitCode, CliError> {
+    build_analysed(global, args, printer).map(|_| ExitCode::SUCCESS)
+}
+
+/// `himg build`; returns the images' analyses (empty with `--no-sbom --no-policy`).
+fn build_analysed(
+    global: &GlobalArgs,
+    args: &BuildArgs,
+    printer: &Printer,
+) -> Result<Vec<super::audit_cmd::Analysed>, CliError> {
     let started = Instant::now();
     let loaded = load_file(&args.file)?;
     let specs = select(&loaded, &args.images, &args.file)?;
@@ -306,7 +315,7 @@ pub fn build(
             args.out.display()
         ),
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(analysed)
 }
 
 /// The registry bases along the images' `from` chains, pulled into the store when missing.
@@ -444,6 +453,8 @@ pub struct Materialized {
     pub dir: tempfile::TempDir,
     /// `FILE.himg.lock`, when the file declares packages.
     pub lock: Option<crate::debian::lockfile::LockFile>,
+    /// The images' analyses (SBOMs, policy facts), when they were asked for.
+    pub analysed: Vec<super::audit_cmd::Analysed>,
 }
 
 impl Materialized {
@@ -466,6 +477,26 @@ pub fn materialize(
     images: &[String],
     printer: &Printer,
 ) -> Result<Materialized, CliError> {
+    materialize_with(global, file, images, false, printer)
+}
+
+/// [`materialize`], with the images' analyses (found in the store, substituted or made).
+pub fn materialize_analysed(
+    global: &GlobalArgs,
+    file: &std::path::Path,
+    images: &[String],
+    printer: &Printer,
+) -> Result<Materialized, CliError> {
+    materialize_with(global, file, images, true, printer)
+}
+
+fn materialize_with(
+    global: &GlobalArgs,
+    file: &std::path::Path,
+    images: &[String],
+    analyses: bool,
+    printer: &Printer,
+) -> Result<Materialized, CliError> {
     let dir = tempfile::Builder::new()
         .prefix("himg-image-")
         .tempdir()
@@ -485,9 +516,13 @@ pub fn materialize(
         cache: Default::default(),
         push_to: None,
         no_policy: true,
-        no_sbom: true,
+        no_sbom: !analyses,
     };
-    build(global, &args, printer)?;
+    let analysed = build_analysed(global, &args, printer)?;
     let lock = crate::debian::lockfile::LockFile::read(&crate::debian::lockfile::lock_path(file))?;
-    Ok(Materialized { dir, lock })
+    Ok(Materialized {
+        dir,
+        lock,
+        analysed,
+    })
 }
