@@ -67,6 +67,13 @@ fn warm_rebuilds_reuse_the_analysis_and_gc_keeps_it() {
         first == sboms(&project, "b"),
         "cached SBOMs differ from the first build's"
     );
+    // `himg sbom FILE` prints the stored analysis' document.
+    let o = project.himg(&["sbom", "examples/hello.himg", "--format", "spdx"]);
+    assert_success(&o, "himg sbom FILE");
+    assert!(
+        o.stdout == first[1].1,
+        "`himg sbom` differs from the build's SBOM"
+    );
 
     // The build's GC root holds the analysis: after a collection it is still reused.
     assert_success(&project.himg(&["store", "gc"]), "store gc");
