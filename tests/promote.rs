@@ -265,6 +265,25 @@ fn one_digest_moves_through_stages_with_signed_records() {
     assert_eq!(signed_prod.verify(&trusted).unwrap(), "rel");
     assert_eq!(signed_prod.record.gates[0].gate, "require-stage:staging");
 
+    // The key can be trusted in the config file instead (`[promote] trusted-keys`).
+    std::fs::write(
+        s.project.path("config/config.toml"),
+        format!("[promote]\ntrusted-keys = [\"{}\"]\n", s.public_key),
+    )
+    .unwrap();
+    let o = s.himg(&[
+        "promote",
+        &s.at("staging/hello:1"),
+        &s.at("prod3/hello:1"),
+        "--stage",
+        "prod",
+        "--require-stage",
+        "staging",
+    ]);
+    assert_success(&o, "promote with a key trusted in the config file");
+    assert_eq!(s.raw("prod3/hello:1").as_deref(), Some(manifest.as_slice()));
+    std::fs::remove_file(s.project.path("config/config.toml")).unwrap();
+
     // A tampered staging record (body changed, old signature kept) is refused.
     let mut tampered: SignedRecord = signed.clone();
     tampered.record.gates[0].detail = "every gate passed, trust me".into();

@@ -521,8 +521,9 @@ pub struct PromoteArgs {
     #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
     pub fail_on: Option<crate::vuln::Severity>,
     /// Gate: a record of this stage, for the same digest, in the source repository, signed by a
-    /// `--trusted-key`; exit 12 if there is none.
-    #[arg(long, value_name = "STAGE", requires = "trusted_keys")]
+    /// `--trusted-key` (or a key of the config file's `[promote] trusted-keys`); exit 12 if there
+    /// is none.
+    #[arg(long, value_name = "STAGE")]
     pub require_stage: Option<String>,
     /// A public key `NAME:base64` whose promotion records are trusted (repeatable).
     #[arg(long = "trusted-key", value_name = "NAME:KEY")]

@@ -27,25 +27,44 @@ struct CacheConfig {
     sign_key: Option<PathBuf>,
 }
 
+/// The `[promote]` table of `<config dir>/config.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct PromoteConfig {
+    /// Keys whose promotion records `--require-stage` accepts (besides `--trusted-key`).
+    #[serde(default)]
+    trusted_keys: Vec<String>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     #[serde(default)]
     cache: CacheConfig,
+    #[serde(default)]
+    promote: PromoteConfig,
 }
 
-fn config() -> Result<CacheConfig, CliError> {
+fn config_file() -> Result<ConfigFile, CliError> {
     let Some(dir) = config_dir() else {
-        return Ok(CacheConfig::default());
+        return Ok(ConfigFile::default());
     };
     let path = dir.join("config.toml");
     match std::fs::read_to_string(&path) {
         Ok(text) => toml::from_str::<ConfigFile>(&text)
-            .map(|c| c.cache)
             .map_err(|e| CliError::CacheConfig(format!("{}: {e}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CacheConfig::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ConfigFile::default()),
         Err(source) => Err(CliError::Io { path, source }),
     }
+}
+
+fn config() -> Result<CacheConfig, CliError> {
+    config_file().map(|c| c.cache)
+}
+
+/// The config file's `[promote] trusted-keys`.
+pub(super) fn promote_trusted_keys() -> Result<Vec<String>, CliError> {
+    config_file().map(|c| c.promote.trusted_keys)
 }
 
 fn backend_options(args: &CacheArgs) -> BackendOptions {

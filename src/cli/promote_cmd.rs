@@ -43,9 +43,12 @@ fn now() -> String {
     crate::oci::epoch_to_rfc3339(secs)
 }
 
+/// `--trusted-key`s and the config file's `[promote] trusted-keys`.
 fn trusted(keys: &[String]) -> Result<TrustedKeys, CliError> {
+    let configured = super::cache_cmd::promote_trusted_keys()?;
     let keys = keys
         .iter()
+        .chain(&configured)
         .map(|k| PublicKey::parse(k))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(TrustedKeys::new(keys))
@@ -99,6 +102,13 @@ pub fn promote(
     // Everything that can be refused locally is refused before the network is touched.
     let key = super::cache_cmd::signing_key_named(args.sign_key.as_deref())?;
     let trusted = trusted(&args.trusted_keys)?;
+    if args.require_stage.is_some() && trusted.is_empty() {
+        return Err(CliError::CacheConfig(
+            "--require-stage needs the keys whose records it accepts: give --trusted-key NAME:KEY, \
+             or list them under [promote] trusted-keys in the config file"
+                .into(),
+        ));
+    }
     if let Some(threshold) = args.fail_on {
         super::vuln_cmd::imported_db(global).map_err(|e| unevaluable(e, threshold))?;
     }
