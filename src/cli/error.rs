@@ -142,7 +142,7 @@ impl CliError {
                 "promote the same digest to `{stage}` first (`himg promote … --stage {stage}`); nothing was pushed"
             )),
             CliError::Promote(crate::promote::PromoteError::Refused { .. }) => Some(
-                "pass the public key that signs promotions with --trusted-key NAME:base64 (`himg key generate` printed it); nothing was pushed".into(),
+                "trust the public key that signs promotions: --trusted-key NAME:base64 (`himg key generate` printed it) or `[promote] trusted-keys` in the config file; nothing was pushed".into(),
             ),
             CliError::Promote(crate::promote::PromoteError::Unevaluable { .. }) => Some(
                 "a gate that cannot be evaluated fails; for --fail-on import advisories first (`himg vulndb import …`); nothing was pushed".into(),
