@@ -176,7 +176,39 @@ impl CliError {
             CliError::TestsFailed { .. } => Some(
                 "each failure above shows what was expected and what the image gave; `himg run FILE -- sh` opens a shell in the same sandbox when the image has one".into(),
             ),
+            CliError::Plan(PlanError::Derivation { name, .. })
+                if name.ends_with(" scan") || name.contains(" analysis ") =>
+            {
+                Some(
+                    "the image's layers were built but could not be read back for its SBOMs and policy facts; `--no-sbom --no-policy` builds without that step"
+                        .into(),
+                )
+            }
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_analysis_suggests_building_without_it() {
+        let failed = |name: &str| {
+            CliError::Plan(PlanError::Derivation {
+                name: name.into(),
+                source: Box::new(PlanError::BadEpoch("x".into())),
+            })
+        };
+        for name in ["app analysis amd64", "app/l1 scan"] {
+            assert!(
+                failed(name)
+                    .hint()
+                    .unwrap_or_default()
+                    .contains("--no-sbom --no-policy")
+            );
+        }
+        assert_eq!(failed("app/l1").hint(), None);
     }
 }
