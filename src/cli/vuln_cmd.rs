@@ -219,6 +219,25 @@ pub(super) struct VulnContext<'a> {
     pub vex: &'a std::collections::BTreeMap<String, Vec<PathBuf>>,
 }
 
+/// The matches of `packages` against the database for release `rel`: from the scan cache of
+/// image `digest` when it holds them for this database version (`true`), else matched now and
+/// cached.
+fn cached_match(
+    root: &Path,
+    vdb: &VulnDb,
+    digest: &str,
+    packages: &[PackageRef],
+    rel: &str,
+    db_version: &str,
+) -> Result<(crate::vuln::matcher::Matched, bool), CliError> {
+    if let Some(m) = cache::get(root, digest, rel, db_version) {
+        return Ok((m, true));
+    }
+    let m = match_packages(packages, rel, |source| vdb.advisories(rel, source))?;
+    cache::put(root, digest, rel, db_version, &m);
+    Ok((m, false))
+}
+
 /// Counts of findings not suppressed by VEX, by severity, for the `max-vulnerabilities` rule (the
 /// same matching as `himg scan`, cached alike). `None` when no database has been imported or the
 /// image's release is unknown: the rule is then reported as not evaluated.
@@ -242,14 +261,7 @@ pub(super) fn vulnerability_counts(
     };
     let packages = &facts.packages;
     let root = store_root(global)?;
-    let matched = match cache::get(&root, &facts.digest, &rel, &status.version) {
-        Some(m) => m,
-        None => {
-            let m = match_packages(packages, &rel, |source| vdb.advisories(&rel, source))?;
-            cache::put(&root, &facts.digest, &rel, &status.version, &m);
-            m
-        }
-    };
+    let (matched, _) = cached_match(&root, &vdb, &facts.digest, packages, &rel, &status.version)?;
     let mut vex = Vec::new();
     for f in cx.vex.get(name).into_iter().flatten() {
         vex.push(VexDocument::read(f)?);
@@ -314,14 +326,8 @@ pub(super) fn vulnerability_gate(
             None if packages.is_empty() => "none".to_string(),
             None => return Err(CliError::UnknownRelease { image: name }),
         };
-        let matched = match cache::get(&root, &view.digest, &rel, &status.version) {
-            Some(m) => m,
-            None => {
-                let m = match_packages(&packages, &rel, |source| vdb.advisories(&rel, source))?;
-                cache::put(&root, &view.digest, &rel, &status.version, &m);
-                m
-            }
-        };
+        let (matched, _) =
+            cached_match(&root, &vdb, &view.digest, &packages, &rel, &status.version)?;
         for w in &matched.warnings {
             printer.warn(w);
         }
@@ -385,20 +391,14 @@ pub fn scan(global: &GlobalArgs, args: &ScanArgs, printer: &Printer) -> Result<E
             None if packages.is_empty() => "none".to_string(),
             None => return Err(CliError::UnknownRelease { image: name }),
         };
-        let matched = match cache::get(&root, &view.digest, &rel, &status.version) {
-            Some(m) => {
-                printer.status(
-                    "Cached",
-                    &format!("{name} ({arch}): scan of {}", &view.digest),
-                );
-                m
-            }
-            None => {
-                let m = match_packages(&packages, &rel, |source| vdb.advisories(&rel, source))?;
-                cache::put(&root, &view.digest, &rel, &status.version, &m);
-                m
-            }
-        };
+        let (matched, cached) =
+            cached_match(&root, &vdb, &view.digest, &packages, &rel, &status.version)?;
+        if cached {
+            printer.status(
+                "Cached",
+                &format!("{name} ({arch}): scan of {}", &view.digest),
+            );
+        }
         for w in &matched.warnings {
             printer.warn(w);
         }
