@@ -71,6 +71,8 @@ pub enum CliError {
     UnknownRelease { image: String },
     #[error(transparent)]
     Promote(#[from] crate::promote::PromoteError),
+    #[error(transparent)]
+    Provenance(#[from] crate::provenance::ProvenanceError),
     #[error("cannot access `{path}`")]
     Io {
         path: std::path::PathBuf,

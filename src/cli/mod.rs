@@ -19,6 +19,7 @@ mod image_cmd;
 mod lang_cmd;
 mod printer;
 mod promote_cmd;
+mod provenance_cmd;
 mod registry_cmd;
 mod store_cmd;
 mod test_cmd;
@@ -81,6 +82,7 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
         Command::Key(k) => cache_cmd::key(k, printer),
         Command::Cache(c) => cache_cmd::run(&cli.global, c, printer),
         Command::Sbom(a) => audit_cmd::sbom(&cli.global, a, printer),
+        Command::Provenance(a) => provenance_cmd::provenance(&cli.global, a, printer),
         Command::Audit(a) => audit_cmd::audit(&cli.global, a, printer),
         Command::Scan(a) => vuln_cmd::scan(&cli.global, a, printer),
         Command::Vulndb(c) => vuln_cmd::vulndb(&cli.global, c, printer),
