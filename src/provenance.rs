@@ -41,6 +41,27 @@ pub enum ProvenanceError {
     Signature(SignatureProblem),
     #[error("the provenance is about `{found}`, not `{expected}`")]
     Subject { expected: String, found: String },
+    #[error("no provenance is attached to `{digest}` (no `{tag}` artifact)")]
+    Missing { digest: String, tag: String },
+    #[error("cannot fetch the provenance attached to `{digest}`")]
+    Fetch {
+        digest: String,
+        #[source]
+        source: crate::registry::artifact::ArtifactError,
+    },
+}
+
+impl ProvenanceError {
+    /// Whether provenance was found wanting (as opposed to not made or not fetched).
+    pub fn is_rejection(&self) -> bool {
+        matches!(
+            self,
+            ProvenanceError::Malformed(_)
+                | ProvenanceError::Signature(_)
+                | ProvenanceError::Subject { .. }
+                | ProvenanceError::Missing { .. }
+        )
+    }
 }
 
 /// A file the build read, with its bytes' sha256 (hex).

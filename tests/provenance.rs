@@ -335,6 +335,7 @@ fn push_attaches_the_signed_provenance() {
     require_tool("skopeo");
     let project = Project::new();
     let public = generate_key(&project, "prov-push");
+    let public_text = public.to_string();
     let reg = Registry::start();
     let reference = format!("127.0.0.1:{}/team/hello:1", reg.port);
     let o = himg(
@@ -412,5 +413,60 @@ fn push_attaches_the_signed_provenance() {
     assert_eq!(
         String::from_utf8(local.stdout).unwrap(),
         format!("{}\n", String::from_utf8(payload).unwrap())
+    );
+
+    // `himg provenance --verify` accepts it with the signer's public key, and only with it.
+    let verify = |reference: &str, key: &str| {
+        himg(
+            &project,
+            &project.store,
+            &[
+                "provenance",
+                "--verify",
+                reference,
+                "--trusted-key",
+                key,
+                "--json",
+            ],
+        )
+    };
+    let o = verify(&reference, &public_text);
+    assert_success(&o, "himg provenance --verify");
+    let verified: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(verified["verified"][0]["subject"], digest.as_str());
+    assert_eq!(verified["verified"][0]["key"], "prov-push");
+    assert_eq!(verified["verified"][0]["statement"], statement);
+    let stranger = himg::cache::sign::SecretKey::generate("prov-push")
+        .unwrap()
+        .public()
+        .to_string();
+    let o = verify(&reference, &stranger);
+    assert_eq!(
+        o.status.code(),
+        Some(13),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // An image pushed without provenance has none to verify.
+    let bare = format!("127.0.0.1:{}/team/bare:1", reg.port);
+    assert_success(
+        &himg(
+            &project,
+            &project.store,
+            &["push", "examples/hello.himg", &bare, "--insecure"],
+        ),
+        "himg push",
+    );
+    let o = verify(&bare, &public_text);
+    assert_eq!(
+        o.status.code(),
+        Some(13),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no provenance is attached"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
     );
 }

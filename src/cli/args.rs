@@ -355,7 +355,18 @@ pub struct PushArgs {
 #[derive(Debug, Args)]
 pub struct ProvenanceArgs {
     /// The .himg file (built first, reusing the store).
-    pub file: PathBuf,
+    #[arg(required_unless_present = "verify")]
+    pub file: Option<PathBuf>,
+    /// Instead: fetch the provenance attached to REF's image manifests (`himg push --provenance`)
+    /// and check its signature by a `--trusted-key` and its subject (exit 13 when it fails).
+    #[arg(long, value_name = "REF", conflicts_with_all = ["file", "sign", "out", "image"])]
+    pub verify: Option<String>,
+    /// A public key `NAME:base64` whose provenance signatures are trusted (repeatable).
+    #[arg(long = "trusted-key", value_name = "NAME:KEY", requires = "verify")]
+    pub trusted_keys: Vec<String>,
+    /// Allow plain http for `--verify`'s registry (loopback registries always may).
+    #[arg(long, requires = "verify")]
+    pub insecure: bool,
     /// Which image (by name) when the file declares several.
     #[arg(long, value_name = "NAME")]
     pub image: Option<String>,
@@ -372,6 +383,9 @@ pub struct ProvenanceArgs {
     /// key `cache push` signs with).
     #[arg(long, value_name = "NAME", requires = "sign")]
     pub sign_key: Option<String>,
+    /// With `--verify`: print the verified statements as JSON on stdout.
+    #[arg(long, requires = "verify")]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,8 @@
 //! files); 2 usage error; 3 a build or I/O failure; 4 the store is inconsistent or incompatible; 5 an
 //! image violates its declared policy; 6 an image test failed; 10 `update --check` found updates;
 //! 11 `scan --fail-on` (or `promote --fail-on`) found vulnerabilities at or above the threshold;
-//! 12 `promote --require-stage` found no trusted record of the required stage.
+//! 12 `promote --require-stage` found no trusted record of the required stage; 13 `provenance
+//! --verify` found no attached provenance, or none signed by a trusted key about the image.
 
 // A CLI error is built once per process, on the way out: its size does not matter.
 #![allow(clippy::result_large_err)]

@@ -8,9 +8,10 @@ use serde_json::json;
 
 use super::args::{GlobalArgs, ProvenanceArgs, PushArgs};
 use super::{CliError, Printer};
+use crate::cache::sign::{PublicKey, TrustedKeys};
 use crate::debian::lockfile::LockFile;
 use crate::image::{ImageSource, ImageView};
-use crate::provenance::{self, Envelope, InputFile};
+use crate::provenance::{self, Envelope, InputFile, ProvenanceError};
 use crate::registry::{Client, Reference};
 
 /// `himg provenance FILE.himg`: builds (reusing the store) and prints or writes the statement.
@@ -19,8 +20,11 @@ pub fn provenance(
     args: &ProvenanceArgs,
     printer: &Printer,
 ) -> Result<ExitCode, CliError> {
+    let (Some(file), None) = (&args.file, &args.verify) else {
+        return verify(args, printer);
+    };
     let images: Vec<String> = args.image.iter().cloned().collect();
-    let built = super::build::materialize(global, &args.file, &images, printer)?;
+    let built = super::build::materialize(global, file, &images, printer)?;
     let source = ImageSource::open(&built.layout())?;
     let views = source.images()?;
     let chosen: Vec<&ImageView> = views
@@ -34,7 +38,7 @@ pub fn provenance(
         .collect();
     let [view] = chosen.as_slice() else {
         return Err(CliError::ImageSelect {
-            target: args.file.display().to_string(),
+            target: file.display().to_string(),
             wanted: format!(
                 "image {} architecture {}",
                 args.image.as_deref().unwrap_or("*"),
@@ -53,7 +57,7 @@ pub fn provenance(
                 .collect(),
         });
     };
-    let statement = statement_of(&args.file, built.lock.as_ref(), view)?;
+    let statement = statement_of(file, built.lock.as_ref(), view)?;
     let bytes = if args.sign {
         let key = super::cache_cmd::signing_key_named(args.sign_key.as_deref())?;
         Envelope::sign(&statement, &key).to_bytes()?
@@ -85,6 +89,88 @@ pub fn provenance(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `himg provenance --verify REF`: every image manifest REF names (each architecture of an index)
+/// has an attached envelope, signed by a `--trusted-key`, whose statement is about that manifest.
+fn verify(args: &ProvenanceArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+    use crate::registry::{ClientOptions, Credentials, OCI_INDEX, artifact};
+    let text = args.verify.as_deref().unwrap_or_default();
+    let reference: Reference = text.parse()?;
+    let trusted = TrustedKeys::new(
+        args.trusted_keys
+            .iter()
+            .map(|k| PublicKey::parse(k))
+            .collect::<Result<Vec<_>, _>>()?,
+    );
+    let client = Client::new(ClientOptions {
+        insecure: args.insecure || crate::registry::base::is_loopback_registry(&reference.registry),
+        credentials: Credentials::from_env()?,
+        ..ClientOptions::default()
+    });
+    let (media_type, bytes, digest) = client.manifest(&reference)?;
+    // The per-architecture manifests: an index's children (those of `--arch`), or the manifest.
+    let mut manifests = Vec::new();
+    if media_type == OCI_INDEX || media_type == crate::registry::DOCKER_MANIFEST_LIST {
+        let index: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| CliError::Layout(format!("{reference}: the index is not JSON: {e}")))?;
+        for child in index["manifests"].as_array().into_iter().flatten() {
+            let arch = child["platform"]["architecture"]
+                .as_str()
+                .unwrap_or_default();
+            if let Some(d) = child["digest"].as_str()
+                && args.arch.as_deref().is_none_or(|a| a == arch)
+            {
+                manifests.push((d.to_owned(), arch.to_owned()));
+            }
+        }
+    } else {
+        manifests.push((digest, args.arch.clone().unwrap_or_default()));
+    }
+    let mut verified = Vec::new();
+    for (digest, arch) in &manifests {
+        let tag = artifact::tag(digest, provenance::ENVELOPE_TAG_SUFFIX)
+            .ok_or_else(|| CliError::Layout(format!("manifest digest {digest} is not sha256")))?;
+        let payload = artifact::fetch(
+            &client,
+            &reference,
+            &tag,
+            provenance::ENVELOPE_ARTIFACT_TYPE,
+            digest,
+            ENVELOPE_LIMIT,
+        )
+        .map_err(|source| ProvenanceError::Fetch {
+            digest: digest.clone(),
+            source,
+        })?
+        .ok_or_else(|| ProvenanceError::Missing {
+            digest: digest.clone(),
+            tag: tag.clone(),
+        })?;
+        let (key, statement) = Envelope::parse(&payload)?.verify(&trusted)?;
+        provenance::check_subject(&statement, digest)?;
+        let definition = &statement["predicate"]["buildDefinition"];
+        let dependencies = definition["resolvedDependencies"]
+            .as_array()
+            .map_or(0, Vec::len);
+        printer.status(
+            "Verified",
+            &format!(
+                "provenance of {digest}{} signed by `{key}`: image `{}` from `{}`, {dependencies} resolved dependencies",
+                if arch.is_empty() { String::new() } else { format!(" ({arch})") },
+                statement["subject"][0]["name"].as_str().unwrap_or_default(),
+                definition["externalParameters"]["file"].as_str().unwrap_or_default(),
+            ),
+        );
+        verified.push(json!({"subject": digest, "key": key, "statement": statement}));
+    }
+    if args.json {
+        printer.json(&json!({"reference": text, "verified": verified}));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The largest envelope `--verify` fetches.
+const ENVELOPE_LIMIT: u64 = 16 << 20;
 
 /// The provenance statement (canonical JSON) of `view`, built from `file` and its `lock`.
 fn statement_of(
