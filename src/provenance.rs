@@ -47,7 +47,7 @@ pub enum ProvenanceError {
     Fetch {
         digest: String,
         #[source]
-        source: crate::registry::artifact::ArtifactError,
+        source: Box<crate::registry::artifact::ArtifactError>,
     },
 }
 

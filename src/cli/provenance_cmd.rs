@@ -140,7 +140,7 @@ fn verify(args: &ProvenanceArgs, printer: &Printer) -> Result<ExitCode, CliError
         )
         .map_err(|source| ProvenanceError::Fetch {
             digest: digest.clone(),
-            source,
+            source: Box::new(source),
         })?
         .ok_or_else(|| ProvenanceError::Missing {
             digest: digest.clone(),
