@@ -351,6 +351,22 @@ mod tests {
     }
 
     #[test]
+    fn registry_bases_are_pinned_dependencies() {
+        let bases = [
+            "127.0.0.1:5000/base/b@sha256:".to_owned() + &"cd".repeat(32),
+            "127.0.0.1:5000/base/a@sha256:".to_owned() + &"ef".repeat(32),
+        ];
+        let v = statement(&input(&[], &bases));
+        let deps = v["predicate"]["buildDefinition"]["resolvedDependencies"]
+            .as_array()
+            .unwrap();
+        assert_eq!(deps.len(), 4);
+        assert_eq!(deps[2]["name"], bases[1].as_str());
+        assert_eq!(deps[2]["digest"]["sha256"], "ef".repeat(32));
+        assert_eq!(deps[3]["digest"]["sha256"], "cd".repeat(32));
+    }
+
+    #[test]
     fn pae_matches_the_dsse_spec() {
         assert_eq!(pae("t", b"ab"), b"DSSEv1 1 t 2 ab".to_vec());
     }
