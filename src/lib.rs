@@ -19,6 +19,7 @@ pub mod output;
 pub mod plan;
 pub mod policy;
 pub mod promote;
+pub mod provenance;
 pub mod registry;
 pub mod sbom;
 pub mod testing;

@@ -22,12 +22,13 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The SBOM validators (pyspdxtools, CycloneDX's JsonStrictValidator), pinned, in a virtualenv under the
+# The SBOM validators (pyspdxtools, CycloneDX's JsonStrictValidator) and the in-toto attestation
+# bindings (SLSA provenance), pinned, in a virtualenv under the
 # target directory (a fresh Debian's system Python refuses `pip install` outside one).
 venv="${CARGO_TARGET_DIR:-target}/pyvenv"
-if [ ! -x "$venv/bin/pyspdxtools" ] || ! "$venv/bin/python3" -c 'import cyclonedx.validation.json' 2>/dev/null; then
+if [ ! -x "$venv/bin/pyspdxtools" ] || ! "$venv/bin/python3" -c 'import cyclonedx.validation.json, in_toto_attestation' 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q 'spdx-tools==0.8.5' 'cyclonedx-python-lib[json-validation]==11.12.0'
+  "$venv/bin/pip" install -q 'spdx-tools==0.8.5' 'cyclonedx-python-lib[json-validation]==11.12.0' 'in-toto-attestation==0.9.3'
 fi
 export PATH="$(cd "$venv/bin" && pwd):$PATH"
 

@@ -64,6 +64,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Write the software bill of materials of an image (SPDX 2.3 or CycloneDX 1.6 JSON).
     Sbom(SbomArgs),
+    /// Print the SLSA provenance (in-toto statement, or signed DSSE envelope) of a built image.
+    Provenance(ProvenanceArgs),
     /// Check images against their hardening policies (exit 5 on a violation).
     Audit(AuditArgs),
     /// Inspect and maintain the store.
@@ -337,8 +339,52 @@ pub struct PushArgs {
     /// it, tagged `sha256-<hex>.spdx` and `sha256-<hex>.cdx`.
     #[arg(long)]
     pub sbom: bool,
+    /// Also attach each pushed manifest's signed SLSA provenance (a DSSE envelope) as an OCI
+    /// artifact referring to it, tagged `sha256-<hex>.att` (needs a .himg file).
+    #[arg(long)]
+    pub provenance: bool,
+    /// The key that signs the provenance: a NAME of `himg key generate NAME`, or a secret key file
+    /// (default: the key `cache push` signs with).
+    #[arg(long, value_name = "NAME", requires = "provenance")]
+    pub sign_key: Option<String>,
     /// Print a JSON report on stdout.
     #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProvenanceArgs {
+    /// The .himg file (built first, reusing the store).
+    #[arg(required_unless_present = "verify")]
+    pub file: Option<PathBuf>,
+    /// Instead: fetch the provenance attached to REF's image manifests (`himg push --provenance`)
+    /// and check its signature by a `--trusted-key` and its subject (exit 13 when it fails).
+    #[arg(long, value_name = "REF", conflicts_with_all = ["file", "sign", "out", "image"])]
+    pub verify: Option<String>,
+    /// A public key `NAME:base64` whose provenance signatures are trusted (repeatable).
+    #[arg(long = "trusted-key", value_name = "NAME:KEY", requires = "verify")]
+    pub trusted_keys: Vec<String>,
+    /// Allow plain http for `--verify`'s registry (loopback registries always may).
+    #[arg(long, requires = "verify")]
+    pub insecure: bool,
+    /// Which image (by name) when the file declares several.
+    #[arg(long, value_name = "NAME")]
+    pub image: Option<String>,
+    /// Which architecture when the image has several.
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// Write the statement (or envelope) to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print a signed DSSE envelope instead of the bare statement.
+    #[arg(long)]
+    pub sign: bool,
+    /// The key that signs: a NAME of `himg key generate NAME`, or a secret key file (default: the
+    /// key `cache push` signs with).
+    #[arg(long, value_name = "NAME", requires = "sign")]
+    pub sign_key: Option<String>,
+    /// With `--verify`: print the verified statements as JSON on stdout.
+    #[arg(long, requires = "verify")]
     pub json: bool,
 }
 

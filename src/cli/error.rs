@@ -71,6 +71,8 @@ pub enum CliError {
     UnknownRelease { image: String },
     #[error(transparent)]
     Promote(#[from] crate::promote::PromoteError),
+    #[error(transparent)]
+    Provenance(#[from] crate::provenance::ProvenanceError),
     #[error("cannot access `{path}`")]
     Io {
         path: std::path::PathBuf,
@@ -103,6 +105,7 @@ impl CliError {
                 crate::promote::PromoteError::Unevaluable { .. }
                 | crate::promote::PromoteError::Stage(_),
             ) => 1,
+            CliError::Provenance(e) if e.is_rejection() => 13,
             CliError::Store(StoreError::IncompatibleVersion { .. }) => 4,
             CliError::Plan(PlanError::Store(StoreError::IncompatibleVersion { .. })) => 4,
             _ => 3,
@@ -141,6 +144,12 @@ impl CliError {
             CliError::Promote(crate::promote::PromoteError::MissingStage { stage, .. }) => Some(format!(
                 "promote the same digest to `{stage}` first (`himg promote … --stage {stage}`); nothing was pushed"
             )),
+            CliError::Provenance(crate::provenance::ProvenanceError::Signature(_)) => Some(
+                "trust the public key that signs provenance: --trusted-key NAME:base64 (`himg key generate` printed it)".into(),
+            ),
+            CliError::Provenance(crate::provenance::ProvenanceError::Missing { .. }) => Some(
+                "attach it with `himg push FILE.himg REF --provenance`".into(),
+            ),
             CliError::Promote(crate::promote::PromoteError::Refused { .. }) => Some(
                 "trust the public key that signs promotions: --trusted-key NAME:base64 (`himg key generate` printed it) or `[promote] trusted-keys` in the config file; nothing was pushed".into(),
             ),

@@ -4,7 +4,8 @@
 //! files); 2 usage error; 3 a build or I/O failure; 4 the store is inconsistent or incompatible; 5 an
 //! image violates its declared policy; 6 an image test failed; 10 `update --check` found updates;
 //! 11 `scan --fail-on` (or `promote --fail-on`) found vulnerabilities at or above the threshold;
-//! 12 `promote --require-stage` found no trusted record of the required stage.
+//! 12 `promote --require-stage` found no trusted record of the required stage; 13 `provenance
+//! --verify` found no attached provenance, or none signed by a trusted key about the image.
 
 // A CLI error is built once per process, on the way out: its size does not matter.
 #![allow(clippy::result_large_err)]
@@ -19,6 +20,7 @@ mod image_cmd;
 mod lang_cmd;
 mod printer;
 mod promote_cmd;
+mod provenance_cmd;
 mod registry_cmd;
 mod store_cmd;
 mod test_cmd;
@@ -81,6 +83,7 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
         Command::Key(k) => cache_cmd::key(k, printer),
         Command::Cache(c) => cache_cmd::run(&cli.global, c, printer),
         Command::Sbom(a) => audit_cmd::sbom(&cli.global, a, printer),
+        Command::Provenance(a) => provenance_cmd::provenance(&cli.global, a, printer),
         Command::Audit(a) => audit_cmd::audit(&cli.global, a, printer),
         Command::Scan(a) => vuln_cmd::scan(&cli.global, a, printer),
         Command::Vulndb(c) => vuln_cmd::vulndb(&cli.global, c, printer),

@@ -76,6 +76,12 @@ pub fn push(
     printer: &Printer,
 ) -> Result<ExitCode, CliError> {
     let reference: Reference = args.reference.parse()?;
+    if args.provenance && !super::build::is_himg_file(&args.layout) {
+        return Err(CliError::Layout(format!(
+            "--provenance needs the .himg file the image is built from, not `{}`",
+            args.layout.display()
+        )));
+    }
     // A .himg file is built first (everything the store has is reused), then pushed from its layout.
     let built = if super::build::is_himg_file(&args.layout) {
         let images: Vec<String> = args.image.iter().cloned().collect();
@@ -111,9 +117,22 @@ pub fn push(
     } else {
         Vec::new()
     };
+    let provenance = if args.provenance {
+        super::provenance_cmd::attach(
+            &client,
+            &layout_dir,
+            &reference,
+            args,
+            built.as_ref().and_then(|b| b.lock.as_ref()),
+            printer,
+        )?
+    } else {
+        Vec::new()
+    };
     if args.json {
         printer.json(&json!({
             "sboms": sboms,
+            "provenance": provenance,
             "reference": reference.to_string(),
             "digest": report.manifest_digest,
             "uploaded": report.uploaded,
@@ -339,6 +358,33 @@ pub(super) fn pull_if_reference(
     Ok(Some(PulledTemp { _dir: dir, layout }))
 }
 
+/// What an artifact attached to `view` (an image manifest of the layout at `layout_dir`) refers
+/// to, and its `created` time: the build's, so that artifact manifests are reproducible too.
+pub(super) fn artifact_subject(
+    layout_dir: &Path,
+    view: &crate::image::ImageView,
+) -> Result<(crate::registry::artifact::Subject, String), CliError> {
+    let hex = view.digest.trim_start_matches("sha256:");
+    let manifest_path = layout_dir.join("blobs/sha256").join(hex);
+    let size = std::fs::metadata(&manifest_path)
+        .map_err(|source| CliError::Io {
+            path: manifest_path.clone(),
+            source,
+        })?
+        .len();
+    let subject = crate::registry::artifact::Subject {
+        media_type: crate::registry::OCI_MANIFEST.to_owned(),
+        digest: view.digest.clone(),
+        size,
+    };
+    let created = view
+        .config
+        .created
+        .clone()
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned());
+    Ok((subject, created))
+}
+
 /// The artifact types of attached SBOMs, with their tag suffixes.
 const SBOM_ARTIFACTS: [(crate::sbom::Format, &str, &str); 2] = [
     (crate::sbom::Format::Spdx, "application/spdx+json", "spdx"),
@@ -366,25 +412,7 @@ fn attach_sboms(
         if image.is_some_and(|n| view.name.as_deref() != Some(n)) {
             continue;
         }
-        let hex = view.digest.trim_start_matches("sha256:");
-        let manifest_path = layout_dir.join("blobs/sha256").join(hex);
-        let size = std::fs::metadata(&manifest_path)
-            .map_err(|source| CliError::Io {
-                path: manifest_path.clone(),
-                source,
-            })?
-            .len();
-        let subject = artifact::Subject {
-            media_type: crate::registry::OCI_MANIFEST.to_owned(),
-            digest: view.digest.clone(),
-            size,
-        };
-        // The build's time, so that the artifact manifests are reproducible too.
-        let created = view
-            .config
-            .created
-            .clone()
-            .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned());
+        let (subject, created) = artifact_subject(layout_dir, &view)?;
         let bom = super::audit_cmd::bom(&source, &view, lock);
         for (format, artifact_type, suffix) in SBOM_ARTIFACTS {
             let document = format.render(&bom);
