@@ -26,9 +26,17 @@ fi
 # bindings (SLSA provenance), pinned, in a virtualenv under the
 # target directory (a fresh Debian's system Python refuses `pip install` outside one).
 venv="${CARGO_TARGET_DIR:-target}/pyvenv"
-if [ ! -x "$venv/bin/pyspdxtools" ] || ! "$venv/bin/python3" -c 'import cyclonedx.validation.json, in_toto_attestation' 2>/dev/null; then
+mkdir -p "$(dirname "$venv")"
+venv_abs="$(cd "$(dirname "$venv")" && pwd)/pyvenv"
+# A venv's scripts name its absolute path: a copied or moved one is made again.
+if [ -d "$venv" ] && [ "$(cat "$venv/.himg-path" 2>/dev/null)" != "$venv_abs" ]; then
+  rm -rf "$venv"
+fi
+if [ ! -x "$venv/bin/pyspdxtools" ] \
+   || ! "$venv/bin/python3" -c 'import cyclonedx.validation.json, in_toto_attestation, google.protobuf' 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q 'spdx-tools==0.8.5' 'cyclonedx-python-lib[json-validation]==11.12.0' 'in-toto-attestation==0.9.3'
+  "$venv/bin/python3" -m pip install -q 'spdx-tools==0.8.5' 'cyclonedx-python-lib[json-validation]==11.12.0' 'in-toto-attestation==0.9.3'
+  echo "$venv_abs" >"$venv/.himg-path"
 fi
 export PATH="$(cd "$venv/bin" && pwd):$PATH"
 
