@@ -305,10 +305,24 @@ fn build_analysed(
     for img in &images {
         printer.status("Image", &format!("{} {}", img.name, img.top.digest));
     }
+    // What the SBOM/policy analysis cost, when it was not simply found in the store.
+    let analysis_note = if counts.analyses_built > 0 {
+        format!(
+            " (analysed {} image{}, {} layer{} scanned)",
+            counts.analyses_built,
+            if counts.analyses_built == 1 { "" } else { "s" },
+            counts.layers_scanned,
+            if counts.layers_scanned == 1 { "" } else { "s" }
+        )
+    } else if counts.analyses_substituted > 0 {
+        " (analyses substituted)".to_owned()
+    } else {
+        String::new()
+    };
     printer.status(
         "Finished",
         &format!(
-            "{} derivation{} built, {reused} reused, {substituted} substituted, in {:.2}s → {}",
+            "{} derivation{} built, {reused} reused, {substituted} substituted{analysis_note}, in {:.2}s → {}",
             built,
             if built == 1 { "" } else { "s" },
             started.elapsed().as_secs_f64(),
