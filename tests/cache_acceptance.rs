@@ -16,7 +16,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Project, assert_success, himg_bin};
-use support::{DebBuilder, RepoBuilder, TestKey, TestServer, serve};
+use support::{DebBuilder, TestKey, TestServer, serve};
 
 const UNREACHABLE: &str = "http://127.0.0.1:9";
 
@@ -33,10 +33,7 @@ impl Teams {
     fn new() -> Teams {
         let project = Project::new();
         let key = TestKey::generate("fixture archive");
-        let mut repo = RepoBuilder::new();
-        repo.sign_with(&key);
-        let suite = repo.suite("stable");
-        for deb in [
+        let debs = [
             DebBuilder::new("hello-fixture", "1.0-1", "amd64")
                 .depends("libgreet")
                 .file("./usr/bin/hello-fixture", b"#!/bin/sh\necho hi\n", 0o755)
@@ -50,10 +47,8 @@ impl Teams {
                 )
                 .build()
                 .unwrap(),
-        ] {
-            suite.add("main", &deb);
-        }
-        repo.write(&project.path("repo")).unwrap();
+        ];
+        support::publish(&project.path("repo"), &key, "stable", &debs).unwrap();
         let server = serve(&project.path("repo")).unwrap();
         std::fs::write(project.path("fixture.gpg"), key.public_keyring()).unwrap();
         std::fs::write(

@@ -14,7 +14,7 @@ use common::registry::Registry;
 use common::{Project, assert_success};
 use himg::image::ImageSource;
 use serde_json::{Value, json};
-use support::{Deb, DebBuilder, RepoBuilder, TestKey, serve};
+use support::{Deb, DebBuilder, TestKey, serve};
 
 fn json_of(o: &Output, what: &str) -> Value {
     assert_success(o, what);
@@ -146,14 +146,7 @@ fn dash() -> Deb {
 }
 
 fn publish(dir: &std::path::Path, key: &TestKey, debs: &[Deb]) {
-    let _ = std::fs::remove_dir_all(dir);
-    let mut repo = RepoBuilder::new();
-    repo.sign_with(key);
-    let suite = repo.suite(SUITE);
-    for d in debs {
-        suite.add("main", d);
-    }
-    repo.write(dir).unwrap();
+    support::publish(dir, key, SUITE, debs).unwrap();
 }
 
 #[test]

@@ -19,7 +19,7 @@ use himg::cache::{PublicKey, TrustedKeys};
 use himg::promote::{self, SignedRecord, Subject};
 use himg::registry::{Client, ClientOptions, OCI_MANIFEST, Reference};
 use serde_json::{Value, json};
-use support::{DebBuilder, RepoBuilder, TestKey, serve};
+use support::{DebBuilder, TestKey, serve};
 
 const NOW: &str = "2026-03-04T05:06:07Z";
 
@@ -383,14 +383,11 @@ fn the_vulnerability_gate_matches_like_scan() {
     let s = Stages::new();
     let p = |rel: &str| s.project.path(rel);
     let key = TestKey::generate("fixture archive");
-    let mut repo = RepoBuilder::new();
-    repo.sign_with(&key);
     let deb = DebBuilder::new("unfixed", "2.0-1", "amd64")
         .file("./usr/share/doc/unfixed/copyright", b"MIT\n", 0o644)
         .build()
         .unwrap();
-    repo.suite("trixie").add("main", &deb);
-    repo.write(&p("repo")).unwrap();
+    support::publish(&p("repo"), &key, "trixie", &[deb]).unwrap();
     let server = serve(&p("repo")).unwrap();
     std::fs::write(p("fixture.gpg"), key.public_keyring()).unwrap();
     std::fs::write(

@@ -19,7 +19,7 @@ use common::{Project, assert_success, require_tool, run_tool};
 use himg::cache::sign::{PublicKey, TrustedKeys};
 use himg::provenance::{self, Envelope};
 use serde_json::Value;
-use support::{DebBuilder, RepoBuilder, TestKey, serve};
+use support::{DebBuilder, TestKey, serve};
 
 /// The in-toto attestation bindings accept `path` as an in-toto Statement v1 whose predicate is
 /// SLSA provenance v1: unknown or mistyped predicate fields are errors, every resource descriptor
@@ -254,13 +254,7 @@ fn debian_fixture_lists_locked_debs_with_the_lock_sha256() {
             .build()
             .unwrap(),
     ];
-    let mut repo = RepoBuilder::new();
-    repo.sign_with(&key);
-    let suite = repo.suite("stable");
-    for d in &debs {
-        suite.add("main", d);
-    }
-    repo.write(&project.path("repo")).unwrap();
+    support::publish(&project.path("repo"), &key, "stable", &debs).unwrap();
     let server = serve(&project.path("repo")).unwrap();
     std::fs::write(project.path("fixture.gpg"), key.public_keyring()).unwrap();
     std::fs::write(

@@ -11,7 +11,7 @@ mod support;
 
 use common::sbom::{check_built_sboms, validate_cyclonedx, validate_spdx};
 use common::{Project, assert_success};
-use support::{DebBuilder, RepoBuilder, TestKey, serve};
+use support::{DebBuilder, TestKey, serve};
 
 fn read(p: &std::path::Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
@@ -135,13 +135,7 @@ fn debian_fixture_sboms_list_every_locked_package() {
             .build()
             .unwrap(),
     ];
-    let mut repo = RepoBuilder::new();
-    repo.sign_with(&key);
-    let suite = repo.suite("stable");
-    for d in &debs {
-        suite.add("main", d);
-    }
-    repo.write(&project.path("repo")).unwrap();
+    support::publish(&project.path("repo"), &key, "stable", &debs).unwrap();
     let server = serve(&project.path("repo")).unwrap();
     std::fs::write(project.path("fixture.gpg"), key.public_keyring()).unwrap();
     std::fs::write(

@@ -16,7 +16,7 @@ use std::process::Output;
 
 use common::{Project, assert_success};
 use serde_json::{Value, json};
-use support::{DebBuilder, RepoBuilder, TestKey, serve};
+use support::{DebBuilder, TestKey, serve};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -326,13 +326,7 @@ fn scan_fixture_image_findings_vex_sarif_fail_on_and_cache() {
     let project = Project::new();
     let p = |rel: &str| project.path(rel);
     let key = TestKey::generate("fixture archive");
-    let mut repo = RepoBuilder::new();
-    repo.sign_with(&key);
-    let suite = repo.suite("trixie");
-    for d in fixture_debs() {
-        suite.add("main", &d);
-    }
-    repo.write(&p("repo")).unwrap();
+    support::publish(&p("repo"), &key, "trixie", &fixture_debs()).unwrap();
     let server = serve(&p("repo")).unwrap();
     std::fs::write(p("fixture.gpg"), key.public_keyring()).unwrap();
     let himg_text = |vex: &str| {

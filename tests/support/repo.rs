@@ -472,3 +472,16 @@ impl BuiltRepo {
         std::fs::write(dists.join("InRelease"), sign(&self.signers, &text, spec)?)
     }
 }
+
+/// Writes (replacing what `dir` held) a repository signed by `key` with one suite `suite` holding
+/// `debs` in `main` — the usual fixture of the end-to-end tests.
+pub fn publish(dir: &Path, key: &TestKey, suite: &str, debs: &[Deb]) -> io::Result<BuiltRepo> {
+    let _ = std::fs::remove_dir_all(dir);
+    let mut repo = RepoBuilder::new();
+    repo.sign_with(key);
+    let s = repo.suite(suite);
+    for d in debs {
+        s.add("main", d);
+    }
+    repo.write(dir)
+}
