@@ -57,24 +57,24 @@ fn build_analysed(
     printer: &Printer,
 ) -> Result<Vec<super::audit_cmd::Analysed>, CliError> {
     let started = Instant::now();
-    let loaded = load_file(&args.file)?;
-    let specs = select(&loaded, &args.images, &args.file)?;
     let store = open_store(global)?;
     let _guard = store.build_guard()?;
-    let mut opts = CompileOptions::from_env()?;
     let mode = if args.locked {
         super::debian_cmd::LockMode::Locked
     } else {
         super::debian_cmd::LockMode::Auto
     };
-    opts.debian = super::debian_cmd::prepare(global, &loaded, &specs, mode, printer)?;
-    opts.registry_bases = registry_bases(&store, &specs)?;
+    let Compiled {
+        loaded,
+        specs,
+        opts,
+        graph,
+    } = compile_file(global, &args.file, &args.images, &store, mode, printer)?;
     let fetcher = if opts.debian.locks.is_empty() {
         None
     } else {
         Some(super::debian_cmd::fetcher()?)
     };
-    let graph = plan::compile(&specs, &loaded.loader, &store, &opts)?;
     // The images, and their analyses (SBOMs, policy facts) when they are wanted: found in the
     // store, substituted, or made from the manifest and per-layer scans.
     let wanted: Vec<(usize, &plan::ArchOutputs)> = if args.no_sbom && args.no_policy {
@@ -173,14 +173,7 @@ fn build_analysed(
     }
 
     if let Some(url) = &args.push_to {
-        let mut outputs = std::collections::BTreeMap::new();
-        for id in graph.graph.node_indices() {
-            if report.output(id).is_some()
-                && let Some(rec) = store.lookup_derivation(&graph.node(id).key)?
-            {
-                outputs.insert(graph.node(id).key, rec);
-            }
-        }
+        let outputs = stored_outputs(&graph, &store, &|id| report.output(id).is_some())?;
         super::cache_cmd::push_outputs(&store, url, &args.cache, &outputs, printer)?;
     }
     let lock =
@@ -412,20 +405,57 @@ pub fn closure_of(
     store: &himg_store::Store,
     printer: &Printer,
 ) -> Result<std::collections::BTreeMap<himg_store::B3Digest, himg_store::OutputRecord>, CliError> {
-    let loaded = load_file(file)?;
-    let specs = select(&loaded, &[], file)?;
-    let mut opts = CompileOptions::from_env()?;
-    opts.debian = super::debian_cmd::prepare(
+    let compiled = compile_file(
         global,
-        &loaded,
-        &specs,
+        file,
+        &[],
+        store,
         super::debian_cmd::LockMode::Locked,
         printer,
     )?;
+    stored_outputs(&compiled.graph, store, &|_| true)
+}
+
+/// A `.himg` file compiled: what it declares, the images chosen, the options and the graph.
+struct Compiled {
+    loaded: Loaded,
+    specs: Vec<ImageSpec>,
+    opts: CompileOptions,
+    graph: plan::BuildGraph,
+}
+
+/// Loads `file`, picks `images` (all when empty), prepares their Debian inputs (`mode`) and
+/// registry bases, and compiles the derivation graph.
+fn compile_file(
+    global: &GlobalArgs,
+    file: &std::path::Path,
+    images: &[String],
+    store: &himg_store::Store,
+    mode: super::debian_cmd::LockMode,
+    printer: &Printer,
+) -> Result<Compiled, CliError> {
+    let loaded = load_file(file)?;
+    let specs = select(&loaded, images, file)?;
+    let mut opts = CompileOptions::from_env()?;
+    opts.debian = super::debian_cmd::prepare(global, &loaded, &specs, mode, printer)?;
     opts.registry_bases = registry_bases(store, &specs)?;
     let graph = plan::compile(&specs, &loaded.loader, store, &opts)?;
+    Ok(Compiled {
+        loaded,
+        specs,
+        opts,
+        graph,
+    })
+}
+
+/// The store's records of the graph's derivations that `keep` selects, by key.
+fn stored_outputs(
+    graph: &plan::BuildGraph,
+    store: &himg_store::Store,
+    keep: &dyn Fn(plan::NodeId) -> bool,
+) -> Result<std::collections::BTreeMap<himg_store::B3Digest, himg_store::OutputRecord>, CliError> {
     let mut out = std::collections::BTreeMap::new();
-    for id in graph.graph.node_indices() {
+    for id in graph.graph.node_indices().filter(|id| keep(*id)) {
         let key = graph.node(id).key;
         if let Some(rec) = store.lookup_derivation(&key)? {
             out.insert(key, rec);
@@ -439,19 +469,16 @@ pub fn graph(
     args: &GraphArgs,
     printer: &Printer,
 ) -> Result<ExitCode, CliError> {
-    let loaded = load_file(&args.file)?;
-    let specs = select(&loaded, &args.images, &args.file)?;
     let store = open_store(global)?;
-    let mut opts = CompileOptions::from_env()?;
-    opts.debian = super::debian_cmd::prepare(
+    let graph = compile_file(
         global,
-        &loaded,
-        &specs,
+        &args.file,
+        &args.images,
+        &store,
         super::debian_cmd::LockMode::Locked,
         printer,
-    )?;
-    opts.registry_bases = registry_bases(&store, &specs)?;
-    let graph = plan::compile(&specs, &loaded.loader, &store, &opts)?;
+    )?
+    .graph;
     if args.json {
         printer.json(&graph.to_json());
     } else {
