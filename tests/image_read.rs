@@ -30,6 +30,12 @@ fn only_view(path: &Path) -> (ImageSource, ImageView) {
     let source = ImageSource::open(path).unwrap();
     let mut views = source.images().unwrap();
     assert_eq!(views.len(), 1, "one image in {}", path.display());
+    // The manifest-only listing names the same image without reading its layers.
+    let manifests = source.manifests().unwrap();
+    assert_eq!(manifests.len(), 1);
+    assert_eq!(manifests[0].digest, views[0].digest);
+    assert_eq!(manifests[0].name, views[0].name);
+    assert_eq!(manifests[0].config, views[0].config);
     (source, views.remove(0))
 }
 

@@ -10,7 +10,7 @@ use super::args::{GlobalArgs, ProvenanceArgs, PushArgs};
 use super::{CliError, Printer};
 use crate::cache::sign::{PublicKey, TrustedKeys};
 use crate::debian::lockfile::LockFile;
-use crate::image::{ImageSource, ImageView};
+use crate::image::{ImageSource, ManifestSummary};
 use crate::provenance::{self, Envelope, InputFile, ProvenanceError};
 use crate::registry::{Client, Reference};
 
@@ -25,9 +25,10 @@ pub fn provenance(
     };
     let images: Vec<String> = args.image.iter().cloned().collect();
     let built = super::build::materialize(global, file, &images, printer)?;
+    // Provenance names manifests only: their layers are not read back.
     let source = ImageSource::open(&built.layout())?;
-    let views = source.images()?;
-    let chosen: Vec<&ImageView> = views
+    let views = source.manifests()?;
+    let chosen: Vec<&ManifestSummary> = views
         .iter()
         .filter(|v| args.image.is_none() || v.name == args.image)
         .filter(|v| {
@@ -172,11 +173,12 @@ fn verify(args: &ProvenanceArgs, printer: &Printer) -> Result<ExitCode, CliError
 /// The largest envelope `--verify` fetches.
 const ENVELOPE_LIMIT: u64 = 16 << 20;
 
-/// The provenance statement (canonical JSON) of `view`, built from `file` and its `lock`.
+/// The provenance statement (canonical JSON) of the image manifest `view`, built from `file` and
+/// its `lock`.
 fn statement_of(
     file: &Path,
     lock: Option<&LockFile>,
-    view: &ImageView,
+    view: &ManifestSummary,
 ) -> Result<Vec<u8>, CliError> {
     let read = |path: &Path| {
         std::fs::read(path).map_err(|source| CliError::Io {
@@ -250,11 +252,11 @@ pub(super) fn attach(
     let key = super::cache_cmd::signing_key_named(args.sign_key.as_deref())?;
     let source = ImageSource::open(layout_dir)?;
     let mut attached = Vec::new();
-    for view in source.images()? {
+    for view in source.manifests()? {
         if image.is_some_and(|n| view.name.as_deref() != Some(n)) {
             continue;
         }
-        let (subject, created) = super::registry_cmd::artifact_subject(layout_dir, &view)?;
+        let (subject, created) = super::registry_cmd::artifact_subject(&view);
         let envelope = Envelope::sign(&statement_of(file, lock, &view)?, &key).to_bytes()?;
         let tag =
             artifact::tag(&view.digest, provenance::ENVELOPE_TAG_SUFFIX).ok_or_else(|| {

@@ -358,31 +358,22 @@ pub(super) fn pull_if_reference(
     Ok(Some(PulledTemp { _dir: dir, layout }))
 }
 
-/// What an artifact attached to `view` (an image manifest of the layout at `layout_dir`) refers
-/// to, and its `created` time: the build's, so that artifact manifests are reproducible too.
+/// What an artifact attached to the image `manifest` refers to, and its `created` time: the
+/// build's, so that artifact manifests are reproducible too.
 pub(super) fn artifact_subject(
-    layout_dir: &Path,
-    view: &crate::image::ImageView,
-) -> Result<(crate::registry::artifact::Subject, String), CliError> {
-    let hex = view.digest.trim_start_matches("sha256:");
-    let manifest_path = layout_dir.join("blobs/sha256").join(hex);
-    let size = std::fs::metadata(&manifest_path)
-        .map_err(|source| CliError::Io {
-            path: manifest_path.clone(),
-            source,
-        })?
-        .len();
+    manifest: &crate::image::ManifestSummary,
+) -> (crate::registry::artifact::Subject, String) {
     let subject = crate::registry::artifact::Subject {
         media_type: crate::registry::OCI_MANIFEST.to_owned(),
-        digest: view.digest.clone(),
-        size,
+        digest: manifest.digest.clone(),
+        size: manifest.size,
     };
-    let created = view
+    let created = manifest
         .config
         .created
         .clone()
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned());
-    Ok((subject, created))
+    (subject, created)
 }
 
 /// The artifact types of attached SBOMs, with their tag suffixes.
@@ -407,12 +398,19 @@ fn attach_sboms(
 ) -> Result<Vec<serde_json::Value>, CliError> {
     use crate::registry::artifact;
     let source = crate::image::ImageSource::open(layout_dir)?;
+    let manifests = source.manifests()?;
     let mut attached = Vec::new();
     for view in source.images()? {
         if image.is_some_and(|n| view.name.as_deref() != Some(n)) {
             continue;
         }
-        let (subject, created) = artifact_subject(layout_dir, &view)?;
+        let manifest = manifests
+            .iter()
+            .find(|m| m.digest == view.digest)
+            .ok_or_else(|| {
+                CliError::Layout(format!("no manifest {} in the layout", view.digest))
+            })?;
+        let (subject, created) = artifact_subject(manifest);
         let bom = super::audit_cmd::bom(&source, &view, lock);
         for (format, artifact_type, suffix) in SBOM_ARTIFACTS {
             let document = format.render(&bom);

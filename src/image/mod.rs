@@ -28,4 +28,4 @@ pub use diff::{DiffReport, diff};
 pub use error::ImageError;
 pub use inspect::{InspectReport, inspect};
 pub use model::{ContentFacts, FileEntry, FileKind, ImageView, InstalledPackage, LayerView};
-pub use read::{ImageSource, SourceKind};
+pub use read::{ImageSource, ManifestSummary, SourceKind};

@@ -30,6 +30,22 @@ pub enum SourceKind {
     BlobStore,
 }
 
+/// What [`ImageSource::walk_manifests`] calls for each manifest: `(digest, name, manifest, size)`.
+type ManifestVisit<'a> =
+    dyn FnMut(&str, Option<&str>, &Manifest, u64) -> Result<(), ImageError> + 'a;
+
+/// One image manifest and its config, read without the layers ([`ImageSource::manifests`]).
+#[derive(Debug, Clone)]
+pub struct ManifestSummary {
+    /// The image name (`org.opencontainers.image.ref.name`), when the index names it.
+    pub name: Option<String>,
+    /// Manifest digest, `sha256:<hex>`.
+    pub digest: String,
+    /// Manifest size in bytes (0 for docker-archives, which store no manifest blob).
+    pub size: u64,
+    pub config: ImageConfig,
+}
+
 /// One image of a docker-archive's `manifest.json`.
 #[derive(Debug, Clone)]
 struct DockerImage {
@@ -268,6 +284,52 @@ impl ImageSource {
         Ok(Index::from_json(&bytes)?)
     }
 
+    /// Every image manifest of the source with its config, without reading any layer (what
+    /// provenance and referring artifacts need). Docker-archives, which have no manifest blobs,
+    /// are read whole.
+    pub fn manifests(&self) -> Result<Vec<ManifestSummary>, ImageError> {
+        if self.kind == SourceKind::DockerArchive {
+            return Ok(self
+                .images()?
+                .into_iter()
+                .map(|v| ManifestSummary {
+                    name: v.name,
+                    digest: v.digest,
+                    size: 0,
+                    config: v.config,
+                })
+                .collect());
+        }
+        let index = self.read_index()?;
+        let mut out = Vec::new();
+        for desc in &index.manifests {
+            let name = desc.annotations.get(REF_NAME_ANNOTATION).cloned();
+            self.walk_manifests(
+                desc,
+                name.as_deref(),
+                0,
+                &mut |digest, name, manifest, size| {
+                    let cfg_type = manifest.config.media_type.as_str();
+                    if cfg_type != media_types::CONFIG && cfg_type != media_types::DOCKER_CONFIG {
+                        return Ok(());
+                    }
+                    let config = ImageConfig::from_json(&self.blobs.read_verified(
+                        &manifest.config.digest.to_string(),
+                        Some(manifest.config.size),
+                    )?)?;
+                    out.push(ManifestSummary {
+                        name: name.map(str::to_owned),
+                        digest: digest.to_owned(),
+                        size,
+                        config,
+                    });
+                    Ok(())
+                },
+            )?;
+        }
+        Ok(out)
+    }
+
     /// Follows `desc` down to image manifests.
     fn collect(
         &self,
@@ -275,6 +337,23 @@ impl ImageSource {
         name: Option<&str>,
         depth: usize,
         out: &mut Vec<ImageView>,
+    ) -> Result<(), ImageError> {
+        self.walk_manifests(desc, name, depth, &mut |digest, name, manifest, _| {
+            if let Some((view, _)) = self.view(digest, name, manifest, None)? {
+                out.push(view);
+            }
+            Ok(())
+        })
+    }
+
+    /// Calls `found(digest, name, manifest, size)` for every manifest below `desc` (indexes
+    /// followed, at most 8 deep).
+    fn walk_manifests(
+        &self,
+        desc: &Descriptor,
+        name: Option<&str>,
+        depth: usize,
+        found: &mut ManifestVisit<'_>,
     ) -> Result<(), ImageError> {
         if depth > 8 {
             return Err(ImageError::NotAnImage {
@@ -287,14 +366,12 @@ impl ImageSource {
             let bytes = self.blobs.read_verified(&digest, Some(desc.size))?;
             let index = Index::from_json(&bytes)?;
             for child in &index.manifests {
-                self.collect(child, name, depth + 1, out)?;
+                self.walk_manifests(child, name, depth + 1, found)?;
             }
         } else if media_types::is_manifest(&desc.media_type) {
             let bytes = self.blobs.read_verified(&digest, Some(desc.size))?;
             let manifest = Manifest::from_json(&bytes)?;
-            if let Some((view, _)) = self.view(&digest, name, &manifest, None)? {
-                out.push(view);
-            }
+            found(&digest, name, &manifest, desc.size)?;
         }
         Ok(())
     }
