@@ -247,15 +247,11 @@ pub(super) fn vulnerability_counts(
     name: &str,
     facts: &crate::policy::Facts,
 ) -> Result<Option<Vec<(String, u64)>>, CliError> {
-    let path = db_path(global, &None)?;
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let vdb = VulnDb::open(&path)?;
-    let status = vdb.status()?;
-    if status.records == 0 {
-        return Ok(None);
-    }
+    let (vdb, status) = match imported_db(global) {
+        Ok(db) => db,
+        Err(CliError::EmptyVulnDb { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
     let Some(rel) = release_of(cx.lock, name, facts.os_release.as_deref()) else {
         return Ok(None);
     };
