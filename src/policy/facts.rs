@@ -35,7 +35,7 @@ pub fn is_intrinsic(rule: Rule) -> bool {
 impl Facts {
     /// Checks every intrinsic rule on `view`, reading file contents through `contents`.
     pub fn gather(view: &ImageView, contents: &dyn FileContents) -> Facts {
-        let subject = Subject { view, contents };
+        let subject = Subject::new(view, contents);
         let mut violations = Vec::new();
         for rule in ALL.iter().copied().filter(|r| is_intrinsic(*r)) {
             let mut found = subject.check(rule);

@@ -116,8 +116,10 @@ pub struct Violation {
 
 /// What the rules look at.
 pub struct Subject<'a> {
-    pub view: &'a ImageView,
-    pub contents: &'a dyn FileContents,
+    view: &'a ImageView,
+    contents: &'a dyn FileContents,
+    /// Path → the package that owns it (from the dpkg file lists), made once for every rule.
+    owners: BTreeMap<&'a str, &'a str>,
 }
 
 const BIN_DIRS: &[&str] = &[
@@ -149,21 +151,24 @@ const COMPILERS: &[&str] = &[
     "gcc", "g++", "cc", "c++", "clang", "clang++", "tcc", "rustc", "go", "javac", "gfortran",
 ];
 
-impl Subject<'_> {
-    /// Path → the package that owns it.
-    fn owners(&self) -> BTreeMap<&str, &str> {
-        let mut out = BTreeMap::new();
-        for p in &self.view.packages {
+impl<'a> Subject<'a> {
+    pub fn new(view: &'a ImageView, contents: &'a dyn FileContents) -> Subject<'a> {
+        let mut owners = BTreeMap::new();
+        for p in &view.packages {
             for f in &p.files {
-                out.insert(f.as_str(), p.name.as_str());
+                owners.insert(f.as_str(), p.name.as_str());
             }
         }
-        out
+        Subject {
+            view,
+            contents,
+            owners,
+        }
     }
 
     /// Violations of `rule`.
     pub fn check(&self, rule: Rule) -> Vec<Violation> {
-        let owners = self.owners();
+        let owners = &self.owners;
         let v = |path: &str, message: String| Violation {
             rule,
             path: Some(format!("/{path}")),
