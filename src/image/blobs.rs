@@ -143,7 +143,7 @@ impl Blobs {
         reader
             .read_to_end(&mut buf)
             .map_err(io_err("read blob", self.origin()))?;
-        let actual = format!("sha256:{}", hex::encode(Sha256::digest(&buf)));
+        let actual = super::read::sha256_str(&buf);
         if actual != digest {
             return Err(ImageError::BlobDigestMismatch {
                 digest: digest.to_owned(),

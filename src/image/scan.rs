@@ -90,7 +90,7 @@ pub(crate) fn scan_layer(
             if keep || (facts && entry.raw.size <= secrets::SCAN_LIMIT) {
                 let mut buf = Vec::with_capacity(usize::try_from(entry.raw.size).unwrap_or(0));
                 reader.read_to_end(&mut buf).map_err(read_err)?;
-                entry.sha256 = Some(format!("sha256:{}", hex::encode(Sha256::digest(&buf))));
+                entry.sha256 = Some(super::read::sha256_str(&buf));
                 if facts {
                     entry.facts = Some(ContentFacts {
                         sha1: hex::encode(Sha1::digest(&buf)),
