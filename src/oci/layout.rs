@@ -14,7 +14,8 @@
 //! Updating an existing layout keeps blobs that are still wanted, replaces `index.json`
 //! atomically (temporary file + rename), then deletes blob files (digest-shaped names under
 //! `blobs/sha256` only) that no image references any more. A non-empty directory without an
-//! `oci-layout` file is never written into.
+//! `oci-layout` file is never written into; the temporary files a killed build left behind
+//! (`.oci-layout.tmp-*`, `.index.json.tmp-*`, `blobs/sha256/.tmp-*`) are removed.
 //!
 //! Hardlinked blobs share their inode with the store: a tool that rewrote a layout blob in
 //! place would change the store's copy too (the store should keep its blob files read-only).
@@ -78,6 +79,8 @@ pub fn write_layout(dir: &Path, images: &[NamedImage]) -> Result<(), OciError> {
     for d in [dir.join("blobs"), blob_dir.clone()] {
         set_mode(&d, 0o755)?;
     }
+    remove_leftovers(dir, ".index.json.tmp-")?;
+    remove_leftovers(&blob_dir, ".tmp-")?;
     for blob in blobs.values() {
         place_blob(blob, &blob_dir)?;
     }
@@ -378,8 +381,21 @@ fn prepare_layout_dir(dir: &Path) -> Result<(), OciError> {
             reason: "it exists and is not a directory".to_owned(),
         }),
         Ok(_) => {
-            let mut entries = fs::read_dir(dir).map_err(io_err("list directory", dir))?;
-            if entries.next().is_none() {
+            // A build killed while writing the marker leaves only its temporary file: that
+            // directory is ours and still empty.
+            let mut empty = true;
+            for entry in fs::read_dir(dir).map_err(io_err("list directory", dir))? {
+                let entry = entry.map_err(io_err("list directory", dir))?;
+                let name = entry.file_name();
+                if name.to_string_lossy().starts_with(".oci-layout.tmp-") && entry.path().is_file()
+                {
+                    let path = entry.path();
+                    fs::remove_file(&path).map_err(io_err("remove leftover", &path))?;
+                } else {
+                    empty = false;
+                }
+            }
+            if empty {
                 return Ok(());
             }
             let layout = dir.join("oci-layout");
@@ -409,6 +425,20 @@ fn prepare_layout_dir(dir: &Path) -> Result<(), OciError> {
             }
         }
     }
+}
+
+/// Removes the temporary files (`prefix*`) that an interrupted write left in `dir`, a directory
+/// known to be an OCI layout (or its blob directory).
+fn remove_leftovers(dir: &Path, prefix: &str) -> Result<(), OciError> {
+    for entry in fs::read_dir(dir).map_err(io_err("list directory", dir))? {
+        let entry = entry.map_err(io_err("list directory", dir))?;
+        let path = entry.path();
+        let ours = entry.file_name().to_string_lossy().starts_with(prefix);
+        if ours && entry.file_type().is_ok_and(|t| t.is_file()) {
+            fs::remove_file(&path).map_err(io_err("remove leftover", &path))?;
+        }
+    }
+    Ok(())
 }
 
 /// Puts `blob` at `blob_dir/<hex>`: skipped when a regular file of the right size is there,

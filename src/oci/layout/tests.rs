@@ -129,6 +129,34 @@ fn replaces_a_blob_of_the_wrong_size_and_keeps_good_ones() -> TestResult {
 }
 
 #[test]
+fn a_directory_holding_only_an_interrupted_marker_is_still_empty() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let store = tmp.path().join("store");
+    fs::create_dir(&store)?;
+    let a = image(&store, "a", "a", Compression::Gzip)?;
+    let out = tmp.path().join("out");
+    fs::create_dir(&out)?;
+    // What `kill -9` between creating the marker's temporary file and its rename leaves.
+    fs::write(out.join(".oci-layout.tmp-4242"), b"{\"imageLay")?;
+    write_layout(&out, std::slice::from_ref(&a))?;
+    assert_eq!(fs::read(out.join("oci-layout"))?, OCI_LAYOUT);
+    assert!(!out.join(".oci-layout.tmp-4242").exists());
+    // Leftovers of an interrupted update of a layout go too.
+    fs::write(out.join(".index.json.tmp-77"), b"{")?;
+    fs::write(out.join("blobs/sha256/.tmp-abc-77"), b"partial")?;
+    write_layout(&out, std::slice::from_ref(&a))?;
+    assert!(!out.join(".index.json.tmp-77").exists());
+    assert!(!out.join("blobs/sha256/.tmp-abc-77").exists());
+    // Anything else still makes it someone else's directory.
+    let other = tmp.path().join("other");
+    fs::create_dir(&other)?;
+    fs::write(other.join(".oci-layout.tmp-1"), b"")?;
+    fs::write(other.join("notes.txt"), b"mine")?;
+    assert!(write_layout(&other, std::slice::from_ref(&a)).is_err());
+    Ok(())
+}
+
+#[test]
 fn refuses_directories_that_are_not_layouts() -> TestResult {
     let tmp = tempfile::tempdir()?;
     let store = tmp.path().join("store");
