@@ -2,7 +2,8 @@
 //! saying which inputs made one image manifest, and its DSSE envelope signed with a himg key.
 //!
 //! The statement is a pure function of the build's declared inputs (the `.himg` file's and the
-//! lock's bytes, the locked `.deb`s, the registry bases, `SOURCE_DATE_EPOCH`) and the manifest
+//! lock's bytes, the project files it imports, copies or trusts as keyrings, the locked `.deb`s,
+//! the registry bases, `SOURCE_DATE_EPOCH`) and the manifest
 //! digest: no clock, no host, no random id, canonical JSON. Ed25519 signatures are deterministic, so
 //! the envelope is byte-identical across builds too.
 
@@ -14,6 +15,8 @@ use sha2::Digest;
 
 use crate::cache::sign::{SecretKey, SignatureProblem, TrustedKeys};
 use crate::debian::lockfile::LockedPackage;
+
+pub mod sources;
 
 /// The in-toto Statement type.
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
@@ -95,6 +98,8 @@ pub struct Input<'a> {
     pub file: InputFile,
     /// Its lock file, when it has one.
     pub lock: Option<InputFile>,
+    /// The other project files the build read: imported `.himg` files, keyrings, copied files.
+    pub sources: Vec<InputFile>,
     /// The lock's packages of this image and architecture.
     pub packages: &'a [LockedPackage],
     /// Registry base references along the image's `from` chain (`HOST/REPO@sha256:…`).
@@ -110,6 +115,10 @@ pub fn statement(input: &Input<'_>) -> Value {
     let file_dep = |f: &InputFile| json!({"name": f.path, "digest": {"sha256": f.sha256}});
     let mut dependencies = vec![file_dep(&input.file)];
     dependencies.extend(input.lock.as_ref().map(file_dep));
+    let mut sources: Vec<&InputFile> = input.sources.iter().collect();
+    sources.sort_by(|a, b| a.path.cmp(&b.path));
+    sources.dedup_by(|a, b| a.path == b.path);
+    dependencies.extend(sources.into_iter().map(file_dep));
     let mut packages: Vec<&LockedPackage> = input.packages.iter().collect();
     packages.sort_by(|a, b| {
         (&a.name, &a.architecture, &a.version, &a.filename).cmp(&(
@@ -304,6 +313,11 @@ mod tests {
             manifest_digest: "sha256:0123",
             file: InputFile::new("app.himg", b"image app {}"),
             lock: Some(InputFile::new("app.himg.lock", b"{}")),
+            sources: vec![
+                InputFile::new("src/b.txt", b"b"),
+                InputFile::new("lib/common.himg", b"let x = 1"),
+                InputFile::new("src/b.txt", b"b"),
+            ],
             packages,
             bases,
             epoch: 7,
@@ -323,9 +337,12 @@ mod tests {
             .unwrap();
         assert_eq!(deps[0]["name"], "app.himg");
         assert_eq!(deps[1]["name"], "app.himg.lock");
-        assert_eq!(deps[2]["name"], "base-files");
+        // Project files: sorted by path, each once.
+        assert_eq!(deps[2]["name"], "lib/common.himg");
+        assert_eq!(deps[3]["name"], "src/b.txt");
+        assert_eq!(deps[4]["name"], "base-files");
         assert_eq!(
-            deps[3]["uri"],
+            deps[5]["uri"],
             "mirror://debian/pool/main/zlib1g_1.0-1_amd64.deb"
         );
         assert_eq!(v["subject"][0]["digest"]["sha256"], "0123");
@@ -360,10 +377,11 @@ mod tests {
         let deps = v["predicate"]["buildDefinition"]["resolvedDependencies"]
             .as_array()
             .unwrap();
-        assert_eq!(deps.len(), 4);
-        assert_eq!(deps[2]["name"], bases[1].as_str());
-        assert_eq!(deps[2]["digest"]["sha256"], "ef".repeat(32));
-        assert_eq!(deps[3]["digest"]["sha256"], "cd".repeat(32));
+        // file, lock, two project files, then the bases sorted.
+        assert_eq!(deps.len(), 6);
+        assert_eq!(deps[4]["name"], bases[1].as_str());
+        assert_eq!(deps[4]["digest"]["sha256"], "ef".repeat(32));
+        assert_eq!(deps[5]["digest"]["sha256"], "cd".repeat(32));
     }
 
     #[test]

@@ -117,6 +117,22 @@ fn hello_provenance_validates_and_is_reproducible() {
         definition["resolvedDependencies"][0]["digest"]["sha256"],
         sha256_hex(&read(&project.path("examples/hello.himg")))
     );
+    // Every copied project file, by path and sha256; what the copy's globs leave out is not listed.
+    let deps = definition["resolvedDependencies"].as_array().unwrap();
+    let names: Vec<&str> = deps.iter().filter_map(|d| d["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "examples/hello.himg",
+            "examples/hello/build/hello",
+            "examples/hello/site/about.html",
+            "examples/hello/site/index.html"
+        ]
+    );
+    for dep in &deps[1..] {
+        let path = project.path(dep["name"].as_str().unwrap());
+        assert_eq!(dep["digest"]["sha256"], sha256_hex(&read(&path)), "{dep}");
+    }
     assert_eq!(
         statement["predicate"]["runDetails"]["builder"]["id"],
         "urn:himg:builder:v1"
@@ -293,6 +309,12 @@ fn debian_fixture_lists_locked_debs_with_the_lock_sha256() {
     assert_eq!(deps[0]["name"], "fx.himg");
     assert_eq!(deps[1]["name"], "fx.himg.lock");
     assert_eq!(deps[1]["digest"]["sha256"], sha256_hex(&lock_bytes));
+    // The keyring the repository is trusted with is an input too.
+    assert_eq!(deps[2]["name"], "fixture.gpg");
+    assert_eq!(
+        deps[2]["digest"]["sha256"],
+        sha256_hex(&read(&project.path("fixture.gpg")))
+    );
     for pkg in locked {
         let name = pkg["name"].as_str().unwrap();
         let dep = deps
@@ -312,9 +334,9 @@ fn debian_fixture_lists_locked_debs_with_the_lock_sha256() {
             .unwrap();
         assert_eq!(pkg["sha256"], deb.sha256_hex());
     }
-    assert_eq!(deps.len(), 2 + locked.len());
+    assert_eq!(deps.len(), 3 + locked.len());
     // Sorted by package name; nothing names a host.
-    let names: Vec<&str> = deps[2..]
+    let names: Vec<&str> = deps[3..]
         .iter()
         .map(|d| d["name"].as_str().unwrap())
         .collect();

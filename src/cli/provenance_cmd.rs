@@ -200,7 +200,15 @@ fn statement_of(
         .and_then(|i| i.architectures.get(&view.config.architecture))
         .cloned()
         .unwrap_or_default();
-    let bases = registry_bases(file, &name)?;
+    let loaded = crate::load::load_file(file)?;
+    let bases = registry_bases(&loaded, &name);
+    let sources = provenance::sources::project_files(&loaded, &name)?
+        .into_iter()
+        .map(|f| InputFile {
+            path: relative(&f.path),
+            sha256: f.sha256,
+        })
+        .collect();
     let epoch = crate::plan::CompileOptions::from_env()?.epoch;
     Ok(provenance::statement_bytes(&provenance::Input {
         image: &name,
@@ -208,6 +216,7 @@ fn statement_of(
         manifest_digest: &view.digest,
         file: input_file,
         lock: lock_file,
+        sources,
         packages: &packages,
         bases: &bases,
         epoch,
@@ -221,19 +230,20 @@ fn relative(path: &Path) -> String {
         .ok()
         .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
         .unwrap_or_else(|| path.to_path_buf());
+    // `./x` (a file beside a `.himg` given without a directory) is shown as `x`.
+    let shown = shown.strip_prefix(".").unwrap_or(&shown);
     shown.to_string_lossy().into_owned()
 }
 
 /// The registry base references along image `name`'s `from` chain.
-fn registry_bases(file: &Path, name: &str) -> Result<Vec<String>, CliError> {
-    let loaded = crate::load::load_file(file)?;
+fn registry_bases(loaded: &crate::load::Loaded, name: &str) -> Vec<String> {
     let mut refs = Vec::new();
     let mut next = loaded.evaluated.images.iter().find(|i| i.name == name);
     while let Some(spec) = next {
         refs.extend(spec.base_reference.clone());
         next = spec.base.as_deref();
     }
-    Ok(refs)
+    refs
 }
 
 /// Attaches the provenance, signed with `--sign-key`, of every image manifest pushed from

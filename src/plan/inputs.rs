@@ -37,6 +37,10 @@ pub enum ScannedKind {
     },
 }
 
+/// A regular file found by a listing, waiting to be hashed: its relative path, where it is, and
+/// its metadata (for the stat cache).
+type PendingFile = (String, PathBuf, std::fs::Metadata);
+
 /// Lists and hashes a copy source. `abs_source` is the file or directory on disk.
 pub fn scan_copy(
     store: &Store,
@@ -44,11 +48,41 @@ pub fn scan_copy(
     include: &[String],
     exclude: &[String],
 ) -> Result<Vec<ScannedEntry>, PlanError> {
+    let (mut entries, pending) = list_copy(abs_source, include, exclude)?;
+    let hashed = hash_files(store, pending)?;
+    entries.extend(hashed);
+    entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+    Ok(entries)
+}
+
+/// The regular files a copy source contributes (relative path, where it is on disk), in the order
+/// of their relative paths: what provenance lists as the build's project inputs.
+pub fn copied_files(
+    abs_source: &Path,
+    include: &[String],
+    exclude: &[String],
+) -> Result<Vec<(String, PathBuf)>, PlanError> {
+    let (_, pending) = list_copy(abs_source, include, exclude)?;
+    let mut files: Vec<(String, PathBuf)> = pending
+        .into_iter()
+        .map(|(rel, abs, _)| (rel, abs))
+        .collect();
+    files.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    Ok(files)
+}
+
+/// Walks a copy source with its globs: directories and symlinks as entries, regular files as
+/// pending (not yet hashed).
+fn list_copy(
+    abs_source: &Path,
+    include: &[String],
+    exclude: &[String],
+) -> Result<(Vec<ScannedEntry>, Vec<PendingFile>), PlanError> {
     let meta = std::fs::symlink_metadata(abs_source).map_err(|source| PlanError::ReadSource {
         path: abs_source.to_path_buf(),
         source,
     })?;
-    let mut pending: Vec<(String, PathBuf, std::fs::Metadata)> = Vec::new();
+    let mut pending: Vec<PendingFile> = Vec::new();
     let mut entries: Vec<ScannedEntry> = Vec::new();
     if meta.is_dir() {
         let include_set = build_globset(include)?;
@@ -71,10 +105,7 @@ pub fn scan_copy(
             .to_string();
         classify(abs_source, name, meta, &mut entries, &mut pending)?;
     }
-    let hashed = hash_files(store, pending)?;
-    entries.extend(hashed);
-    entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
-    Ok(entries)
+    Ok((entries, pending))
 }
 
 fn build_globset(globs: &[String]) -> Result<Option<GlobSet>, PlanError> {
@@ -111,7 +142,7 @@ fn walk_dir(
     exclude: &Option<GlobSet>,
     has_include: bool,
     entries: &mut Vec<ScannedEntry>,
-    pending: &mut Vec<(String, PathBuf, std::fs::Metadata)>,
+    pending: &mut Vec<PendingFile>,
 ) -> Result<(), PlanError> {
     let walker = walkdir::WalkDir::new(root)
         .min_depth(1)
@@ -194,7 +225,7 @@ fn classify(
     rel: String,
     meta: std::fs::Metadata,
     entries: &mut Vec<ScannedEntry>,
-    pending: &mut Vec<(String, PathBuf, std::fs::Metadata)>,
+    pending: &mut Vec<PendingFile>,
 ) -> Result<(), PlanError> {
     let ft = meta.file_type();
     if ft.is_symlink() {
@@ -224,10 +255,7 @@ fn classify(
 }
 
 /// Hashes regular files, using the store's stat cache where the file is unchanged.
-fn hash_files(
-    store: &Store,
-    pending: Vec<(String, PathBuf, std::fs::Metadata)>,
-) -> Result<Vec<ScannedEntry>, PlanError> {
+fn hash_files(store: &Store, pending: Vec<PendingFile>) -> Result<Vec<ScannedEntry>, PlanError> {
     let mut out = Vec::with_capacity(pending.len());
     let mut misses = Vec::new();
     let queries: Vec<(&Path, &std::fs::Metadata)> = pending
