@@ -353,6 +353,17 @@ fn push_attaches_sboms_as_referring_artifacts() {
     }
     // Reproducible: a second push attaches the very same artifacts.
     assert_eq!(push()["sboms"], first["sboms"]);
+
+    // Pushing the built layout (SBOMs rendered from its layers, not from the build's analysis)
+    // attaches the same documents.
+    project.build("examples/hello.himg", "out");
+    let other = format!("127.0.0.1:{}/team/other:1", reg.port);
+    let from_layout = json_of(
+        &project.himg(&["push", "out", &other, "--insecure", "--sbom", "--json"]),
+        "himg push LAYOUT --sbom",
+    );
+    assert_eq!(from_layout["digest"], first["digest"]);
+    assert_eq!(from_layout["sboms"], first["sboms"]);
 }
 
 /// Issue acceptance: a Debian image pushed to a registry is served byte for byte; a pull into an empty

@@ -85,12 +85,13 @@ pub fn push(
     // A .himg file is built first (everything the store has is reused), then pushed from its layout.
     let built = if super::build::is_himg_file(&args.layout) {
         let images: Vec<String> = args.image.iter().cloned().collect();
-        Some(super::build::materialize(
-            global,
-            &args.layout,
-            &images,
-            printer,
-        )?)
+        // With --sbom, the build's analysis carries the SBOM documents: nothing is read back.
+        let materialize = if args.sbom {
+            super::build::materialize_analysed
+        } else {
+            super::build::materialize
+        };
+        Some(materialize(global, &args.layout, &images, printer)?)
     } else {
         None
     };
@@ -106,12 +107,21 @@ pub fn push(
         &reference,
     )?;
     let sboms = if args.sbom {
+        let store = match &built {
+            Some(b) if !b.analysed.is_empty() => Some(super::open_store(global)?),
+            _ => None,
+        };
+        let analysed = store
+            .as_ref()
+            .zip(built.as_ref())
+            .map(|(s, b)| (s, &b.analysed[..]));
         attach_sboms(
             &client,
             &layout_dir,
             &reference,
             args.image.as_deref(),
             built.as_ref().and_then(|b| b.lock.as_ref()),
+            analysed,
             printer,
         )?
     } else {
@@ -386,6 +396,50 @@ const SBOM_ARTIFACTS: [(crate::sbom::Format, &str, &str); 2] = [
     ),
 ];
 
+/// The SPDX and CycloneDX documents (in `SBOM_ARTIFACTS` order) of the image manifest `view`:
+/// the build's analysis blobs when it has one for that image and architecture, else rendered
+/// from the layout (layers read back).
+fn sbom_documents(
+    source: &crate::image::ImageSource,
+    view: &crate::image::ManifestSummary,
+    lock: Option<&crate::debian::lockfile::LockFile>,
+    analysed: Option<(&himg_store::Store, &[super::audit_cmd::Analysed])>,
+) -> Result<Vec<Vec<u8>>, CliError> {
+    let name = view.name.as_deref().unwrap_or_default();
+    let found = analysed.and_then(|(store, all)| {
+        all.iter()
+            .find(|a| a.image == name && a.architecture == view.config.architecture)
+            .map(|a| (store, a))
+    });
+    if let Some((store, a)) = found {
+        let mut documents = Vec::new();
+        for (format, _, _) in SBOM_ARTIFACTS {
+            let blob = a
+                .analysis
+                .sboms
+                .iter()
+                .find(|(suffix, _)| *suffix == format.suffix())
+                .map(|(_, blob)| *blob)
+                .ok_or_else(|| {
+                    CliError::Layout(format!(
+                        "the analysis of `{name}` has no {} SBOM",
+                        format.suffix()
+                    ))
+                })?;
+            documents.push(store.read_blob(&blob)?);
+        }
+        return Ok(documents);
+    }
+    let view = source
+        .manifest_image(&view.digest, view.name.as_deref())?
+        .ok_or_else(|| CliError::Layout(format!("{} is not an image manifest", view.digest)))?;
+    let bom = super::audit_cmd::bom(source, &view, lock);
+    Ok(SBOM_ARTIFACTS
+        .iter()
+        .map(|(format, _, _)| format.render(&bom).into_bytes())
+        .collect())
+}
+
 /// Attaches the SBOMs of every image manifest pushed from `layout_dir` (the image `image`, or the
 /// only one) to `reference`'s repository; returns what was attached, for the JSON report.
 fn attach_sboms(
@@ -394,40 +448,29 @@ fn attach_sboms(
     reference: &Reference,
     image: Option<&str>,
     lock: Option<&crate::debian::lockfile::LockFile>,
+    analysed: Option<(&himg_store::Store, &[super::audit_cmd::Analysed])>,
     printer: &Printer,
 ) -> Result<Vec<serde_json::Value>, CliError> {
     use crate::registry::artifact;
     let source = crate::image::ImageSource::open(layout_dir)?;
-    let manifests = source.manifests()?;
     let mut attached = Vec::new();
-    for view in source.images()? {
+    for view in source.manifests()? {
         if image.is_some_and(|n| view.name.as_deref() != Some(n)) {
             continue;
         }
-        let manifest = manifests
-            .iter()
-            .find(|m| m.digest == view.digest)
-            .ok_or_else(|| {
-                CliError::Layout(format!("no manifest {} in the layout", view.digest))
-            })?;
-        let (subject, created) = artifact_subject(manifest);
-        let bom = super::audit_cmd::bom(&source, &view, lock);
-        for (format, artifact_type, suffix) in SBOM_ARTIFACTS {
-            let document = format.render(&bom);
+        let (subject, created) = artifact_subject(&view);
+        let documents = sbom_documents(&source, &view, lock, analysed)?;
+        for ((_, artifact_type, suffix), document) in SBOM_ARTIFACTS.iter().zip(documents) {
             let tag = artifact::tag(&view.digest, suffix).ok_or_else(|| {
                 CliError::Layout(format!("manifest digest {} is not sha256", view.digest))
             })?;
-            let manifest =
-                artifact::manifest(&subject, artifact_type, document.as_bytes(), &created)?;
-            let digest = artifact::push(client, reference, &tag, &manifest, document.as_bytes())?;
+            let manifest = artifact::manifest(&subject, artifact_type, &document, &created)?;
+            let digest = artifact::push(client, reference, &tag, &manifest, &document)?;
             printer.status(
                 "Attached",
                 &format!(
-                    "{} SBOM of {} ({}) → {}:{tag}",
-                    format.suffix(),
-                    view.digest,
-                    view.config.architecture,
-                    reference.repository
+                    "{suffix} SBOM of {} ({}) → {}:{tag}",
+                    view.digest, view.config.architecture, reference.repository
                 ),
             );
             attached.push(json!({

@@ -118,7 +118,7 @@ impl ImageSource {
     }
 
     /// A bare blob directory (`DIR/sha256/<hex>`): the store's OCI blobs. It has no index; read
-    /// its images with [`ImageSource::manifest_image`].
+    /// its images with [`ImageSource::manifest_image`] or [`ImageSource::scanned_image`].
     pub fn blob_store(dir: &Path) -> ImageSource {
         ImageSource {
             path: dir.to_owned(),
@@ -143,6 +143,22 @@ impl ImageSource {
     ) -> Result<Option<(ImageView, KeptFiles)>, ImageError> {
         let manifest = Manifest::from_json(&self.blobs.read_verified(digest, None)?)?;
         self.view(digest, name, &manifest, Some(scans))
+    }
+
+    /// The image whose manifest is `digest` (`sha256:<hex>`), named `name`, its layers read from
+    /// their blobs; `None` when it is not an image manifest of this source.
+    pub fn manifest_image(
+        &self,
+        digest: &str,
+        name: Option<&str>,
+    ) -> Result<Option<ImageView>, ImageError> {
+        if self.kind == SourceKind::DockerArchive {
+            return Ok(self.images()?.into_iter().find(|v| v.digest == digest));
+        }
+        let manifest = Manifest::from_json(&self.blobs.read_verified(digest, None)?)?;
+        Ok(self
+            .view(digest, name, &manifest, None)?
+            .map(|(view, _)| view))
     }
 
     /// What this source is.
