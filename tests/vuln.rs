@@ -559,3 +559,87 @@ fn scan_fixture_image_findings_vex_sarif_fail_on_and_cache() {
     );
     drop(server);
 }
+
+/// `himg update` names the advisories each package move fixes (with an imported database): a
+/// scheduled job can title its change "fixes CVE-…" from `--check --json`.
+#[test]
+fn update_reports_the_advisories_each_move_fixes() {
+    let project = Project::new();
+    let p = |rel: &str| project.path(rel);
+    let key = TestKey::generate("fixture archive");
+    let deb = |name: &str, version: &str, source: &str| {
+        DebBuilder::new(name, version, "amd64")
+            .source(source)
+            .file(
+                &format!("./usr/share/doc/{name}/copyright"),
+                b"MIT\n",
+                0o644,
+            )
+            .build()
+            .unwrap()
+    };
+    let old = vec![
+        deb("libfixed1", "1.0-1", "fixedsrc"),
+        deb("unfixed", "2.0-1", "unfixed"),
+    ];
+    support::publish(&p("repo"), &key, "trixie", &old).unwrap();
+    let server = serve(&p("repo")).unwrap();
+    std::fs::write(p("fixture.gpg"), key.public_keyring()).unwrap();
+    std::fs::write(
+        p("fx.himg"),
+        format!(
+            "image \"fx\" {{\n  repository \"fixture\" {{\n    url = \"{}\"\n    suites = [\"trixie\"]\n    keyring = \"fixture.gpg\"\n  }}\n  packages = [\"libfixed1\", \"unfixed\"]\n}}\n",
+            server.base_url
+        ),
+    )
+    .unwrap();
+    assert_success(&project.himg(&["lock", "fx.himg"]), "lock");
+
+    // Without a database: the moves, no fixes.
+    let mut new = old.clone();
+    new[0] = deb("libfixed1", "1.0-2", "fixedsrc");
+    new[1] = deb("unfixed", "2.0-2", "unfixed");
+    support::publish(&p("repo"), &key, "trixie", &new).unwrap();
+    let o = project.himg(&["update", "fx.himg", "--check", "--json"]);
+    assert_eq!(o.status.code(), Some(10), "{}", stderr(&o));
+    let report = stdout_json(&o);
+    assert_eq!(report["written"], false);
+    let updates = report["updates"].as_array().unwrap();
+    assert_eq!(updates.len(), 2, "{report}");
+    assert!(updates.iter().all(|u| u["fixes"] == json!([])), "{report}");
+
+    // With the tracker imported: libfixed1 1.0-2 fixes CVE-2026-0001; `unfixed` moves but its
+    // advisory has no fix yet, so it fixes nothing.
+    std::fs::write(p("tracker.json"), tracker().to_string()).unwrap();
+    assert_success(
+        &project.himg(&["vulndb", "import", "tracker.json"]),
+        "import tracker",
+    );
+    let o = project.himg(&["update", "fx.himg", "--check", "--json"]);
+    assert_eq!(o.status.code(), Some(10), "{}", stderr(&o));
+    let report = stdout_json(&o);
+    let updates = report["updates"].as_array().unwrap();
+    let fixed = updates
+        .iter()
+        .find(|u| u["package"] == "libfixed1")
+        .unwrap();
+    assert_eq!(fixed["locked"], "1.0-1");
+    assert_eq!(fixed["available"], "1.0-2");
+    assert_eq!(fixed["architecture"], "amd64");
+    assert_eq!(
+        fixed["fixes"],
+        json!([{"id": "CVE-2026-0001", "severity": "high"}])
+    );
+    let unfixed = updates.iter().find(|u| u["package"] == "unfixed").unwrap();
+    assert_eq!(unfixed["fixes"], json!([]));
+
+    // The table says it too; then the update is written.
+    let o = project.himg(&["update", "fx.himg"]);
+    assert_success(&o, "update");
+    let table = String::from_utf8_lossy(&o.stdout).into_owned();
+    let row = table.lines().find(|l| l.contains("libfixed1")).unwrap();
+    assert!(row.ends_with("CVE-2026-0001 (high)"), "{table}");
+    let o = project.himg(&["update", "fx.himg", "--json"]);
+    assert_success(&o, "update again");
+    assert_eq!(stdout_json(&o)["updates"], json!([]));
+}

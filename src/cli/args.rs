@@ -321,6 +321,9 @@ pub struct UpdateArgs {
     /// Do not write the lock; exit 10 when updates exist (for a scheduled CI job).
     #[arg(long)]
     pub check: bool,
+    /// Print the updates as JSON on stdout (with the advisories each one fixes).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -200,13 +200,35 @@ fn resolve_all(
     Ok((lock, lock_path(file)))
 }
 
-/// One changed package: name, architecture, old and new version, whether the new one comes from a
-/// security suite.
-fn changes(
-    old: Option<&LockedImage>,
-    new: &LockedImage,
-) -> Vec<(String, String, String, String, bool)> {
+/// One package move `himg update` proposes.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Update {
+    image: String,
+    package: String,
+    architecture: String,
+    /// The locked version, or `(new)`.
+    locked: String,
+    /// The version it moves to, or `(removed)`.
+    available: String,
+    /// From a security suite.
+    security: bool,
+    /// The advisories the move fixes (with an imported vulnerability database).
+    fixes: Vec<super::vuln_cmd::Fix>,
+}
+
+/// What differs between image `image`'s `old` and `new` locks, per architecture and package.
+fn changes(image: &str, old: Option<&LockedImage>, new: &LockedImage) -> Vec<Update> {
     let mut out = Vec::new();
+    let update =
+        |package: &str, architecture: &str, locked: &str, available: &str, security| Update {
+            image: image.to_owned(),
+            package: package.to_owned(),
+            architecture: architecture.to_owned(),
+            locked: locked.to_owned(),
+            available: available.to_owned(),
+            security,
+            fixes: Vec::new(),
+        };
     for (arch, pkgs) in &new.architectures {
         let before: BTreeMap<&str, &str> = old
             .and_then(|o| o.architectures.get(arch))
@@ -219,11 +241,11 @@ fn changes(
         for p in pkgs {
             let was = before.get(p.name.as_str()).copied().unwrap_or("(new)");
             if was != p.version {
-                out.push((
-                    p.name.clone(),
-                    arch.clone(),
-                    was.to_string(),
-                    p.version.clone(),
+                out.push(update(
+                    &p.name,
+                    arch,
+                    was,
+                    &p.version,
                     p.suite.contains("security"),
                 ));
             }
@@ -232,13 +254,7 @@ fn changes(
             pkgs.iter().map(|p| p.name.as_str()).collect();
         for (name, version) in before {
             if !names.contains(name) {
-                out.push((
-                    name.to_string(),
-                    arch.clone(),
-                    version.to_string(),
-                    "(removed)".into(),
-                    false,
-                ));
+                out.push(update(name, arch, version, "(removed)", false));
             }
         }
     }
@@ -277,26 +293,61 @@ pub fn update(
             }
         }
     }
-    let mut rows = Vec::new();
+    let mut rows: Vec<Update> = Vec::new();
     for (image, img) in &new.images {
-        for (name, arch, was, now, security) in
-            changes(old.as_ref().and_then(|o| o.images.get(image)), img)
-        {
-            rows.push((image.clone(), name, arch, was, now, security));
+        let before = old.as_ref().and_then(|o| o.images.get(image));
+        let mut moved = changes(image, before, img);
+        // With a vulnerability database, each move says which advisories it fixes.
+        for (arch, pkgs) in &img.architectures {
+            if !moved.iter().any(|u| &u.architecture == arch) {
+                continue;
+            }
+            let was = before
+                .and_then(|b| b.architectures.get(arch))
+                .map_or(&[][..], Vec::as_slice);
+            let Some(mut fixes) = super::vuln_cmd::fixed_by_update(global, &new, image, was, pkgs)?
+            else {
+                break;
+            };
+            for u in moved.iter_mut().filter(|u| &u.architecture == arch) {
+                u.fixes = fixes.remove(&u.package).unwrap_or_default();
+            }
         }
+        rows.extend(moved);
     }
-    if rows.is_empty() {
+    let written = !args.check && (!rows.is_empty() || old.is_none());
+    if args.json {
+        printer.json(&serde_json::json!({
+            "file": args.file.display().to_string(),
+            "lock": path.display().to_string(),
+            "updates": rows,
+            "written": written,
+        }));
+    } else if rows.is_empty() {
         printer.status("Current", "no package updates");
     } else {
         let mut table = format!(
-            "{:<12} {:<28} {:<8} {:<24} {:<24} {}\n",
-            "IMAGE", "PACKAGE", "ARCH", "LOCKED", "AVAILABLE", ""
+            "{:<12} {:<28} {:<8} {:<24} {:<24} {:<8} {}\n",
+            "IMAGE", "PACKAGE", "ARCH", "LOCKED", "AVAILABLE", "", "FIXES"
         );
-        for (image, name, arch, was, now, security) in &rows {
-            table.push_str(&format!(
-                "{image:<12} {name:<28} {arch:<8} {was:<24} {now:<24} {}\n",
-                if *security { "security" } else { "" }
-            ));
+        for u in &rows {
+            let fixes: Vec<String> = u
+                .fixes
+                .iter()
+                .map(|f| format!("{} ({})", f.id, f.severity))
+                .collect();
+            let line = format!(
+                "{:<12} {:<28} {:<8} {:<24} {:<24} {:<8} {}",
+                u.image,
+                u.package,
+                u.architecture,
+                u.locked,
+                u.available,
+                if u.security { "security" } else { "" },
+                fixes.join(", ")
+            );
+            table.push_str(line.trim_end());
+            table.push('\n');
         }
         printer.data(&table);
     }
@@ -307,7 +358,7 @@ pub fn update(
             ExitCode::from(10)
         });
     }
-    if !rows.is_empty() || old.is_none() {
+    if written {
         new.write(&path)?;
         printer.status("Updated", &path.display().to_string());
     }

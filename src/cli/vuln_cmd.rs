@@ -212,6 +212,62 @@ fn release_of(lock: Option<&LockFile>, name: &str, os_release: Option<&str>) -> 
     os_release.and_then(release::from_os_release)
 }
 
+/// An advisory an update fixes: the finding the locked version has and the new one does not.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(super) struct Fix {
+    pub id: String,
+    pub severity: String,
+}
+
+/// What moving image `name`'s packages of one architecture from `old` to `new` (both locked for
+/// the release the lock `new_lock` names) fixes, by binary package name: the advisories matched
+/// against the old versions and not against the new ones, most severe first. `None` when no
+/// vulnerability database has been imported or the release is unknown.
+pub(super) fn fixed_by_update(
+    global: &GlobalArgs,
+    new_lock: &LockFile,
+    name: &str,
+    old: &[crate::debian::lockfile::LockedPackage],
+    new: &[crate::debian::lockfile::LockedPackage],
+) -> Result<Option<std::collections::BTreeMap<String, Vec<Fix>>>, CliError> {
+    let (vdb, _) = match imported_db(global) {
+        Ok(db) => db,
+        Err(CliError::EmptyVulnDb { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Some(rel) = release_of(Some(new_lock), name, None) else {
+        return Ok(None);
+    };
+    let matched = |pkgs: &[crate::debian::lockfile::LockedPackage]| {
+        let refs: Vec<PackageRef> = pkgs.iter().map(PackageRef::from).collect();
+        match_packages(&refs, &rel, |source| vdb.advisories(&rel, source))
+    };
+    let before = matched(old)?;
+    let after = matched(new)?;
+    let still: std::collections::BTreeSet<(&str, &str)> = after
+        .findings
+        .iter()
+        .map(|f| (f.id.as_str(), f.source.as_str()))
+        .collect();
+    let mut fixes: std::collections::BTreeMap<String, Vec<Fix>> = Default::default();
+    // Findings come most severe first; each fixed one is credited to its binary packages.
+    for f in &before.findings {
+        if still.contains(&(f.id.as_str(), f.source.as_str())) {
+            continue;
+        }
+        for p in &f.packages {
+            let list = fixes.entry(p.name.clone()).or_default();
+            if !list.iter().any(|x| x.id == f.id) {
+                list.push(Fix {
+                    id: f.id.clone(),
+                    severity: f.severity.to_string(),
+                });
+            }
+        }
+    }
+    Ok(Some(fixes))
+}
+
 /// What the `max-vulnerabilities` policy rule needs to scan an image: the lock and the declared VEX
 /// files per image name.
 pub(super) struct VulnContext<'a> {
