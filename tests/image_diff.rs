@@ -351,8 +351,78 @@ fn push_attaches_sboms_as_referring_artifacts() {
             "the attached {suffix} differs from `himg sbom`"
         );
     }
-    // Reproducible: a second push attaches the very same artifacts.
+    // Every other client finds them as referrers of the image: docker-registry has no referrers
+    // API, so the fallback tag `sha256-<hex>` holds an image index listing both.
+    let index_of = || {
+        let raw = std::process::Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false", "--raw"])
+            .arg(format!(
+                "docker://127.0.0.1:{}/team/hello:sha256-{hex}",
+                reg.port
+            ))
+            .output()
+            .expect("skopeo");
+        assert!(
+            raw.status.success(),
+            "{}",
+            String::from_utf8_lossy(&raw.stderr)
+        );
+        raw.stdout
+    };
+    let index_bytes = index_of();
+    let index: Value = serde_json::from_slice(&index_bytes).unwrap();
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let listed: Vec<(&str, &str)> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["artifactType"].as_str().unwrap(),
+                m["digest"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let mut expected: Vec<(&str, &str)> = sboms
+        .iter()
+        .map(|a| {
+            (
+                a["artifact_type"].as_str().unwrap(),
+                a["digest"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+    // `himg inspect REF` lists them too.
+    let inspected = json_of(
+        &project.himg(&["inspect", &reference, "--insecure", "--json"]),
+        "himg inspect REF",
+    );
+    let referrers: Vec<&str> = inspected["referrers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        referrers,
+        expected.iter().map(|e| e.1).collect::<Vec<_>>(),
+        "{inspected}"
+    );
+    let human = project.himg(&["inspect", &reference, "--insecure"]);
+    assert!(
+        String::from_utf8_lossy(&human.stdout).contains("Referrers (2):"),
+        "{}",
+        String::from_utf8_lossy(&human.stdout)
+    );
+
+    // Reproducible: a second push attaches the very same artifacts and leaves the index alone.
     assert_eq!(push()["sboms"], first["sboms"]);
+    assert_eq!(index_of(), index_bytes);
 
     // Pushing the built layout (SBOMs rendered from its layers, not from the build's analysis)
     // attaches the same documents.

@@ -179,6 +179,14 @@ fn one_digest_moves_through_stages_with_signed_records() {
     assert_eq!(artifact["subject"]["digest"], digest.as_str());
     assert_eq!(artifact["subject"]["size"], manifest.len());
     let staging: Reference = s.at("staging/hello").parse().unwrap();
+    // Listed as a referrer of the image (the fallback index: docker-registry has no referrers API).
+    let referrers = himg::registry::artifact::referrers(&client(), &staging, &digest).unwrap();
+    assert_eq!(referrers.len(), 1, "{referrers:?}");
+    assert_eq!(
+        referrers[0].artifact_type,
+        "application/vnd.himg.promotion.v1+json"
+    );
+    assert_eq!(report["record"]["digest"], referrers[0].digest.as_str());
     let signed = promote::fetch_record(&client(), &staging, &digest, "staging")
         .unwrap()
         .expect("a staging record");

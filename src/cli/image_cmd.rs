@@ -121,12 +121,42 @@ pub fn inspect(
         arch: args.arch.as_deref(),
         insecure: args.insecure,
     };
-    let (_source, view, _holder) = open_target(global, &args.target, &sel, printer)?;
+    let (_source, view, holder) = open_target(global, &args.target, &sel, printer)?;
     let report = image::inspect(&view);
+    // From a registry: the artifacts that refer to the image (SBOMs, provenance, promotions).
+    let referrers = match &holder._pulled {
+        Some(pulled) => Some(pulled.referrers(&view.digest)?),
+        None => None,
+    };
     if args.json {
-        printer.json(&serde_json::to_value(&report).unwrap_or_default());
+        let mut value = serde_json::to_value(&report).unwrap_or_default();
+        if let Some(referrers) = &referrers {
+            value["referrers"] = referrers
+                .iter()
+                .map(|(subject, r)| {
+                    serde_json::json!({
+                        "subject": subject,
+                        "digest": r.digest,
+                        "size": r.size,
+                        "artifact_type": r.artifact_type,
+                        "annotations": r.annotations,
+                    })
+                })
+                .collect();
+        }
+        printer.json(&value);
     } else {
-        printer.data(&report.render());
+        let mut text = report.render();
+        if let Some(referrers) = &referrers {
+            text.push_str(&format!("\nReferrers ({}):\n", referrers.len()));
+            for (subject, r) in referrers {
+                text.push_str(&format!(
+                    "  {:<40} {}  of {subject}\n",
+                    r.artifact_type, r.digest
+                ));
+            }
+        }
+        printer.data(&text);
     }
     Ok(ExitCode::SUCCESS)
 }

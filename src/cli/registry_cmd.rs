@@ -338,6 +338,33 @@ pub struct PulledTemp {
     _dir: tempfile::TempDir,
     /// The layout; its one image is named `pulled`.
     pub layout: PathBuf,
+    /// What was pulled, and the digest of its top manifest (or index).
+    pub reference: Reference,
+    pub digest: String,
+    /// Whether the registry is spoken to over plain HTTP.
+    pub plain_http: bool,
+}
+
+impl PulledTemp {
+    /// The artifacts in the pulled repository that refer to the top manifest or to
+    /// `manifest_digest` (one architecture's manifest), as `(subject, referrer)`.
+    pub(super) fn referrers(
+        &self,
+        manifest_digest: &str,
+    ) -> Result<Vec<(String, crate::registry::artifact::Referrer)>, CliError> {
+        let client = client(self.plain_http)?;
+        let mut subjects = vec![self.digest.as_str()];
+        if manifest_digest != self.digest {
+            subjects.push(manifest_digest);
+        }
+        let mut out = Vec::new();
+        for subject in subjects {
+            for r in crate::registry::artifact::referrers(&client, &self.reference, subject)? {
+                out.push((subject.to_owned(), r));
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// When `target` is not an existing path but a registry reference (`HOST/REPO[:TAG][@DIGEST]`),
@@ -365,7 +392,13 @@ pub(super) fn pull_if_reference(
     let plain_http = insecure || crate::registry::base::is_loopback_registry(&reference.registry);
     let pulled = pull_layout(&client(plain_http)?, &reference, &layout, "pulled")?;
     printer.status("Pulled", &format!("{reference} {}", pulled.digest));
-    Ok(Some(PulledTemp { _dir: dir, layout }))
+    Ok(Some(PulledTemp {
+        _dir: dir,
+        layout,
+        reference,
+        digest: pulled.digest,
+        plain_http,
+    }))
 }
 
 /// What an artifact attached to the image `manifest` refers to, and its `created` time: the

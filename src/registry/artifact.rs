@@ -1,11 +1,21 @@
-//! OCI artifacts that refer to an image: one payload (a promotion record, an SBOM) as the single
-//! layer of an image manifest with an `artifactType`, the empty config and a `subject` naming the
-//! image's manifest. They are tagged `sha256-<hex>.<suffix>` — the referrers "tag schema" — so they
-//! are found on registries without the referrers API (Debian's docker-registry among them).
+//! OCI artifacts that refer to an image: one payload (a promotion record, an SBOM, a provenance
+//! envelope) as the single layer of an image manifest with an `artifactType`, the empty config and
+//! a `subject` naming the image's manifest.
+//!
+//! Each is tagged `sha256-<hex>.<suffix>`, which is how himg finds one kind of artifact in one
+//! request. For every other client, the artifact is also listed as a referrer of its subject
+//! (distribution-spec v1.1): a registry with the referrers API (`/v2/NAME/referrers/DIGEST`)
+//! indexes it by itself; on one without it (Debian's docker-registry among them) the image index
+//! under the fallback tag `sha256-<hex>` is updated (read, add, write; sorted by artifact type and
+//! digest). Two clients updating that index at the same moment can lose one entry — the spec's own
+//! caveat for the fallback — while the suffix tags are never lost.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use super::{BlobSink, BlobSource, Client, OCI_MANIFEST, Reference, RegistryError, sha256_digest};
+use super::{
+    BlobSink, BlobSource, Client, OCI_INDEX, OCI_MANIFEST, Reference, RegistryError, sha256_digest,
+};
 
 /// The OCI empty descriptor's media type (an artifact's config).
 pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
@@ -99,7 +109,147 @@ pub fn push(
         &sizes,
         &blobs,
     )?;
+    let manifest: serde_json::Value = serde_json::from_slice(manifest_bytes)
+        .map_err(|e| RegistryError::Protocol(format!("artifact manifest is not JSON: {e}")))?;
+    let referrer = Referrer {
+        digest: report.manifest_digest.clone(),
+        size: manifest_bytes.len() as u64,
+        artifact_type: manifest["artifactType"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        annotations: serde_json::from_value(manifest["annotations"].clone()).unwrap_or_default(),
+    };
+    if let Some(subject) = manifest["subject"]["digest"].as_str() {
+        link_referrer(client, repository, subject, referrer)?;
+    }
     Ok(report.manifest_digest)
+}
+
+/// A manifest that refers to a subject, as a referrers index lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Referrer {
+    pub digest: String,
+    pub size: u64,
+    pub artifact_type: String,
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Referrer {
+    /// Its descriptor in a referrers index.
+    fn descriptor(&self) -> serde_json::Value {
+        let mut d = serde_json::json!({
+            "mediaType": OCI_MANIFEST,
+            "digest": self.digest,
+            "size": self.size,
+            "artifactType": self.artifact_type,
+        });
+        if !self.annotations.is_empty() {
+            d["annotations"] = serde_json::json!(self.annotations);
+        }
+        d
+    }
+
+    /// Reads an index descriptor; `None` when it lacks a digest or size.
+    fn from_descriptor(d: &serde_json::Value) -> Option<Referrer> {
+        Some(Referrer {
+            digest: d["digest"].as_str()?.to_owned(),
+            size: d["size"].as_u64()?,
+            artifact_type: d["artifactType"].as_str().unwrap_or_default().to_owned(),
+            annotations: serde_json::from_value(d["annotations"].clone()).unwrap_or_default(),
+        })
+    }
+}
+
+/// The fallback referrers tag of manifest `digest` (`sha256:<hex>`): `sha256-<hex>`.
+pub fn referrers_tag(digest: &str) -> Option<String> {
+    tag(digest, "x").map(|t| t.trim_end_matches(".x").to_owned())
+}
+
+/// The manifests in `repository`'s repository whose subject is `subject_digest`: from the
+/// referrers API when the registry has it, else from the fallback tag's index; sorted by
+/// artifact type and digest.
+pub fn referrers(
+    client: &Client,
+    repository: &Reference,
+    subject_digest: &str,
+) -> Result<Vec<Referrer>, RegistryError> {
+    let index = match client.referrers(repository, subject_digest)? {
+        Some(bytes) => Some(bytes),
+        None => fallback_index(client, repository, subject_digest)?,
+    };
+    Ok(listed_in(index.as_deref()))
+}
+
+/// The referrers an index lists, sorted by artifact type and digest; none for no index or one
+/// that is not JSON.
+fn listed_in(index: Option<&[u8]>) -> Vec<Referrer> {
+    let mut out: Vec<Referrer> = index
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+        .and_then(|v| v["manifests"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Referrer::from_descriptor)
+        .collect();
+    out.sort_by(|a, b| (&a.artifact_type, &a.digest).cmp(&(&b.artifact_type, &b.digest)));
+    out
+}
+
+/// The index under the fallback tag of `subject_digest`; `None` when there is none.
+fn fallback_index(
+    client: &Client,
+    repository: &Reference,
+    subject_digest: &str,
+) -> Result<Option<Vec<u8>>, RegistryError> {
+    let Some(tag) = referrers_tag(subject_digest) else {
+        return Ok(None);
+    };
+    match client.manifest(&in_repository(repository, Some(tag))) {
+        Ok((media_type, bytes, _)) if media_type == OCI_INDEX => Ok(Some(bytes)),
+        Ok(_) => Ok(None),
+        Err(RegistryError::Status { status: 404, .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Lists `referrer` among `subject_digest`'s referrers: nothing to do on a registry with the
+/// referrers API; else the fallback tag's index gains it (an entry with its digest is replaced).
+fn link_referrer(
+    client: &Client,
+    repository: &Reference,
+    subject_digest: &str,
+    referrer: Referrer,
+) -> Result<(), RegistryError> {
+    if client.referrers(repository, subject_digest)?.is_some() {
+        return Ok(());
+    }
+    let Some(tag) = referrers_tag(subject_digest) else {
+        return Ok(());
+    };
+    let current = fallback_index(client, repository, subject_digest)?;
+    let mut listed = listed_in(current.as_deref());
+    listed.retain(|r| r.digest != referrer.digest);
+    listed.push(referrer);
+    listed.sort_by(|a, b| (&a.artifact_type, &a.digest).cmp(&(&b.artifact_type, &b.digest)));
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": listed.iter().map(Referrer::descriptor).collect::<Vec<_>>(),
+    });
+    let bytes = crate::oci::canonical_json(&index)
+        .map_err(|e| RegistryError::Protocol(format!("referrers index: {e}")))?;
+    if current.as_deref() == Some(bytes.as_slice()) {
+        return Ok(());
+    }
+    client.push(
+        &in_repository(repository, Some(tag)),
+        OCI_INDEX,
+        &bytes,
+        &[],
+        &[],
+        &MemoryBlobs(Vec::new()),
+    )?;
+    Ok(())
 }
 
 /// What is wrong with an artifact found under a tag.

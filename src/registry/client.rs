@@ -658,6 +658,48 @@ impl Client {
         self.get_manifest(&t, reference.manifest_ref(), reference.digest.as_deref())
     }
 
+    /// The referrers API (`GET /v2/NAME/referrers/DIGEST`): the image index listing the manifests
+    /// whose `subject` is manifest `digest`; `None` when the registry does not offer the API (it
+    /// answers 404, or with something that is not an image index).
+    pub fn referrers(
+        &self,
+        reference: &Reference,
+        digest: &str,
+    ) -> Result<Option<Vec<u8>>, RegistryError> {
+        sha256_hex(digest)?;
+        let t = Target {
+            registry: &reference.registry,
+            repository: &reference.repository,
+            scopes: vec![format!("repository:{}:pull", reference.repository)],
+        };
+        let url = format!(
+            "{}/v2/{}/referrers/{digest}",
+            self.base(t.registry),
+            t.repository
+        );
+        let req = Req::new("GET", url.clone()).header("Accept", OCI_INDEX);
+        let mut resp = self.send(&t, &req)?;
+        match resp.status().as_u16() {
+            200 => {}
+            404 => return Ok(None),
+            _ => return Err(Self::status_error(&req, resp)),
+        }
+        if !header_str(&resp, "content-type").is_some_and(|c| c.starts_with(OCI_INDEX)) {
+            return Ok(None);
+        }
+        let bytes = resp
+            .body_mut()
+            .with_config()
+            .limit(MANIFEST_LIMIT)
+            .read_to_vec()
+            .map_err(|source| RegistryError::Http {
+                method: "GET".into(),
+                url,
+                source,
+            })?;
+        Ok(Some(bytes))
+    }
+
     /// Streams blob `digest` of `reference`'s repository into `dest`, verifying its size and digest.
     pub fn blob(
         &self,
