@@ -142,8 +142,14 @@ impl LockFile {
 
     /// Writes the lock atomically (temp file + rename).
     pub fn write(&self, path: &Path) -> Result<(), LockError> {
+        use std::io::Write as _;
+        // Synced before the rename: after a crash the lock is the old one or the new one, whole.
         let tmp = path.with_extension("lock.tmp");
-        std::fs::write(&tmp, self.to_text())
+        std::fs::File::create(&tmp)
+            .and_then(|mut f| {
+                f.write_all(self.to_text().as_bytes())?;
+                f.sync_all()
+            })
             .and_then(|_| std::fs::rename(&tmp, path))
             .map_err(|source| LockError::Write {
                 path: path.to_path_buf(),
