@@ -336,3 +336,142 @@ impl BlobSink for MemorySink {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The referrers-API branch, against a scripted loopback HTTP peer (no registry at hand here
+    //! offers the API; the fallback branch runs against Debian's docker-registry in
+    //! `tests/image_diff.rs` and `tests/promote.rs`).
+
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::registry::ClientOptions;
+
+    /// Answers every request with `answer(method, path)`; records `METHOD PATH` lines.
+    fn peer(
+        answer: fn(&str, &str) -> (u16, &'static str, String),
+    ) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    let mut parts = line.split_whitespace();
+                    let (method, path) = (
+                        parts.next().unwrap_or("").to_owned(),
+                        parts.next().unwrap_or("").to_owned(),
+                    );
+                    let mut length = 0usize;
+                    loop {
+                        let mut h = String::new();
+                        reader.read_line(&mut h).unwrap();
+                        if h == "\r\n" || h.is_empty() {
+                            break;
+                        }
+                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0u8; length];
+                    std::io::Read::read_exact(&mut reader, &mut body).unwrap();
+                    log.lock().unwrap().push(format!("{method} {path}"));
+                    let (status, content_type, text) = answer(&method, &path);
+                    let reply = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{text}",
+                        text.len()
+                    );
+                    if stream.write_all(reply.as_bytes()).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        (addr, seen)
+    }
+
+    const SUBJECT: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+    fn client() -> Client {
+        Client::new(ClientOptions {
+            insecure: true,
+            ..ClientOptions::default()
+        })
+    }
+
+    #[test]
+    fn a_registry_with_the_referrers_api_is_asked_and_its_index_left_to_it() {
+        fn answer(method: &str, path: &str) -> (u16, &'static str, String) {
+            if method == "GET" && path.contains("/referrers/") {
+                let index = serde_json::json!({
+                    "schemaVersion": 2,
+                    "mediaType": OCI_INDEX,
+                    "manifests": [
+                        {"mediaType": OCI_MANIFEST, "digest": "sha256:bb", "size": 5,
+                         "artifactType": "application/spdx+json"},
+                        {"mediaType": OCI_MANIFEST, "digest": "sha256:aa", "size": 7,
+                         "artifactType": "application/spdx+json",
+                         "annotations": {"org.opencontainers.image.created": "1970-01-01T00:00:01Z"}},
+                        {"mediaType": OCI_MANIFEST, "size": 1},
+                    ],
+                });
+                return (200, OCI_INDEX, index.to_string());
+            }
+            (404, "text/plain", String::new())
+        }
+        let (addr, seen) = peer(answer);
+        let repo: Reference = format!("{addr}/team/app").parse().unwrap();
+        let listed = referrers(&client(), &repo, SUBJECT).unwrap();
+        // Sorted by type then digest; a descriptor without a digest is skipped.
+        let digests: Vec<&str> = listed.iter().map(|r| r.digest.as_str()).collect();
+        assert_eq!(digests, ["sha256:aa", "sha256:bb"]);
+        assert_eq!(
+            listed[0].annotations["org.opencontainers.image.created"],
+            "1970-01-01T00:00:01Z"
+        );
+        // Linking asks the API and writes nothing: the registry indexes subjects itself.
+        let referrer = listed[0].clone();
+        seen.lock().unwrap().clear();
+        link_referrer(&client(), &repo, SUBJECT, referrer).unwrap();
+        let requests = seen.lock().unwrap().clone();
+        assert_eq!(requests, [format!("GET /v2/team/app/referrers/{SUBJECT}")]);
+    }
+
+    #[test]
+    fn a_registry_without_it_is_read_through_the_fallback_tag() {
+        fn answer(method: &str, path: &str) -> (u16, &'static str, String) {
+            if method == "GET" && path.ends_with("/manifests/sha256-1111111111111111111111111111111111111111111111111111111111111111") {
+                let index = serde_json::json!({
+                    "schemaVersion": 2,
+                    "mediaType": OCI_INDEX,
+                    "manifests": [{"mediaType": OCI_MANIFEST, "digest": "sha256:cc", "size": 3,
+                                   "artifactType": "application/vnd.dsse.envelope.v1+json"}],
+                });
+                return (200, OCI_INDEX, index.to_string());
+            }
+            (404, "text/plain", String::new())
+        }
+        let (addr, seen) = peer(answer);
+        let repo: Reference = format!("{addr}/team/app").parse().unwrap();
+        let listed = referrers(&client(), &repo, SUBJECT).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            listed[0].artifact_type,
+            "application/vnd.dsse.envelope.v1+json"
+        );
+        let requests = seen.lock().unwrap().clone();
+        assert_eq!(requests[0], format!("GET /v2/team/app/referrers/{SUBJECT}"));
+        assert!(requests[1].starts_with("GET /v2/team/app/manifests/sha256-1111"));
+        assert_eq!(referrers_tag("sha256:zz"), None);
+    }
+}
