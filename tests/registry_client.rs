@@ -401,7 +401,8 @@ fn cli_push_and_pull_round_trip_with_a_local_registry() {
         .to_string();
     let target = format!("127.0.0.1:{}/himg/hello:1", reg.port);
     let push = |what: &str| -> serde_json::Value {
-        let o = project.himg(&["push", "out", &target, "--insecure", "--json"]);
+        // A loopback registry is spoken to over plain HTTP without `--insecure`.
+        let o = project.himg(&["push", "out", &target, "--json"]);
         common::assert_success(&o, what);
         serde_json::from_slice(&o.stdout).expect("push json")
     };
@@ -447,7 +448,7 @@ fn cli_push_and_pull_round_trip_with_a_local_registry() {
             .any(|u| new_layers.contains(&u.as_str().unwrap_or("").to_string()))
     );
 
-    let o = project.himg(&["pull", &target, "--out", "pulled", "--insecure"]);
+    let o = project.himg(&["pull", &target, "--out", "pulled"]);
     common::assert_success(&o, "pull");
     let index: serde_json::Value = serde_json::from_slice(
         &std::fs::read(project.path("pulled/index.json")).expect("index.json"),

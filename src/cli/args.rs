@@ -335,7 +335,7 @@ pub struct PushArgs {
     /// The image of the layout to push (by its ref name); needed when the layout holds several.
     #[arg(long)]
     pub image: Option<String>,
-    /// Allow plain http (for a registry on localhost).
+    /// Allow plain http for a registry that is not on loopback (loopback registries always may).
     #[arg(long)]
     pub insecure: bool,
     /// Also attach each pushed manifest's SBOMs (SPDX and CycloneDX) as OCI artifacts referring to
@@ -440,7 +440,7 @@ pub struct PullArgs {
     /// The ref name in the layout (default: the tag, else `latest`).
     #[arg(long)]
     pub name: Option<String>,
-    /// Allow plain http (for a registry on localhost).
+    /// Allow plain http for a registry that is not on loopback (loopback registries always may).
     #[arg(long)]
     pub insecure: bool,
     /// Print a JSON report on stdout.

@@ -60,6 +60,12 @@ fn json_of(bytes: &[u8], what: &str) -> Result<serde_json::Value, CliError> {
     serde_json::from_slice(bytes).map_err(|e| CliError::Layout(format!("{what} is not JSON: {e}")))
 }
 
+/// The client for `reference`'s registry: plain HTTP when `insecure` or on loopback (as Docker
+/// treats 127.0.0.0/8), HTTPS elsewhere.
+fn client_for(reference: &Reference, insecure: bool) -> Result<Client, CliError> {
+    client(insecure || crate::registry::base::is_loopback_registry(&reference.registry))
+}
+
 fn client(insecure: bool) -> Result<Client, CliError> {
     let credentials = Credentials::from_env()?;
     Ok(Client::new(ClientOptions {
@@ -98,7 +104,7 @@ pub fn push(
     let layout_dir = built
         .as_ref()
         .map_or_else(|| args.layout.clone(), |b| b.layout());
-    let client = client(args.insecure)?;
+    let client = client_for(&reference, args.insecure)?;
     let report = push_layout(
         &client,
         &layout_dir,
@@ -320,7 +326,12 @@ pub fn pull(args: &PullArgs, printer: &Printer) -> Result<ExitCode, CliError> {
         .clone()
         .or_else(|| reference.tag.clone())
         .unwrap_or_else(|| "latest".to_string());
-    let pulled = pull_layout(&client(args.insecure)?, &reference, &args.out, &name)?;
+    let pulled = pull_layout(
+        &client_for(&reference, args.insecure)?,
+        &reference,
+        &args.out,
+        &name,
+    )?;
     let top_digest = pulled.digest;
     printer.status(
         "Pulled",
