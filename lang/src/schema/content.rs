@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::accounts::Accounts;
+use super::accounts::{AccountKind, Accounts};
 use super::{Check, MAX_ID};
 use crate::codes;
 use crate::diagnostic::Diag;
@@ -450,70 +450,55 @@ impl Check<'_> {
     /// `owner` (uid or user name) and `group` (gid or group name) → numeric ownership.
     fn owner(&mut self, record: &Record, accounts: &Accounts) -> Option<Owner> {
         let mut ok = true;
-        let mut uid = 0;
-        let mut default_gid = 0;
+        let (mut uid, mut default_gid) = (0, 0);
         if let Some(field) = record.fields.get("owner") {
-            match &field.value.kind {
-                V::Int(_) => match self.int_in(field, "owner", 0, MAX_ID) {
-                    Some(n) => {
-                        uid = n;
-                        default_gid = accounts.gid_of_uid(n).unwrap_or(n);
-                    }
-                    None => ok = false,
-                },
-                V::Str(name) => match accounts.user(name) {
-                    Some((u, g)) => {
-                        uid = u;
-                        default_gid = g;
-                    }
-                    None => {
-                        ok = false;
-                        let names: Vec<&str> =
-                            accounts.users.iter().map(|u| u.0.as_str()).collect();
-                        self.push(
-                            Diag::new(codes::UNKNOWN_USER, field.value.span, format!("unknown user `{name}`"))
-                                .label("no such user in this image or its bases")
-                                .help(did_you_mean(name, names).unwrap_or_else(|| {
-                                    format!("declare it with `user \"{name}\" {{ uid = … }}`, or give a numeric uid")
-                                })),
-                        );
-                    }
-                },
-                _ => {
-                    ok = false;
-                    self.mismatch(field, "owner", "a user name or uid", None);
-                }
+            match self.account(field, "owner", AccountKind::User, accounts) {
+                Some(ids) => (uid, default_gid) = ids,
+                None => ok = false,
             }
         }
         let mut gid = default_gid;
         if let Some(field) = record.fields.get("group") {
-            match &field.value.kind {
-                V::Int(_) => match self.int_in(field, "group", 0, MAX_ID) {
-                    Some(n) => gid = n,
-                    None => ok = false,
-                },
-                V::Str(name) => match accounts.group(name) {
-                    Some(g) => gid = g,
-                    None => {
-                        ok = false;
-                        let names: Vec<&str> =
-                            accounts.groups.iter().map(|g| g.0.as_str()).collect();
-                        self.push(
-                            Diag::new(codes::UNKNOWN_GROUP, field.value.span, format!("unknown group `{name}`"))
-                                .label("no such group in this image or its bases")
-                                .help(did_you_mean(name, names).unwrap_or_else(|| {
-                                    format!("declare it with `group \"{name}\" {{ gid = … }}`, or give a numeric gid")
-                                })),
-                        );
-                    }
-                },
-                _ => {
-                    ok = false;
-                    self.mismatch(field, "group", "a group name or gid", None);
-                }
+            match self.account(field, "group", AccountKind::Group, accounts) {
+                Some((g, _)) => gid = g,
+                None => ok = false,
             }
         }
         ok.then_some(Owner { uid, gid })
+    }
+
+    /// The field `key`: a numeric id, or the name of a `kind` account of the image or its bases.
+    /// Gives the id and the group it implies (see [`Accounts::find`]).
+    fn account(
+        &mut self,
+        field: &Field,
+        key: &str,
+        kind: AccountKind,
+        accounts: &Accounts,
+    ) -> Option<(u32, u32)> {
+        let (noun, id) = (kind.noun(), kind.id());
+        match &field.value.kind {
+            V::Int(_) => self
+                .int_in(field, key, 0, MAX_ID)
+                .map(|n| accounts.by_id(kind, n)),
+            V::Str(name) => {
+                let found = accounts.find(kind, name);
+                if found.is_none() {
+                    self.push(
+                        Diag::new(kind.unknown_code(), field.value.span, format!("unknown {noun} `{name}`"))
+                            .label(format!("no such {noun} in this image or its bases"))
+                            .help(did_you_mean(name, accounts.names(kind)).unwrap_or_else(|| {
+                                format!("declare it with `{noun} \"{name}\" {{ {id} = … }}`, or give a numeric {id}")
+                            })),
+                    );
+                }
+                found
+            }
+            _ => {
+                self.mismatch(field, key, &format!("a {noun} name or {id}"), None);
+                None
+            }
+        }
     }
 
     /// The same destination twice, or anything below a file or symlink, is an error.
