@@ -138,6 +138,19 @@ struct Check<'a> {
     errors: Vec<Diag>,
 }
 
+/// `a` and `b` say the same thing two ways: a diagnostic on the later one, pointing back at the
+/// earlier one.
+fn both_set(code: &'static str, a: &Field, b: &Field, message: &str) -> Diag {
+    let (first, second) = if a.key_span.start <= b.key_span.start {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    Diag::new(code, second.key_span, message)
+        .label("second one")
+        .secondary(first.key_span, "first one")
+}
+
 fn base_chain(base: Option<&ImageSpec>) -> Vec<&ImageSpec> {
     let mut out = Vec::new();
     let mut next = base;

@@ -2,7 +2,7 @@
 //! `keep_docs` and `locales`. Names and constraints are checked for syntax here; resolving them against
 //! repository indexes is the composer's job.
 
-use super::{Check, base_chain};
+use super::{Check, base_chain, both_set};
 use crate::codes;
 use crate::diagnostic::Diag;
 use crate::loader::EntryKind;
@@ -163,19 +163,13 @@ impl Check<'_> {
         // Repositories declared but invalid have been reported: no "without a repository" then.
         let mut declared = false;
         if let (Some(a), Some(b)) = (get("repository"), get("repositories")) {
-            let (first, second) = if a.key_span.start <= b.key_span.start {
-                (a, b)
-            } else {
-                (b, a)
-            };
             self.push(
-                Diag::new(
+                both_set(
                     codes::FIELD_CONFLICT,
-                    second.key_span,
+                    a,
+                    b,
                     "`repository` blocks and `repositories` are both set",
                 )
-                .label("second one")
-                .secondary(first.key_span, "first one")
                 .help("declare the repositories either as `repository \"…\" { … }` blocks or as one `repositories = [ … ]` list, in priority order"),
             );
         }
@@ -459,19 +453,13 @@ impl Check<'_> {
                 .filter(|s| self.name_ok(s, f.value.span, "suite", "suite"))
                 .map(|s| vec![s]),
             (Some(a), Some(b)) => {
-                let (first, second) = if a.key_span.start <= b.key_span.start {
-                    (a, b)
-                } else {
-                    (b, a)
-                };
                 self.push(
-                    Diag::new(
+                    both_set(
                         codes::FIELD_CONFLICT,
-                        second.key_span,
+                        a,
+                        b,
                         "`suite` and `suites` are both set",
                     )
-                    .label("second one")
-                    .secondary(first.key_span, "first one")
                     .help("use `suites = [ … ]` alone"),
                 );
                 None
