@@ -210,67 +210,10 @@ impl Check<'_> {
 
     /// A copy source: relative to the file that wrote the string, and present in the loader.
     fn source(&mut self, field: &Field) -> Option<(SourcePath, bool)> {
-        let text = self.string(field, "source")?;
-        let span = field.value.span;
-        if text.is_empty() || text.contains('\0') {
-            self.push(
-                Diag::new(
-                    codes::BAD_PATH,
-                    span,
-                    "copy source must be a non-empty path",
-                )
-                .label("invalid path"),
-            );
-            return None;
-        }
-        let declaring = self.cx.files.path(span.file);
-        let dir = declaring.parent();
-        if text.starts_with('/') {
-            self.push(
-                Diag::new(codes::ABSOLUTE_SOURCE, span, format!("copy source `{text}` is absolute"))
-                    .label("absolute path")
-                    .help(format!(
-                        "copy sources are relative to the directory of `{declaring}`, which keeps builds hermetic"
-                    )),
-            );
-            return None;
-        }
-        let path = match dir.join(&text) {
-            Ok(path) => path,
-            Err(e) => {
-                self.push(Diag::new(codes::BAD_PATH, span, e.to_string()).label("invalid path"));
-                return None;
-            }
-        };
-        match self.cx.loader.kind(&path) {
-            Ok(Some(EntryKind::Dir)) => Some((path, true)),
-            Ok(Some(EntryKind::File { .. } | EntryKind::Symlink)) => Some((path, false)),
-            Ok(None) => {
-                self.push(
-                    Diag::new(
-                        codes::MISSING_SOURCE,
-                        span,
-                        format!("copy source `{text}` does not exist"),
-                    )
-                    .label(format!("looked for `{path}`"))
-                    .help(format!(
-                        "copy sources are relative to the directory of `{declaring}`"
-                    )),
-                );
-                None
-            }
-            Err(e) => {
-                self.push(
-                    Diag::new(
-                        codes::IO_ERROR,
-                        span,
-                        format!("cannot inspect `{path}`: {e}"),
-                    )
-                    .label("loader error"),
-                );
-                None
-            }
-        }
+        let (_, path, kind) = self.project_file(field, "source", "copy source", |declaring| {
+            format!("copy sources are relative to the directory of `{declaring}`, which keeps builds hermetic")
+        })?;
+        Some((path, kind == EntryKind::Dir))
     }
 
     fn globs(&mut self, field: Option<&Field>, name: &str) -> Option<Vec<String>> {
