@@ -137,6 +137,15 @@ impl Parser<'_> {
         }
     }
 
+    /// Consumes the keyword `word`; anything else is an error that says `help`.
+    fn expect_word(&mut self, word: &str, help: &str) -> DResult<Span> {
+        if self.at_word(word) {
+            Ok(self.bump())
+        } else {
+            cold(|| self.unexpected(&format!("`{word}`")).help(help))
+        }
+    }
+
     fn enter(&mut self) -> DResult<()> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -368,21 +377,9 @@ impl Parser<'_> {
     fn if_expr(&mut self) -> DResult<Expr> {
         let start = self.bump();
         let cond = self.expr()?;
-        if !self.at_word("then") {
-            return cold(|| {
-                self.unexpected("`then`")
-                    .help("write `if condition then a else b`")
-            });
-        }
-        self.bump();
+        self.expect_word("then", "write `if condition then a else b`")?;
         let then = self.expr()?;
-        if !self.at_word("else") {
-            return cold(|| {
-                self.unexpected("`else`")
-                    .help("every `if` needs an `else` branch")
-            });
-        }
-        self.bump();
+        self.expect_word("else", "every `if` needs an `else` branch")?;
         let otherwise = self.expr()?;
         let span = start.to(otherwise.span);
         Ok(Expr {
@@ -398,13 +395,10 @@ impl Parser<'_> {
     fn let_in(&mut self) -> DResult<Expr> {
         let start = self.span();
         let binding = self.binding()?;
-        if !self.at_word("in") {
-            return cold(|| {
-                self.unexpected("`in`")
-                    .help("inside an expression write `let name = value in body`")
-            });
-        }
-        self.bump();
+        self.expect_word(
+            "in",
+            "inside an expression write `let name = value in body`",
+        )?;
         let body = self.expr()?;
         let span = start.to(body.span);
         Ok(Expr {

@@ -449,16 +449,32 @@ fn drain(r: &mut dyn Read) -> io::Result<u64> {
     io::copy(r, &mut io::sink())
 }
 
-/// Split a member name like `data.tar.xz` into (`data`, compression) after checking the `.tar` part.
-fn member_compression(name: &str, stem: &str) -> Option<Result<&'static str, String>> {
-    let rest = name.strip_prefix(stem)?.strip_prefix(".tar")?;
-    Some(match rest {
+/// The compression of the ar member `name`, which must be `{stem}.tar` with an optional `.gz`, `.xz`
+/// or `.zst` (`expected` says so in the error).
+fn member_compression(
+    package: &str,
+    name: &str,
+    stem: &str,
+    expected: &'static str,
+) -> Result<&'static str, DebError> {
+    let Some(rest) = name.strip_prefix(stem).and_then(|r| r.strip_prefix(".tar")) else {
+        return Err(DebError::UnexpectedMember {
+            package: package.to_owned(),
+            member: name.to_owned(),
+            expected,
+        });
+    };
+    match rest {
         "" => Ok("none"),
         ".gz" => Ok("gzip"),
         ".xz" => Ok("xz"),
         ".zst" => Ok("zstd"),
-        other => Err(other.trim_start_matches('.').to_owned()),
-    })
+        other => Err(DebError::UnsupportedCompression {
+            package: package.to_owned(),
+            member: name.to_owned(),
+            compression: other.trim_start_matches('.').to_owned(),
+        }),
+    }
 }
 
 fn decoder<'a>(compression: &'static str, r: Box<dyn Read + 'a>) -> io::Result<Box<dyn Read + 'a>> {
@@ -528,42 +544,12 @@ pub fn unpack_deb(
             count: 0,
         };
         if control.is_none() {
-            let compression = match member_compression(&name, "control") {
-                Some(Ok(c)) => c,
-                Some(Err(compression)) => {
-                    return Err(DebError::UnsupportedCompression {
-                        package,
-                        member: name,
-                        compression,
-                    });
-                }
-                None => {
-                    return Err(DebError::UnexpectedMember {
-                        package,
-                        member: name,
-                        expected: "control.tar[.gz|.xz|.zst]",
-                    });
-                }
-            };
+            let compression =
+                member_compression(&package, &name, "control", "control.tar[.gz|.xz|.zst]")?;
             control = Some(read_control(&mut counting, compression, &package, &name)?);
         } else if data.is_none() {
-            let compression = match member_compression(&name, "data") {
-                Some(Ok(c)) => c,
-                Some(Err(compression)) => {
-                    return Err(DebError::UnsupportedCompression {
-                        package,
-                        member: name,
-                        compression,
-                    });
-                }
-                None => {
-                    return Err(DebError::UnexpectedMember {
-                        package,
-                        member: name,
-                        expected: "data.tar[.gz|.xz|.zst]",
-                    });
-                }
-            };
+            let compression =
+                member_compression(&package, &name, "data", "data.tar[.gz|.xz|.zst]")?;
             let conffiles: Vec<String> = control
                 .as_ref()
                 .map(|c| c.conffiles.clone())

@@ -404,6 +404,25 @@ struct Placed {
     blob: Option<B3Digest>,
 }
 
+/// Puts an entry at `path`, replacing what an earlier item put there.
+fn place(
+    placed: &mut BTreeMap<String, Placed>,
+    path: String,
+    kind: EntryKind,
+    mode: u32,
+    (uid, gid): (u32, u32),
+    blob: Option<B3Digest>,
+) {
+    let entry = LayerEntry {
+        path: path.clone(),
+        kind,
+        mode,
+        uid,
+        gid,
+    };
+    placed.insert(path, Placed { entry, blob });
+}
+
 fn build_layer(store: &Store, step: &LayerStep, inputs: &[&Realised]) -> Result<Built, PlanError> {
     let mut placed: BTreeMap<String, Placed> = BTreeMap::new();
     let input = |i: usize| -> Result<&Realised, PlanError> {
@@ -474,19 +493,7 @@ fn build_layer(store: &Store, step: &LayerStep, inputs: &[&Realised]) -> Result<
                             });
                         }
                     };
-                    placed.insert(
-                        e.path.clone(),
-                        Placed {
-                            entry: LayerEntry {
-                                path: e.path,
-                                kind,
-                                mode: e.mode,
-                                uid: e.uid,
-                                gid: e.gid,
-                            },
-                            blob,
-                        },
-                    );
+                    place(&mut placed, e.path, kind, e.mode, (e.uid, e.gid), blob);
                 }
             }
             LayerItem::File {
@@ -502,18 +509,13 @@ fn build_layer(store: &Store, step: &LayerStep, inputs: &[&Realised]) -> Result<
                         what: format!("{} (text output is not a blob)", src.path),
                     });
                 };
-                placed.insert(
+                place(
+                    &mut placed,
                     path.clone(),
-                    Placed {
-                        entry: LayerEntry {
-                            path: path.clone(),
-                            kind: EntryKind::File { size: src.size },
-                            mode: *mode,
-                            uid: *uid,
-                            gid: *gid,
-                        },
-                        blob: Some(*blob),
-                    },
+                    EntryKind::File { size: src.size },
+                    *mode,
+                    (*uid, *gid),
+                    Some(*blob),
                 );
             }
             LayerItem::Symlink {
@@ -522,21 +524,10 @@ fn build_layer(store: &Store, step: &LayerStep, inputs: &[&Realised]) -> Result<
                 uid,
                 gid,
             } => {
-                placed.insert(
-                    path.clone(),
-                    Placed {
-                        entry: LayerEntry {
-                            path: path.clone(),
-                            kind: EntryKind::Symlink {
-                                target: target.clone(),
-                            },
-                            mode: 0o777,
-                            uid: *uid,
-                            gid: *gid,
-                        },
-                        blob: None,
-                    },
-                );
+                let kind = EntryKind::Symlink {
+                    target: target.clone(),
+                };
+                place(&mut placed, path.clone(), kind, 0o777, (*uid, *gid), None);
             }
             LayerItem::Dir {
                 path,
@@ -544,18 +535,13 @@ fn build_layer(store: &Store, step: &LayerStep, inputs: &[&Realised]) -> Result<
                 uid,
                 gid,
             } => {
-                placed.insert(
+                place(
+                    &mut placed,
                     path.clone(),
-                    Placed {
-                        entry: LayerEntry {
-                            path: path.clone(),
-                            kind: EntryKind::Dir,
-                            mode: *mode,
-                            uid: *uid,
-                            gid: *gid,
-                        },
-                        blob: None,
-                    },
+                    EntryKind::Dir,
+                    *mode,
+                    (*uid, *gid),
+                    None,
                 );
             }
         }
@@ -680,19 +666,7 @@ fn place_node(
         ),
         Node::Dir { .. } => (EntryKind::Dir, 0o755, None),
     };
-    placed.insert(
-        path.to_string(),
-        Placed {
-            entry: LayerEntry {
-                path: path.to_string(),
-                kind,
-                mode,
-                uid,
-                gid,
-            },
-            blob,
-        },
-    );
+    place(placed, path.to_string(), kind, mode, (uid, gid), blob);
 }
 
 fn place_tree(
@@ -708,18 +682,13 @@ fn place_tree(
         let path = join(base, &e.name);
         match &e.node {
             Node::Dir { tree: sub } => {
-                placed.insert(
+                place(
+                    placed,
                     path.clone(),
-                    Placed {
-                        entry: LayerEntry {
-                            path: path.clone(),
-                            kind: EntryKind::Dir,
-                            mode: dir_mode.unwrap_or(0o755),
-                            uid: owner.0,
-                            gid: owner.1,
-                        },
-                        blob: None,
-                    },
+                    EntryKind::Dir,
+                    dir_mode.unwrap_or(0o755),
+                    owner,
+                    None,
                 );
                 let subtree = store.get_tree(sub)?;
                 place_tree(store, placed, &path, &subtree, mode, dir_mode, owner)?;

@@ -319,23 +319,19 @@ fn file(target: &Target<'_>, t: &FileTest, failures: &mut Vec<Failure>) {
             None,
         );
     }
-    if let Some(uid) = t.uid
-        && uid != entry.uid
-    {
-        fail(
-            "owner",
-            format!("expected uid {uid}, found {}", entry.uid),
-            None,
-        );
-    }
-    if let Some(gid) = t.gid
-        && gid != entry.gid
-    {
-        fail(
-            "group",
-            format!("expected gid {gid}, found {}", entry.gid),
-            None,
-        );
+    for (what, id, expected, found) in [
+        ("owner", "uid", t.uid, entry.uid),
+        ("group", "gid", t.gid, entry.gid),
+    ] {
+        if let Some(expected) = expected
+            && expected != found
+        {
+            fail(
+                what,
+                format!("expected {id} {expected}, found {found}"),
+                None,
+            );
+        }
     }
     if let Some(target_path) = &t.target {
         match &entry.kind {

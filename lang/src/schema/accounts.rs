@@ -19,6 +19,39 @@ const USER_FIELDS: &[&str] = &[
 ];
 const GROUP_FIELDS: &[&str] = &["name", "gid", "members"];
 
+/// The two kinds of account a name can refer to: `owner` names a user, `group` a group.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum AccountKind {
+    User,
+    Group,
+}
+
+impl AccountKind {
+    /// `user` or `group`, as diagnostics and blocks say it.
+    pub(super) fn noun(self) -> &'static str {
+        match self {
+            AccountKind::User => "user",
+            AccountKind::Group => "group",
+        }
+    }
+
+    /// `uid` or `gid`.
+    pub(super) fn id(self) -> &'static str {
+        match self {
+            AccountKind::User => "uid",
+            AccountKind::Group => "gid",
+        }
+    }
+
+    /// The code of a name that no block of the image or its bases declares.
+    pub(super) fn unknown_code(self) -> &'static str {
+        match self {
+            AccountKind::User => codes::UNKNOWN_USER,
+            AccountKind::Group => codes::UNKNOWN_GROUP,
+        }
+    }
+}
+
 /// Users and groups known to an image: its own, its bases', and the ones every image has (`root`
 /// and `nobody`, groups `root` and `nogroup`, as the composer always generates them).
 pub(super) struct Accounts {
@@ -56,11 +89,37 @@ impl Accounts {
         accounts
     }
 
+    /// The id of the `kind` account called `name` and the group it implies: a user's primary
+    /// group, a group itself.
+    pub(super) fn find(&self, kind: AccountKind, name: &str) -> Option<(u32, u32)> {
+        match kind {
+            AccountKind::User => self.user(name),
+            AccountKind::Group => self.group(name).map(|g| (g, g)),
+        }
+    }
+
+    /// A numeric `kind` id with the group it implies, as [`Accounts::find`] gives for a name: a
+    /// uid that no user has implies the group of the same number.
+    pub(super) fn by_id(&self, kind: AccountKind, id: u32) -> (u32, u32) {
+        match kind {
+            AccountKind::User => (id, self.gid_of_uid(id).unwrap_or(id)),
+            AccountKind::Group => (id, id),
+        }
+    }
+
+    /// Every declared name of `kind`, for did-you-mean suggestions.
+    pub(super) fn names(&self, kind: AccountKind) -> Vec<&str> {
+        match kind {
+            AccountKind::User => self.users.iter().map(|u| u.0.as_str()).collect(),
+            AccountKind::Group => self.groups.iter().map(|g| g.0.as_str()).collect(),
+        }
+    }
+
     pub(super) fn user(&self, name: &str) -> Option<(u32, u32)> {
         self.users.iter().find(|u| u.0 == name).map(|u| (u.1, u.2))
     }
 
-    pub(super) fn gid_of_uid(&self, uid: u32) -> Option<u32> {
+    fn gid_of_uid(&self, uid: u32) -> Option<u32> {
         self.users.iter().find(|u| u.1 == uid).map(|u| u.2)
     }
 

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{ANNOTATION_FIELDS, Check, KeyKind, base_chain, list_names, quoted};
+use super::{ANNOTATION_FIELDS, Check, KeyKind, base_chain, both_set, list_names, quoted};
 use crate::codes;
 use crate::diagnostic::Diag;
 use crate::span::Span;
@@ -143,19 +143,13 @@ impl Check<'_> {
         let mut entries: Vec<(String, Span)> = Vec::new();
         match (list, single) {
             (Some(a), Some(b)) => {
-                let (first, second) = if a.key_span.start <= b.key_span.start {
-                    (a, b)
-                } else {
-                    (b, a)
-                };
                 self.push(
-                    Diag::new(
+                    both_set(
                         codes::FIELD_CONFLICT,
-                        second.key_span,
+                        a,
+                        b,
                         "`architecture` and `architectures` are both set",
                     )
-                    .label("second one")
-                    .secondary(first.key_span, "first one")
                     .help("use `architectures = [ … ]` alone"),
                 );
             }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::accounts::Accounts;
+use super::accounts::{AccountKind, Accounts};
 use super::{Check, MAX_ID};
 use crate::codes;
 use crate::diagnostic::Diag;
@@ -210,67 +210,10 @@ impl Check<'_> {
 
     /// A copy source: relative to the file that wrote the string, and present in the loader.
     fn source(&mut self, field: &Field) -> Option<(SourcePath, bool)> {
-        let text = self.string(field, "source")?;
-        let span = field.value.span;
-        if text.is_empty() || text.contains('\0') {
-            self.push(
-                Diag::new(
-                    codes::BAD_PATH,
-                    span,
-                    "copy source must be a non-empty path",
-                )
-                .label("invalid path"),
-            );
-            return None;
-        }
-        let declaring = self.cx.files.path(span.file);
-        let dir = declaring.parent();
-        if text.starts_with('/') {
-            self.push(
-                Diag::new(codes::ABSOLUTE_SOURCE, span, format!("copy source `{text}` is absolute"))
-                    .label("absolute path")
-                    .help(format!(
-                        "copy sources are relative to the directory of `{declaring}`, which keeps builds hermetic"
-                    )),
-            );
-            return None;
-        }
-        let path = match dir.join(&text) {
-            Ok(path) => path,
-            Err(e) => {
-                self.push(Diag::new(codes::BAD_PATH, span, e.to_string()).label("invalid path"));
-                return None;
-            }
-        };
-        match self.cx.loader.kind(&path) {
-            Ok(Some(EntryKind::Dir)) => Some((path, true)),
-            Ok(Some(EntryKind::File { .. } | EntryKind::Symlink)) => Some((path, false)),
-            Ok(None) => {
-                self.push(
-                    Diag::new(
-                        codes::MISSING_SOURCE,
-                        span,
-                        format!("copy source `{text}` does not exist"),
-                    )
-                    .label(format!("looked for `{path}`"))
-                    .help(format!(
-                        "copy sources are relative to the directory of `{declaring}`"
-                    )),
-                );
-                None
-            }
-            Err(e) => {
-                self.push(
-                    Diag::new(
-                        codes::IO_ERROR,
-                        span,
-                        format!("cannot inspect `{path}`: {e}"),
-                    )
-                    .label("loader error"),
-                );
-                None
-            }
-        }
+        let (_, path, kind) = self.project_file(field, "source", "copy source", |declaring| {
+            format!("copy sources are relative to the directory of `{declaring}`, which keeps builds hermetic")
+        })?;
+        Some((path, kind == EntryKind::Dir))
     }
 
     fn globs(&mut self, field: Option<&Field>, name: &str) -> Option<Vec<String>> {
@@ -450,70 +393,55 @@ impl Check<'_> {
     /// `owner` (uid or user name) and `group` (gid or group name) → numeric ownership.
     fn owner(&mut self, record: &Record, accounts: &Accounts) -> Option<Owner> {
         let mut ok = true;
-        let mut uid = 0;
-        let mut default_gid = 0;
+        let (mut uid, mut default_gid) = (0, 0);
         if let Some(field) = record.fields.get("owner") {
-            match &field.value.kind {
-                V::Int(_) => match self.int_in(field, "owner", 0, MAX_ID) {
-                    Some(n) => {
-                        uid = n;
-                        default_gid = accounts.gid_of_uid(n).unwrap_or(n);
-                    }
-                    None => ok = false,
-                },
-                V::Str(name) => match accounts.user(name) {
-                    Some((u, g)) => {
-                        uid = u;
-                        default_gid = g;
-                    }
-                    None => {
-                        ok = false;
-                        let names: Vec<&str> =
-                            accounts.users.iter().map(|u| u.0.as_str()).collect();
-                        self.push(
-                            Diag::new(codes::UNKNOWN_USER, field.value.span, format!("unknown user `{name}`"))
-                                .label("no such user in this image or its bases")
-                                .help(did_you_mean(name, names).unwrap_or_else(|| {
-                                    format!("declare it with `user \"{name}\" {{ uid = … }}`, or give a numeric uid")
-                                })),
-                        );
-                    }
-                },
-                _ => {
-                    ok = false;
-                    self.mismatch(field, "owner", "a user name or uid", None);
-                }
+            match self.account(field, "owner", AccountKind::User, accounts) {
+                Some(ids) => (uid, default_gid) = ids,
+                None => ok = false,
             }
         }
         let mut gid = default_gid;
         if let Some(field) = record.fields.get("group") {
-            match &field.value.kind {
-                V::Int(_) => match self.int_in(field, "group", 0, MAX_ID) {
-                    Some(n) => gid = n,
-                    None => ok = false,
-                },
-                V::Str(name) => match accounts.group(name) {
-                    Some(g) => gid = g,
-                    None => {
-                        ok = false;
-                        let names: Vec<&str> =
-                            accounts.groups.iter().map(|g| g.0.as_str()).collect();
-                        self.push(
-                            Diag::new(codes::UNKNOWN_GROUP, field.value.span, format!("unknown group `{name}`"))
-                                .label("no such group in this image or its bases")
-                                .help(did_you_mean(name, names).unwrap_or_else(|| {
-                                    format!("declare it with `group \"{name}\" {{ gid = … }}`, or give a numeric gid")
-                                })),
-                        );
-                    }
-                },
-                _ => {
-                    ok = false;
-                    self.mismatch(field, "group", "a group name or gid", None);
-                }
+            match self.account(field, "group", AccountKind::Group, accounts) {
+                Some((g, _)) => gid = g,
+                None => ok = false,
             }
         }
         ok.then_some(Owner { uid, gid })
+    }
+
+    /// The field `key`: a numeric id, or the name of a `kind` account of the image or its bases.
+    /// Gives the id and the group it implies (see [`Accounts::find`]).
+    fn account(
+        &mut self,
+        field: &Field,
+        key: &str,
+        kind: AccountKind,
+        accounts: &Accounts,
+    ) -> Option<(u32, u32)> {
+        let (noun, id) = (kind.noun(), kind.id());
+        match &field.value.kind {
+            V::Int(_) => self
+                .int_in(field, key, 0, MAX_ID)
+                .map(|n| accounts.by_id(kind, n)),
+            V::Str(name) => {
+                let found = accounts.find(kind, name);
+                if found.is_none() {
+                    self.push(
+                        Diag::new(kind.unknown_code(), field.value.span, format!("unknown {noun} `{name}`"))
+                            .label(format!("no such {noun} in this image or its bases"))
+                            .help(did_you_mean(name, accounts.names(kind)).unwrap_or_else(|| {
+                                format!("declare it with `{noun} \"{name}\" {{ {id} = … }}`, or give a numeric {id}")
+                            })),
+                    );
+                }
+                found
+            }
+            _ => {
+                self.mismatch(field, key, &format!("a {noun} name or {id}"), None);
+                None
+            }
+        }
     }
 
     /// The same destination twice, or anything below a file or symlink, is an error.

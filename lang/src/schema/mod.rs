@@ -14,7 +14,7 @@ mod vex;
 
 use crate::codes;
 use crate::diagnostic::Diag;
-use crate::loader::SourceLoader;
+use crate::loader::{EntryKind, SourceLoader};
 use crate::span::{Files, Span};
 use crate::spec::*;
 use crate::suggest::did_you_mean;
@@ -136,6 +136,19 @@ pub(crate) fn image(
 struct Check<'a> {
     cx: &'a Cx<'a>,
     errors: Vec<Diag>,
+}
+
+/// `a` and `b` say the same thing two ways: a diagnostic on the later one, pointing back at the
+/// earlier one.
+fn both_set(code: &'static str, a: &Field, b: &Field, message: &str) -> Diag {
+    let (first, second) = if a.key_span.start <= b.key_span.start {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    Diag::new(code, second.key_span, message)
+        .label("second one")
+        .secondary(first.key_span, "first one")
 }
 
 fn base_chain(base: Option<&ImageSpec>) -> Vec<&ImageSpec> {
@@ -286,6 +299,80 @@ impl Check<'_> {
             diag = diag.secondary(field.key_span, format!("`{name}` is set here"));
         }
         self.push(diag);
+    }
+
+    /// A project file that the string field `key` names relative to the file declaring it (a copy
+    /// source, a keyring): non-empty, relative, and present in the loader. `noun` names it in
+    /// diagnostics; `absolute_help` says, given the declaring file, why it must be relative.
+    /// Gives the text as written, the resolved path and what the loader holds there.
+    fn project_file(
+        &mut self,
+        field: &Field,
+        key: &str,
+        noun: &str,
+        absolute_help: impl FnOnce(&SourcePath) -> String,
+    ) -> Option<(String, SourcePath, EntryKind)> {
+        let text = self.string(field, key)?;
+        let span = field.value.span;
+        if text.is_empty() || text.contains('\0') {
+            self.push(
+                Diag::new(
+                    codes::BAD_PATH,
+                    span,
+                    format!("{noun} must be a non-empty path"),
+                )
+                .label("invalid path"),
+            );
+            return None;
+        }
+        let declaring = self.cx.files.path(span.file);
+        if text.starts_with('/') {
+            self.push(
+                Diag::new(
+                    codes::ABSOLUTE_SOURCE,
+                    span,
+                    format!("{noun} `{text}` is absolute"),
+                )
+                .label("absolute path")
+                .help(absolute_help(&declaring)),
+            );
+            return None;
+        }
+        let path = match declaring.parent().join(&text) {
+            Ok(path) => path,
+            Err(e) => {
+                self.push(Diag::new(codes::BAD_PATH, span, e.to_string()).label("invalid path"));
+                return None;
+            }
+        };
+        match self.cx.loader.kind(&path) {
+            Ok(Some(kind)) => Some((text, path, kind)),
+            Ok(None) => {
+                self.push(
+                    Diag::new(
+                        codes::MISSING_SOURCE,
+                        span,
+                        format!("{noun} `{text}` does not exist"),
+                    )
+                    .label(format!("looked for `{path}`"))
+                    .help(format!(
+                        "{noun}s are relative to the directory of `{declaring}`"
+                    )),
+                );
+                None
+            }
+            Err(e) => {
+                self.push(
+                    Diag::new(
+                        codes::IO_ERROR,
+                        span,
+                        format!("cannot inspect `{path}`: {e}"),
+                    )
+                    .label("loader error"),
+                );
+                None
+            }
+        }
     }
 
     fn string(&mut self, field: &Field, name: &str) -> Option<String> {

@@ -2,7 +2,7 @@
 //! `keep_docs` and `locales`. Names and constraints are checked for syntax here; resolving them against
 //! repository indexes is the composer's job.
 
-use super::{Check, base_chain};
+use super::{Check, base_chain, both_set};
 use crate::codes;
 use crate::diagnostic::Diag;
 use crate::loader::EntryKind;
@@ -163,19 +163,13 @@ impl Check<'_> {
         // Repositories declared but invalid have been reported: no "without a repository" then.
         let mut declared = false;
         if let (Some(a), Some(b)) = (get("repository"), get("repositories")) {
-            let (first, second) = if a.key_span.start <= b.key_span.start {
-                (a, b)
-            } else {
-                (b, a)
-            };
             self.push(
-                Diag::new(
+                both_set(
                     codes::FIELD_CONFLICT,
-                    second.key_span,
+                    a,
+                    b,
                     "`repository` blocks and `repositories` are both set",
                 )
-                .label("second one")
-                .secondary(first.key_span, "first one")
                 .help("declare the repositories either as `repository \"…\" { … }` blocks or as one `repositories = [ … ]` list, in priority order"),
             );
         }
@@ -459,19 +453,13 @@ impl Check<'_> {
                 .filter(|s| self.name_ok(s, f.value.span, "suite", "suite"))
                 .map(|s| vec![s]),
             (Some(a), Some(b)) => {
-                let (first, second) = if a.key_span.start <= b.key_span.start {
-                    (a, b)
-                } else {
-                    (b, a)
-                };
                 self.push(
-                    Diag::new(
+                    both_set(
                         codes::FIELD_CONFLICT,
-                        second.key_span,
+                        a,
+                        b,
                         "`suite` and `suites` are both set",
                     )
-                    .label("second one")
-                    .secondary(first.key_span, "first one")
                     .help("use `suites = [ … ]` alone"),
                 );
                 None
@@ -543,76 +531,24 @@ impl Check<'_> {
 
     /// A keyring file, relative to the declaring file, which must exist.
     fn keyring(&mut self, field: &Field) -> Option<SourcePath> {
-        let text = self.string(field, "keyring")?;
-        let span = field.value.span;
-        let declaring = self.cx.files.path(span.file);
-        if text.is_empty() || text.contains('\0') {
-            self.push(
-                Diag::new(codes::BAD_PATH, span, "keyring must be a non-empty path")
-                    .label("invalid path"),
-            );
-            return None;
-        }
-        if text.starts_with('/') {
-            self.push(
-                Diag::new(codes::ABSOLUTE_SOURCE, span, format!("keyring `{text}` is absolute"))
-                    .label("absolute path")
-                    .help("copy the keyring next to your .himg file (for Debian: from /usr/share/keyrings/) and name it relative to the file; builds stay hermetic"),
-            );
-            return None;
-        }
-        let path = match declaring.parent().join(&text) {
-            Ok(p) => p,
-            Err(e) => {
-                self.push(Diag::new(codes::BAD_PATH, span, e.to_string()).label("invalid path"));
-                return None;
-            }
+        let (text, path, kind) = self.project_file(field, "keyring", "keyring", |_| {
+            "copy the keyring next to your .himg file (for Debian: from /usr/share/keyrings/) and name it relative to the file; builds stay hermetic".to_owned()
+        })?;
+        let what = match kind {
+            EntryKind::File { .. } => return Some(path),
+            EntryKind::Dir => "a directory",
+            EntryKind::Symlink => "a symlink",
         };
-        match self.cx.loader.kind(&path) {
-            Ok(Some(EntryKind::File { .. })) => Some(path),
-            Ok(None) => {
-                self.push(
-                    Diag::new(
-                        codes::MISSING_SOURCE,
-                        span,
-                        format!("keyring `{text}` does not exist"),
-                    )
-                    .label(format!("looked for `{path}`"))
-                    .help(format!(
-                        "keyrings are relative to the directory of `{declaring}`"
-                    )),
-                );
-                None
-            }
-            Ok(Some(kind)) => {
-                let what = if kind == EntryKind::Dir {
-                    "a directory"
-                } else {
-                    "a symlink"
-                };
-                self.push(
-                    Diag::new(
-                        codes::MISSING_SOURCE,
-                        span,
-                        format!("keyring `{text}` is not a regular file"),
-                    )
-                    .label(format!("`{path}` is {what}"))
-                    .help("name the keyring file itself; copy it into the project rather than linking to it, so builds stay hermetic"),
-                );
-                None
-            }
-            Err(e) => {
-                self.push(
-                    Diag::new(
-                        codes::IO_ERROR,
-                        span,
-                        format!("cannot inspect `{path}`: {e}"),
-                    )
-                    .label("loader error"),
-                );
-                None
-            }
-        }
+        self.push(
+            Diag::new(
+                codes::MISSING_SOURCE,
+                field.value.span,
+                format!("keyring `{text}` is not a regular file"),
+            )
+            .label(format!("`{path}` is {what}"))
+            .help("name the keyring file itself; copy it into the project rather than linking to it, so builds stay hermetic"),
+        );
+        None
     }
 }
 

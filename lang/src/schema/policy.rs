@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::Check;
+use super::{Check, both_set};
 use crate::codes;
 use crate::diagnostic::Diag;
 use crate::spec::*;
@@ -321,19 +321,13 @@ impl Check<'_> {
             .get("package")
             .and_then(|f| self.string(f, "package"));
         if let (Some(p), Some(k)) = (record.fields.get("path"), record.fields.get("package")) {
-            let (first, second) = if p.key_span.start <= k.key_span.start {
-                (p, k)
-            } else {
-                (k, p)
-            };
             self.push(
-                Diag::new(
+                both_set(
                     codes::BAD_WAIVER,
-                    second.key_span,
+                    p,
+                    k,
                     "a waiver names both a `path` and a `package`",
                 )
-                .label("second one")
-                .secondary(first.key_span, "first one")
                 .help("waive one path or one package per `waive` block"),
             );
             return None;

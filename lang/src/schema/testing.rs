@@ -2,7 +2,7 @@
 //! Only checked here (types, paths, regular expressions); `himg test` runs them. Tests are not part of
 //! the image: the composer never reads them.
 
-use super::accounts::Accounts;
+use super::accounts::{AccountKind, Accounts};
 use super::{Check, KeyKind, MAX_ID};
 use crate::codes;
 use crate::diagnostic::Diag;
@@ -380,30 +380,24 @@ impl Check<'_> {
                 self.int_in(&f, name, 0, MAX_ID)
             }
             V::Str(s) => {
-                let (found, names, code, what): (Option<u32>, Vec<&str>, _, _) = if name == "owner"
-                {
-                    (
-                        accounts.user(s).map(|u| u.0),
-                        accounts.users.iter().map(|u| u.0.as_str()).collect(),
-                        codes::UNKNOWN_USER,
-                        "user",
-                    )
+                let kind = if name == "owner" {
+                    AccountKind::User
                 } else {
-                    (
-                        accounts.group(s),
-                        accounts.groups.iter().map(|g| g.0.as_str()).collect(),
-                        codes::UNKNOWN_GROUP,
-                        "group",
-                    )
+                    AccountKind::Group
                 };
+                let (found, what) = (accounts.find(kind, s).map(|ids| ids.0), kind.noun());
                 if found.is_none() {
-                    let help = did_you_mean(s, names).unwrap_or_else(|| {
+                    let help = did_you_mean(s, accounts.names(kind)).unwrap_or_else(|| {
                         format!("name a {what} declared in this image or its bases, or give a numeric id")
                     });
                     self.push(
-                        Diag::new(code, field.value.span, format!("unknown {what} `{s}`"))
-                            .label(format!("no such {what} in this image or its bases"))
-                            .help(help),
+                        Diag::new(
+                            kind.unknown_code(),
+                            field.value.span,
+                            format!("unknown {what} `{s}`"),
+                        )
+                        .label(format!("no such {what} in this image or its bases"))
+                        .help(help),
                     );
                 }
                 found
