@@ -305,9 +305,16 @@ pub fn update(
             let was = before
                 .and_then(|b| b.architectures.get(arch))
                 .map_or(&[][..], Vec::as_slice);
-            let Some(mut fixes) = super::vuln_cmd::fixed_by_update(global, &new, image, was, pkgs)?
-            else {
-                break;
+            // The vulnerability database only annotates: a broken one never blocks an update.
+            let mut fixes = match super::vuln_cmd::fixed_by_update(global, &new, image, was, pkgs) {
+                Ok(Some(fixes)) => fixes,
+                Ok(None) => break,
+                Err(e) => {
+                    printer.warn(&format!(
+                        "cannot tell which advisories the updates of `{image}` fix: {e}"
+                    ));
+                    break;
+                }
             };
             for u in moved.iter_mut().filter(|u| &u.architecture == arch) {
                 u.fixes = fixes.remove(&u.package).unwrap_or_default();
