@@ -6,7 +6,7 @@
 //! (`application/vnd.himg.cache.entry.v1+json`) and whose one layer is the archive
 //! (`application/vnd.himg.cache.archive.v1+zstd`), tagged with the derivation key in hex. Archives
 //! are blobs named by their SHA-256, so the registry stores each once however many entries name it.
-//! Plain HTTP is used only for registries on the loopback interface (127.0.0.1, localhost, [::1]).
+//! Plain HTTP is used only for registries on the loopback interface (127.0.0.0/8, localhost, [::1]).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -48,14 +48,6 @@ impl std::fmt::Debug for OciBackend {
     }
 }
 
-fn is_loopback(registry: &str) -> bool {
-    let host = registry
-        .rsplit_once(':')
-        .filter(|(h, p)| !h.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-        .map_or(registry, |(h, _)| h);
-    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
-}
-
 impl OciBackend {
     pub fn new(url: &str) -> Result<OciBackend, CacheError> {
         let rest = url.strip_prefix("oci://").unwrap_or(url);
@@ -64,7 +56,7 @@ impl OciBackend {
             return Err(CacheError::Url(url.to_owned()));
         }
         let client = Client::new(ClientOptions {
-            insecure: is_loopback(&probe.registry),
+            insecure: crate::registry::base::is_loopback_registry(&probe.registry),
             credentials: Credentials::from_env()?,
             ..ClientOptions::default()
         });
