@@ -91,6 +91,31 @@ struct Target<'a> {
     scopes: Vec<String>,
 }
 
+impl<'a> Target<'a> {
+    /// `reference`'s repository, to read from.
+    fn pull(reference: &'a Reference) -> Target<'a> {
+        Target {
+            registry: &reference.registry,
+            repository: &reference.repository,
+            scopes: vec![format!("repository:{}:pull", reference.repository)],
+        }
+    }
+}
+
+/// Reads a manifest (or index) response's body, at most `MANIFEST_LIMIT` bytes; `what` names it
+/// in errors.
+fn manifest_body(resp: &mut Resp, what: String) -> Result<Vec<u8>, RegistryError> {
+    resp.body_mut()
+        .with_config()
+        .limit(MANIFEST_LIMIT)
+        .read_to_vec()
+        .map_err(|source| RegistryError::Http {
+            method: "GET".into(),
+            url: what,
+            source,
+        })
+}
+
 type Resp = Response<ureq::Body>;
 
 fn header_str<'r>(resp: &'r Resp, name: &str) -> Option<&'r str> {
@@ -504,16 +529,7 @@ impl Client {
         let mut resp = self.expect(t, req, &[200])?;
         let header_digest = header_str(&resp, "docker-content-digest").map(str::to_owned);
         let content_type = header_str(&resp, "content-type").map(str::to_owned);
-        let bytes = resp
-            .body_mut()
-            .with_config()
-            .limit(MANIFEST_LIMIT)
-            .read_to_vec()
-            .map_err(|source| RegistryError::Http {
-                method: "GET".into(),
-                url: format!("manifest {reference}"),
-                source,
-            })?;
+        let bytes = manifest_body(&mut resp, format!("manifest {reference}"))?;
         let digest = sha256_digest(&bytes);
         for want in [expected, header_digest.as_deref()].into_iter().flatten() {
             if want.starts_with("sha256:") && want != digest {
@@ -650,11 +666,7 @@ impl Client {
         &self,
         reference: &Reference,
     ) -> Result<(String, Vec<u8>, String), RegistryError> {
-        let t = Target {
-            registry: &reference.registry,
-            repository: &reference.repository,
-            scopes: vec![format!("repository:{}:pull", reference.repository)],
-        };
+        let t = Target::pull(reference);
         self.get_manifest(&t, reference.manifest_ref(), reference.digest.as_deref())
     }
 
@@ -667,11 +679,7 @@ impl Client {
         digest: &str,
     ) -> Result<Option<Vec<u8>>, RegistryError> {
         sha256_hex(digest)?;
-        let t = Target {
-            registry: &reference.registry,
-            repository: &reference.repository,
-            scopes: vec![format!("repository:{}:pull", reference.repository)],
-        };
+        let t = Target::pull(reference);
         let url = format!(
             "{}/v2/{}/referrers/{digest}",
             self.base(t.registry),
@@ -687,17 +695,7 @@ impl Client {
         if !header_str(&resp, "content-type").is_some_and(|c| c.starts_with(OCI_INDEX)) {
             return Ok(None);
         }
-        let bytes = resp
-            .body_mut()
-            .with_config()
-            .limit(MANIFEST_LIMIT)
-            .read_to_vec()
-            .map_err(|source| RegistryError::Http {
-                method: "GET".into(),
-                url,
-                source,
-            })?;
-        Ok(Some(bytes))
+        Ok(Some(manifest_body(&mut resp, url)?))
     }
 
     /// Streams blob `digest` of `reference`'s repository into `dest`, verifying its size and digest.
@@ -708,32 +706,20 @@ impl Client {
         size: u64,
         dest: &dyn BlobSink,
     ) -> Result<(), RegistryError> {
-        let t = Target {
-            registry: &reference.registry,
-            repository: &reference.repository,
-            scopes: vec![format!("repository:{}:pull", reference.repository)],
-        };
+        let t = Target::pull(reference);
         self.fetch_blob(&t, digest, size, dest)
     }
 
     /// Whether `reference`'s repository has blob `digest`.
     pub fn has_blob(&self, reference: &Reference, digest: &str) -> Result<bool, RegistryError> {
-        let t = Target {
-            registry: &reference.registry,
-            repository: &reference.repository,
-            scopes: vec![format!("repository:{}:pull", reference.repository)],
-        };
+        let t = Target::pull(reference);
         self.blob_exists(&t, digest)
     }
 
     /// The tags of `reference`'s repository, sorted (`GET /v2/NAME/tags/list`, following `Link`
     /// pages); empty when the repository does not exist.
     pub fn tags(&self, reference: &Reference) -> Result<Vec<String>, RegistryError> {
-        let t = Target {
-            registry: &reference.registry,
-            repository: &reference.repository,
-            scopes: vec![format!("repository:{}:pull", reference.repository)],
-        };
+        let t = Target::pull(reference);
         let mut url = format!("{}/v2/{}/tags/list", self.base(t.registry), t.repository);
         let mut tags = Vec::new();
         for _page in 0..10_000 {
@@ -785,11 +771,7 @@ impl Client {
         reference: &Reference,
         dest: &dyn BlobSink,
     ) -> Result<Pulled, RegistryError> {
-        let t = Target {
-            registry: &reference.registry,
-            repository: &reference.repository,
-            scopes: vec![format!("repository:{}:pull", reference.repository)],
-        };
+        let t = Target::pull(reference);
         let (media_type, manifest_bytes, digest) =
             self.get_manifest(&t, reference.manifest_ref(), reference.digest.as_deref())?;
         dest.put(
