@@ -216,3 +216,28 @@ fn store_commands_report_roots_info_gc_and_corruption() {
         stderr(&out)
     );
 }
+
+/// `himg lock` and `himg update` on a file none of whose images declares packages say so and
+/// write no lock.
+#[test]
+fn lock_and_update_without_packages_write_no_lock() {
+    let project = Project::new();
+    for args in [
+        &["lock", "examples/hello.himg"][..],
+        &["update", "examples/hello.himg"],
+    ] {
+        let out = project.himg(args);
+        assert_success(&out, args[0]);
+        assert!(
+            stderr(&out).contains("no image of `examples/hello.himg` declares packages"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!project.path("examples/hello.himg.lock").exists());
+    }
+    let out = project.himg(&["update", "examples/hello.himg", "--json"]);
+    assert_success(&out, "update --json");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("update --json");
+    assert_eq!(report["written"], false);
+    assert_eq!(report["updates"], serde_json::json!([]));
+}

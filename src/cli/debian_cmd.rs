@@ -159,6 +159,10 @@ pub fn prepare(
 pub fn lock(global: &GlobalArgs, args: &LockArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     let loaded = load_file(&args.file)?;
     let (lock, path) = resolve_all(global, &loaded, &args.file, printer)?;
+    if lock.images.is_empty() {
+        printer.status("Unlocked", &no_packages(&args.file));
+        return Ok(ExitCode::SUCCESS);
+    }
     lock.write(&path)?;
     let count: usize = lock
         .images
@@ -168,6 +172,14 @@ pub fn lock(global: &GlobalArgs, args: &LockArgs, printer: &Printer) -> Result<E
         .sum();
     printer.status("Locked", &format!("{count} packages in {}", path.display()));
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `lock` and `update` say of a file none of whose images declares packages.
+fn no_packages(file: &Path) -> String {
+    format!(
+        "no image of `{}` declares packages: there is nothing to lock",
+        file.display()
+    )
 }
 
 fn resolve_all(
@@ -322,7 +334,7 @@ pub fn update(
         }
         rows.extend(moved);
     }
-    let written = !args.check && (!rows.is_empty() || old.is_none());
+    let written = !args.check && !new.images.is_empty() && (!rows.is_empty() || old.is_none());
     if args.json {
         printer.json(&serde_json::json!({
             "file": args.file.display().to_string(),
@@ -330,6 +342,8 @@ pub fn update(
             "updates": rows,
             "written": written,
         }));
+    } else if new.images.is_empty() {
+        printer.status("Unlocked", &no_packages(&args.file));
     } else if rows.is_empty() {
         printer.status("Current", "no package updates");
     } else {

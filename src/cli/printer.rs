@@ -59,10 +59,8 @@ impl Printer {
     pub fn error(&self, err: &(dyn std::error::Error + 'static), hint: Option<&str>) {
         let mut out = std::io::stderr().lock();
         let _ = writeln!(out, "{} {err}", self.paint("1;31", "error:"));
-        let mut cause = err.source();
-        while let Some(c) = cause {
+        for c in causes(err) {
             let _ = writeln!(out, "  {} {c}", self.paint("1", "Caused by:"));
-            cause = c.source();
         }
         if let Some(h) = hint {
             let _ = writeln!(out, "{} {h}", self.paint("1;36", "hint:"));
@@ -105,5 +103,53 @@ impl Printer {
         bar.set_prefix(what.to_string());
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         bar
+    }
+}
+
+/// The causes of `err` worth a `Caused by:` line: each one's text, except where the message
+/// above it already ends with that text (errors that quote their source).
+fn causes(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut shown = err.to_string();
+    let mut out = Vec::new();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !shown.ends_with(&text) {
+            out.push(text.clone());
+        }
+        shown = text;
+        cause = c.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::causes;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("GET http://127.0.0.1:9/v2/: {source}")]
+    struct Quoting {
+        source: std::io::Error,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read the index")]
+    struct Wrapping {
+        #[source]
+        source: Quoting,
+    }
+
+    #[test]
+    fn a_cause_the_message_already_quotes_is_not_repeated() {
+        let io =
+            || std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        assert!(causes(&Quoting { source: io() }).is_empty());
+        assert_eq!(
+            causes(&Wrapping {
+                source: Quoting { source: io() }
+            }),
+            ["GET http://127.0.0.1:9/v2/: connection refused"]
+        );
     }
 }
