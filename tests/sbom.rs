@@ -227,6 +227,9 @@ fn debian_fixture_sboms_list_every_locked_package() {
     // `himg sbom` on the .himg (locked, built from the store) gives the same documents.
     let o = project.himg(&["sbom", "fx.himg", "--format", "cyclonedx"]);
     assert_success(&o, "himg sbom fx.himg");
+    // Its build goes to a temporary layout: no SBOM files are written (or announced) beside it.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("SBOM 2 files"), "{err}");
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
         read(&project.path("out.sbom/fx-amd64.cdx.json"))

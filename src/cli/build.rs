@@ -47,13 +47,22 @@ pub fn build(
     args: &BuildArgs,
     printer: &Printer,
 ) -> Result<ExitCode, CliError> {
-    build_analysed(global, args, printer).map(|_| ExitCode::SUCCESS)
+    build_analysed(global, args, SbomFiles::BesideOutput, printer).map(|_| ExitCode::SUCCESS)
+}
+
+/// Whether a build that analyses its images writes their SBOMs beside its output (`OUT.sbom/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SbomFiles {
+    BesideOutput,
+    /// Only in the store (a build into a temporary layout for another command).
+    StoreOnly,
 }
 
 /// `himg build`; returns the images' analyses (empty with `--no-sbom --no-policy`).
 fn build_analysed(
     global: &GlobalArgs,
     args: &BuildArgs,
+    sbom_files: SbomFiles,
     printer: &Printer,
 ) -> Result<Vec<super::audit_cmd::Analysed>, CliError> {
     let started = Instant::now();
@@ -189,7 +198,7 @@ fn build_analysed(
             vex: &vex,
         },
         super::audit_cmd::AfterBuild {
-            sboms: (!args.no_sbom)
+            sboms: (!args.no_sbom && sbom_files == SbomFiles::BesideOutput)
                 .then(|| super::audit_cmd::sbom_dir(&args.out))
                 .as_deref(),
             check_policy: !args.no_policy,
@@ -559,7 +568,7 @@ fn materialize_with(
         no_policy: true,
         no_sbom: !analyses,
     };
-    let analysed = build_analysed(global, &args, printer)?;
+    let analysed = build_analysed(global, &args, SbomFiles::StoreOnly, printer)?;
     let lock = crate::debian::lockfile::LockFile::read(&crate::debian::lockfile::lock_path(file))?;
     Ok(Materialized {
         dir,
