@@ -457,3 +457,99 @@ fn two_packages_shipping_one_path_differently_are_named() {
     );
     verify_store(&f);
 }
+
+/// A platform team's golden base declares the packages; product images import it and add their
+/// own content. The base's packages are locked once, in the base's own lock; product builds reuse
+/// the base's layers as they are; `himg update` on the base moves its lock, and every product
+/// image rebuilt afterwards carries the new package (the cascade) with its own layers reused.
+#[test]
+fn golden_base_packages_are_locked_once_and_updates_cascade() {
+    let mut debs = base_debs();
+    debs.push(libgreet("1.0-1"));
+    let f = fixture(debs, |_| {});
+    std::fs::write(
+        f.project.path("platform.himg"),
+        format!(
+            r#"image "platform" {{
+  repository "fixture" {{
+    url = "{}"
+    suites = ["{SUITE}"]
+    keyring = "fixture.gpg"
+  }}
+  packages = ["libgreet"]
+  group "app" {{ gid = 1000 }}
+  user "app" {{ uid = 1000, gid = 1000 }}
+  run_as = "app"
+}}
+"#,
+            f.server.base_url
+        ),
+    )
+    .expect("platform.himg");
+    for name in ["api", "worker"] {
+        std::fs::write(
+            f.project.path(&format!("{name}.himg")),
+            format!(
+                "let platform = import \"platform.himg\"\n\nimage \"{name}\" {{\n  from = platform.images.platform\n  file \"/srv/{name}.conf\" {{ text = \"{name}\\n\" }}\n}}\n"
+            ),
+        )
+        .expect("product himg");
+    }
+    let build = |name: &str| {
+        let o = f.project.himg(&[
+            "build",
+            &format!("{name}.himg"),
+            "--out",
+            &format!("out-{name}"),
+            "--json",
+        ]);
+        assert_success(&o, name);
+        json(&o)
+    };
+    let api1 = build("api");
+    // The packages are locked in the file that declares them, never in the product's.
+    assert!(f.project.path("platform.himg.lock").exists());
+    assert!(!f.project.path("api.himg.lock").exists());
+    let worker1 = build("worker");
+    assert_eq!(worker1["built"].as_u64().map(|b| b > 0), Some(true));
+    let (a1, w1) = (
+        layer_digests(image(&api1, "api")),
+        layer_digests(image(&worker1, "worker")),
+    );
+    // Both products share every base layer, byte for byte: only the top layer differs.
+    assert_eq!(a1.len(), w1.len());
+    assert_eq!(a1[..a1.len() - 1], w1[..w1.len() - 1]);
+
+    // libgreet 1.1-1 is published; the platform team updates its lock.
+    let mut debs = base_debs();
+    debs.push(libgreet("1.1-1"));
+    publish(&f.project.path("repo"), &f.key, &debs, |_| {});
+    let o = f
+        .project
+        .himg(&["update", "platform.himg", "--check", "--json"]);
+    assert_eq!(o.status.code(), Some(10), "{}", stderr(&o));
+    assert_eq!(json(&o)["updates"][0]["available"], "1.1-1");
+    assert_success(&f.project.himg(&["update", "platform.himg"]), "update");
+
+    // Every product picks it up at its next build; its own layer is reused.
+    for (name, before) in [("api", &a1), ("worker", &w1)] {
+        let o = f.project.himg(&[
+            "build",
+            &format!("{name}.himg"),
+            "--out",
+            &format!("out-{name}"),
+            "--json",
+            "--locked",
+        ]);
+        assert_success(&o, &format!("{name} after the base update"));
+        let after = layer_digests(image(&json(&o), name));
+        assert_ne!(&after, before, "{name} carries the new package");
+        assert_eq!(after.last(), before.last(), "{name}'s own layer is reused");
+        let inspect = f
+            .project
+            .himg(&["inspect", &format!("out-{name}"), "--json"]);
+        assert_success(&inspect, "inspect");
+        let text = String::from_utf8_lossy(&inspect.stdout).into_owned();
+        assert!(text.contains("libgreet=1.1-1"), "{text}");
+    }
+}
