@@ -600,11 +600,45 @@ fn registry_base_image_pinned_by_digest() {
         base_cfg["rootfs"]["diff_ids"].as_array().cloned()
     );
 
+    // Accounts declared on a registry base extend the base's own `/etc/passwd` and `/etc/group`
+    // (hello's `app` user stays), they do not replace them.
+    std::fs::write(
+        project.path("examples/with-accounts.himg"),
+        format!(
+            "image \"svc\" {{\n  from = \"{pinned}\"\n  group \"svc\" {{ gid = 2000 }}\n  user \"svc\" {{ uid = 2000, gid = 2000 }}\n  run_as = \"svc\"\n}}\n"
+        ),
+    )
+    .unwrap();
+    let with_accounts = project.build("examples/with-accounts.himg", "svc-out");
+    let account_files = |dir: &str| {
+        let source = himg::image::ImageSource::open(&project.path(dir)).unwrap();
+        let view = source.images().unwrap().remove(0);
+        let read = |path: &str| {
+            String::from_utf8(source.read_file(&view, path).unwrap().expect(path)).unwrap()
+        };
+        (read("etc/passwd"), read("etc/group"))
+    };
+    let (passwd, group) = account_files("svc-out");
+    for line in [
+        "root:x:0:0:root:/root:/sbin/nologin",
+        "svc:x:2000:2000:svc:/home/svc:/sbin/nologin",
+        "app:x:10001:10001:app:/home/app:/sbin/nologin",
+    ] {
+        assert!(passwd.lines().any(|l| l == line), "{line} in\n{passwd}");
+    }
+    assert!(group.lines().any(|l| l == "app:x:10001:"), "{group}");
+    assert!(group.lines().any(|l| l == "svc:x:2000:"), "{group}");
+
     // The registry goes away: the base is in the store, so the build needs no network.
     reg.stop();
     let again = project.build("examples/on-registry.himg", "derived-again");
     assert_eq!(again["images"][0]["digest"], report["images"][0]["digest"]);
     assert_eq!(again["built"], 0);
+    let svc_again = project.build("examples/with-accounts.himg", "svc-again");
+    assert_eq!(
+        svc_again["images"][0]["digest"],
+        with_accounts["images"][0]["digest"]
+    );
 
     // A digest the registry does not have: a clear refusal naming the reference.
     let missing = format!("{base_ref}@sha256:{}", "0".repeat(64));

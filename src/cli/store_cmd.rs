@@ -70,7 +70,8 @@ pub fn run(
         }
         StoreCommand::Gc { dry_run, json } => {
             let report = store.gc(*dry_run)?;
-            // Test results and scan matches of images whose manifest left the store.
+            // Test results, scan matches and base account files of images whose manifest left
+            // the store.
             let held = |digest: &str| {
                 digest
                     .strip_prefix("sha256:")
@@ -81,6 +82,7 @@ pub fn run(
             for cache in [
                 crate::testing::cache::cache(store.root()),
                 crate::vuln::cache::cache(store.root()),
+                crate::registry::base::accounts_cache(store.root()),
             ] {
                 let c = cache
                     .collect(&held, *dry_run)

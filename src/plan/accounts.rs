@@ -1,5 +1,6 @@
 //! Generated account files: `/etc/passwd`, `/etc/group` and `/etc/shadow` from declared users and
-//! groups, merged along the `from` chain. `root` (0) and `nobody` (65534) are always present.
+//! groups, merged along the `from` chain (a registry base's own files included). `root` (0) and
+//! `nobody` (65534) are always present.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,62 @@ pub struct Accounts {
 }
 
 impl Accounts {
+    /// The accounts of a base image's `/etc/passwd` and `/etc/group` (a registry base's), so that
+    /// accounts declared on top extend them. Comment, blank and malformed lines are skipped; no
+    /// home directory is created for them (the base has its own).
+    pub fn from_files(passwd: Option<&str>, group: Option<&str>) -> Accounts {
+        let mut out = Accounts::default();
+        for line in passwd.unwrap_or_default().lines() {
+            let fields: Vec<&str> = line.split(':').collect();
+            let [name, _, uid, gid, gecos, home, shell] = fields.as_slice() else {
+                continue;
+            };
+            let (Ok(uid), Ok(gid)) = (uid.parse(), gid.parse()) else {
+                continue;
+            };
+            if name.is_empty() || name.starts_with('#') {
+                continue;
+            }
+            out.users.insert(
+                (*name).to_owned(),
+                UserSpec {
+                    name: (*name).to_owned(),
+                    uid,
+                    gid,
+                    home: (*home).to_owned(),
+                    shell: (*shell).to_owned(),
+                    gecos: (*gecos).to_owned(),
+                    create_home: false,
+                },
+            );
+        }
+        for line in group.unwrap_or_default().lines() {
+            let fields: Vec<&str> = line.split(':').collect();
+            let [name, _, gid, members] = fields.as_slice() else {
+                continue;
+            };
+            let Ok(gid) = gid.parse() else {
+                continue;
+            };
+            if name.is_empty() || name.starts_with('#') {
+                continue;
+            }
+            out.groups.insert(
+                (*name).to_owned(),
+                GroupSpec {
+                    name: (*name).to_owned(),
+                    gid,
+                    members: members
+                        .split(',')
+                        .filter(|m| !m.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                },
+            );
+        }
+        out
+    }
+
     /// This (the base's) accounts with a derived image's declarations applied.
     pub fn extend(&self, users: &[UserSpec], groups: &[GroupSpec]) -> Accounts {
         let mut out = self.clone();
@@ -117,6 +174,43 @@ fn builtin_group(name: &str, id: u32) -> GroupSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_base_images_files_are_extended_not_replaced() {
+        let base = Accounts::from_files(
+            Some(
+                "root:x:0:0:root:/root:/bin/sh\n# comment\nbroken line\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n",
+            ),
+            Some("root:x:0:\ntty:x:5:a,b\nnonroot:x:65532:\n"),
+        );
+        let acc = base.extend(
+            &[UserSpec {
+                name: "app".into(),
+                uid: 10001,
+                gid: 10001,
+                home: "/home/app".into(),
+                shell: "/sbin/nologin".into(),
+                gecos: "app".into(),
+                create_home: true,
+            }],
+            &[GroupSpec {
+                name: "app".into(),
+                gid: 10001,
+                members: vec![],
+            }],
+        );
+        // The base's root wins over the built-in one; its users stay; the declared one is added.
+        assert_eq!(
+            acc.passwd(),
+            "root:x:0:0:root:/root:/bin/sh\napp:x:10001:10001:app:/home/app:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+        );
+        assert_eq!(
+            acc.group(),
+            "root:x:0:\ntty:x:5:a,b\napp:x:10001:\nnonroot:x:65532:\nnogroup:x:65534:\n"
+        );
+        // Only the declared user's home is created.
+        assert_eq!(acc.homes(), vec![("/home/app".to_string(), 10001, 10001)]);
+    }
 
     #[test]
     fn files_are_sorted_and_include_builtins() {

@@ -232,6 +232,10 @@ impl Compiler<'_> {
             // One runtime config for all architectures: the first's (multi-arch bases agree).
             if flat.installed.is_empty() {
                 flat.config = base.config.config.clone();
+                flat.accounts = super::accounts::Accounts::from_files(
+                    base.accounts.passwd.as_deref(),
+                    base.accounts.group.as_deref(),
+                );
             }
             flat.installed.insert(arch.clone(), BTreeMap::new());
         }

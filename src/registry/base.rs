@@ -18,6 +18,51 @@ pub struct BaseArch {
     pub config: ImageConfig,
     /// Its layers, bottom first, with their `diff_id`s.
     pub layers: Vec<(Descriptor, String)>,
+    /// Its account files, so that accounts declared on top extend them instead of replacing them.
+    pub accounts: BaseAccountFiles,
+}
+
+/// A base image's `/etc/passwd` and `/etc/group` (each `None` when the image has none).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BaseAccountFiles {
+    pub passwd: Option<String>,
+    pub group: Option<String>,
+}
+
+/// The cache of base account files under a store root, by manifest digest (reading them means
+/// decompressing the base's layers once; `himg store gc` drops entries of bases it collects).
+pub fn accounts_cache(store_root: &std::path::Path) -> crate::digest_cache::DigestCache {
+    crate::digest_cache::DigestCache::new(store_root, "base-accounts")
+}
+
+/// The account files of the base image whose manifest is `digest` (its blobs in the store).
+fn account_files(store: &Store, digest: &str) -> Result<BaseAccountFiles, String> {
+    let cache = accounts_cache(store.root());
+    if let Some(files) = cache
+        .read(digest, "v1")
+        .and_then(|b| serde_json::from_slice(&b).ok())
+    {
+        return Ok(files);
+    }
+    let source = crate::image::ImageSource::blob_store(&store.oci_dir());
+    let view = source
+        .manifest_image(digest, None)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{digest} is not an image manifest"))?;
+    let text = |path: &str| -> Result<Option<String>, String> {
+        Ok(source
+            .read_file(&view, path)
+            .map_err(|e| e.to_string())?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    };
+    let files = BaseAccountFiles {
+        passwd: text("etc/passwd")?,
+        group: text("etc/group")?,
+    };
+    if let Ok(bytes) = serde_json::to_vec(&files) {
+        cache.write(digest, "v1", &bytes);
+    }
+    Ok(files)
 }
 
 /// A registry base, per architecture (Debian/OCI spelling: `amd64`, `arm64`, …).
@@ -185,12 +230,14 @@ fn read_base(store: &Store, top: &str) -> Result<ResolvedBase, String> {
         if out.contains_key(&arch) {
             continue; // variants of one architecture: the first wins
         }
+        let accounts = account_files(store, &digest)?;
         out.insert(
             arch,
             BaseArch {
                 manifest: digest,
                 config,
                 layers,
+                accounts,
             },
         );
     }
