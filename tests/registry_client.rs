@@ -629,6 +629,32 @@ fn registry_base_image_pinned_by_digest() {
     assert!(group.lines().any(|l| l == "app:x:10001:"), "{group}");
     assert!(group.lines().any(|l| l == "svc:x:2000:"), "{group}");
 
+    // `run_as` may name an account only the registry base declares: the evaluator cannot see it,
+    // the composer checks it against the base's /etc/passwd.
+    std::fs::write(
+        project.path("examples/as-app.himg"),
+        format!("image \"as-app\" {{\n  from = \"{pinned}\"\n  run_as = \"app:app\"\n}}\n"),
+    )
+    .unwrap();
+    project.build("examples/as-app.himg", "as-app-out");
+    assert_eq!(config("as-app-out")["config"]["User"], "app:app");
+    std::fs::write(
+        project.path("examples/ghost.himg"),
+        format!("image \"ghost\" {{\n  from = \"{pinned}\"\n  run_as = \"ghost\"\n}}\n"),
+    )
+    .unwrap();
+    let o = project.himg(&["build", "examples/ghost.himg", "--out", "ghost-out"]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "the build fails (not the evaluation)"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no user `ghost` in its /etc/passwd") && err.contains(&pinned),
+        "{err}"
+    );
+
     // The registry goes away: the base is in the store, so the build needs no network.
     reg.stop();
     let again = project.build("examples/on-registry.himg", "derived-again");

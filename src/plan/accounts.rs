@@ -70,6 +70,16 @@ impl Accounts {
         out
     }
 
+    /// Whether the image has user `name` (the built-in `root` and `nobody` included).
+    pub fn has_user(&self, name: &str) -> bool {
+        matches!(name, "root" | "nobody") || self.users.contains_key(name)
+    }
+
+    /// Whether the image has group `name` (the built-in `root` and `nogroup` included).
+    pub fn has_group(&self, name: &str) -> bool {
+        matches!(name, "root" | "nogroup") || self.groups.contains_key(name)
+    }
+
     /// This (the base's) accounts with a derived image's declarations applied.
     pub fn extend(&self, users: &[UserSpec], groups: &[GroupSpec]) -> Accounts {
         let mut out = self.clone();

@@ -59,6 +59,28 @@ struct Flat {
     accounts: Accounts,
     /// Per architecture: installed Debian packages (name → (version, unpack node)).
     installed: BTreeMap<String, BTreeMap<String, (String, NodeId)>>,
+    /// The registry image at the bottom of the chain, if any.
+    registry_base: Option<String>,
+}
+
+/// Whether the user (and group) of a `run_as` value exist in `accounts` (numeric ids always do);
+/// `Err` says which is missing.
+fn check_run_as(accounts: &Accounts, run_as: &str) -> Result<(), String> {
+    let (user, group) = match run_as.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (run_as, None),
+    };
+    let numeric = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    if !numeric(user) && !accounts.has_user(user) {
+        return Err(format!("no user `{user}` in its /etc/passwd"));
+    }
+    if let Some(g) = group
+        && !numeric(g)
+        && !accounts.has_group(g)
+    {
+        return Err(format!("no group `{g}` in its /etc/group"));
+    }
+    Ok(())
 }
 
 impl Flat {
@@ -124,7 +146,19 @@ impl Compiler<'_> {
             config: super::config::extend(&base.config, &spec.config),
             accounts,
             installed: BTreeMap::new(),
+            registry_base: base.registry_base.clone(),
         };
+        // On a registry base the evaluator could not see the base's accounts: a `run_as` name is
+        // checked here, against the base's `/etc/passwd` and `/etc/group` and the declared ones.
+        if let (Some(reference), Some(user)) = (&flat.registry_base, &spec.config.user) {
+            check_run_as(&flat.accounts, user).map_err(|problem| PlanError::BaseImage {
+                reference: reference.clone(),
+                problem: format!(
+                    "has {problem}, which `run_as = \"{user}\"` of image `{}` names",
+                    spec.name
+                ),
+            })?;
+        }
         for arch in &spec.architectures {
             flat.layers.insert(
                 arch.clone(),
@@ -197,7 +231,10 @@ impl Compiler<'_> {
                     reference: reference.to_owned(),
                     problem: "was not pulled before compiling".into(),
                 })?;
-        let mut flat = Flat::default();
+        let mut flat = Flat {
+            registry_base: Some(reference.to_owned()),
+            ..Flat::default()
+        };
         for arch in &spec.architectures {
             let base = resolved.get(arch).ok_or_else(|| PlanError::BaseImage {
                 reference: reference.to_owned(),

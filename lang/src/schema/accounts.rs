@@ -395,7 +395,14 @@ impl Check<'_> {
         Some(gecos)
     }
 
-    pub(super) fn run_as(&mut self, field: &Field, accounts: &Accounts) -> Option<String> {
+    /// `run_as`: a name must be one of `accounts`, unless `registry_base` (the image extends a
+    /// registry image, whose `/etc/passwd` the composer checks the name against when it builds).
+    pub(super) fn run_as(
+        &mut self,
+        field: &Field,
+        accounts: &Accounts,
+        registry_base: bool,
+    ) -> Option<String> {
         let text = match &field.value.kind {
             V::Int(n) => {
                 if *n < 0 || *n > MAX_ID {
@@ -450,7 +457,7 @@ impl Check<'_> {
                 self.push(bad(format!("uids are 0 to {MAX_ID}")));
                 return None;
             }
-        } else if accounts.user(user).is_none() {
+        } else if accounts.user(user).is_none() && !registry_base {
             let names: Vec<&str> = accounts.users.iter().map(|u| u.0.as_str()).collect();
             let help = did_you_mean(user, names).unwrap_or_else(|| {
                 format!("declare it with `user \"{user}\" {{ uid = … }}` or give a numeric uid")
@@ -464,7 +471,7 @@ impl Check<'_> {
                     self.push(bad(format!("gids are 0 to {MAX_ID}")));
                     return None;
                 }
-            } else if accounts.group(group).is_none() {
+            } else if accounts.group(group).is_none() && !registry_base {
                 let names: Vec<&str> = accounts.groups.iter().map(|g| g.0.as_str()).collect();
                 let help = did_you_mean(group, names).unwrap_or_else(|| {
                     format!("declare it with `group \"{group}\" {{ gid = … }}`")

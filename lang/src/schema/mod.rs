@@ -183,8 +183,12 @@ impl Check<'_> {
             self.check_members(f, &accounts);
         }
 
+        let registry_base = base_reference.is_some()
+            || base_chain(base.as_ref())
+                .iter()
+                .any(|b| b.base_reference.is_some());
         let mut config = ConfigSpec {
-            user: get("run_as").and_then(|f| self.run_as(f, &accounts)),
+            user: get("run_as").and_then(|f| self.run_as(f, &accounts, registry_base)),
             ..ConfigSpec::default()
         };
         if let Some(f) = get("env") {
