@@ -633,11 +633,20 @@ fn registry_base_image_pinned_by_digest() {
     // the composer checks it against the base's /etc/passwd.
     std::fs::write(
         project.path("examples/as-app.himg"),
-        format!("image \"as-app\" {{\n  from = \"{pinned}\"\n  run_as = \"app:app\"\n}}\n"),
+        format!("image \"as-app\" {{\n  from = \"{pinned}\"\n  run_as = \"app:app\"\n  file \"/srv/app.conf\" {{ text = \"x\", owner = \"app\" }}\n  dir \"/srv/data\" {{ owner = 7, group = \"app\" }}\n}}\n"),
     )
     .unwrap();
     project.build("examples/as-app.himg", "as-app-out");
     assert_eq!(config("as-app-out")["config"]["User"], "app:app");
+    // File owners too: `app` (uid 10001, primary group 10001) comes from the base's /etc/passwd.
+    let source = himg::image::ImageSource::open(&project.path("as-app-out")).unwrap();
+    let view = source.images().unwrap().remove(0);
+    let ids = |path: &str| {
+        let entry = &view.files[path];
+        (entry.uid, entry.gid)
+    };
+    assert_eq!(ids("srv/app.conf"), (10001, 10001));
+    assert_eq!(ids("srv/data"), (7, 10001));
     std::fs::write(
         project.path("examples/ghost.himg"),
         format!("image \"ghost\" {{\n  from = \"{pinned}\"\n  run_as = \"ghost\"\n}}\n"),
@@ -654,6 +663,20 @@ fn registry_base_image_pinned_by_digest() {
         err.contains("no user `ghost` in its /etc/passwd") && err.contains(&pinned),
         "{err}"
     );
+    std::fs::write(
+        project.path("examples/ghost-owner.himg"),
+        format!("image \"ghost-owner\" {{\n  from = \"{pinned}\"\n  file \"/x\" {{ text = \"x\", group = \"ghosts\" }}\n}}\n"),
+    )
+    .unwrap();
+    let o = project.himg(&[
+        "build",
+        "examples/ghost-owner.himg",
+        "--out",
+        "ghost-owner-out",
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no group `ghosts` in its /etc/group"), "{err}");
 
     // The registry goes away: the base is in the store, so the build needs no network.
     reg.stop();

@@ -378,10 +378,29 @@ pub struct LayerSpec {
 }
 
 /// Numeric ownership, resolved from names against the image's (and base's) accounts at evaluation time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Owner {
     pub uid: u32,
     pub gid: u32,
+    /// Names the evaluator could not resolve because the image extends a registry image, whose
+    /// accounts it cannot see: the composer resolves them against that base's `/etc/passwd` and
+    /// `/etc/group` (`uid` and `gid` are 0 until then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deferred: Option<DeferredOwner>,
+}
+
+/// The account names an [`Owner`] leaves to the composer.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct DeferredOwner {
+    /// The `owner` name (its primary group is the default group).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The `group` name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// No `group` was given: the gid is the deferred user's primary group.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub primary_group: bool,
 }
 
 /// One thing placed into the image filesystem. Every destination path is absolute, normalised, `/`-separated.

@@ -70,14 +70,34 @@ impl Accounts {
         out
     }
 
-    /// Whether the image has user `name` (the built-in `root` and `nobody` included).
-    pub fn has_user(&self, name: &str) -> bool {
-        matches!(name, "root" | "nobody") || self.users.contains_key(name)
+    /// User `name`'s uid and primary gid (the built-in `root` and `nobody` included).
+    pub fn user_ids(&self, name: &str) -> Option<(u32, u32)> {
+        match self.users.get(name) {
+            Some(u) => Some((u.uid, u.gid)),
+            None if name == "root" => Some((0, 0)),
+            None if name == "nobody" => Some((65534, 65534)),
+            None => None,
+        }
     }
 
-    /// Whether the image has group `name` (the built-in `root` and `nogroup` included).
+    /// Group `name`'s gid (the built-in `root` and `nogroup` included).
+    pub fn group_id(&self, name: &str) -> Option<u32> {
+        match self.groups.get(name) {
+            Some(g) => Some(g.gid),
+            None if name == "root" => Some(0),
+            None if name == "nogroup" => Some(65534),
+            None => None,
+        }
+    }
+
+    /// Whether the image has user `name`.
+    pub fn has_user(&self, name: &str) -> bool {
+        self.user_ids(name).is_some()
+    }
+
+    /// Whether the image has group `name`.
     pub fn has_group(&self, name: &str) -> bool {
-        matches!(name, "root" | "nogroup") || self.groups.contains_key(name)
+        self.group_id(name).is_some()
     }
 
     /// This (the base's) accounts with a derived image's declarations applied.

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use himg_lang::{ContentItem, ImageSpec, LayerSpec};
+use himg_lang::{ContentItem, ImageSpec, LayerSpec, Owner};
 use himg_store::Store;
 
 use super::PlanError;
@@ -81,6 +81,36 @@ fn check_run_as(accounts: &Accounts, run_as: &str) -> Result<(), String> {
         return Err(format!("no group `{g}` in its /etc/group"));
     }
     Ok(())
+}
+
+/// An item's numeric owner: as evaluated, with the names the evaluator left to the composer (on
+/// a registry base) resolved against the image's accounts, the base's own included.
+fn resolve_owner(owner: &Owner, flat: &Flat, image: &str) -> Result<(u32, u32), PlanError> {
+    let Some(names) = &owner.deferred else {
+        return Ok((owner.uid, owner.gid));
+    };
+    let missing = |what: String| PlanError::BaseImage {
+        reference: flat.registry_base.clone().unwrap_or_default(),
+        problem: format!("has {what}, which an `owner` or `group` in image `{image}` names"),
+    };
+    let (mut uid, mut gid) = (owner.uid, owner.gid);
+    if let Some(name) = &names.user {
+        let (u, primary) = flat
+            .accounts
+            .user_ids(name)
+            .ok_or_else(|| missing(format!("no user `{name}` in its /etc/passwd")))?;
+        uid = u;
+        if names.primary_group {
+            gid = primary;
+        }
+    }
+    if let Some(name) = &names.group {
+        gid = flat
+            .accounts
+            .group_id(name)
+            .ok_or_else(|| missing(format!("no group `{name}` in its /etc/group")))?;
+    }
+    Ok((uid, gid))
 }
 
 impl Flat {
@@ -211,7 +241,7 @@ impl Compiler<'_> {
             }
         }
         for layer in &own {
-            let node = self.layer_node(spec, layer)?;
+            let node = self.layer_node(spec, layer, &flat)?;
             let history = format!("himg: layer {} of image {}", layer.name, spec.name);
             for layers in flat.layers.values_mut() {
                 layers.push((node, history.clone()));
@@ -279,10 +309,23 @@ impl Compiler<'_> {
         Ok(flat)
     }
 
-    fn layer_node(&mut self, spec: &ImageSpec, layer: &LayerSpec) -> Result<NodeId, PlanError> {
+    /// The layer node of `layer`; `flat` gives the accounts that owner names the evaluator left
+    /// unresolved (on a registry base) are resolved against.
+    fn layer_node(
+        &mut self,
+        spec: &ImageSpec,
+        layer: &LayerSpec,
+        flat: &Flat,
+    ) -> Result<NodeId, PlanError> {
         let mut inputs: Vec<NodeId> = Vec::new();
         let mut items: Vec<LayerItem> = Vec::new();
         for item in &layer.items {
+            let owner = match item {
+                ContentItem::Copy { owner, .. }
+                | ContentItem::File { owner, .. }
+                | ContentItem::Symlink { owner, .. }
+                | ContentItem::Dir { owner, .. } => resolve_owner(owner, flat, &spec.name)?,
+            };
             match item {
                 ContentItem::Copy {
                     source,
@@ -292,7 +335,7 @@ impl Compiler<'_> {
                     exclude,
                     mode,
                     dir_mode,
-                    owner,
+                    ..
                 } => {
                     let abs = absolute_source(self.loader, source);
                     let entries = self
@@ -314,15 +357,12 @@ impl Compiler<'_> {
                         to: to.clone(),
                         mode: *mode,
                         dir_mode: *dir_mode,
-                        uid: owner.uid,
-                        gid: owner.gid,
+                        uid: owner.0,
+                        gid: owner.1,
                     });
                 }
                 ContentItem::File {
-                    path,
-                    text,
-                    mode,
-                    owner,
+                    path, text, mode, ..
                 } => {
                     let node = self.graph.add(
                         format!("text {path}"),
@@ -334,25 +374,21 @@ impl Compiler<'_> {
                         input: inputs.len() - 1,
                         path: path.clone(),
                         mode: *mode,
-                        uid: owner.uid,
-                        gid: owner.gid,
+                        uid: owner.0,
+                        gid: owner.1,
                     });
                 }
-                ContentItem::Symlink {
-                    path,
-                    target,
-                    owner,
-                } => items.push(LayerItem::Symlink {
+                ContentItem::Symlink { path, target, .. } => items.push(LayerItem::Symlink {
                     path: path.clone(),
                     target: target.clone(),
-                    uid: owner.uid,
-                    gid: owner.gid,
+                    uid: owner.0,
+                    gid: owner.1,
                 }),
-                ContentItem::Dir { path, mode, owner } => items.push(LayerItem::Dir {
+                ContentItem::Dir { path, mode, .. } => items.push(LayerItem::Dir {
                     path: path.clone(),
                     mode: *mode,
-                    uid: owner.uid,
-                    gid: owner.gid,
+                    uid: owner.0,
+                    gid: owner.1,
                 }),
             }
         }
@@ -527,25 +563,24 @@ fn scan_all(
 
 /// The generated accounts layer: passwd, group, shadow and home directories.
 fn accounts_layer(accounts: &Accounts) -> LayerSpec {
-    use himg_lang::Owner;
-    let root = Owner { uid: 0, gid: 0 };
+    let root = Owner::default();
     let mut items = vec![
         ContentItem::Dir {
             path: "/etc".into(),
             mode: 0o755,
-            owner: root,
+            owner: root.clone(),
         },
         ContentItem::File {
             path: "/etc/passwd".into(),
             text: accounts.passwd(),
             mode: 0o644,
-            owner: root,
+            owner: root.clone(),
         },
         ContentItem::File {
             path: "/etc/group".into(),
             text: accounts.group(),
             mode: 0o644,
-            owner: root,
+            owner: root.clone(),
         },
         ContentItem::File {
             path: "/etc/shadow".into(),
@@ -558,7 +593,11 @@ fn accounts_layer(accounts: &Accounts) -> LayerSpec {
         items.push(ContentItem::Dir {
             path: home,
             mode: 0o700,
-            owner: Owner { uid, gid },
+            owner: Owner {
+                uid,
+                gid,
+                deferred: None,
+            },
         });
     }
     LayerSpec {

@@ -57,6 +57,9 @@ impl AccountKind {
 pub(super) struct Accounts {
     pub(super) users: Vec<(String, u32, u32)>,
     pub(super) groups: Vec<(String, u32)>,
+    /// The image extends a registry image, whose own accounts are not known here: names not
+    /// found are left to the composer instead of refused.
+    pub(super) registry_base: bool,
 }
 
 impl Accounts {
@@ -64,6 +67,7 @@ impl Accounts {
         users: &[UserSpec],
         groups: &[GroupSpec],
         base: Option<&ImageSpec>,
+        registry_base: bool,
     ) -> Accounts {
         let mut accounts = Accounts {
             users: vec![
@@ -71,6 +75,7 @@ impl Accounts {
                 ("nobody".to_owned(), 65534, 65534),
             ],
             groups: vec![("root".to_owned(), 0), ("nogroup".to_owned(), 65534)],
+            registry_base,
         };
         let mut chain: Vec<(&[UserSpec], &[GroupSpec])> = vec![(users, groups)];
         let mut next = base;
@@ -395,14 +400,10 @@ impl Check<'_> {
         Some(gecos)
     }
 
-    /// `run_as`: a name must be one of `accounts`, unless `registry_base` (the image extends a
-    /// registry image, whose `/etc/passwd` the composer checks the name against when it builds).
-    pub(super) fn run_as(
-        &mut self,
-        field: &Field,
-        accounts: &Accounts,
-        registry_base: bool,
-    ) -> Option<String> {
+    /// `run_as`: a name must be one of `accounts`, unless the image extends a registry image
+    /// (whose `/etc/passwd` the composer checks the name against when it builds).
+    pub(super) fn run_as(&mut self, field: &Field, accounts: &Accounts) -> Option<String> {
+        let registry_base = accounts.registry_base;
         let text = match &field.value.kind {
             V::Int(n) => {
                 if *n < 0 || *n > MAX_ID {

@@ -30,6 +30,13 @@ struct Claim {
     leaf: bool,
 }
 
+/// An `owner` or `group` value: its ids, or a name left to the composer (see [`DeferredOwner`]).
+enum Resolved {
+    /// The id and the group it implies.
+    Ids((u32, u32)),
+    Deferred(String),
+}
+
 impl Check<'_> {
     // ------------------------------------------------------------ layers and items
 
@@ -394,20 +401,25 @@ impl Check<'_> {
     fn owner(&mut self, record: &Record, accounts: &Accounts) -> Option<Owner> {
         let mut ok = true;
         let (mut uid, mut default_gid) = (0, 0);
+        let mut deferred = DeferredOwner::default();
         if let Some(field) = record.fields.get("owner") {
             match self.account(field, "owner", AccountKind::User, accounts) {
-                Some(ids) => (uid, default_gid) = ids,
+                Some(Resolved::Ids(ids)) => (uid, default_gid) = ids,
+                Some(Resolved::Deferred(name)) => deferred.user = Some(name),
                 None => ok = false,
             }
         }
         let mut gid = default_gid;
         if let Some(field) = record.fields.get("group") {
             match self.account(field, "group", AccountKind::Group, accounts) {
-                Some((g, _)) => gid = g,
+                Some(Resolved::Ids((g, _))) => gid = g,
+                Some(Resolved::Deferred(name)) => deferred.group = Some(name),
                 None => ok = false,
             }
         }
-        ok.then_some(Owner { uid, gid })
+        deferred.primary_group = deferred.user.is_some() && !record.fields.contains_key("group");
+        let deferred = (deferred != DeferredOwner::default()).then_some(deferred);
+        ok.then_some(Owner { uid, gid, deferred })
     }
 
     /// The field `key`: a numeric id, or the name of a `kind` account of the image or its bases.
@@ -418,14 +430,18 @@ impl Check<'_> {
         key: &str,
         kind: AccountKind,
         accounts: &Accounts,
-    ) -> Option<(u32, u32)> {
+    ) -> Option<Resolved> {
         let (noun, id) = (kind.noun(), kind.id());
         match &field.value.kind {
             V::Int(_) => self
                 .int_in(field, key, 0, MAX_ID)
-                .map(|n| accounts.by_id(kind, n)),
+                .map(|n| Resolved::Ids(accounts.by_id(kind, n))),
             V::Str(name) => {
                 let found = accounts.find(kind, name);
+                if found.is_none() && accounts.registry_base {
+                    // The registry base's accounts decide, when the image is built.
+                    return Some(Resolved::Deferred(name.to_string()));
+                }
                 if found.is_none() {
                     self.push(
                         Diag::new(kind.unknown_code(), field.value.span, format!("unknown {noun} `{name}`"))
@@ -435,7 +451,7 @@ impl Check<'_> {
                             })),
                     );
                 }
-                found
+                found.map(Resolved::Ids)
             }
             _ => {
                 self.mismatch(field, key, &format!("a {noun} name or {id}"), None);

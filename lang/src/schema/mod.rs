@@ -178,17 +178,17 @@ impl Check<'_> {
             self.architectures(get("architectures"), get("architecture"), base.as_ref());
         let groups = self.groups(get("group"), base.as_ref());
         let users = self.users(get("user"), base.as_ref());
-        let accounts = Accounts::new(&users, &groups, base.as_ref());
-        if let Some(f) = get("group") {
-            self.check_members(f, &accounts);
-        }
-
         let registry_base = base_reference.is_some()
             || base_chain(base.as_ref())
                 .iter()
                 .any(|b| b.base_reference.is_some());
+        let accounts = Accounts::new(&users, &groups, base.as_ref(), registry_base);
+        if let Some(f) = get("group") {
+            self.check_members(f, &accounts);
+        }
+
         let mut config = ConfigSpec {
-            user: get("run_as").and_then(|f| self.run_as(f, &accounts, registry_base)),
+            user: get("run_as").and_then(|f| self.run_as(f, &accounts)),
             ..ConfigSpec::default()
         };
         if let Some(f) = get("env") {
