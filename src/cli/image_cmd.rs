@@ -10,11 +10,12 @@ use super::build::{Materialized, is_himg_file, materialize};
 use super::{CliError, Printer};
 use crate::image::{self, ImageSource, ImageView};
 
-/// Keeps temporary layouts alive while their image is read.
+/// Keeps temporary layouts alive while their image is read; `pulled` also says where a registry
+/// target came from (for its referrers).
 #[derive(Default)]
 struct Holder {
     _built: Option<Materialized>,
-    _pulled: Option<super::registry_cmd::PulledTemp>,
+    pulled: Option<super::registry_cmd::PulledTemp>,
 }
 
 /// Which image of a target to read.
@@ -41,7 +42,7 @@ fn open_target(
             dir,
             Holder {
                 _built: Some(built),
-                _pulled: None,
+                pulled: None,
             },
         )
     } else if path.exists() {
@@ -54,7 +55,7 @@ fn open_target(
             pulled.layout.clone(),
             Holder {
                 _built: None,
-                _pulled: Some(pulled),
+                pulled: Some(pulled),
             },
         )
     } else {
@@ -124,7 +125,7 @@ pub fn inspect(
     let (_source, view, holder) = open_target(global, &args.target, &sel, printer)?;
     let report = image::inspect(&view);
     // From a registry: the artifacts that refer to the image (SBOMs, provenance, promotions).
-    let referrers = match &holder._pulled {
+    let referrers = match &holder.pulled {
         Some(pulled) => Some(pulled.referrers(&view.digest)?),
         None => None,
     };
