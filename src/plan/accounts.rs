@@ -205,6 +205,28 @@ fn builtin_group(name: &str, id: u32) -> GroupSpec {
 mod tests {
     use super::*;
 
+    /// A declared user `app` (10001) with a home.
+    fn app_user() -> UserSpec {
+        UserSpec {
+            name: "app".into(),
+            uid: 10001,
+            gid: 10001,
+            home: "/home/app".into(),
+            shell: "/sbin/nologin".into(),
+            gecos: "app".into(),
+            create_home: true,
+        }
+    }
+
+    /// A declared group `app` (10001).
+    fn app_group() -> GroupSpec {
+        GroupSpec {
+            name: "app".into(),
+            gid: 10001,
+            members: vec![],
+        }
+    }
+
     #[test]
     fn a_base_images_files_are_extended_not_replaced() {
         let base = Accounts::from_files(
@@ -213,22 +235,7 @@ mod tests {
             ),
             Some("root:x:0:\ntty:x:5:a,b\nnonroot:x:65532:\n"),
         );
-        let acc = base.extend(
-            &[UserSpec {
-                name: "app".into(),
-                uid: 10001,
-                gid: 10001,
-                home: "/home/app".into(),
-                shell: "/sbin/nologin".into(),
-                gecos: "app".into(),
-                create_home: true,
-            }],
-            &[GroupSpec {
-                name: "app".into(),
-                gid: 10001,
-                members: vec![],
-            }],
-        );
+        let acc = base.extend(&[app_user()], &[app_group()]);
         // The base's root wins over the built-in one; its users stay; the declared one is added.
         assert_eq!(
             acc.passwd(),
@@ -244,22 +251,7 @@ mod tests {
 
     #[test]
     fn files_are_sorted_and_include_builtins() {
-        let acc = Accounts::default().extend(
-            &[UserSpec {
-                name: "app".into(),
-                uid: 10001,
-                gid: 10001,
-                home: "/home/app".into(),
-                shell: "/sbin/nologin".into(),
-                gecos: "app".into(),
-                create_home: true,
-            }],
-            &[GroupSpec {
-                name: "app".into(),
-                gid: 10001,
-                members: vec![],
-            }],
-        );
+        let acc = Accounts::default().extend(&[app_user()], &[app_group()]);
         assert_eq!(
             acc.passwd(),
             "root:x:0:0:root:/root:/sbin/nologin\napp:x:10001:10001:app:/home/app:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
