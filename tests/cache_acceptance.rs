@@ -48,9 +48,7 @@ impl Teams {
                 .build()
                 .unwrap(),
         ];
-        support::publish(&project.path("repo"), &key, "stable", &debs).unwrap();
-        let server = serve(&project.path("repo")).unwrap();
-        std::fs::write(project.path("fixture.gpg"), key.public_keyring()).unwrap();
+        let server = support::serve_fixture(&project.path(""), &key, "stable", &debs).unwrap();
         std::fs::write(
             project.path("fx.himg"),
             r#"image "fx" {

@@ -312,21 +312,22 @@ fn push_attaches_sboms_as_referring_artifacts() {
     assert_eq!(sboms[0]["tag"], format!("sha256-{hex}.spdx"));
     assert_eq!(sboms[1]["tag"], format!("sha256-{hex}.cdx"));
 
-    // What a registry client sees under the tag: an artifact manifest whose subject is the image.
-    let raw = std::process::Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false", "--raw"])
-        .arg(format!(
-            "docker://127.0.0.1:{}/team/hello:sha256-{hex}.spdx",
-            reg.port
-        ))
-        .output()
-        .expect("skopeo");
-    assert!(
-        raw.status.success(),
-        "{}",
-        String::from_utf8_lossy(&raw.stderr)
-    );
-    let manifest: Value = serde_json::from_slice(&raw.stdout).unwrap();
+    // What a registry client (skopeo) reads under a tag of the image's repository.
+    let raw_tag = |tag: &str| {
+        let raw = std::process::Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false", "--raw"])
+            .arg(format!("docker://127.0.0.1:{}/team/hello:{tag}", reg.port))
+            .output()
+            .expect("skopeo");
+        assert!(
+            raw.status.success(),
+            "{}",
+            String::from_utf8_lossy(&raw.stderr)
+        );
+        raw.stdout
+    };
+    // Under the SBOM's tag: an artifact manifest whose subject is the image.
+    let manifest: Value = serde_json::from_slice(&raw_tag(&format!("sha256-{hex}.spdx"))).unwrap();
     assert_eq!(manifest["artifactType"], "application/spdx+json");
     assert_eq!(manifest["subject"]["digest"], digest.as_str());
 
@@ -353,22 +354,7 @@ fn push_attaches_sboms_as_referring_artifacts() {
     }
     // Every other client finds them as referrers of the image: docker-registry has no referrers
     // API, so the fallback tag `sha256-<hex>` holds an image index listing both.
-    let index_of = || {
-        let raw = std::process::Command::new("skopeo")
-            .args(["inspect", "--tls-verify=false", "--raw"])
-            .arg(format!(
-                "docker://127.0.0.1:{}/team/hello:sha256-{hex}",
-                reg.port
-            ))
-            .output()
-            .expect("skopeo");
-        assert!(
-            raw.status.success(),
-            "{}",
-            String::from_utf8_lossy(&raw.stderr)
-        );
-        raw.stdout
-    };
+    let index_of = || raw_tag(&format!("sha256-{hex}"));
     let index_bytes = index_of();
     let index: Value = serde_json::from_slice(&index_bytes).unwrap();
     assert_eq!(

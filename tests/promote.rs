@@ -19,7 +19,7 @@ use himg::cache::{PublicKey, TrustedKeys};
 use himg::promote::{self, SignedRecord, Subject};
 use himg::registry::{Client, ClientOptions, OCI_MANIFEST, Reference};
 use serde_json::{Value, json};
-use support::{DebBuilder, TestKey, serve};
+use support::{DebBuilder, TestKey};
 
 const NOW: &str = "2026-03-04T05:06:07Z";
 
@@ -395,9 +395,7 @@ fn the_vulnerability_gate_matches_like_scan() {
         .file("./usr/share/doc/unfixed/copyright", b"MIT\n", 0o644)
         .build()
         .unwrap();
-    support::publish(&p("repo"), &key, "trixie", &[deb]).unwrap();
-    let server = serve(&p("repo")).unwrap();
-    std::fs::write(p("fixture.gpg"), key.public_keyring()).unwrap();
+    let server = support::serve_fixture(&p(""), &key, "trixie", &[deb]).unwrap();
     std::fs::write(
         p("examples/fx.himg"),
         format!(

@@ -19,7 +19,7 @@ use common::{Project, assert_success, require_tool, run_tool};
 use himg::cache::sign::{PublicKey, TrustedKeys};
 use himg::provenance::{self, Envelope};
 use serde_json::Value;
-use support::{DebBuilder, TestKey, serve};
+use support::{DebBuilder, TestKey};
 
 /// The in-toto attestation bindings accept `path` as an in-toto Statement v1 whose predicate is
 /// SLSA provenance v1: unknown or mistyped predicate fields are errors, every resource descriptor
@@ -270,9 +270,7 @@ fn debian_fixture_lists_locked_debs_with_the_lock_sha256() {
             .build()
             .unwrap(),
     ];
-    support::publish(&project.path("repo"), &key, "stable", &debs).unwrap();
-    let server = serve(&project.path("repo")).unwrap();
-    std::fs::write(project.path("fixture.gpg"), key.public_keyring()).unwrap();
+    let server = support::serve_fixture(&project.path(""), &key, "stable", &debs).unwrap();
     std::fs::write(
         project.path("fx.himg"),
         format!(

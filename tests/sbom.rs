@@ -11,7 +11,7 @@ mod support;
 
 use common::sbom::{check_built_sboms, validate_cyclonedx, validate_spdx};
 use common::{Project, assert_success};
-use support::{DebBuilder, TestKey, serve};
+use support::{DebBuilder, TestKey};
 
 fn read(p: &std::path::Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
@@ -135,9 +135,7 @@ fn debian_fixture_sboms_list_every_locked_package() {
             .build()
             .unwrap(),
     ];
-    support::publish(&project.path("repo"), &key, "stable", &debs).unwrap();
-    let server = serve(&project.path("repo")).unwrap();
-    std::fs::write(project.path("fixture.gpg"), key.public_keyring()).unwrap();
+    let server = support::serve_fixture(&project.path(""), &key, "stable", &debs).unwrap();
     std::fs::write(
         project.path("fx.himg"),
         format!(

@@ -326,9 +326,7 @@ fn scan_fixture_image_findings_vex_sarif_fail_on_and_cache() {
     let project = Project::new();
     let p = |rel: &str| project.path(rel);
     let key = TestKey::generate("fixture archive");
-    support::publish(&p("repo"), &key, "trixie", &fixture_debs()).unwrap();
-    let server = serve(&p("repo")).unwrap();
-    std::fs::write(p("fixture.gpg"), key.public_keyring()).unwrap();
+    let server = support::serve_fixture(&p(""), &key, "trixie", &fixture_debs()).unwrap();
     let himg_text = |vex: &str| {
         format!(
             r#"image "fx" {{
@@ -582,9 +580,7 @@ fn update_reports_the_advisories_each_move_fixes() {
         deb("libfixed1", "1.0-1", "fixedsrc"),
         deb("unfixed", "2.0-1", "unfixed"),
     ];
-    support::publish(&p("repo"), &key, "trixie", &old).unwrap();
-    let server = serve(&p("repo")).unwrap();
-    std::fs::write(p("fixture.gpg"), key.public_keyring()).unwrap();
+    let server = support::serve_fixture(&p(""), &key, "trixie", &old).unwrap();
     std::fs::write(
         p("fx.himg"),
         format!(

@@ -26,5 +26,5 @@ pub mod server;
 
 pub use deb::{Compression, Deb, DebBuilder, EntryKind, RawEntry};
 pub use key::{TestKey, TestKeyOptions};
-pub use repo::{BuiltRepo, IndexFormat, RepoBuilder, SuiteSpec, publish};
+pub use repo::{BuiltRepo, IndexFormat, RepoBuilder, SuiteSpec, publish, serve_fixture};
 pub use server::{Request, TestServer, serve};

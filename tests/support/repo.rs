@@ -485,3 +485,18 @@ pub fn publish(dir: &Path, key: &TestKey, suite: &str, debs: &[Deb]) -> io::Resu
     }
     repo.write(dir)
 }
+
+/// The usual fixture of a project's end-to-end test: [`publish`] into `project/repo`, serve it on
+/// 127.0.0.1, and write the key's public keyring to `project/fixture.gpg` (what a `.himg`'s
+/// `keyring = "fixture.gpg"` names).
+pub fn serve_fixture(
+    project: &Path,
+    key: &TestKey,
+    suite: &str,
+    debs: &[Deb],
+) -> io::Result<crate::support::TestServer> {
+    publish(&project.join("repo"), key, suite, debs)?;
+    let server = crate::support::serve(&project.join("repo"))?;
+    std::fs::write(project.join("fixture.gpg"), key.public_keyring())?;
+    Ok(server)
+}
