@@ -279,6 +279,21 @@ impl Check<'_> {
             }
         }
         let mut exclude: Vec<String> = exclude.into_iter().map(|(n, _)| n).collect();
+        // Exclusions are inherited along the `from` chain, as the base's layers never hold what it
+        // excluded: a product that needs the package again requests it, and its request wins.
+        for inherited in base_chain(base)
+            .into_iter()
+            .filter_map(|b| b.packages.as_ref())
+            .flat_map(|p| p.exclude.iter())
+        {
+            let requested = install.iter().any(|(n, _, _)| {
+                n == inherited
+                    || (!inherited.contains(':') && n.split(':').next() == Some(inherited.as_str()))
+            });
+            if !requested {
+                exclude.push(inherited.clone());
+            }
+        }
         exclude.sort();
         exclude.dedup();
         Some(PackagesSpec {
