@@ -467,6 +467,11 @@ fn an_absurd_declared_size_is_refused_before_downloading() {
         format!("/v2/absurd/blobs/{layer_digest}"),
         Answer::Endless { cap: 4 << 30 },
     );
+    // A manifest without end is cut off at the manifest limit.
+    r.insert(
+        "/v2/absurd/manifests/endless".to_owned(),
+        Answer::Endless { cap: 4 << 30 },
+    );
     let server = Hostile::start(r);
     let scratch = Scratch::new();
     let reference = format!("{}/absurd:latest", server.host());
@@ -488,6 +493,24 @@ fn an_absurd_declared_size_is_refused_before_downloading() {
         server.requests()
     );
     assert_eq!(server.sent.load(Ordering::SeqCst), 0);
+
+    let o = scratch.himg(&[
+        "pull",
+        &format!("{}/absurd:endless", server.host()),
+        "--out",
+        "out",
+    ]);
+    refused(
+        &o,
+        &[
+            "manifest `endless`",
+            &format!("{}/absurd", server.host()),
+            "a manifest or index is at most 8388608 bytes",
+        ],
+    );
+    let sent = server.sent.load(Ordering::SeqCst);
+    assert!(sent < 64 << 20, "the server sent {sent} bytes");
+    scratch.assert_clean(&[]);
 }
 
 #[test]

@@ -155,17 +155,23 @@ impl<'a> Target<'a> {
     }
 }
 
-/// Reads a manifest (or index) response's body, at most `MANIFEST_LIMIT` bytes; `what` names it
-/// in errors.
-fn manifest_body(resp: &mut Resp, what: String) -> Result<Vec<u8>, RegistryError> {
+/// Reads a manifest (or index) response's body from `t`, at most `MANIFEST_LIMIT` bytes; `what`
+/// names it in errors.
+fn manifest_body(t: &Target<'_>, resp: &mut Resp, what: String) -> Result<Vec<u8>, RegistryError> {
     resp.body_mut()
         .with_config()
         .limit(MANIFEST_LIMIT)
         .read_to_vec()
-        .map_err(|source| RegistryError::Http {
-            method: "GET".into(),
-            url: what,
-            source,
+        .map_err(|source| match source {
+            ureq::Error::BodyExceedsLimit(_) => t.refuse(
+                what,
+                format!("a manifest or index is at most {MANIFEST_LIMIT} bytes"),
+            ),
+            source => RegistryError::Http {
+                method: "GET".into(),
+                url: what,
+                source,
+            },
         })
 }
 
@@ -618,6 +624,8 @@ impl Client {
             if !seen.insert(digest.as_str()) {
                 continue;
             }
+            // A layout's JSON names it: validated before it names a request.
+            t.digest("blob", digest)?;
             if self.blob_exists(&t, digest)? {
                 report.skipped.push(digest.clone());
                 report.bytes_skipped += size;
@@ -688,8 +696,8 @@ impl Client {
         let mut resp = self.expect(t, req, &[200])?;
         let header_digest = header_str(&resp, "docker-content-digest").map(str::to_owned);
         let content_type = header_str(&resp, "content-type").map(str::to_owned);
+        let bytes = manifest_body(t, &mut resp, format!("manifest `{reference}`"))?;
         let what = format!("manifest `{reference}` of `{}`", t.name());
-        let bytes = manifest_body(&mut resp, what.clone())?;
         let digest = sha256_digest(&bytes);
         let announced = header_digest.filter(|h| h.starts_with("sha256:"));
         for want in [expected.map(|d| d.to_string()), announced]
@@ -878,7 +886,7 @@ impl Client {
         if !header_str(&resp, "content-type").is_some_and(|c| c.starts_with(OCI_INDEX)) {
             return Ok(None);
         }
-        Ok(Some(manifest_body(&mut resp, url)?))
+        Ok(Some(manifest_body(&t, &mut resp, url)?))
     }
 
     /// Streams blob `digest` of `reference`'s repository into `dest`, verifying its size and digest.
