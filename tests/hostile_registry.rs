@@ -574,7 +574,7 @@ fn content_that_does_not_match_its_digest_is_refused_by_tag_and_by_digest() {
 }
 
 #[test]
-fn indexes_nested_without_end_are_refused() {
+fn indexes_nested_without_end_or_too_wide_are_refused() {
     // index 0 → index 1 → … → index 7 → an (unfetched) manifest.
     let mut child =
         serde_json::json!({"mediaType": OCI_MANIFEST, "digest": sha256_digest(b"leaf"), "size": 4});
@@ -599,8 +599,54 @@ fn indexes_nested_without_end_are_refused() {
         "/v2/deep/manifests/latest".to_owned(),
         Answer::ok(OCI_INDEX, top),
     );
+    // An index of 1100 distinct (empty) indexes: more manifests than one pull fetches.
+    let mut children = Vec::new();
+    for i in 0..1100 {
+        let index = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [],
+            "annotations": {"n": i.to_string()},
+        }))
+        .unwrap();
+        let digest = sha256_digest(&index);
+        children.push(
+            serde_json::json!({"mediaType": OCI_INDEX, "digest": digest, "size": index.len()}),
+        );
+        r.insert(
+            format!("/v2/wide/manifests/{digest}"),
+            Answer::ok(OCI_INDEX, index),
+        );
+    }
+    let wide = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": children,
+    }))
+    .unwrap();
+    r.insert(
+        "/v2/wide/manifests/latest".to_owned(),
+        Answer::ok(OCI_INDEX, wide),
+    );
     let server = Hostile::start(r);
     let scratch = Scratch::new();
+    let o = scratch.himg(&[
+        "pull",
+        &format!("{}/wide:latest", server.host()),
+        "--out",
+        "out",
+    ]);
+    refused(
+        &o,
+        &[
+            "one pull fetches at most 1024 manifests",
+            &format!("{}/wide", server.host()),
+        ],
+    );
+    scratch.assert_clean(&[]);
+    let wide_requests = server.requests().len();
+    assert!(wide_requests <= 1025, "{wide_requests} requests");
+
     let o = scratch.himg(&[
         "pull",
         &format!("{}/deep:latest", server.host()),
@@ -615,7 +661,8 @@ fn indexes_nested_without_end_are_refused() {
         ],
     );
     scratch.assert_clean(&[]);
-    assert!(server.requests().len() < 10, "{:?}", server.requests());
+    let deep_requests = server.requests().len() - wide_requests;
+    assert!(deep_requests < 10, "{:?}", server.requests());
 }
 
 #[test]

@@ -779,14 +779,14 @@ impl Client {
     }
 
     /// Stores the children of the index or the blobs of the manifest `manifest` (`depth` indexes
-    /// below the top) in `dest`; `fetched` holds the digests already fetched by this pull.
+    /// below the top) in `dest`; `fetched` holds what this pull has fetched so far.
     fn fetch_tree(
         &self,
         t: &Target<'_>,
         manifest: &[u8],
         dest: &dyn BlobSink,
         depth: usize,
-        fetched: &mut BTreeSet<Sha256Digest>,
+        fetched: &mut Fetched,
     ) -> Result<(), RegistryError> {
         let json: serde_json::Value = serde_json::from_slice(manifest).map_err(|e| {
             RegistryError::Protocol(format!("a manifest of `{}` is not JSON: {e}", t.name()))
@@ -798,19 +798,20 @@ impl Client {
                 .map(|child| t.descriptor("index entry", child))
                 .collect::<Result<Vec<_>, _>>()?;
             for (digest, size) in children {
-                if !fetched.insert(digest) {
+                if !fetched.digests.insert(digest) {
                     continue;
                 }
+                fetched.manifests += 1;
                 if depth >= MAX_DEPTH {
                     return Err(t.refuse(
                         format!("index entry {digest}"),
                         format!("image indexes nest at most {MAX_DEPTH} deep"),
                     ));
                 }
-                if fetched.len() > MAX_MANIFESTS {
+                if fetched.manifests > MAX_MANIFESTS {
                     return Err(t.refuse(
                         format!("index entry {digest}"),
-                        format!("one pull fetches at most {MAX_MANIFESTS} manifests and blobs"),
+                        format!("one pull fetches at most {MAX_MANIFESTS} manifests"),
                     ));
                 }
                 let digest_text = digest.to_string();
@@ -844,7 +845,7 @@ impl Client {
             .map(|(what, d)| t.descriptor(what, d))
             .collect::<Result<Vec<_>, _>>()?;
         for (digest, size) in blobs {
-            if fetched.insert(digest) {
+            if fetched.digests.insert(digest) {
                 self.fetch_blob(t, &digest, size, dest)?;
             }
         }
@@ -981,7 +982,10 @@ impl Client {
             &mut manifest_bytes.as_slice(),
         )
         .map_err(|e| io_err(format!("store manifest {digest}"), e))?;
-        let mut fetched = BTreeSet::from([top]);
+        let mut fetched = Fetched {
+            digests: BTreeSet::from([top]),
+            manifests: 1,
+        };
         self.fetch_tree(&t, &manifest_bytes, dest, 0, &mut fetched)?;
         Ok(Pulled {
             media_type,
@@ -989,6 +993,13 @@ impl Client {
             digest,
         })
     }
+}
+
+/// What one [`Client::pull`] has fetched: each digest once, and at most [`MAX_MANIFESTS`]
+/// manifests.
+struct Fetched {
+    digests: BTreeSet<Sha256Digest>,
+    manifests: usize,
 }
 
 /// The target of a `Link: <URL>; rel="next"` header.

@@ -6,6 +6,14 @@
 //! [`Credentials`]. Manifests are always sent byte-identical to what the caller
 //! passes in, and every blob fetched is verified against its digest while it
 //! streams into the caller's [`BlobSink`].
+//!
+//! A registry is not trusted: every digest it sends is parsed into a
+//! [`Sha256Digest`] before it names a request or a file, a descriptor may declare
+//! at most [`MAX_BLOB_SIZE`] bytes and a body is cut off at its declared size,
+//! index nesting, manifests per pull and redirects are bounded, and redirects
+//! lead only to `https://` (or `http://` from a plain-http registry) without
+//! credentials. Each refusal is a [`RegistryError::Refused`] naming the
+//! repository, what was refused and the rule.
 
 pub mod artifact;
 mod auth;
