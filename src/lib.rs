@@ -13,6 +13,7 @@ pub mod cli;
 pub mod debian;
 pub mod digest_cache;
 pub mod image;
+pub mod interrupt;
 pub mod load;
 pub mod oci;
 pub mod output;

@@ -83,10 +83,15 @@ fn serve(listener: TcpListener, log: Log) {
 struct MemSink(Mutex<Vec<(String, Vec<u8>)>>);
 
 impl BlobSink for MemSink {
-    fn put(&self, digest: &str, _size: u64, reader: &mut dyn Read) -> std::io::Result<()> {
+    fn put(
+        &self,
+        digest: &himg::oci::Sha256Digest,
+        _size: u64,
+        reader: &mut dyn Read,
+    ) -> std::io::Result<()> {
         let mut v = Vec::new();
         reader.read_to_end(&mut v)?;
-        self.0.lock().unwrap().push((digest.to_owned(), v));
+        self.0.lock().unwrap().push((digest.to_string(), v));
         Ok(())
     }
 }

@@ -59,12 +59,17 @@ impl BlobSource for DirBlobs {
 }
 
 impl BlobSink for DirBlobs {
-    fn put(&self, digest: &str, size: u64, reader: &mut dyn Read) -> std::io::Result<()> {
+    fn put(
+        &self,
+        digest: &himg::oci::Sha256Digest,
+        size: u64,
+        reader: &mut dyn Read,
+    ) -> std::io::Result<()> {
         let tmp = self.0.join(".tmp");
         let mut f = std::fs::File::create(&tmp)?;
         let n = std::io::copy(reader, &mut f)?;
         assert_eq!(n, size);
-        std::fs::rename(tmp, self.path(digest))
+        std::fs::rename(tmp, self.0.join(digest.hex()))
     }
 }
 

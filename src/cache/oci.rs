@@ -104,7 +104,12 @@ struct WriteSink<'a> {
 }
 
 impl BlobSink for WriteSink<'_> {
-    fn put(&self, _digest: &str, _size: u64, reader: &mut dyn Read) -> io::Result<()> {
+    fn put(
+        &self,
+        _digest: &crate::oci::Sha256Digest,
+        _size: u64,
+        reader: &mut dyn Read,
+    ) -> io::Result<()> {
         let mut out = self.out.borrow_mut();
         let n = io::copy(reader, &mut *out)?;
         *self.written.borrow_mut() += n;

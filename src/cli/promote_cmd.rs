@@ -187,6 +187,7 @@ pub fn promote(
         path: std::env::temp_dir(),
         source,
     })?;
+    let _interrupt = crate::interrupt::guard(scratch.path());
     let layout = scratch.path().join("layout");
     // The image's name in reports: the last component of its repository.
     let name = src

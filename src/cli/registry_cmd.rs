@@ -1,8 +1,10 @@
 //! `himg push` and `himg pull`: ship an image to any OCI distribution registry and bring one back,
 //! byte-identical (the pushed manifest has the local digest).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Mutex, PoisonError};
 
 use serde_json::json;
 
@@ -11,48 +13,93 @@ use super::{CliError, Printer};
 use crate::oci::{self, Descriptor, NamedImage};
 use crate::registry::{BlobSink, BlobSource, Client, ClientOptions, Credentials, Reference};
 
-/// Blobs of an OCI image layout directory.
+/// Blobs of an OCI image layout directory: read for a push, written by a pull (which records
+/// what it wrote).
 struct LayoutBlobs {
     dir: PathBuf,
+    written: Mutex<BTreeMap<oci::Sha256Digest, u64>>,
 }
 
 impl LayoutBlobs {
-    fn path(&self, digest: &str) -> PathBuf {
-        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-        self.dir.join("blobs").join("sha256").join(hex)
+    fn new(dir: &Path) -> Self {
+        LayoutBlobs {
+            dir: dir.to_path_buf(),
+            written: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn blob_dir(&self) -> PathBuf {
+        self.dir.join("blobs").join("sha256")
+    }
+
+    /// The file of blob `digest`, validated first: a layout's JSON names it.
+    fn path(&self, digest: &str) -> Result<PathBuf, oci::OciError> {
+        let digest: oci::Sha256Digest = digest.parse()?;
+        Ok(self.blob_dir().join(digest.hex()))
     }
 
     fn read(&self, digest: &str) -> Result<Vec<u8>, CliError> {
-        let p = self.path(digest);
+        let p = self.path(digest)?;
         std::fs::read(&p).map_err(|source| CliError::Io { path: p, source })
+    }
+
+    /// The blobs a pull wrote, as the layout writer takes them.
+    fn written(&self) -> Vec<oci::Blob> {
+        let written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        written
+            .iter()
+            .map(|(digest, size)| oci::Blob {
+                digest: *digest,
+                size: *size,
+                path: self.blob_dir().join(digest.hex()),
+            })
+            .collect()
     }
 }
 
 impl BlobSource for LayoutBlobs {
     fn open(&self, digest: &str) -> std::io::Result<(Box<dyn std::io::Read>, u64)> {
-        let f = std::fs::File::open(self.path(digest))?;
+        let path = self
+            .path(digest)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let f = std::fs::File::open(path)?;
         let len = f.metadata()?.len();
         Ok((Box::new(std::io::BufReader::new(f)), len))
     }
 }
 
 impl BlobSink for LayoutBlobs {
-    fn put(&self, digest: &str, _size: u64, reader: &mut dyn std::io::Read) -> std::io::Result<()> {
-        let dest = self.path(digest);
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let tmp = dest.with_extension(format!("tmp-{}", std::process::id()));
+    /// Writes the blob to a `.tmp-*` file in the layout's blob directory (registered for removal
+    /// on SIGINT/SIGTERM), renamed to its digest once the reader has verified it.
+    fn put(
+        &self,
+        digest: &oci::Sha256Digest,
+        _size: u64,
+        reader: &mut dyn std::io::Read,
+    ) -> std::io::Result<()> {
+        let blob_dir = self.blob_dir();
+        let dest = blob_dir.join(digest.hex());
+        let tmp = oci::blob_temp_path(&blob_dir, digest);
+        let (mut f, _interrupt) = crate::interrupt::create_file(&tmp)?;
         let result = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            std::io::copy(reader, &mut f)?;
+            let size = std::io::copy(reader, &mut f)?;
             f.sync_all()?;
-            std::fs::rename(&tmp, &dest)
+            std::fs::rename(&tmp, &dest)?;
+            Ok(size)
         })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+        match result {
+            Ok(size) => {
+                self.written
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(*digest, size);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e)
+            }
         }
-        result
     }
 }
 
@@ -182,9 +229,7 @@ pub(super) fn push_layout(
     image: Option<&str>,
     reference: &Reference,
 ) -> Result<crate::registry::PushReport, CliError> {
-    let layout = LayoutBlobs {
-        dir: layout_dir.to_path_buf(),
-    };
+    let layout = LayoutBlobs::new(layout_dir);
     let index_path = layout_dir.join("index.json");
     let index_bytes = std::fs::read(&index_path).map_err(|source| CliError::Io {
         path: index_path.clone(),
@@ -244,66 +289,38 @@ pub(super) fn push_layout(
 
 /// Pulls `reference` (every blob verified) into the OCI layout `out` (created or updated) as the
 /// image `name`; returns the top manifest as served.
+///
+/// Blobs are written straight into `out`'s blob directory through `.tmp-*` files, so nothing is
+/// ever written outside `out`. A pull that fails, or is interrupted, removes `out` when it
+/// created it; else it leaves only complete, verified blobs, which the next write of the layout
+/// collects (and the `.tmp-*` files an interruption left).
 pub(super) fn pull_layout(
     client: &Client,
     reference: &Reference,
     out: &Path,
     name: &str,
 ) -> Result<crate::registry::Pulled, CliError> {
-    // Blobs land in a sibling temp directory (same filesystem: the layout hard-links them).
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let staging_dir = tempfile::Builder::new()
-        .prefix(".himg-pull-")
-        .tempdir_in(&parent)
-        .map_err(|source| CliError::Io {
-            path: parent.clone(),
-            source,
-        })?;
-    let staging = staging_dir.path().to_path_buf();
-    let sink = LayoutBlobs {
-        dir: staging.clone(),
-    };
-    let pulled = client.pull(reference, &sink)?;
-    // The top manifest itself is a blob of the layout too.
-    let top_digest = pulled.digest.clone();
-    sink.put(
-        &top_digest,
-        pulled.manifest_bytes.len() as u64,
-        &mut pulled.manifest_bytes.as_slice(),
-    )
-    .map_err(|source| CliError::Io {
-        path: staging.clone(),
-        source,
-    })?;
-    let mut blobs = Vec::new();
-    let blob_dir = staging.join("blobs").join("sha256");
-    for e in std::fs::read_dir(&blob_dir).map_err(|source| CliError::Io {
-        path: blob_dir.clone(),
-        source,
-    })? {
-        let e = e.map_err(|source| CliError::Io {
-            path: blob_dir.clone(),
-            source,
-        })?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Ok(digest) = format!("sha256:{name}").parse::<oci::Sha256Digest>() else {
-            continue;
-        };
-        let size = e.metadata().map(|m| m.len()).unwrap_or(0);
-        blobs.push(oci::Blob {
-            digest,
-            size,
-            path: e.path(),
-        });
+    let created = std::fs::symlink_metadata(out).is_err();
+    oci::prepare_layout(out)?;
+    let _interrupt = created.then(|| crate::interrupt::guard(out));
+    let pulled = pull_into(client, reference, out, name);
+    if pulled.is_err() && created {
+        let _ = std::fs::remove_dir_all(out);
     }
+    pulled
+}
+
+fn pull_into(
+    client: &Client,
+    reference: &Reference,
+    out: &Path,
+    name: &str,
+) -> Result<crate::registry::Pulled, CliError> {
+    let sink = LayoutBlobs::new(out);
+    let pulled = client.pull(reference, &sink)?;
     let top = Descriptor::new(
         pulled.media_type.clone(),
-        top_digest
-            .parse()
-            .map_err(|_| CliError::Layout(format!("bad digest {top_digest}")))?,
+        pulled.digest.parse()?,
         pulled.manifest_bytes.len() as u64,
     );
     oci::write_layout(
@@ -311,10 +328,9 @@ pub(super) fn pull_layout(
         &[NamedImage {
             name: name.to_owned(),
             top,
-            blobs,
+            blobs: sink.written(),
         }],
     )?;
-    drop(staging_dir);
     Ok(pulled)
 }
 
@@ -347,6 +363,8 @@ pub fn pull(args: &PullArgs, printer: &Printer) -> Result<ExitCode, CliError> {
 /// A registry image pulled into a temporary OCI layout (removed on drop).
 pub struct PulledTemp {
     _dir: tempfile::TempDir,
+    /// Removes the directory on SIGINT/SIGTERM too.
+    _interrupt: crate::interrupt::TempGuard,
     /// The layout; its one image is named `pulled`.
     pub layout: PathBuf,
     /// What was pulled, and the digest of its top manifest (or index).
@@ -399,12 +417,14 @@ pub(super) fn pull_if_reference(
             path: std::env::temp_dir(),
             source,
         })?;
+    let interrupt = crate::interrupt::guard(dir.path());
     let layout = dir.path().join("layout");
     let plain_http = insecure || crate::registry::base::is_loopback_registry(&reference.registry);
     let pulled = pull_layout(&client(plain_http)?, &reference, &layout, "pulled")?;
     printer.status("Pulled", &format!("{reference} {}", pulled.digest));
     Ok(Some(PulledTemp {
         _dir: dir,
+        _interrupt: interrupt,
         layout,
         reference,
         digest: pulled.digest,

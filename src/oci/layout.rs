@@ -67,20 +67,7 @@ pub fn write_layout(dir: &Path, images: &[NamedImage]) -> Result<(), OciError> {
     for img in &sorted {
         check_closure(img, &blobs)?;
     }
-    prepare_layout_dir(dir)?;
-
-    let layout_file = dir.join("oci-layout");
-    if fs::read(&layout_file).ok().as_deref() != Some(OCI_LAYOUT) {
-        write_atomic(&layout_file, OCI_LAYOUT)?;
-    }
-    let blob_dir = dir.join("blobs").join("sha256");
-    fs::create_dir_all(&blob_dir).map_err(io_err("create directory", &blob_dir))?;
-    // Fixed modes, whatever the umask: the layout itself is reproducible, not only its digests.
-    for d in [dir.join("blobs"), blob_dir.clone()] {
-        set_mode(&d, 0o755)?;
-    }
-    remove_leftovers(dir, ".index.json.tmp-")?;
-    remove_leftovers(&blob_dir, ".tmp-")?;
+    let blob_dir = prepare_layout(dir)?;
     for blob in blobs.values() {
         place_blob(blob, &blob_dir)?;
     }
@@ -114,6 +101,32 @@ pub fn write_layout(dir: &Path, images: &[NamedImage]) -> Result<(), OciError> {
         }
     }
     Ok(())
+}
+
+/// Makes `dir` ready to receive blobs before its images are known (a pull writes them as they
+/// arrive): creates it, or checks that it is empty or an OCI layout; writes its `oci-layout`
+/// marker; removes what interrupted writes left. Returns its blob directory `dir/blobs/sha256`.
+pub fn prepare_layout(dir: &Path) -> Result<PathBuf, OciError> {
+    prepare_layout_dir(dir)?;
+    let layout_file = dir.join("oci-layout");
+    if fs::read(&layout_file).ok().as_deref() != Some(OCI_LAYOUT) {
+        write_atomic(&layout_file, OCI_LAYOUT)?;
+    }
+    let blob_dir = dir.join("blobs").join("sha256");
+    fs::create_dir_all(&blob_dir).map_err(io_err("create directory", &blob_dir))?;
+    // Fixed modes, whatever the umask: the layout itself is reproducible, not only its digests.
+    for d in [dir.join("blobs"), blob_dir.clone()] {
+        set_mode(&d, 0o755)?;
+    }
+    remove_leftovers(dir, ".index.json.tmp-")?;
+    remove_leftovers(&blob_dir, ".tmp-")?;
+    Ok(blob_dir)
+}
+
+/// The temporary file a blob is written to in the blob directory `blob_dir` before it is renamed
+/// to its digest (a `.tmp-*` name: the next [`prepare_layout`] removes it if it stays behind).
+pub fn blob_temp_path(blob_dir: &Path, digest: &Sha256Digest) -> PathBuf {
+    blob_dir.join(format!(".tmp-{}-{}", digest.hex(), std::process::id()))
 }
 
 /// Writes an oci-archive: a deterministic tar of the OCI layout holding `images`.
@@ -455,7 +468,7 @@ fn place_blob(blob: &Blob, blob_dir: &Path) -> Result<(), OciError> {
     if fs::hard_link(&blob.path, &target).is_ok() {
         return Ok(());
     }
-    let tmp = blob_dir.join(format!(".tmp-{}-{}", blob.digest.hex(), std::process::id()));
+    let tmp = blob_temp_path(blob_dir, &blob.digest);
     let copied = fs::copy(&blob.path, &tmp).map_err(io_err("copy blob to", &tmp))?;
     if copied != blob.size {
         let _ = fs::remove_file(&tmp);

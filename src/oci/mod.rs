@@ -34,7 +34,10 @@ pub use layer::{
     Compression, ContentSource, DirContent, EntryKind, LayerDigests, LayerEntry, LayerOptions,
     MemoryContent, write_layer, write_layer_with,
 };
-pub use layout::{Blob, NamedImage, write_docker_archive, write_layout, write_oci_archive};
+pub use layout::{
+    Blob, NamedImage, blob_temp_path, prepare_layout, write_docker_archive, write_layout,
+    write_oci_archive,
+};
 pub use manifest::{Descriptor, Index, Manifest, Platform, media_types};
 
 /// Everything that can go wrong while producing OCI output. Paths and digests are carried so the
@@ -118,7 +121,7 @@ pub enum OciError {
     LayerWrite(#[source] std::io::Error),
 
     /// A string is not a `sha256:<64 lowercase hex>` digest.
-    #[error("invalid sha256 digest `{value}`")]
+    #[error("invalid digest `{value}`: a digest is `sha256:` followed by 64 lowercase hex digits")]
     InvalidDigest { value: String },
 
     /// JSON could not be produced or parsed.

@@ -150,10 +150,11 @@ impl Referrer {
         d
     }
 
-    /// Reads an index descriptor; `None` when it lacks a digest or size.
+    /// Reads an index descriptor; `None` when it lacks a size or a valid `sha256:<hex>` digest.
     fn from_descriptor(d: &serde_json::Value) -> Option<Referrer> {
+        let digest: crate::oci::Sha256Digest = d["digest"].as_str()?.parse().ok()?;
         Some(Referrer {
-            digest: d["digest"].as_str()?.to_owned(),
+            digest: digest.to_string(),
             size: d["size"].as_u64()?,
             artifact_type: d["artifactType"].as_str().unwrap_or_default().to_owned(),
             annotations: serde_json::from_value(d["annotations"].clone()).unwrap_or_default(),
@@ -326,7 +327,7 @@ struct MemorySink(Mutex<Vec<u8>>);
 impl BlobSink for MemorySink {
     fn put(
         &self,
-        _digest: &str,
+        _digest: &crate::oci::Sha256Digest,
         _size: u64,
         reader: &mut dyn std::io::Read,
     ) -> std::io::Result<()> {
@@ -401,6 +402,9 @@ mod tests {
     }
 
     const SUBJECT: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    const C: &str = "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
 
     fn client() -> Client {
         Client::new(ClientOptions {
@@ -417,12 +421,13 @@ mod tests {
                     "schemaVersion": 2,
                     "mediaType": OCI_INDEX,
                     "manifests": [
-                        {"mediaType": OCI_MANIFEST, "digest": "sha256:bb", "size": 5,
+                        {"mediaType": OCI_MANIFEST, "digest": B, "size": 5,
                          "artifactType": "application/spdx+json"},
-                        {"mediaType": OCI_MANIFEST, "digest": "sha256:aa", "size": 7,
+                        {"mediaType": OCI_MANIFEST, "digest": A, "size": 7,
                          "artifactType": "application/spdx+json",
                          "annotations": {"org.opencontainers.image.created": "1970-01-01T00:00:01Z"}},
                         {"mediaType": OCI_MANIFEST, "size": 1},
+                        {"mediaType": OCI_MANIFEST, "digest": "sha256:../../x", "size": 1},
                     ],
                 });
                 return (200, OCI_INDEX, index.to_string());
@@ -432,9 +437,9 @@ mod tests {
         let (addr, seen) = peer(answer);
         let repo: Reference = format!("{addr}/team/app").parse().unwrap();
         let listed = referrers(&client(), &repo, SUBJECT).unwrap();
-        // Sorted by type then digest; a descriptor without a digest is skipped.
+        // Sorted by type then digest; a descriptor without a valid digest is skipped.
         let digests: Vec<&str> = listed.iter().map(|r| r.digest.as_str()).collect();
-        assert_eq!(digests, ["sha256:aa", "sha256:bb"]);
+        assert_eq!(digests, [A, B]);
         assert_eq!(
             listed[0].annotations["org.opencontainers.image.created"],
             "1970-01-01T00:00:01Z"
@@ -454,7 +459,7 @@ mod tests {
                 let index = serde_json::json!({
                     "schemaVersion": 2,
                     "mediaType": OCI_INDEX,
-                    "manifests": [{"mediaType": OCI_MANIFEST, "digest": "sha256:cc", "size": 3,
+                    "manifests": [{"mediaType": OCI_MANIFEST, "digest": C, "size": 3,
                                    "artifactType": "application/vnd.dsse.envelope.v1+json"}],
                 });
                 return (200, OCI_INDEX, index.to_string());

@@ -73,6 +73,15 @@ pub(super) fn fetch_token(
     scopes: &[String],
     basic: Option<&str>,
 ) -> Result<Option<String>, RegistryError> {
+    let is_http = realm.split_once("://").is_some_and(|(scheme, _)| {
+        matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https")
+    });
+    if !is_http {
+        return Err(RegistryError::Protocol(format!(
+            "the token realm `{}` is not an http(s):// URL",
+            realm.escape_debug()
+        )));
+    }
     let mut url = realm.to_owned();
     let mut sep = if url.contains('?') { '&' } else { '?' };
     if let Some(s) = service {
@@ -90,6 +99,9 @@ pub(super) fn fetch_token(
     let req = req
         .body(())
         .map_err(|e| RegistryError::Protocol(format!("bad token URL: {e}")))?;
+    // The registry's own requests follow redirects by hand (`Client::send`); a token service
+    // may redirect as ureq allows (never with credentials, never to another scheme than http(s)).
+    let req = agent.configure_request(req).max_redirects(10).build();
     let mut resp = agent.run(req).map_err(|source| RegistryError::Http {
         method: "GET".into(),
         url: realm.to_owned(),
@@ -131,6 +143,18 @@ pub(super) fn fetch_token(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_realm_is_an_http_url() {
+        let agent = ureq::Agent::new_with_defaults();
+        for realm in ["file:///etc/passwd", "/token", "ftp://host/token"] {
+            let err = fetch_token(&agent, realm, None, &[], None).unwrap_err();
+            assert!(
+                err.to_string().contains("is not an http(s):// URL"),
+                "{err}"
+            );
+        }
+    }
 
     #[test]
     fn parses_challenges() {

@@ -250,8 +250,16 @@ struct StoreSink<'a> {
 }
 
 impl BlobSink for StoreSink<'_> {
-    fn put(&self, digest: &str, _size: u64, reader: &mut dyn Read) -> std::io::Result<()> {
-        if store_digest(digest).is_some_and(|d| self.store.has_oci_blob(&d)) {
+    fn put(
+        &self,
+        digest: &crate::oci::Sha256Digest,
+        _size: u64,
+        reader: &mut dyn Read,
+    ) -> std::io::Result<()> {
+        if self
+            .store
+            .has_oci_blob(&StoreDigest::from_bytes(*digest.as_bytes()))
+        {
             std::io::copy(reader, &mut std::io::sink())?;
             return Ok(());
         }
@@ -262,7 +270,7 @@ impl BlobSink for StoreSink<'_> {
         std::io::copy(reader, &mut w)?;
         w.flush()?;
         let (got, _) = w.finish().map_err(std::io::Error::other)?;
-        if format!("sha256:{}", got.to_hex()) != digest {
+        if got.as_bytes() != digest.as_bytes() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 format!("blob {digest} stored as sha256:{}", got.to_hex()),

@@ -4,10 +4,12 @@ use super::auth::{self, Challenge};
 use super::credentials::SOURCES_HINT;
 use super::{
     BlobSink, BlobSource, CHUNK_SIZE, Credentials, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST,
-    OCI_INDEX, OCI_MANIFEST, Pulled, PushReport, Reference, RegistryError, sha256_digest,
+    MAX_BLOB_SIZE, OCI_INDEX, OCI_MANIFEST, Pulled, PushReport, Reference, RegistryError,
+    sha256_digest,
 };
+use crate::oci::Sha256Digest;
 use sha2::Digest as _;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Read;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -15,8 +17,12 @@ use ureq::http::{Request, Response};
 
 /// Largest manifest accepted from a registry.
 const MANIFEST_LIMIT: u64 = 8 << 20;
-/// Deepest index nesting followed by [`Client::pull`].
+/// Deepest index nesting followed by [`Client::pull`] (an index of indexes is depth 1).
 const MAX_DEPTH: usize = 4;
+/// Most manifests (the top one and every index's children) one [`Client::pull`] fetches.
+const MAX_MANIFESTS: usize = 1024;
+/// Most redirects followed for one request.
+const MAX_REDIRECTS: u32 = 10;
 
 /// How a [`Client`] behaves.
 #[derive(Debug, Clone)]
@@ -92,6 +98,53 @@ struct Target<'a> {
 }
 
 impl<'a> Target<'a> {
+    /// `registry/repository`, naming the source in errors.
+    fn name(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+
+    /// An error refusing `what` from this repository by `rule`.
+    fn refuse(&self, what: impl Into<String>, rule: impl Into<String>) -> RegistryError {
+        RegistryError::Refused {
+            repository: self.name(),
+            what: what.into(),
+            rule: rule.into(),
+        }
+    }
+
+    /// `text` (a digest, from the network) parsed into a [`Sha256Digest`], before it names a
+    /// request or a file; `what` says where it was found.
+    fn digest(&self, what: &str, text: &str) -> Result<Sha256Digest, RegistryError> {
+        text.parse().map_err(|_| {
+            self.refuse(
+                format!("{what} digest {}", quoted(text)),
+                "a digest is `sha256:` followed by 64 lowercase hex digits",
+            )
+        })
+    }
+
+    /// A descriptor's digest and size, validated: the digest becomes a file name, the size bounds
+    /// the download.
+    fn descriptor(
+        &self,
+        what: &str,
+        d: &serde_json::Value,
+    ) -> Result<(Sha256Digest, u64), RegistryError> {
+        let digest = d
+            .get("digest")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| self.refuse(format!("{what} descriptor"), "it has no `digest`"))?;
+        let digest = self.digest(what, digest)?;
+        let size = d.get("size").and_then(|v| v.as_u64()).ok_or_else(|| {
+            self.refuse(
+                format!("{what} {digest}"),
+                "its descriptor has no numeric `size`",
+            )
+        })?;
+        check_declared_size(self, what, &digest, size)?;
+        Ok((digest, size))
+    }
+
     /// `reference`'s repository, to read from.
     fn pull(reference: &'a Reference) -> Target<'a> {
         Target {
@@ -102,17 +155,23 @@ impl<'a> Target<'a> {
     }
 }
 
-/// Reads a manifest (or index) response's body, at most `MANIFEST_LIMIT` bytes; `what` names it
-/// in errors.
-fn manifest_body(resp: &mut Resp, what: String) -> Result<Vec<u8>, RegistryError> {
+/// Reads a manifest (or index) response's body from `t`, at most `MANIFEST_LIMIT` bytes; `what`
+/// names it in errors.
+fn manifest_body(t: &Target<'_>, resp: &mut Resp, what: String) -> Result<Vec<u8>, RegistryError> {
     resp.body_mut()
         .with_config()
         .limit(MANIFEST_LIMIT)
         .read_to_vec()
-        .map_err(|source| RegistryError::Http {
-            method: "GET".into(),
-            url: what,
-            source,
+        .map_err(|source| match source {
+            ureq::Error::BodyExceedsLimit(_) => t.refuse(
+                what,
+                format!("a manifest or index is at most {MANIFEST_LIMIT} bytes"),
+            ),
+            source => RegistryError::Http {
+                method: "GET".into(),
+                url: what,
+                source,
+            },
         })
 }
 
@@ -134,10 +193,65 @@ fn with_query(url: &str, query: &str) -> String {
     format!("{url}{sep}{query}")
 }
 
-fn sha256_hex(digest: &str) -> Result<&str, RegistryError> {
-    digest
-        .strip_prefix("sha256:")
-        .ok_or_else(|| RegistryError::Protocol(format!("unsupported digest algorithm in {digest}")))
+/// `text` in backticks with control characters escaped and at most 200 characters kept: a
+/// registry's strings are shown in errors, never interpreted by the terminal.
+fn quoted(text: &str) -> String {
+    let mut shown: String = text.chars().take(200).collect();
+    if shown.len() < text.len() {
+        shown.push('…');
+    }
+    format!("`{}`", shown.escape_debug())
+}
+
+/// Refuses a declared blob size above [`MAX_BLOB_SIZE`] before anything is downloaded.
+fn check_declared_size(
+    t: &Target<'_>,
+    what: &str,
+    digest: &Sha256Digest,
+    size: u64,
+) -> Result<(), RegistryError> {
+    if size > MAX_BLOB_SIZE {
+        return Err(t.refuse(
+            format!("{what} {digest}"),
+            format!("it declares {size} bytes, more than the limit of {MAX_BLOB_SIZE} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `status` is a redirect that carries a `Location` to follow.
+fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
+}
+
+/// The scheme of an absolute URL (`http` in `http://…`), lowercased; `None` for a relative one.
+fn url_scheme(url: &str) -> Option<String> {
+    let (scheme, _) = url.split_once(':')?;
+    let mut bytes = scheme.bytes();
+    let valid = bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    valid.then(|| scheme.to_ascii_lowercase())
+}
+
+/// `location` (a redirect's target) resolved against the URL `base` it answered.
+fn resolve_redirect(base: &str, location: &str) -> String {
+    if url_scheme(location).is_some() {
+        return location.to_owned();
+    }
+    let (scheme, rest) = base.split_once("://").unwrap_or(("https", base));
+    if let Some(authority_relative) = location.strip_prefix("//") {
+        return format!("{scheme}://{authority_relative}");
+    }
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, "/"),
+    };
+    if location.starts_with('/') {
+        return format!("{scheme}://{authority}{location}");
+    }
+    let path = path.split(['?', '#']).next().unwrap_or("/");
+    let dir = path.rfind('/').map_or("/", |i| &path[..=i]);
+    format!("{scheme}://{authority}{dir}{location}")
 }
 
 impl Client {
@@ -148,6 +262,8 @@ impl Client {
             .timeout_connect(Some(Duration::from_secs(30)))
             .timeout_recv_response(Some(Duration::from_secs(300)))
             .user_agent("himg")
+            // Redirects are followed by `send`, which checks each target's scheme.
+            .max_redirects(0)
             .build();
         Client {
             agent: ureq::Agent::new_with_config(config),
@@ -253,8 +369,8 @@ impl Client {
         }
     }
 
-    fn run_once(&self, req: &Req<'_>, auth: Option<&str>) -> Result<Resp, ureq::Error> {
-        let mut b = Request::builder().method(req.method).uri(&req.url);
+    fn run_once(&self, req: &Req<'_>, url: &str, auth: Option<&str>) -> Result<Resp, ureq::Error> {
+        let mut b = Request::builder().method(req.method).uri(url);
         for (k, v) in &req.headers {
             b = b.header(*k, v);
         }
@@ -267,14 +383,31 @@ impl Client {
         }
     }
 
-    /// Sends `req`, answering auth challenges and retrying 5xx/I/O failures.
+    /// Sends `req`, answering auth challenges, following redirects of `GET` and `HEAD` (to
+    /// `http(s)://` only, never from `https` down to `http`, without credentials) and retrying
+    /// 5xx/I/O failures.
     fn send(&self, t: &Target<'_>, req: &Req<'_>) -> Result<Resp, RegistryError> {
         let mut attempt = 0;
         let mut authenticated = false;
+        let mut url = req.url.clone();
+        let mut redirects = 0;
         loop {
-            let auth = self.cached_auth(t);
-            match self.run_once(req, auth.as_deref()) {
-                Ok(resp) if resp.status().as_u16() == 401 => {
+            // Credentials go to the registry only, never to where it redirects.
+            let auth = if redirects == 0 {
+                self.cached_auth(t)
+            } else {
+                None
+            };
+            match self.run_once(req, &url, auth.as_deref()) {
+                Ok(resp)
+                    if is_redirect(resp.status().as_u16())
+                        && matches!(req.method, "GET" | "HEAD") =>
+                {
+                    url = self.redirect_target(t, req, &url, &resp, redirects)?;
+                    redirects += 1;
+                    continue;
+                }
+                Ok(resp) if resp.status().as_u16() == 401 && redirects == 0 => {
                     if authenticated {
                         return Err(self.unauthorized(t.registry, "access denied"));
                     }
@@ -296,7 +429,7 @@ impl Client {
                 {
                     return Err(RegistryError::Http {
                         method: req.method.into(),
-                        url: req.url.clone(),
+                        url,
                         source,
                     });
                 }
@@ -305,6 +438,35 @@ impl Client {
             attempt += 1;
             std::thread::sleep(Duration::from_millis(100 << attempt.min(6)));
         }
+    }
+
+    /// Where the redirect `resp` (answering `url`) leads, refused unless it is `http(s)://`, does
+    /// not downgrade `https` to `http`, and is within [`MAX_REDIRECTS`].
+    fn redirect_target(
+        &self,
+        t: &Target<'_>,
+        req: &Req<'_>,
+        url: &str,
+        resp: &Resp,
+        redirects: u32,
+    ) -> Result<String, RegistryError> {
+        let what = format!("the redirect of {} {}", req.method, quoted(url));
+        if redirects >= MAX_REDIRECTS {
+            return Err(t.refuse(what, format!("more than {MAX_REDIRECTS} redirects")));
+        }
+        let location = header_str(resp, "location")
+            .ok_or_else(|| t.refuse(what.clone(), "it has no Location header"))?;
+        let target = resolve_redirect(url, location);
+        let to = url_scheme(&target).unwrap_or_default();
+        let from = url_scheme(url).unwrap_or_default();
+        let allowed = to == "https" || (to == "http" && from == "http");
+        if !allowed {
+            return Err(t.refuse(
+                format!("{what} to {}", quoted(&target)),
+                "a registry may redirect only to https:// URLs (or http:// from a plain-http registry)",
+            ));
+        }
+        Ok(target)
     }
 
     /// Turns an unexpected response into an error carrying the start of its body.
@@ -462,6 +624,8 @@ impl Client {
             if !seen.insert(digest.as_str()) {
                 continue;
             }
+            // A layout's JSON names it: validated before it names a request.
+            t.digest("blob", digest)?;
             if self.blob_exists(&t, digest)? {
                 report.skipped.push(digest.clone());
                 report.bytes_skipped += size;
@@ -513,6 +677,9 @@ impl Client {
         reference: &str,
         expected: Option<&str>,
     ) -> Result<(String, Vec<u8>, String), RegistryError> {
+        let expected = expected
+            .map(|want| t.digest("pinned manifest", want))
+            .transpose()?;
         let url = format!(
             "{}/v2/{}/manifests/{reference}",
             self.base(t.registry),
@@ -529,42 +696,41 @@ impl Client {
         let mut resp = self.expect(t, req, &[200])?;
         let header_digest = header_str(&resp, "docker-content-digest").map(str::to_owned);
         let content_type = header_str(&resp, "content-type").map(str::to_owned);
-        let bytes = manifest_body(&mut resp, format!("manifest {reference}"))?;
+        let bytes = manifest_body(t, &mut resp, format!("manifest `{reference}`"))?;
+        let what = format!("manifest `{reference}` of `{}`", t.name());
         let digest = sha256_digest(&bytes);
-        for want in [expected, header_digest.as_deref()].into_iter().flatten() {
-            if want.starts_with("sha256:") && want != digest {
+        let announced = header_digest.filter(|h| h.starts_with("sha256:"));
+        for want in [expected.map(|d| d.to_string()), announced]
+            .into_iter()
+            .flatten()
+        {
+            if want != digest {
                 return Err(RegistryError::DigestMismatch {
-                    what: format!("manifest {reference}"),
-                    expected: want.to_owned(),
+                    what,
+                    expected: want,
                     actual: digest,
                 });
             }
         }
-        if let Some(want) = expected {
-            sha256_hex(want)?;
-        }
-        let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-            RegistryError::Protocol(format!("manifest {reference} is not JSON: {e}"))
-        })?;
+        let json: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| RegistryError::Protocol(format!("{what} is not JSON: {e}")))?;
         let media_type = json
             .get("mediaType")
             .and_then(|m| m.as_str())
             .map(str::to_owned)
             .or(content_type)
-            .ok_or_else(|| {
-                RegistryError::Protocol(format!("manifest {reference} has no media type"))
-            })?;
+            .ok_or_else(|| RegistryError::Protocol(format!("{what} has no media type")))?;
         Ok((media_type, bytes, digest))
     }
 
     fn fetch_blob(
         &self,
         t: &Target<'_>,
-        digest: &str,
+        digest: &Sha256Digest,
         size: u64,
         dest: &dyn BlobSink,
     ) -> Result<(), RegistryError> {
-        let expected = sha256_hex(digest)?.to_owned();
+        check_declared_size(t, "blob", digest, size)?;
         let url = format!(
             "{}/v2/{}/blobs/{digest}",
             self.base(t.registry),
@@ -574,6 +740,7 @@ impl Client {
         loop {
             let req = Req::new("GET", url.clone());
             let resp = self.expect(t, req, &[200])?;
+            // One byte more than declared is let through so that `Verifying` sees the excess.
             let body = resp
                 .into_body()
                 .into_with_config()
@@ -584,7 +751,7 @@ impl Client {
                 hasher: sha2::Sha256::new(),
                 seen: 0,
                 size,
-                expected: &expected,
+                expected: digest,
                 done: false,
             };
             match dest.put(digest, size, &mut reader) {
@@ -594,11 +761,14 @@ impl Client {
                         "blob sink did not read blob {digest} to the end"
                     )));
                 }
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::InvalidData
-                        || attempt >= self.opts.retries =>
-                {
-                    return Err(io_err(format!("fetch blob {digest}"), e));
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    return Err(t.refuse(format!("blob {digest}"), e.to_string()));
+                }
+                Err(e) if attempt >= self.opts.retries => {
+                    return Err(io_err(
+                        format!("fetch blob {digest} from `{}`", t.name()),
+                        e,
+                    ));
                 }
                 Err(_) => {
                     attempt += 1;
@@ -608,54 +778,76 @@ impl Client {
         }
     }
 
+    /// Stores the children of the index or the blobs of the manifest `manifest` (`depth` indexes
+    /// below the top) in `dest`; `fetched` holds what this pull has fetched so far.
     fn fetch_tree(
         &self,
         t: &Target<'_>,
         manifest: &[u8],
         dest: &dyn BlobSink,
         depth: usize,
+        fetched: &mut Fetched,
     ) -> Result<(), RegistryError> {
-        let json: serde_json::Value = serde_json::from_slice(manifest)
-            .map_err(|e| RegistryError::Protocol(format!("manifest is not JSON: {e}")))?;
-        let descriptor = |d: &serde_json::Value| -> Result<(String, u64), RegistryError> {
-            let digest = d.get("digest").and_then(|v| v.as_str());
-            let size = d.get("size").and_then(|v| v.as_u64());
-            match (digest, size) {
-                (Some(digest), Some(size)) => Ok((digest.to_owned(), size)),
-                _ => Err(RegistryError::Protocol(
-                    "descriptor without digest or size".into(),
-                )),
-            }
-        };
+        let json: serde_json::Value = serde_json::from_slice(manifest).map_err(|e| {
+            RegistryError::Protocol(format!("a manifest of `{}` is not JSON: {e}", t.name()))
+        })?;
         if let Some(children) = json.get("manifests").and_then(|m| m.as_array()) {
-            if depth >= MAX_DEPTH {
-                return Err(RegistryError::Protocol(
-                    "image index nested too deeply".into(),
-                ));
-            }
-            for child in children {
-                let (digest, size) = descriptor(child)?;
-                let (_, bytes, _) = self.get_manifest(t, &digest, Some(&digest))?;
+            // Every digest is validated before the first request.
+            let children = children
+                .iter()
+                .map(|child| t.descriptor("index entry", child))
+                .collect::<Result<Vec<_>, _>>()?;
+            for (digest, size) in children {
+                if !fetched.digests.insert(digest) {
+                    continue;
+                }
+                fetched.manifests += 1;
+                if depth >= MAX_DEPTH {
+                    return Err(t.refuse(
+                        format!("index entry {digest}"),
+                        format!("image indexes nest at most {MAX_DEPTH} deep"),
+                    ));
+                }
+                if fetched.manifests > MAX_MANIFESTS {
+                    return Err(t.refuse(
+                        format!("index entry {digest}"),
+                        format!("one pull fetches at most {MAX_MANIFESTS} manifests"),
+                    ));
+                }
+                let digest_text = digest.to_string();
+                let (_, bytes, _) = self.get_manifest(t, &digest_text, Some(&digest_text))?;
                 if bytes.len() as u64 != size {
-                    return Err(RegistryError::Protocol(format!(
-                        "manifest {digest}: size differs from descriptor"
-                    )));
+                    return Err(t.refuse(
+                        format!("manifest {digest}"),
+                        format!(
+                            "it is {} bytes but its index entry says {size}",
+                            bytes.len()
+                        ),
+                    ));
                 }
                 dest.put(&digest, size, &mut bytes.as_slice())
                     .map_err(|e| io_err(format!("store manifest {digest}"), e))?;
-                self.fetch_tree(t, &bytes, dest, depth + 1)?;
+                self.fetch_tree(t, &bytes, dest, depth + 1, fetched)?;
             }
             return Ok(());
         }
-        let config = json.get("config").into_iter();
+        let config = json.get("config").map(|d| ("config", d));
         let layers = json
             .get("layers")
             .and_then(|l| l.as_array())
             .into_iter()
-            .flatten();
-        for d in config.chain(layers) {
-            let (digest, size) = descriptor(d)?;
-            self.fetch_blob(t, &digest, size, dest)?;
+            .flatten()
+            .map(|d| ("layer", d));
+        // Every digest and size is validated before the first request.
+        let blobs = config
+            .into_iter()
+            .chain(layers)
+            .map(|(what, d)| t.descriptor(what, d))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (digest, size) in blobs {
+            if fetched.digests.insert(digest) {
+                self.fetch_blob(t, &digest, size, dest)?;
+            }
         }
         Ok(())
     }
@@ -678,8 +870,8 @@ impl Client {
         reference: &Reference,
         digest: &str,
     ) -> Result<Option<Vec<u8>>, RegistryError> {
-        sha256_hex(digest)?;
         let t = Target::pull(reference);
+        let digest = t.digest("referrers subject", digest)?;
         let url = format!(
             "{}/v2/{}/referrers/{digest}",
             self.base(t.registry),
@@ -695,7 +887,7 @@ impl Client {
         if !header_str(&resp, "content-type").is_some_and(|c| c.starts_with(OCI_INDEX)) {
             return Ok(None);
         }
-        Ok(Some(manifest_body(&mut resp, url)?))
+        Ok(Some(manifest_body(&t, &mut resp, url)?))
     }
 
     /// Streams blob `digest` of `reference`'s repository into `dest`, verifying its size and digest.
@@ -707,7 +899,8 @@ impl Client {
         dest: &dyn BlobSink,
     ) -> Result<(), RegistryError> {
         let t = Target::pull(reference);
-        self.fetch_blob(&t, digest, size, dest)
+        let digest = t.digest("blob", digest)?;
+        self.fetch_blob(&t, &digest, size, dest)
     }
 
     /// Whether `reference`'s repository has blob `digest`.
@@ -754,7 +947,15 @@ impl Client {
                 Some(path) if path.starts_with('/') => {
                     url = format!("{}{path}", self.base(t.registry));
                 }
-                Some(full) => url = full,
+                Some(full) if matches!(url_scheme(&full).as_deref(), Some("http" | "https")) => {
+                    url = full;
+                }
+                Some(other) => {
+                    return Err(t.refuse(
+                        format!("the next tag list page {}", quoted(&other)),
+                        "a tag list links only to http(s):// URLs",
+                    ));
+                }
                 None => break,
             }
         }
@@ -774,19 +975,31 @@ impl Client {
         let t = Target::pull(reference);
         let (media_type, manifest_bytes, digest) =
             self.get_manifest(&t, reference.manifest_ref(), reference.digest.as_deref())?;
+        let top = Sha256Digest::of(&manifest_bytes);
         dest.put(
-            &digest,
+            &top,
             manifest_bytes.len() as u64,
             &mut manifest_bytes.as_slice(),
         )
         .map_err(|e| io_err(format!("store manifest {digest}"), e))?;
-        self.fetch_tree(&t, &manifest_bytes, dest, 0)?;
+        let mut fetched = Fetched {
+            digests: BTreeSet::from([top]),
+            manifests: 1,
+        };
+        self.fetch_tree(&t, &manifest_bytes, dest, 0, &mut fetched)?;
         Ok(Pulled {
             media_type,
             manifest_bytes,
             digest,
         })
     }
+}
+
+/// What one [`Client::pull`] has fetched: each digest once, and at most [`MAX_MANIFESTS`]
+/// manifests.
+struct Fetched {
+    digests: BTreeSet<Sha256Digest>,
+    manifests: usize,
 }
 
 /// The target of a `Link: <URL>; rel="next"` header.
@@ -803,13 +1016,14 @@ fn next_link(link: &str) -> Option<String> {
     })
 }
 
-/// Reader that checks size and sha256 and fails with `InvalidData` at EOF on mismatch.
+/// Reader that checks size and sha256 and fails with `InvalidData` as soon as more bytes than
+/// declared arrive, or at EOF on a short or mismatching body.
 struct Verifying<'e, R> {
     inner: R,
     hasher: sha2::Sha256,
     seen: u64,
     size: u64,
-    expected: &'e str,
+    expected: &'e Sha256Digest,
     done: bool,
 }
 
@@ -820,15 +1034,14 @@ impl<R: Read> Read for Verifying<'_, R> {
         if n == 0 && !buf.is_empty() {
             if self.seen != self.size {
                 return Err(invalid(format!(
-                    "blob is {} bytes, expected {}",
+                    "its body ended after {} bytes, its descriptor declares {}",
                     self.seen, self.size
                 )));
             }
-            let actual = hex::encode(self.hasher.clone().finalize());
-            if actual != self.expected {
+            let actual = Sha256Digest::from_bytes(self.hasher.clone().finalize().into());
+            if actual != *self.expected {
                 return Err(invalid(format!(
-                    "blob digest is sha256:{actual}, expected sha256:{}",
-                    self.expected
+                    "its bytes hash to {actual}, not to the digest they were fetched by"
                 )));
             }
             self.done = true;
@@ -836,7 +1049,10 @@ impl<R: Read> Read for Verifying<'_, R> {
         }
         self.seen += n as u64;
         if self.seen > self.size {
-            return Err(invalid(format!("blob is larger than {} bytes", self.size)));
+            return Err(invalid(format!(
+                "its body is longer than the {} bytes its descriptor declares",
+                self.size
+            )));
         }
         self.hasher.update(&buf[..n]);
         Ok(n)
@@ -848,13 +1064,13 @@ mod tests {
     use super::*;
 
     fn verify(data: &[u8], size: u64, digest: &str) -> std::io::Result<Vec<u8>> {
-        let hex = sha256_hex(digest).unwrap().to_owned();
+        let expected: Sha256Digest = digest.parse().unwrap();
         let mut r = Verifying {
             inner: data,
             hasher: sha2::Sha256::new(),
             seen: 0,
             size,
-            expected: &hex,
+            expected: &expected,
             done: false,
         };
         let mut out = Vec::new();
@@ -889,11 +1105,39 @@ mod tests {
             "http://h/u?_state=x&digest=a"
         );
         assert_eq!(with_query("http://h/u", "digest=a"), "http://h/u?digest=a");
-        assert!(sha256_hex("sha512:00").is_err());
         assert_eq!(
             next_link(r#"</v2/a/tags/list?last=x&n=2>; rel="next""#).as_deref(),
             Some("/v2/a/tags/list?last=x&n=2")
         );
         assert_eq!(next_link(r#"</x>; rel="prev""#), None);
+    }
+
+    #[test]
+    fn redirect_targets_resolve_and_keep_their_scheme() {
+        let base = "http://127.0.0.1:5000/v2/app/blobs/sha256:ab?x=1";
+        assert_eq!(
+            resolve_redirect(base, "/storage/b"),
+            "http://127.0.0.1:5000/storage/b"
+        );
+        assert_eq!(
+            resolve_redirect(base, "c?sig=1"),
+            "http://127.0.0.1:5000/v2/app/blobs/c?sig=1"
+        );
+        assert_eq!(resolve_redirect(base, "//cdn.test/b"), "http://cdn.test/b");
+        assert_eq!(
+            resolve_redirect(base, "file:///etc/passwd"),
+            "file:///etc/passwd"
+        );
+        assert_eq!(url_scheme("FILE:///x").as_deref(), Some("file"));
+        assert_eq!(url_scheme("data:text/plain,x").as_deref(), Some("data"));
+        assert_eq!(url_scheme("/a:b"), None);
+        assert_eq!(url_scheme("c?x=a:b"), None);
+    }
+
+    #[test]
+    fn quoted_escapes_and_shortens() {
+        assert_eq!(quoted("sha256:../x\n"), "`sha256:../x\\n`");
+        assert_eq!(quoted("a\u{1b}[31m"), "`a\\u{1b}[31m`");
+        assert_eq!(quoted(&"x".repeat(250)).chars().count(), 203);
     }
 }

@@ -6,6 +6,14 @@
 //! [`Credentials`]. Manifests are always sent byte-identical to what the caller
 //! passes in, and every blob fetched is verified against its digest while it
 //! streams into the caller's [`BlobSink`].
+//!
+//! A registry is not trusted: every digest it sends is parsed into a
+//! [`Sha256Digest`] before it names a request or a file, a descriptor may declare
+//! at most [`MAX_BLOB_SIZE`] bytes and a body is cut off at its declared size,
+//! index nesting, manifests per pull and redirects are bounded, and redirects
+//! lead only to `https://` (or `http://` from a plain-http registry) without
+//! credentials. Each refusal is a [`RegistryError::Refused`] naming the
+//! repository, what was refused and the rule.
 
 pub mod artifact;
 mod auth;
@@ -17,6 +25,8 @@ mod reference;
 pub use client::{Client, ClientOptions};
 pub use credentials::Credentials;
 pub use reference::Reference;
+
+use crate::oci::Sha256Digest;
 
 /// OCI image manifest media type.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -37,14 +47,24 @@ pub trait BlobSource {
     fn open(&self, digest: &str) -> std::io::Result<(Box<dyn std::io::Read>, u64)>;
 }
 
+/// The largest blob a registry may declare: a descriptor announcing more is refused before
+/// anything is downloaded, and every body is cut off at its declared size.
+pub const MAX_BLOB_SIZE: u64 = 64 << 30;
+
 /// Where [`Client::pull`] writes blobs (and manifests) to.
 ///
-/// The reader handed to [`BlobSink::put`] verifies size and digest: it returns
-/// an `InvalidData` error at end of stream when the content does not match, so
-/// a sink that propagates read errors never commits a corrupt blob.
+/// The digest is validated before `put` is called (it may name a file). The reader handed to
+/// [`BlobSink::put`] verifies size and digest: it returns an `InvalidData` error as soon as more
+/// bytes than declared arrive, and at end of stream when the content does not match, so a sink
+/// that propagates read errors never commits a corrupt blob.
 pub trait BlobSink {
     /// Stores the blob `digest` of `size` bytes read from `reader`.
-    fn put(&self, digest: &str, size: u64, reader: &mut dyn std::io::Read) -> std::io::Result<()>;
+    fn put(
+        &self,
+        digest: &Sha256Digest,
+        size: u64,
+        reader: &mut dyn std::io::Read,
+    ) -> std::io::Result<()>;
 }
 
 /// What [`Client::push`] did.
@@ -126,6 +146,17 @@ pub enum RegistryError {
         expected: String,
         /// Actual digest.
         actual: String,
+    },
+    /// The registry sent something that breaks a rule himg holds every registry to (a digest
+    /// that is not `sha256:<hex>`, a body longer than declared, a redirect to `file://`, …).
+    #[error("refused {what} from `{repository}`: {rule}")]
+    Refused {
+        /// `registry/repository`.
+        repository: String,
+        /// What was refused (with its digest or URL).
+        what: String,
+        /// The rule it breaks.
+        rule: String,
     },
     /// The registry sent something malformed.
     #[error("bad response from registry: {0}")]
