@@ -213,19 +213,9 @@ impl<'a> Substituters<'a> {
                 )));
             }
         }
-        // The sizes the entry declares, against the bytes written (tree entries' sizes were
-        // checked as each tree was stored): an OCI blob's size becomes its descriptor's.
-        if let ObjectRef::Oci(d) = e.content {
-            let actual = std::fs::metadata(store.oci_blob_path(&d))
-                .map_err(|err| CacheError::io(store.oci_blob_path(&d).display(), err))?
-                .len();
-            if actual != e.size {
-                return Err(refused(format!(
-                    "the entry declares {} bytes for {}, which has {actual}",
-                    e.size, e.content
-                )));
-            }
-        }
+        // What the entry declares, against the bytes written (tree entries' sizes were checked
+        // as each tree was stored).
+        super::check::check_declared(store, e).map_err(refused)?;
         let rec = OutputRecord {
             path: e.path.clone(),
             content: e.content,
