@@ -4,8 +4,8 @@
 //!
 //! The store checks what it can on its own (every object is re-hashed as it is written, and a
 //! tree's file sizes must be its blobs'); this adds what only the composer's metadata says: an
-//! OCI blob's size (it becomes a descriptor's size) and a layer's `diff_id` (it goes into the
-//! image config), recomputed from the decompressed layer.
+//! OCI blob's size (it becomes a descriptor's size), a layer's `diff_id` (it goes into the
+//! image config, recomputed from the decompressed layer), and a file set's file sizes.
 
 use std::io::{self, Read};
 
@@ -17,6 +17,11 @@ use crate::oci::media_types;
 
 /// Checks `e` against the objects now in `store`; the reason it is refused otherwise.
 pub fn check_declared(store: &Store, e: &Entry) -> Result<(), String> {
+    if let ObjectRef::Blob(b) = e.content
+        && e.meta.get("removed_bytes").is_some()
+    {
+        return check_fileset(store, &b);
+    }
     let ObjectRef::Oci(d) = e.content else {
         return Ok(());
     };
@@ -59,6 +64,34 @@ pub fn check_declared(store: &Store, e: &Entry) -> Result<(), String> {
             "the entry declares diff_id {diff_id} for {}, whose uncompressed bytes hash to {actual}",
             e.content
         ));
+    }
+    Ok(())
+}
+
+/// A file set (an unpacked package, the generated system files: its metadata has
+/// `removed_bytes`) lists each file's blob and size; the sizes must be the blobs'.
+fn check_fileset(store: &Store, manifest: &himg_store::B3Digest) -> Result<(), String> {
+    use crate::debian::unpack::DebEntryKind;
+    let bytes = store
+        .read_blob(manifest)
+        .map_err(|err| format!("file set {manifest}: {err}"))?;
+    let set: crate::debian::fileset::FileSet = serde_json::from_slice(&bytes)
+        .map_err(|err| format!("file set {manifest} does not parse: {err}"))?;
+    for entry in &set.entries {
+        let DebEntryKind::File { size, content } = &entry.kind else {
+            continue;
+        };
+        let blob = himg_store::B3Digest::try_from(content.as_str())
+            .map_err(|err| format!("file set {manifest}: `{}`: {err}", entry.path))?;
+        let actual = std::fs::metadata(store.blob_path(&blob))
+            .map_err(|err| format!("file set {manifest}: `{}`: {err}", entry.path))?
+            .len();
+        if actual != *size {
+            return Err(format!(
+                "file set {manifest} declares {size} bytes for `{}`, but its blob {blob} has {actual}",
+                entry.path
+            ));
+        }
     }
     Ok(())
 }
@@ -127,5 +160,45 @@ mod tests {
         let lie =
             check_declared(&store, &entry(content, size, meta(&other))).expect_err("diff_id lie");
         assert!(lie.contains("diff_id"), "{lie}");
+    }
+
+    #[test]
+    fn file_set_sizes_are_checked() {
+        use crate::debian::fileset::{FILESET_VERSION, FileSet};
+        use crate::debian::unpack::{DebEntry, DebEntryKind};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let blob = store.put_blob(b"abc").expect("blob");
+        let set = |size: u64| {
+            let set = FileSet {
+                version: FILESET_VERSION,
+                entries: vec![DebEntry {
+                    path: "/etc/x".into(),
+                    kind: DebEntryKind::File {
+                        size,
+                        content: blob.to_string(),
+                    },
+                    mode: 0o644,
+                    uid: 0,
+                    gid: 0,
+                    shipped_path: None,
+                }],
+                control: None,
+                md5sums: None,
+                conffiles: vec![],
+                removed_bytes: 0,
+                removed_files: 0,
+            };
+            let bytes = crate::oci::canonical_json(&set).expect("json");
+            let manifest = store.put_blob(&bytes).expect("put");
+            entry(
+                ObjectRef::Blob(manifest),
+                bytes.len() as u64,
+                serde_json::json!({"removed_bytes": 0, "removed_files": 0}),
+            )
+        };
+        check_declared(&store, &set(3)).expect("consistent");
+        let lie = check_declared(&store, &set(4)).expect_err("size lie");
+        assert!(lie.contains("declares 4 bytes for `/etc/x`"), "{lie}");
     }
 }
