@@ -101,6 +101,10 @@ fn a_flipped_oci_blob_is_never_shipped_and_repair_restores_the_clean_image() {
     let again = p.build("examples/hello.himg", "out3");
     assert_eq!(digest_of(&again), clean);
     assert_layout_sound(&p.path("out3"));
+    // The first layout still holds a link to the damaged file: a rebuild into it replaces it.
+    let again = p.build("examples/hello.himg", "out1");
+    assert_eq!(digest_of(&again), clean);
+    assert_layout_sound(&p.path("out1"));
 }
 
 #[test]
