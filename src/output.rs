@@ -1,7 +1,9 @@
 //! Writing built images out of the store: an OCI layout directory, an oci-archive or a docker-archive.
 //!
 //! Blobs are hard-linked from the store when the output is on the same filesystem (else copied);
-//! nothing is recompressed.
+//! nothing is recompressed. Every blob is first checked against its digest
+//! ([`Store::check_objects`]: re-hashed once per file version), so a corrupt store object is
+//! refused, naming it, instead of shipped.
 
 use std::path::Path;
 
@@ -68,6 +70,8 @@ pub enum OutputError {
     Digest(String),
     #[error(transparent)]
     Oci(#[from] oci::OciError),
+    #[error("refusing to write out a damaged store object")]
+    Store(#[from] himg_store::StoreError),
 }
 
 fn desc(graph: &BuildGraph, report: &BuildReport, id: NodeId) -> Result<Desc, OutputError> {
@@ -153,6 +157,12 @@ pub fn write(
     out: &Path,
     arch: Option<&str>,
 ) -> Result<(), OutputError> {
+    let blobs: Vec<ObjectRef> = images
+        .iter()
+        .flat_map(BuiltImage::blobs)
+        .map(|d| ObjectRef::Oci(d.digest))
+        .collect();
+    store.check_objects(&blobs)?;
     match format {
         OutputFormat::Oci => {
             let named: Vec<oci::NamedImage> = images

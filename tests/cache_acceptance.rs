@@ -86,6 +86,10 @@ impl Teams {
 
     /// `himg ARGS` as `team` (its own store; team B's mirror is unreachable).
     fn himg(&self, team: &str, env: &[(&str, &str)], args: &[&str]) -> Output {
+        self.command(team, env, args).output().unwrap()
+    }
+
+    fn command(&self, team: &str, env: &[(&str, &str)], args: &[&str]) -> Command {
         let mirror = if team == "a" {
             self.repo.base_url.as_str()
         } else {
@@ -103,7 +107,56 @@ impl Teams {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.args(args).output().unwrap()
+        cmd.args(args);
+        cmd
+    }
+
+    /// [`Teams::build`] that fails the test if the build takes more than a minute (a build that
+    /// reads an endless cache body never ends), or fails.
+    fn build_bounded(&self, team: &str, file: &str, extra: &[&str]) -> serde_json::Value {
+        let out = format!("out-{team}-{file}");
+        let mut args = vec!["build", file, "--out", &out, "--json"];
+        args.extend_from_slice(extra);
+        let stdout = self.project.path(&format!("{team}.stdout"));
+        let stderr = self.project.path(&format!("{team}.stderr"));
+        let mut child = self
+            .command(team, &[], &args)
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "team {team}'s build of {file} did not end within a minute; stderr:\n{}",
+                    std::fs::read_to_string(&stderr).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let err = std::fs::read_to_string(&stderr).unwrap();
+        assert!(status.success(), "team {team} builds {file}: {err}");
+        let mut report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&stdout).unwrap()).unwrap();
+        report["stderr"] = err.into();
+        report
+    }
+
+    /// The store of `team` is consistent and holds no temporary file.
+    fn verify_clean(&self, team: &str) {
+        self.verify(team);
+        let tmp = self.store(team).join("v1/tmp");
+        let left: Vec<_> = std::fs::read_dir(&tmp)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(left.is_empty(), "leftovers in {}: {left:?}", tmp.display());
     }
 
     fn build(
@@ -647,4 +700,306 @@ fn cache_server_killed_mid_transfer_falls_back_to_building() {
     assert!(b["built"].as_u64().unwrap() > 0, "{b}");
     assert_eq!(digest(&b), digest(&a));
     teams.verify("b");
+}
+
+// ------------------------------------------------------------------------------------------------
+// Hostile caches (issue 11, items 2 and 3): every download is bounded by what was signed, and a
+// signed entry whose sizes lie cannot poison the store.
+
+/// Archive bytes a hostile server sends at most before giving up by itself.
+const ENDLESS_CAP: u64 = 256 << 20;
+
+/// An HTTP cache on 127.0.0.1 that serves the entries of the cache directory `dir` as they are
+/// (real, signed) but answers every archive with an endless body of zeros, without a length. It
+/// counts the archive bytes it managed to send; it stops on its own after [`ENDLESS_CAP`] bytes
+/// per answer.
+struct EndlessCache {
+    url: String,
+    sent: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl EndlessCache {
+    fn start(dir: &Path) -> EndlessCache {
+        use std::io::{BufRead, BufReader, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = std::sync::Arc::clone(&sent);
+        let dir = dir.to_owned();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let counter = std::sync::Arc::clone(&counter);
+                let dir = dir.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    let mut request = String::new();
+                    let _ = reader.read_line(&mut request);
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let path = request.split(' ').nth(1).unwrap_or("/").to_owned();
+                    if path.starts_with("/archives/") {
+                        let head = "HTTP/1.1 200 OK\r\nContent-Type: application/zstd\r\nConnection: close\r\n\r\n";
+                        if conn.write_all(head.as_bytes()).is_err() {
+                            return;
+                        }
+                        let chunk = vec![0u8; 64 * 1024];
+                        let mut total = 0u64;
+                        while total < ENDLESS_CAP && conn.write_all(&chunk).is_ok() {
+                            total += chunk.len() as u64;
+                            counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                        }
+                        return;
+                    }
+                    let file = dir.join(path.trim_start_matches('/'));
+                    let answer = match std::fs::read(&file) {
+                        Ok(body) if !path.contains("..") => {
+                            let mut a = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                                body.len()
+                            )
+                            .into_bytes();
+                            a.extend_from_slice(&body);
+                            a
+                        }
+                        _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .to_vec(),
+                    };
+                    let _ = conn.write_all(&answer);
+                });
+            }
+        });
+        EndlessCache {
+            url: format!("http://127.0.0.1:{port}"),
+            sent,
+        }
+    }
+}
+
+/// The largest archive in the cache directory `cache`.
+fn largest_archive(cache: &Path) -> u64 {
+    std::fs::read_dir(cache.join("archives"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .max()
+        .unwrap()
+}
+
+#[test]
+fn an_endless_archive_body_is_cut_off_at_the_signed_size() {
+    let teams = Teams::new();
+    let cache = teams.project.path("cache");
+    let url = format!("file://{}", cache.display());
+    let a = teams.build("a", "examples/hello.himg", &[], &["--push-to", &url]);
+    let server = EndlessCache::start(&cache);
+    let key = teams.public_key.clone();
+    let b = teams.build_bounded(
+        "b",
+        "examples/hello.himg",
+        &["--substituters", &server.url, "--trusted-key", &key],
+    );
+    let stderr = b["stderr"].as_str().unwrap();
+    assert!(
+        stderr.contains("longer than the") && stderr.contains("bytes its entry declares"),
+        "{stderr}"
+    );
+    assert!(b["built"].as_u64().unwrap() > 0, "{b}");
+    assert_eq!(digest(&b), digest(&a));
+    // What went over the wire: each archive's signed size and what the sockets buffer, not more.
+    let entries = std::fs::read_dir(cache.join("entries")).unwrap().count() as u64;
+    let sent = server.sent.load(std::sync::atomic::Ordering::Relaxed);
+    let bound = entries * (largest_archive(&cache) + (16 << 20));
+    assert!(
+        sent < bound,
+        "{sent} archive bytes were sent (bound {bound})"
+    );
+    teams.verify_clean("b");
+    // The next build, with the same cache, succeeds and builds nothing.
+    let again = teams.build_bounded(
+        "b",
+        "examples/hello.himg",
+        &["--substituters", &server.url, "--trusted-key", &key],
+    );
+    assert_eq!(again["built"], 0, "{again}");
+    assert_eq!(digest(&again), digest(&a));
+}
+
+#[test]
+fn file_cache_entries_and_archives_linked_to_dev_zero_are_refused() {
+    let teams = Teams::new();
+    let cache = teams.project.path("cache");
+    let url = format!("file://{}", cache.display());
+    let a = teams.build("a", "examples/hello.himg", &[], &["--push-to", &url]);
+    let key = teams.public_key.clone();
+    for (team, dir) in [("b-archives", "archives"), ("b-entries", "entries")] {
+        let hostile = teams.project.path(&format!("cache-{dir}"));
+        common::copy_dir(&cache, &hostile);
+        for f in std::fs::read_dir(hostile.join(dir)).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::remove_file(&f).unwrap();
+            std::os::unix::fs::symlink("/dev/zero", &f).unwrap();
+        }
+        let hostile_url = format!("file://{}", hostile.display());
+        let b = teams.build_bounded(
+            team,
+            "examples/hello.himg",
+            &["--substituters", &hostile_url, "--trusted-key", &key],
+        );
+        let stderr = b["stderr"].as_str().unwrap();
+        assert!(stderr.contains("not a regular file"), "{team}: {stderr}");
+        assert!(b["built"].as_u64().unwrap() > 0, "{team}: {b}");
+        assert_eq!(digest(&b), digest(&a), "{team}");
+        teams.verify_clean(team);
+        let again = teams.build_bounded(
+            team,
+            "examples/hello.himg",
+            &["--substituters", &hostile_url, "--trusted-key", &key],
+        );
+        assert_eq!(again["built"], 0, "{team}: {again}");
+    }
+}
+
+/// Writes an uncompressed `himg-archive-v1` of `objects` (files of `store`, in order) with `tree`
+/// appended as the last record, zstd-compressed; returns (bytes, payload bytes).
+fn forged_archive(
+    store: &himg_store::Store,
+    objects: &[himg_store::ObjectRef],
+    tree: &[u8],
+) -> (Vec<u8>, u64) {
+    use himg::cache::archive::{MAGIC, VERSION};
+    use himg_store::ObjectRef;
+    let mut raw = MAGIC.to_vec();
+    raw.push(VERSION);
+    let mut payload = 0u64;
+    for obj in objects {
+        let kind = match obj {
+            ObjectRef::Blob(_) => 1u8,
+            ObjectRef::Tree(_) => 2,
+            ObjectRef::Oci(_) => 3,
+        };
+        let bytes = std::fs::read(store.object_path(obj)).unwrap();
+        raw.push(kind);
+        raw.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        raw.extend_from_slice(&bytes);
+        payload += bytes.len() as u64;
+    }
+    raw.push(2);
+    raw.extend_from_slice(&(tree.len() as u64).to_le_bytes());
+    raw.extend_from_slice(tree);
+    payload += tree.len() as u64;
+    raw.push(0);
+    (zstd::encode_all(raw.as_slice(), 3).unwrap(), payload)
+}
+
+#[test]
+fn a_signed_tree_whose_file_size_lies_is_refused() {
+    use himg_store::{Node, ObjectRef, Tree};
+    use sha2::Digest as _;
+    let teams = Teams::new();
+    let cache = teams.project.path("cache");
+    let url = format!("file://{}", cache.display());
+    let a = teams.build("a", "examples/hello.himg", &[], &["--push-to", &url]);
+
+    // The entry of a copied directory: a tree with a file at its top.
+    let scratch = himg_store::Store::open(&teams.project.path("scratch-store")).unwrap();
+    let mut forged = None;
+    for path in std::fs::read_dir(cache.join("entries")).unwrap() {
+        let path = path.unwrap().path();
+        let signed = himg::cache::SignedEntry::parse(&std::fs::read(&path).unwrap()).unwrap();
+        let ObjectRef::Tree(root) = signed.entry.content else {
+            continue;
+        };
+        let archive = cache.join(format!("archives/{}.zst", signed.entry.file_hash.to_hex()));
+        himg::cache::archive::unpack(&scratch, &mut std::fs::File::open(&archive).unwrap())
+            .unwrap();
+        let mut tree = scratch.get_tree(&root).unwrap();
+        let Some(file) = tree
+            .entries
+            .iter_mut()
+            .find(|e| matches!(e.node, Node::File { .. }))
+        else {
+            continue;
+        };
+        if let Node::File { size, .. } = &mut file.node {
+            *size += 1;
+        }
+        let tree = Tree::from_entries(tree.entries).unwrap();
+        let tree_bytes = tree.encode().unwrap();
+        let lying_root = ObjectRef::Tree(himg_store::B3Digest::of(&tree_bytes));
+        let others: Vec<ObjectRef> =
+            himg::cache::archive::closure(&scratch, &[ObjectRef::Tree(root)])
+                .unwrap()
+                .into_iter()
+                .filter(|o| *o != ObjectRef::Tree(root))
+                .chain(
+                    signed
+                        .entry
+                        .objects
+                        .iter()
+                        .copied()
+                        .filter(|o| *o != ObjectRef::Tree(root)),
+                )
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+        let mut ordered = Vec::new();
+        for o in himg::cache::archive::closure(&scratch, &others).unwrap() {
+            ordered.push(o);
+        }
+        let (bytes, payload) = forged_archive(&scratch, &ordered, &tree_bytes);
+        let hash =
+            himg_store::Sha256Digest::from_hex(&hex::encode(sha2::Sha256::digest(&bytes))).unwrap();
+        std::fs::write(
+            cache.join(format!("archives/{}.zst", hash.to_hex())),
+            &bytes,
+        )
+        .unwrap();
+        let mut entry = signed.entry.clone();
+        entry.content = lying_root;
+        entry.objects = std::iter::once(lying_root).chain(others).collect();
+        entry.file_hash = hash;
+        entry.file_size = bytes.len() as u64;
+        entry.nar_size = payload;
+        forged = Some((path, entry));
+        break;
+    }
+    let (entry_path, entry) = forged.expect("no tree entry with a file at its top");
+    // Only the forged entry is left, so that team B asks for it.
+    for path in std::fs::read_dir(cache.join("entries")).unwrap() {
+        std::fs::remove_file(path.unwrap().path()).unwrap();
+    }
+    let secret = himg::cache::SecretKey::read(&himg::cache::sign::secret_key_path(
+        &teams.config,
+        "team-a-1",
+    ))
+    .unwrap();
+    std::fs::write(
+        &entry_path,
+        entry.sign(&secret).unwrap().to_bytes().unwrap(),
+    )
+    .unwrap();
+
+    let key = teams.public_key.clone();
+    let b = teams.build_bounded(
+        "b",
+        "examples/hello.himg",
+        &["--substituters", &url, "--trusted-key", &key],
+    );
+    let stderr = b["stderr"].as_str().unwrap();
+    assert!(stderr.contains("refused entry"), "{stderr}");
+    assert!(stderr.contains("declares"), "{stderr}");
+    assert_eq!(b["substituted"], 0, "{b}");
+    assert_eq!(digest(&b), digest(&a));
+    teams.verify_clean("b");
+    let again = teams.build_bounded(
+        "b",
+        "examples/hello.himg",
+        &["--substituters", &url, "--trusted-key", &key],
+    );
+    assert_eq!(again["built"], 0, "{again}");
 }

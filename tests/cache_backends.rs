@@ -79,7 +79,10 @@ fn fixture(dir: &Path) -> (Store, BTreeMap<B3Digest, OutputRecord>) {
         let rec = OutputRecord {
             path: OutputPath::new(&key, &format!("out{i}")).unwrap(),
             content,
-            size: 42,
+            // An OCI blob's size is checked on substitution (it becomes a descriptor's size).
+            size: std::fs::metadata(store.object_path(&content))
+                .unwrap()
+                .len(),
             meta: serde_json::json!({"n": i}),
             refs_outputs: vec![],
             refs_objects: refs,

@@ -103,7 +103,9 @@ pub fn write(
             .len();
         out.write_all(&[kind]).map_err(werr)?;
         out.write_all(&len.to_le_bytes()).map_err(werr)?;
-        let copied = io::copy(&mut (&mut f).take(len), out).map_err(werr)?;
+        // Checked as it is read: a corrupt object is not pushed.
+        let mut checked = himg_store::CheckedReader::new((&mut f).take(len), obj);
+        let copied = io::copy(&mut checked, out).map_err(|e| CacheError::io(path.display(), e))?;
         if copied != len {
             return Err(CacheError::Archive(format!(
                 "{obj} changed size while being archived"
@@ -137,9 +139,30 @@ pub fn unpack(store: &Store, input: &mut dyn Read) -> Result<BTreeSet<ObjectRef>
     read(store, &mut dec)
 }
 
+/// [`unpack`] bounded by what a signed entry declares: the archive's objects must add up to
+/// exactly `nar_size` bytes, so a small archive cannot expand into more than it declared (and
+/// records beyond it are refused before they are written).
+pub fn unpack_bounded(
+    store: &Store,
+    input: &mut dyn Read,
+    nar_size: u64,
+) -> Result<BTreeSet<ObjectRef>, CacheError> {
+    let mut dec = zstd::Decoder::new(input).map_err(|e| CacheError::Archive(e.to_string()))?;
+    read_inner(store, &mut dec, Some(nar_size))
+}
+
 /// [`unpack`] for an uncompressed archive.
 pub fn read(store: &Store, input: &mut dyn Read) -> Result<BTreeSet<ObjectRef>, CacheError> {
+    read_inner(store, input, None)
+}
+
+fn read_inner(
+    store: &Store,
+    input: &mut dyn Read,
+    nar_size: Option<u64>,
+) -> Result<BTreeSet<ObjectRef>, CacheError> {
     let bad = |e: io::Error| CacheError::Archive(e.to_string());
+    let mut total: u64 = 0;
     let mut magic = [0u8; 14];
     input.read_exact(&mut magic).map_err(bad)?;
     if &magic[..MAGIC.len()] != MAGIC {
@@ -161,6 +184,14 @@ pub fn read(store: &Store, input: &mut dyn Read) -> Result<BTreeSet<ObjectRef>, 
         let mut len = [0u8; 8];
         input.read_exact(&mut len).map_err(bad)?;
         let len = u64::from_le_bytes(len);
+        total = total.saturating_add(len);
+        if let Some(limit) = nar_size
+            && total > limit
+        {
+            return Err(CacheError::Archive(format!(
+                "its objects exceed the {limit} bytes its entry declares"
+            )));
+        }
         let mut body = input.take(len);
         let obj = match kind[0] {
             KIND_BLOB => {
@@ -189,7 +220,16 @@ pub fn read(store: &Store, input: &mut dyn Read) -> Result<BTreeSet<ObjectRef>, 
         if body.limit() != 0 {
             return Err(CacheError::Archive("truncated record".into()));
         }
-        objects.insert(obj);
+        if !objects.insert(obj) {
+            return Err(CacheError::Archive(format!("{obj} appears twice")));
+        }
+    }
+    if let Some(limit) = nar_size
+        && total != limit
+    {
+        return Err(CacheError::Archive(format!(
+            "its objects hold {total} bytes, not the {limit} bytes its entry declares"
+        )));
     }
     let mut rest = [0u8; 1];
     if input.read(&mut rest).map_err(bad)? != 0 {

@@ -12,6 +12,9 @@ use super::sign::{SecretKey, SignatureProblem, TrustedKeys};
 
 /// The version of the entry record.
 pub const ENTRY_VERSION: u32 = 1;
+/// The largest entry record a cache may serve (bytes); a longer one is refused unread. An entry
+/// lists an output's objects, a few dozen bytes each: this is room for ~100,000 of them.
+pub const ENTRY_LIMIT: u64 = 8 << 20;
 const DOMAIN: &[u8] = b"himg-cache-entry-v1\n";
 
 /// What a cache knows about one derivation output.

@@ -12,6 +12,7 @@ use himg_store::{B3Digest, Sha256Digest};
 
 use super::CacheError;
 use super::backend::{Backend, archive_path, entry_path};
+use super::entry::ENTRY_LIMIT;
 
 /// A cache directory.
 #[derive(Debug)]
@@ -66,6 +67,35 @@ impl FileBackend {
     }
 }
 
+/// Copies the cache file `f` (at `path`) into `out` if it is a regular file of at most `limit`
+/// bytes: a device (a link to `/dev/zero`), a FIFO or a directory is refused before anything is
+/// read, and never more than `limit + 1` bytes are copied even if the file grows meanwhile.
+fn read_regular(
+    path: &Path,
+    f: fs::File,
+    limit: u64,
+    out: &mut dyn Write,
+) -> Result<u64, CacheError> {
+    let refused = |message: String| CacheError::Backend {
+        cache: path.display().to_string(),
+        message,
+    };
+    let meta = f
+        .metadata()
+        .map_err(|e| CacheError::io(path.display(), e))?;
+    if !meta.is_file() {
+        return Err(refused("not a regular file".into()));
+    }
+    if meta.len() > limit {
+        return Err(refused(format!(
+            "{} bytes, more than the {limit} bytes expected",
+            meta.len()
+        )));
+    }
+    io::copy(&mut io::Read::take(f, limit.saturating_add(1)), out)
+        .map_err(|e| CacheError::io(path.display(), e))
+}
+
 impl Backend for FileBackend {
     fn url(&self) -> &str {
         &self.url
@@ -73,11 +103,14 @@ impl Backend for FileBackend {
 
     fn get_entry(&self, key: &B3Digest) -> Result<Option<Vec<u8>>, CacheError> {
         let p = self.path(&entry_path(key));
-        match fs::read(&p) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(CacheError::io(p.display(), e)),
-        }
+        let f = match fs::File::open(&p) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(CacheError::io(p.display(), e)),
+        };
+        let mut buf = Vec::new();
+        read_regular(&p, f, ENTRY_LIMIT, &mut buf)?;
+        Ok(Some(buf))
     }
 
     fn has_entry(&self, key: &B3Digest) -> Result<bool, CacheError> {
@@ -91,12 +124,12 @@ impl Backend for FileBackend {
     fn get_archive(
         &self,
         hash: &Sha256Digest,
-        _size: u64,
+        size: u64,
         out: &mut dyn Write,
     ) -> Result<u64, CacheError> {
         let p = self.path(&archive_path(hash));
-        let mut f = fs::File::open(&p).map_err(|e| CacheError::io(p.display(), e))?;
-        io::copy(&mut f, out).map_err(|e| CacheError::io(p.display(), e))
+        let f = fs::File::open(&p).map_err(|e| CacheError::io(p.display(), e))?;
+        read_regular(&p, f, size, out)
     }
 
     fn put_archive(&self, hash: &Sha256Digest, _size: u64, file: &Path) -> Result<(), CacheError> {

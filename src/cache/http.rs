@@ -10,6 +10,7 @@ use himg_store::{B3Digest, Sha256Digest};
 
 use super::CacheError;
 use super::backend::{Backend, archive_path, entry_path};
+use super::entry::ENTRY_LIMIT;
 
 /// A cache at an HTTP base URL.
 #[derive(Debug)]
@@ -128,11 +129,21 @@ impl Backend for HttpBackend {
             return Ok(None);
         };
         let mut buf = Vec::new();
+        // One byte more than allowed, so that a longer entry is told apart and refused.
         io::Read::read_to_end(
-            &mut resp.into_body().into_with_config().limit(16 << 20).reader(),
+            &mut io::Read::take(
+                resp.into_body().into_with_config().limit(u64::MAX).reader(),
+                ENTRY_LIMIT + 1,
+            ),
             &mut buf,
         )
         .map_err(|e| self.err(e))?;
+        if buf.len() as u64 > ENTRY_LIMIT {
+            return Err(self.err(format!(
+                "{} is longer than the {ENTRY_LIMIT} bytes an entry may have",
+                entry_path(key)
+            )));
+        }
         Ok(Some(buf))
     }
 
@@ -147,14 +158,28 @@ impl Backend for HttpBackend {
     fn get_archive(
         &self,
         hash: &Sha256Digest,
-        _size: u64,
+        size: u64,
         out: &mut dyn Write,
     ) -> Result<u64, CacheError> {
         let rel = archive_path(hash);
         let Some(resp) = self.check(self.request("GET", &rel, None)?)? else {
             return Err(self.err(format!("{rel} is missing")));
         };
-        let mut reader = resp.into_body().into_with_config().limit(u64::MAX).reader();
+        let declared = resp
+            .headers()
+            .get("Content-Length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if let Some(len) = declared.filter(|len| *len != size) {
+            return Err(self.err(format!(
+                "{rel} is {len} bytes long, but its signed entry says {size}"
+            )));
+        }
+        // Never more than one byte past the signed size (the caller refuses that byte).
+        let mut reader = io::Read::take(
+            resp.into_body().into_with_config().limit(u64::MAX).reader(),
+            size.saturating_add(1),
+        );
         io::copy(&mut reader, out).map_err(|e| self.err(e))
     }
 

@@ -4,12 +4,14 @@
 //! - [`archive`]: the canonical, versioned archive of an output's store objects (zstd-compressed).
 //! - [`entry`]: the signed metadata record of one derivation output.
 //! - [`sign`]: Ed25519 keys (`NAME:base64`) and signatures.
+//! - [`check`]: what a substituted entry declares, checked against the bytes it brought.
 //! - [`backend`]: the one trait every cache location implements ([`file`], [`http`], [`oci`]).
 //! - [`server`]: `himg cache serve`, an HTTP cache with per-team tokens.
 //! - [`substitute`]: fetching entries into the store during a build, and pushing them.
 
 pub mod archive;
 pub mod backend;
+pub mod check;
 pub mod entry;
 pub mod file;
 pub mod http;

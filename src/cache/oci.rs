@@ -169,8 +169,12 @@ impl Backend for OciBackend {
                 key.to_hex()
             ))
         })?;
-        if size > 16 << 20 {
-            return Err(self.err("entry blob too large"));
+        if size > super::entry::ENTRY_LIMIT {
+            return Err(self.err(format!(
+                "the entry of {} is {size} bytes, more than the {} bytes an entry may have",
+                key.to_hex(),
+                super::entry::ENTRY_LIMIT
+            )));
         }
         let mut buf = Vec::new();
         {

@@ -69,6 +69,29 @@ impl<W> Hashing<W> {
     }
 }
 
+/// A writer that takes at most `left` bytes and fails (setting `overflowed`) on the next one, so a
+/// cache that sends more than it signed is cut off at the signed size.
+struct Bounded<W> {
+    inner: W,
+    left: u64,
+    overflowed: bool,
+}
+
+impl<W: Write> Write for Bounded<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            self.overflowed = true;
+            return Err(io::Error::other("longer than the signed size"));
+        }
+        let n = self.inner.write(buf)?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 fn temp_file(store: &Store) -> Result<tempfile::NamedTempFile, CacheError> {
     let dir = store.layout_dir().join("tmp");
     tempfile::Builder::new()
@@ -157,10 +180,21 @@ impl<'a> Substituters<'a> {
             return Ok(rec);
         }
         let temp = temp_file(store)?;
-        let mut w = Hashing::new(temp.as_file());
-        backend.get_archive(&e.file_hash, e.file_size, &mut w)?;
-        let (_, hash, size) = w.finish();
+        let mut w = Hashing::new(Bounded {
+            inner: temp.as_file(),
+            left: e.file_size,
+            overflowed: false,
+        });
+        let got = backend.get_archive(&e.file_hash, e.file_size, &mut w);
+        let (bounded, hash, size) = w.finish();
         self.downloaded.fetch_add(size, Ordering::Relaxed);
+        if bounded.overflowed {
+            return Err(refused(format!(
+                "the archive is longer than the {} bytes its entry declares; cut off there",
+                e.file_size
+            )));
+        }
+        got?;
         if hash != e.file_hash || size != e.file_size {
             return Err(refused(format!(
                 "the archive does not match its entry: expected {} ({} bytes), got {hash} ({size} bytes)",
@@ -170,7 +204,8 @@ impl<'a> Substituters<'a> {
         let mut f = temp.as_file();
         f.seek(io::SeekFrom::Start(0))
             .map_err(|err| CacheError::io(temp.path().display(), err))?;
-        let got = archive::unpack(store, &mut f).map_err(|err| refused(err.to_string()))?;
+        let got = archive::unpack_bounded(store, &mut f, e.nar_size)
+            .map_err(|err| refused(err.to_string()))?;
         for obj in &e.objects {
             if !got.contains(obj) && !store.has_object(obj) {
                 return Err(refused(format!(
@@ -178,6 +213,9 @@ impl<'a> Substituters<'a> {
                 )));
             }
         }
+        // What the entry declares, against the bytes written (tree entries' sizes were checked
+        // as each tree was stored).
+        super::check::check_declared(store, e).map_err(refused)?;
         let rec = OutputRecord {
             path: e.path.clone(),
             content: e.content,

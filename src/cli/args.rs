@@ -464,6 +464,10 @@ pub struct GraphArgs {
 pub enum StoreCommand {
     /// Re-hash every object and check every reference; exit 4 on any problem.
     Verify {
+        /// Remove what is damaged and every output derived from it (the next build rebuilds
+        /// them); exit 0 once the store is consistent again.
+        #[arg(long)]
+        repair: bool,
         #[arg(long)]
         json: bool,
     },

@@ -138,6 +138,13 @@ fn write_sboms(
         source,
     };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    // Like image blobs, an SBOM leaves the store only after its digest is checked.
+    let blobs: Vec<himg_store::ObjectRef> = analysed
+        .iter()
+        .flat_map(|a| a.analysis.sboms.iter())
+        .map(|(_, blob)| himg_store::ObjectRef::Blob(*blob))
+        .collect();
+    store.check_objects(&blobs)?;
     let mut written = Vec::new();
     for a in analysed {
         for (suffix, blob) in &a.analysis.sboms {

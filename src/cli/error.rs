@@ -114,6 +114,12 @@ impl CliError {
 
     /// What the user can do about it.
     pub fn hint(&self) -> Option<String> {
+        if names_corrupt_object(self) {
+            return Some(
+                "a store object is damaged: `himg store verify --repair` removes it and every output built from it; the next build rebuilds them"
+                    .into(),
+            );
+        }
         match self {
             CliError::NoSuchImage { available, .. } => Some(format!(
                 "images in this file: {}",
@@ -196,6 +202,29 @@ impl CliError {
             _ => None,
         }
     }
+}
+
+/// Whether a damaged store object ([`StoreError::Corrupt`]) is somewhere in `err`'s chain, also
+/// inside an I/O error (a checked reader reports it as one).
+fn names_corrupt_object(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if matches!(
+            e.downcast_ref::<StoreError>(),
+            Some(StoreError::Corrupt { .. })
+        ) {
+            return true;
+        }
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            && names_corrupt_object(inner)
+        {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
 }
 
 #[cfg(test)]

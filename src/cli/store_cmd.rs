@@ -1,4 +1,4 @@
-//! `himg store verify|gc|roots|info`: inspecting and maintaining the store.
+//! `himg store verify [--repair]|gc|roots|info`: inspecting and maintaining the store.
 
 use std::process::ExitCode;
 
@@ -31,7 +31,43 @@ pub fn run(
 ) -> Result<ExitCode, CliError> {
     let store = open_store(global)?;
     match cmd {
-        StoreCommand::Verify { json } => {
+        StoreCommand::Verify { repair: true, json } => {
+            let report = store.repair()?;
+            if *json {
+                printer.json(&to_json(&report));
+            }
+            for p in &report.found.problems {
+                printer.rendered(&format!("corrupt: {p}\n"));
+            }
+            for o in &report.objects_removed {
+                printer.status("Removed", &format!("object `{o}`"));
+            }
+            for p in &report.files_removed {
+                printer.status("Removed", &format!("stray file `{}`", p.display()));
+            }
+            for o in &report.outputs_removed {
+                printer.status("Removed", &format!("output `{o}`"));
+            }
+            printer.status(
+                if report.found.is_ok() {
+                    "Verified"
+                } else {
+                    "Repaired"
+                },
+                &format!(
+                    "{} problem(s): {} objects, {} outputs, {} layers removed; the next build rebuilds what is gone",
+                    report.found.problems.len(),
+                    report.objects_removed.len(),
+                    report.outputs_removed.len(),
+                    report.layers_removed
+                ),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        StoreCommand::Verify {
+            repair: false,
+            json,
+        } => {
             let report = store.verify()?;
             if *json {
                 printer.json(&to_json(&report));
@@ -62,7 +98,7 @@ pub fn run(
                 Ok(ExitCode::SUCCESS)
             } else {
                 printer.rendered(&format!(
-                    "error: the store has {} problem(s)\nhint: rebuild after deleting the damaged entries, or use a fresh --store\n",
+                    "error: the store has {} problem(s)\nhint: `himg store verify --repair` removes them and every output built from them; the next build rebuilds those\n",
                     report.problems.len()
                 ));
                 Ok(ExitCode::from(4))

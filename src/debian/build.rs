@@ -88,6 +88,9 @@ pub fn unpack_to_fileset(
     package: &str,
     policy: &MinimizePolicy,
 ) -> Result<FileSet, DebianError> {
+    // Checked (once per file version) before it is unpacked: a damaged `.deb` in the store must
+    // not become a file set.
+    store.check_objects(&[himg_store::ObjectRef::Blob(*deb)])?;
     let file = store.open_blob(deb)?;
     let mut sink = StoreContent { store };
     let unpacked = unpack_deb(

@@ -454,12 +454,23 @@ fn remove_leftovers(dir: &Path, prefix: &str) -> Result<(), OciError> {
     Ok(())
 }
 
-/// Puts `blob` at `blob_dir/<hex>`: skipped when a regular file of the right size is there,
-/// else hardlinked, else copied through a temporary file; sizes are verified.
+/// Puts `blob` at `blob_dir/<hex>`: skipped when the file there is `blob.path` itself (a hard
+/// link made earlier) or a copy with the right size and digest, else hardlinked, else copied
+/// through a temporary file; sizes are verified. (The caller checks `blob.path`'s digest.)
 fn place_blob(blob: &Blob, blob_dir: &Path) -> Result<(), OciError> {
+    use std::os::unix::fs::MetadataExt as _;
     let target = blob_dir.join(blob.digest.hex());
     match fs::symlink_metadata(&target) {
-        Ok(md) if md.is_file() && md.len() == blob.size => return Ok(()),
+        Ok(md) if md.is_file() && md.len() == blob.size => {
+            let linked = fs::metadata(&blob.path)
+                .is_ok_and(|src| (src.dev(), src.ino()) == (md.dev(), md.ino()));
+            // A file left by an earlier build that is no longer the store's (the store's was
+            // damaged and replaced, or this is a copy): kept only if its bytes are right.
+            if linked || file_sha256_hex(&target).is_ok_and(|h| h == blob.digest.hex()) {
+                return Ok(());
+            }
+            fs::remove_file(&target).map_err(io_err("remove wrong blob", &target))?;
+        }
         Ok(_) => fs::remove_file(&target).map_err(io_err("remove wrong blob", &target))?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_err("inspect", &target)(e)),
@@ -480,6 +491,15 @@ fn place_blob(blob: &Blob, blob_dir: &Path) -> Result<(), OciError> {
         });
     }
     fs::rename(&tmp, &target).map_err(io_err("rename into place", &target))
+}
+
+/// The SHA-256 of a file's bytes, in hex.
+fn file_sha256_hex(path: &Path) -> io::Result<String> {
+    use sha2::Digest as _;
+    let mut f = fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    io::copy(&mut f, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
 }
 
 fn check_blob_size(blob: &Blob) -> Result<(), OciError> {

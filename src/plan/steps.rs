@@ -699,7 +699,8 @@ fn place_tree(
     Ok(())
 }
 
-/// Serves layer file contents from store blobs.
+/// Serves layer file contents from store blobs, each checked against its digest as it is read
+/// (a corrupt blob fails the layer instead of being packed into it).
 struct StoreContent<'a> {
     store: &'a Store,
     blobs: HashMap<String, B3Digest>,
@@ -715,7 +716,7 @@ impl ContentSource for StoreContent<'_> {
         })?;
         let file = self
             .store
-            .open_blob(blob)
+            .open_blob_checked(blob)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         Ok(Box::new(std::io::BufReader::with_capacity(
             256 * 1024,

@@ -71,6 +71,16 @@ const MIGRATIONS: &[&str] = &[
         blob     TEXT NOT NULL
     ) STRICT;
     "#,
+    // 1 → 2: objects whose bytes were re-hashed, by file version (see `Store::check_objects`).
+    r#"
+    CREATE TABLE checked_objects (
+        object   TEXT PRIMARY KEY NOT NULL,
+        size     INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        ino      INTEGER NOT NULL,
+        dev      INTEGER NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this build creates and understands.

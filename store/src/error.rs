@@ -47,6 +47,21 @@ pub enum StoreError {
         source: TreeError,
     },
 
+    /// A tree's file entry declares another size than its blob has.
+    #[error(
+        "tree entry `{tree_entry}` declares {declared} bytes, but its blob `{blob}` has {actual}"
+    )]
+    SizeMismatch {
+        /// The entry's name.
+        tree_entry: String,
+        /// The blob it names.
+        blob: B3Digest,
+        /// The size the tree declares.
+        declared: u64,
+        /// The blob's size.
+        actual: u64,
+    },
+
     /// An object that was referenced is not in the store.
     #[error("object `{0}` is not in the store")]
     MissingObject(ObjectRef),

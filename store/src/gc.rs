@@ -364,6 +364,27 @@ impl Store {
             }
         }
 
+        // Their check records go with them.
+        if !dry_run {
+            let gone: Vec<String> = scan
+                .objects
+                .iter()
+                .filter(|f| !live.contains(&f.object))
+                .map(|f| f.object.to_string())
+                .collect();
+            if !gone.is_empty() {
+                let mut conn = self.conn()?;
+                let tx = conn.write_tx()?;
+                {
+                    let mut del = tx.prepare("DELETE FROM checked_objects WHERE object = ?1")?;
+                    for o in &gone {
+                        del.execute([o])?;
+                    }
+                }
+                tx.commit()?;
+            }
+        }
+
         // 6. Stale temp files and unused lock files.
         let (stale, _) = self.scan_temp_files()?;
         for (path, size) in stale {

@@ -17,6 +17,7 @@
 //! Architecture invariant: after a process is killed at any point, `verify()` reports no
 //! problem and every operation works on the next open.
 
+mod checked;
 mod db;
 mod error;
 mod gc;
@@ -26,6 +27,7 @@ mod store;
 mod tree;
 mod verify;
 
+pub use checked::CheckedReader;
 pub use error::{RowError, StoreError};
 pub use gc::GcReport;
 pub use id::{

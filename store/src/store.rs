@@ -422,7 +422,8 @@ impl Store {
     }
 
     /// Validates and stores a tree. Every blob and subtree it names must be in the store
-    /// already ([`StoreError::MissingObject`] otherwise). Waits while a gc runs.
+    /// already ([`StoreError::MissingObject`] otherwise), and every file's size must be its
+    /// blob's ([`StoreError::SizeMismatch`] otherwise). Waits while a gc runs.
     pub fn put_tree(&self, tree: &Tree) -> Result<B3Digest, StoreError> {
         let bytes = tree.encode().map_err(|source| StoreError::InvalidTree {
             object: None,
@@ -433,8 +434,20 @@ impl Store {
         let _guard = self.build_guard()?;
         for e in &tree.entries {
             match &e.node {
-                Node::File { blob, .. } if !self.exists_noting(&self.blob_path(blob)) => {
-                    return Err(StoreError::MissingObject(ObjectRef::Blob(*blob)));
+                Node::File { blob, size, .. } => {
+                    let Ok(meta) = fs::symlink_metadata(self.blob_path(blob)) else {
+                        return Err(StoreError::MissingObject(ObjectRef::Blob(*blob)));
+                    };
+                    self.note_existing(&meta);
+                    // A tree whose sizes lie would make every layer built from it fail.
+                    if meta.len() != *size {
+                        return Err(StoreError::SizeMismatch {
+                            tree_entry: e.name.clone(),
+                            blob: *blob,
+                            declared: *size,
+                            actual: meta.len(),
+                        });
+                    }
                 }
                 Node::Dir { tree } if !self.exists_noting(&self.tree_path(tree)) => {
                     return Err(StoreError::MissingObject(ObjectRef::Tree(*tree)));

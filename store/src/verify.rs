@@ -69,6 +69,15 @@ pub enum Issue {
     Undecodable(TreeError),
     /// A tree names a blob or subtree that is not in the store.
     MissingChild(ObjectRef),
+    /// A tree's file entry declares another size than its blob has.
+    SizeMismatch {
+        /// The blob.
+        child: ObjectRef,
+        /// The size the tree declares.
+        declared: u64,
+        /// The blob's size.
+        actual: u64,
+    },
     /// A row names an object that is not in the store.
     MissingObject(ObjectRef),
     /// A row names an output that is not registered.
@@ -95,6 +104,14 @@ impl fmt::Display for Issue {
             Issue::Corrupt { actual } => write!(f, "corrupt: contents hash to `{actual}`"),
             Issue::Undecodable(e) => write!(f, "undecodable: {e}"),
             Issue::MissingChild(o) => write!(f, "child `{o}` is missing"),
+            Issue::SizeMismatch {
+                child,
+                declared,
+                actual,
+            } => write!(
+                f,
+                "declares {declared} bytes for `{child}`, which has {actual}"
+            ),
             Issue::MissingObject(o) => write!(f, "references missing object `{o}`"),
             Issue::MissingOutput(p) => write!(f, "references unregistered output `{p}`"),
             Issue::Unreadable(e) => write!(f, "unreadable: {e}"),
@@ -208,9 +225,19 @@ pub struct StoreInfo {
 }
 
 /// The problems found with one object file.
-fn check_object(store: &Store, f: &ObjectFile, present: &HashSet<ObjectRef>) -> (u64, Vec<Issue>) {
+fn check_object(
+    store: &Store,
+    f: &ObjectFile,
+    present: &HashMap<ObjectRef, u64>,
+) -> (u64, Vec<Issue>) {
     let mut issues = Vec::new();
-    let exists = |o: &ObjectRef| present.contains(o) || store.has_object(o);
+    let exists = |o: &ObjectRef| present.contains_key(o) || store.has_object(o);
+    let size_of = |o: &ObjectRef| {
+        present
+            .get(o)
+            .copied()
+            .or_else(|| fs::metadata(store.object_path(o)).ok().map(|m| m.len()))
+    };
     let unreadable = |e: io::Error, issues: &mut Vec<Issue>| {
         // Deleted since the scan (by a concurrent gc in another store): not a problem.
         if e.kind() != io::ErrorKind::NotFound {
@@ -260,6 +287,15 @@ fn check_object(store: &Store, f: &ObjectFile, present: &HashSet<ObjectRef>) -> 
                                 };
                                 if !exists(&child) {
                                     issues.push(Issue::MissingChild(child));
+                                } else if let Node::File { size, .. } = e.node
+                                    && let Some(actual) = size_of(&child)
+                                    && actual != size
+                                {
+                                    issues.push(Issue::SizeMismatch {
+                                        child,
+                                        declared: size,
+                                        actual,
+                                    });
                                 }
                             }
                         }
@@ -293,7 +329,8 @@ impl Store {
     fn verify_unlocked(&self) -> Result<VerifyReport, StoreError> {
         let mut report = VerifyReport::default();
         let scan = self.scan_objects()?;
-        let present: HashSet<ObjectRef> = scan.objects.iter().map(|f| f.object).collect();
+        let present: HashMap<ObjectRef, u64> =
+            scan.objects.iter().map(|f| (f.object, f.size)).collect();
         for path in scan.unexpected {
             report.problems.push(Problem {
                 subject: Subject::File(path),
@@ -320,7 +357,7 @@ impl Store {
                 }));
         }
 
-        let exists = |o: &ObjectRef| present.contains(o) || self.has_object(o);
+        let exists = |o: &ObjectRef| present.contains_key(o) || self.has_object(o);
         let mut conn = self.conn()?;
         // One read transaction: every query below sees the same snapshot, even while other
         // processes register outputs.
@@ -476,9 +513,11 @@ impl Store {
     }
 
     /// Verifies the store, then removes what is broken so the next build re-creates it:
-    /// corrupt objects, trees whose children are gone (transitively), stray files in object
-    /// directories, and every row that depends on something removed or missing (outputs and
-    /// their derivations, outputs that reference removed outputs, layers, malformed rows).
+    /// corrupt objects, trees whose children are gone or whose sizes lie (transitively), stray
+    /// files in object directories, and every row that depends on something removed or missing:
+    /// outputs and their derivations, every output derived from a removed output (built from
+    /// it, or naming an OCI blob it made), the layers those blobs are recorded as, malformed
+    /// rows.
     /// Takes the gc lock exclusively.
     pub fn repair(&self) -> Result<RepairReport, StoreError> {
         let _lock = self.exclusive_guard()?;
@@ -570,14 +609,27 @@ impl Store {
             .map(|(p, _)| p.clone())
             .collect();
         let names: HashSet<&str> = outputs.iter().map(|(p, _)| p.as_str()).collect();
+        // Everything derived from a broken output goes too, transitively: outputs built from it
+        // (`output` references) and outputs that name an OCI blob a broken output made (a
+        // manifest names its layers and config, an index its manifests) — that blob may have
+        // been made from the corrupt bytes.
+        let mut tainted: HashSet<String> = HashSet::new();
         loop {
+            tainted.extend(
+                outputs
+                    .iter()
+                    .filter(|(p, c)| broken.contains(p) && c.starts_with("oci:"))
+                    .map(|(_, c)| c.clone()),
+            );
             let newly: Vec<String> = outputs
                 .iter()
                 .filter(|(p, _)| !broken.contains(p))
-                .filter(|(p, _)| {
-                    refs.get(p).into_iter().flatten().any(|(k, r)| {
-                        k == "output" && (broken.contains(r) || !names.contains(r.as_str()))
-                    })
+                .filter(|(p, content)| {
+                    tainted.contains(content)
+                        || refs.get(p).into_iter().flatten().any(|(k, r)| {
+                            (k == "output" && (broken.contains(r) || !names.contains(r.as_str())))
+                                || (k == "object" && tainted.contains(r))
+                        })
                 })
                 .map(|(p, _)| p.clone())
                 .collect();
@@ -596,6 +648,7 @@ impl Store {
                 B3Digest::parse_id(tree.as_str()).is_err()
                     || !Sha256Digest::parse_id(digest.as_str())
                         .is_ok_and(|d| present.contains(&ObjectRef::Oci(d)))
+                    || tainted.contains(&format!("oci:{digest}"))
             })
             .map(|(t, c, _)| (t, c))
             .collect();
@@ -648,6 +701,10 @@ impl Store {
                 for p in &bad_hashes {
                     report.file_hashes_removed += 1;
                     del.execute([p])?;
+                }
+                let mut del = tx.prepare("DELETE FROM checked_objects WHERE object = ?1")?;
+                for o in &bad {
+                    del.execute([o.to_string()])?;
                 }
             }
             tx.commit()?;

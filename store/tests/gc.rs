@@ -11,12 +11,15 @@ use himg_store::{
     B3Digest, LayerRecord, Node, ObjectRef, OutputRecord, Sha256Digest, Store, Tree, TreeEntry,
 };
 
-fn file(name: &str, blob: B3Digest) -> TreeEntry {
+fn file(store: &Store, name: &str, blob: B3Digest) -> TreeEntry {
+    let size = std::fs::metadata(store.blob_path(&blob))
+        .expect("blob")
+        .len();
     TreeEntry {
         name: name.into(),
         node: Node::File {
             blob,
-            size: 1,
+            size,
             executable: false,
         },
     }
@@ -35,12 +38,12 @@ fn tree_output(
         .put_blob(format!("{tag}-top").as_bytes())
         .expect("blob");
     let sub = store
-        .put_tree(&Tree::from_entries(vec![file("leaf", leaf)]).expect("tree"))
+        .put_tree(&Tree::from_entries(vec![file(store, "leaf", leaf)]).expect("tree"))
         .expect("put");
     let root = store
         .put_tree(
             &Tree::from_entries(vec![
-                file("top", top),
+                file(store, "top", top),
                 TreeEntry {
                     name: "sub".into(),
                     node: Node::Dir { tree: sub },
@@ -168,7 +171,7 @@ fn shared_subtrees_survive() {
     let (_dir, store) = temp_store();
     let shared_blob = store.put_blob(b"shared").expect("blob");
     let shared = store
-        .put_tree(&Tree::from_entries(vec![file("s", shared_blob)]).expect("tree"))
+        .put_tree(&Tree::from_entries(vec![file(&store, "s", shared_blob)]).expect("tree"))
         .expect("put");
     let mk = |name: &str| {
         let t = store
