@@ -1179,6 +1179,33 @@ mod tests {
     }
 
     #[test]
+    fn scopes_see_the_top_level_declared_before_them() {
+        // A function sees the images and `let`s before its definition, not those after.
+        let text = b"image \"a\" {}\nlet f(x) = images.b\nimage \"b\" {}\nimage \"c\" { max_layers = f(1) }\n";
+        let l = loader(&[("main.himg", text)]);
+        assert_eq!(codes(evaluate(&entry("main.himg"), &l)), ["H0017"]);
+        // `images` as a whole holds the images so far; a parameter named `images` shadows it.
+        let text = b"image \"a\" {}\nlet n = images\nimage \"b\" { labels = { n = \"${n == { a = images.a }}\" } }\nlet g(images) = images.a\nimage \"c\" { max_layers = g({ a = 3 }) }\n";
+        let l = loader(&[("main.himg", text)]);
+        let evaluated = evaluate(&entry("main.himg"), &l);
+        let Ok(evaluated) = evaluated else {
+            panic!(
+                "{}",
+                evaluated.err().map(|d| d.render()).unwrap_or_default()
+            )
+        };
+        assert_eq!(
+            evaluated.images[1]
+                .config
+                .labels
+                .get("n")
+                .map(String::as_str),
+            Some("true")
+        );
+        assert_eq!(evaluated.images[2].max_layers, Some(3));
+    }
+
+    #[test]
     fn functions_are_closures_and_may_recurse() {
         let text = b"let n = 1\nlet add_n(x) = x + n\nlet count(l) = if l == [] then 0 else if l == [1] then 1 else 2\nimage \"a\" { max_layers = add_n(count([1])) }\n";
         let l = loader(&[("main.himg", text)]);
