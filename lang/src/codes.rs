@@ -91,7 +91,7 @@ codes! {
     NOT_REGULAR = "H0101": "an import or project file that is a FIFO, socket or device (or an import of a directory)",
     VALUE_TOO_LARGE = "H0102": "a string or list larger than the evaluator's limit",
     STEP_LIMIT = "H0103": "evaluation took more steps than the evaluator's limit",
-    TOO_MANY_PARAMS = "H0104": "a function with more parameters (or a call with more arguments) than the limit",
+    TOO_MANY_PARAMS = "H0104": "a function with more parameters than the limit",
     BAD_CONFIG_STRING = "H0105": "a config string (env, label, annotation, command) with NUL or control characters",
     NOT_HIMG_IMPORT = "H0106": "an import of a file whose name does not end in `.himg`",
 }

@@ -20,8 +20,8 @@ pub(crate) const MAX_PARAMS: usize = 255;
 
 /// The work one evaluation may do, in steps: each expression evaluated is a step, and so is each
 /// value compared by `==`, each list item or record field copied by `+` or `//`, each image in a
-/// bare `images`, and every [`BYTES_PER_STEP`] bytes of a string built. Evaluating a file of
-/// 20,000 small images takes about a million.
+/// bare `images`, and every [`BYTES_PER_STEP`] bytes of a string built. A file of 20,000 small
+/// images stays far below it.
 pub(crate) const MAX_STEPS: u64 = 20_000_000;
 
 /// String bytes built per step (so strings built in one evaluation total at most 320 MiB).
