@@ -63,6 +63,28 @@ fn a_copy_of_a_symlink_copies_the_link_not_its_target() {
 }
 
 #[test]
+fn a_symlink_inside_a_copied_tree_is_copied_as_a_link_and_never_followed() {
+    let project = project_with_links();
+    std::fs::create_dir_all(project.path("proj/tree")).expect("mkdir");
+    std::fs::write(project.path("proj/tree/a.txt"), "hi\n").expect("write");
+    symlink("/etc", project.path("proj/tree/etclink")).expect("symlink");
+    std::fs::write(
+        project.path("proj/main.himg"),
+        "image \"a\" {\n  copy \"tree\" { to = \"/t\" }\n}\n",
+    )
+    .expect("write");
+    let out = project.himg(&["build", "proj/main.himg", "--out", "o"]);
+    assert_success(&out, "build of a tree holding a symlink to /etc");
+    let out = project.himg(&["inspect", "o", "--json"]);
+    assert_success(&out, "inspect");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    // `/t`, `/t/a.txt` and the link `/t/etclink`: one regular file of three bytes, nothing of /etc.
+    assert_eq!(report["layers"][0]["paths"], 3, "{report}");
+    assert_eq!(report["totals"]["files"], 1, "{report}");
+    assert_eq!(report["totals"]["content_size"], 3, "{report}");
+}
+
+#[test]
 fn an_import_through_a_symlink_out_of_the_project_is_refused_without_quoting_it() {
     let project = project_with_links();
     std::fs::create_dir_all(project.path("outside")).expect("mkdir");
