@@ -104,7 +104,25 @@ impl SourceLoader for FsLoader {
                 what: special_kind(meta.file_type()),
             });
         }
-        Ok(std::fs::read(resolved)?)
+        // Opened without blocking and without following a link, and checked again once open: a
+        // file swapped for a FIFO or a symlink after the check above is refused, not waited on.
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(i32::try_from(flags.bits()).unwrap_or(0))
+            .open(&resolved)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(SourceError::NotRegular {
+                path: path.clone(),
+                what: special_kind(meta.file_type()),
+            });
+        }
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(bytes)
     }
 
     fn kind(&self, path: &SourcePath) -> Result<Option<EntryKind>, SourceError> {
