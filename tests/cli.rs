@@ -33,7 +33,8 @@ fn example_files(project: &Project) -> Vec<String> {
 fn check_accepts_every_example() {
     let project = Project::new();
     for file in example_files(&project) {
-        let out = project.himg(&["check", &file]);
+        // The golden product copies from `examples/hello/`: the project is `examples/`.
+        let out = project.himg(&["check", "--project-root", "examples", &file]);
         assert_success(&out, &file);
     }
 }
@@ -126,7 +127,13 @@ fn fmt_is_idempotent_and_check_mode_reports() {
 #[test]
 fn eval_prints_the_specs_as_json() {
     let project = Project::new();
-    let out = project.himg(&["eval", "examples/golden/app.himg", "--json"]);
+    let out = project.himg(&[
+        "eval",
+        "examples/golden/app.himg",
+        "--project-root",
+        "examples",
+        "--json",
+    ]);
     assert_success(&out, "eval");
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
     let app = &v["images"][0];

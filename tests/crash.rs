@@ -141,7 +141,15 @@ fn concurrent_builds_of_overlapping_images_share_one_store() {
         Command::new(himg_bin())
             .current_dir(project.path(""))
             .env("HIMG_STORE", &store)
-            .args(["build", file, "--out", out, "--json"])
+            .args([
+                "build",
+                file,
+                "--project-root",
+                "examples",
+                "--out",
+                out,
+                "--json",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -163,7 +171,15 @@ fn concurrent_builds_of_overlapping_images_share_one_store() {
             let fresh = project.himg_in(
                 &project.path(""),
                 &project.path(&format!("fresh-{}", file.replace('/', "_"))),
-                &["build", file, "--out", "fresh-out", "--json"],
+                &[
+                    "build",
+                    file,
+                    "--project-root",
+                    "examples",
+                    "--out",
+                    "fresh-out",
+                    "--json",
+                ],
             );
             assert_success(&fresh, "fresh build");
             let fresh: serde_json::Value = serde_json::from_slice(&fresh.stdout).expect("json");

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Project, image, layer_digests};
+use common::{Project, assert_success, image, layer_digests};
 
 #[test]
 fn second_build_is_a_no_op_with_the_same_digest() {
@@ -107,7 +107,18 @@ fn touching_a_file_without_changing_it_rebuilds_nothing() {
 fn golden_base_layers_are_reused_by_the_product_image() {
     let project = Project::new();
     let base = project.build("examples/golden/platform.himg", "base-out");
-    let app = project.build("examples/golden/app.himg", "app-out");
+    // The product copies from `examples/hello/`: its project is `examples/`.
+    let out = project.himg(&[
+        "build",
+        "examples/golden/app.himg",
+        "--project-root",
+        "examples",
+        "--out",
+        "app-out",
+        "--json",
+    ]);
+    assert_success(&out, "build app");
+    let app: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let base_layers = layer_digests(image(&base, "platform"));
     let app_layers = layer_digests(image(&app, "app"));
     assert!(app_layers.len() > base_layers.len());

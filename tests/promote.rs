@@ -396,6 +396,8 @@ fn the_vulnerability_gate_matches_like_scan() {
         .build()
         .unwrap();
     let server = support::serve_fixture(&p(""), &key, "trixie", &[deb]).unwrap();
+    // The keyring belongs to the project of `examples/fx.himg`, which is `examples/`.
+    std::fs::copy(p("fixture.gpg"), p("examples/fixture.gpg")).unwrap();
     std::fs::write(
         p("examples/fx.himg"),
         format!(
@@ -403,7 +405,7 @@ fn the_vulnerability_gate_matches_like_scan() {
   repository "fixture" {{
     url = "{}"
     suites = ["trixie"]
-    keyring = "../fixture.gpg"
+    keyring = "fixture.gpg"
   }}
   packages = ["unfixed"]
   run_as = "app"

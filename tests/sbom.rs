@@ -249,7 +249,17 @@ fn every_hermetic_example_has_valid_sboms() {
         ("examples/hardened.himg", "hardened"),
     ] {
         let out = format!("out-{name}");
-        project.build(file, &out);
+        // The golden product copies from `examples/hello/`: the project is `examples/`.
+        let built = project.himg(&[
+            "build",
+            file,
+            "--project-root",
+            "examples",
+            "--out",
+            &out,
+            "--json",
+        ]);
+        assert_success(&built, file);
         validate_spdx(&project.path(&format!("{out}.sbom/{name}-amd64.spdx.json")));
         validate_cyclonedx(&project.path(&format!("{out}.sbom/{name}-amd64.cdx.json")));
     }

@@ -87,6 +87,13 @@ codes! {
     BAD_WAIVER = "H0083": "a waiver with an empty reason, or with both a `path` and a `package`",
     BAD_SEVERITY = "H0084": "an unknown severity in `max_vulnerabilities`",
     BAD_VEX = "H0090": "a `vex` file that is not a `.json` file, or is listed twice",
+    OUTSIDE_PROJECT = "H0100": "an import, copy source, keyring or VEX file outside the project root (by `..` or through a symlink)",
+    NOT_REGULAR = "H0101": "an import or project file that is a FIFO, socket or device (or an import of a directory)",
+    VALUE_TOO_LARGE = "H0102": "a string or list larger than the evaluator's limit",
+    STEP_LIMIT = "H0103": "evaluation took more steps than the evaluator's limit",
+    TOO_MANY_PARAMS = "H0104": "a function with more parameters than the limit",
+    BAD_CONFIG_STRING = "H0105": "a config string (env, label, annotation, command) with NUL or control characters",
+    NOT_HIMG_IMPORT = "H0106": "an import of a file whose name does not end in `.himg`",
 }
 
 /// The one-line meaning of a diagnostic code (`"H0012"`), or `None` for an unknown code.

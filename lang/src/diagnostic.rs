@@ -257,7 +257,7 @@ impl Diag {
             code: self.code,
             message: self.message.clone(),
             file,
-            span: self.span.start..self.span.end,
+            span: shown_span(&source, self.span),
             label: self.label.clone(),
             help: self.help.clone(),
             notes: self.notes.clone(),
@@ -268,7 +268,7 @@ impl Diag {
                     let (file, source) = file_and_source(files, *span);
                     SecondaryLabel {
                         file,
-                        span: span.start..span.end,
+                        span: shown_span(&source, *span),
                         label: label.clone(),
                         source,
                     }
@@ -279,9 +279,21 @@ impl Diag {
     }
 }
 
+/// A span's byte range, or `0..0` when its file's text is not shown.
+fn shown_span(source: &str, span: Span) -> Range<usize> {
+    if source.is_empty() {
+        0..0
+    } else {
+        span.start..span.end
+    }
+}
+
+/// The file a span points into and the text to show. Only `.himg` files are shown: a file of
+/// another kind (an import of a project's data file by mistake or by malice) is named, never quoted.
 fn file_and_source(files: &Files, span: Span) -> (SourcePath, Arc<str>) {
     match files.get(span.file) {
-        Some(f) => (f.path.clone(), f.text.clone()),
+        Some(f) if f.path.as_str().ends_with(".himg") => (f.path.clone(), f.text.clone()),
+        Some(f) => (f.path.clone(), Arc::from("")),
         None => (SourcePath("<unknown>".to_owned()), Arc::from("")),
     }
 }
@@ -318,6 +330,15 @@ mod tests {
             rendered,
             "error[H0012]: unknown field `entrypont` in image\n --> examples/hello.himg:2:3\n  |\n2 |   entrypont = [\"/hello\"]\n  |   ^^^^^^^^^ unknown field\n  |\n  = help: did you mean `entrypoint`?\n"
         );
+    }
+
+    #[test]
+    fn only_himg_files_are_quoted() {
+        let mut files = Files::default();
+        files.add(SourcePath("secret.txt".into()), Arc::from("root:x:0:0\n"));
+        let diag = Diag::new("H0001", Span::new(0, 4, 5), "x").label("here");
+        let out = resolve_all(&[diag], &files).render();
+        assert_eq!(out, "error[H0001]: x\n--> secret.txt\n");
     }
 
     #[test]

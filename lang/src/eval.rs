@@ -9,8 +9,12 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use crate::codes;
-use crate::diagnostic::{Diag, Diagnostics, resolve_all};
-use crate::loader::SourceLoader;
+use crate::diagnostic::{DResult, Diag, Diagnostics, resolve_all};
+use crate::limits::{
+    BYTES_PER_STEP, MAX_EVAL_DEPTH, MAX_LIST_ITEMS, MAX_PARAMS, MAX_STEPS, MAX_STRING_BYTES,
+    MAX_VALUE_DEPTH,
+};
+use crate::loader::{SourceError, SourceLoader, outside_by_dots};
 use crate::parser::parse;
 use crate::schema;
 use crate::span::{FileId, Files, Span};
@@ -18,11 +22,7 @@ use crate::spec::{Evaluated, ImageSpec, SourcePath};
 use crate::strings::Seg;
 use crate::suggest::did_you_mean;
 use crate::syntax::*;
-use crate::value::{Env, Field, Func, MAX_VALUE_DEPTH, V, Value};
-
-/// How deeply evaluation may recurse (nested expressions plus function calls). Unoptimised builds use
-/// about 3.5 KiB of stack per level, so this stays well inside a 2 MiB thread stack.
-pub(crate) const MAX_EVAL_DEPTH: usize = 200;
+use crate::value::{Env, Field, Func, ImageLookup, Incomparable, TopScope, V, Value};
 
 /// Errors of one evaluation step (usually one; schema checks report all they find).
 #[derive(Debug)]
@@ -47,7 +47,7 @@ type EResult<T> = Result<T, Errors>;
 struct Module {
     /// Top-level `let`s plus `images`, as the value of `import`.
     exports: Rc<crate::value::Record>,
-    images: Vec<ImageSpec>,
+    images: Vec<Rc<ImageSpec>>,
 }
 
 pub(crate) struct Evaluator<'l> {
@@ -61,6 +61,10 @@ pub(crate) struct Evaluator<'l> {
     files_read: BTreeSet<SourcePath>,
     depth: usize,
     calls: Vec<Ident>,
+    /// Every file's top-level scope, cleared when evaluation ends (see [`TopScope::clear`]).
+    scopes: Vec<Rc<TopScope>>,
+    /// Steps taken so far (see [`MAX_STEPS`]).
+    steps: u64,
 }
 
 /// Evaluates `entry` and everything it imports. See [`crate::evaluate`].
@@ -77,6 +81,8 @@ pub(crate) fn evaluate(
         files_read: BTreeSet::new(),
         depth: 0,
         calls: Vec::new(),
+        scopes: Vec::new(),
+        steps: 0,
     };
     let entry = match SourcePath::normalize(entry.as_str()) {
         Ok(path) => path,
@@ -88,14 +94,18 @@ pub(crate) fn evaluate(
             return Err(resolve_all(&[diag], &ev.files));
         }
     };
-    match ev.module(&entry, None) {
+    let result = match ev.module(&entry, None) {
         Ok(module) => Ok(Evaluated {
             entry,
-            images: module.images.clone(),
-            files_read: ev.files_read.into_iter().collect(),
+            images: module.images.iter().map(|s| (**s).clone()).collect(),
+            files_read: std::mem::take(&mut ev.files_read).into_iter().collect(),
         }),
         Err(Errors(diags)) => Err(resolve_all(&diags, &ev.files)),
+    };
+    for scope in &ev.scopes {
+        scope.clear();
     }
+    result
 }
 
 impl Evaluator<'_> {
@@ -135,7 +145,7 @@ impl Evaluator<'_> {
         };
         let bytes = match self.loader.read(path) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(SourceError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
                 let span = at(&mut self.files);
                 let what = if via.is_some() {
                     "imported file"
@@ -153,31 +163,12 @@ impl Evaluator<'_> {
             }
             Err(e) => {
                 let span = at(&mut self.files);
-                return Err(
-                    Diag::new(codes::IO_ERROR, span, format!("cannot read `{path}`: {e}"))
-                        .label("read failed")
-                        .into(),
-                );
+                let noun = if via.is_some() { "import" } else { "file" };
+                return Err(e.diagnostic(path, span, noun).into());
             }
         };
         self.files_read.insert(path.clone());
-        match String::from_utf8(bytes) {
-            Ok(text) => Ok(Arc::from(text)),
-            Err(e) => {
-                let at = e.utf8_error().valid_up_to();
-                let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                // The lossy text is identical up to `at`, so the span is valid in it.
-                let file = self.files.add(path.clone(), Arc::from(lossy));
-                Err(Diag::new(
-                    codes::NOT_UTF8,
-                    Span::new(file, at, at + 1),
-                    format!("`{path}` is not valid UTF-8"),
-                )
-                .label("invalid byte here")
-                .help("save the file as UTF-8")
-                .into())
-            }
-        }
+        decode(&mut self.files, path, bytes).map_err(Errors::from)
     }
 
     fn cycle(&self, pos: usize, path: &SourcePath, via: Option<Span>) -> Diag {
@@ -204,11 +195,13 @@ impl Evaluator<'_> {
 
     fn run_file(&mut self, file: FileId, path: &SourcePath, ast: &File) -> EResult<Module> {
         let empty = Span::new(file, 0, 0);
-        let mut env = Env::default().bind("images", Value::record(IndexMap::new(), empty));
+        let scope = Rc::new(TopScope::new(file));
+        self.scopes.push(scope.clone());
         let mut lets: IndexMap<String, Field> = IndexMap::new();
         let mut images: IndexMap<String, Field> = IndexMap::new();
-        let mut specs: Vec<ImageSpec> = Vec::new();
-        for item in &ast.stmts {
+        let mut specs: Vec<Rc<ImageSpec>> = Vec::new();
+        for (statement, item) in ast.stmts.iter().enumerate() {
+            let env = Env::top(scope.clone(), statement);
             match &item.node {
                 Stmt::Let(binding) => {
                     let name = &binding.name;
@@ -234,7 +227,7 @@ impl Evaluator<'_> {
                         .into());
                     }
                     let value = self.binding_value(binding, &env)?;
-                    env = env.bind(name.name.clone(), value.clone());
+                    scope.add_let(statement, &name.name, value.clone());
                     lets.insert(
                         name.name.clone(),
                         Field {
@@ -260,15 +253,14 @@ impl Evaluator<'_> {
                     };
                     let spec = schema::image(&cx, &image_name, name_span, *span, &record)
                         .map_err(Errors)?;
+                    let spec = Rc::new(spec);
                     specs.push(spec.clone());
-                    images.insert(
-                        image_name,
-                        Field {
-                            key_span: name_span,
-                            value: Value::new(V::Image(Rc::new(spec)), name_span),
-                        },
-                    );
-                    env = env.bind("images", Value::record(images.clone(), empty));
+                    let field = Field {
+                        key_span: name_span,
+                        value: Value::new(V::Image(spec), name_span),
+                    };
+                    scope.add_image(statement, &image_name, field.clone());
+                    images.insert(image_name, field);
                 }
             }
         }
@@ -339,6 +331,18 @@ impl Evaluator<'_> {
     fn binding_value(&mut self, binding: &Binding, env: &Env) -> EResult<Value> {
         match &binding.params {
             None => self.eval(&binding.value, env),
+            Some(params) if params.len() > MAX_PARAMS => Err(Diag::new(
+                codes::TOO_MANY_PARAMS,
+                binding.name.span,
+                format!(
+                    "`{}` has {} parameters, more than the limit of {MAX_PARAMS}",
+                    binding.name.name,
+                    params.len()
+                ),
+            )
+            .label("too many parameters")
+            .help("pass a record and read its fields instead")
+            .into()),
             Some(params) => Ok(Value::new(
                 V::Func(Rc::new(Func {
                     name: binding.name.clone(),
@@ -352,6 +356,7 @@ impl Evaluator<'_> {
     }
 
     fn eval(&mut self, expr: &Expr, env: &Env) -> EResult<Value> {
+        self.charge(1, expr.span)?;
         self.depth += 1;
         let result = if self.depth > MAX_EVAL_DEPTH {
             Err(self.too_deep(expr.span).into())
@@ -360,6 +365,31 @@ impl Evaluator<'_> {
         };
         self.depth -= 1;
         result
+    }
+
+    /// Spends `steps` of the evaluation's budget (see [`MAX_STEPS`]).
+    fn charge(&mut self, steps: u64, span: Span) -> EResult<()> {
+        self.steps = self.steps.saturating_add(steps);
+        if self.steps > MAX_STEPS {
+            return Err(self.over_budget(span).into());
+        }
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn over_budget(&self, span: Span) -> Diag {
+        let mut diag = Diag::new(
+            codes::STEP_LIMIT,
+            span,
+            format!("evaluation took more than {MAX_STEPS} steps"),
+        )
+        .label("evaluation gave up here")
+        .help("is the work growing exponentially, e.g. a value doubled in each call or compared with itself?");
+        if let Some(func) = self.calls.last() {
+            diag = diag.secondary(func.span, format!("while calling `{}`", func.name));
+        }
+        diag
     }
 
     #[cold]
@@ -371,11 +401,11 @@ impl Evaluator<'_> {
                 span,
                 format!("function calls nested too deeply (in `{}`)", func.name),
             )
-            .label("evaluation gave up here")
+            .label(format!("evaluation gave up at depth {MAX_EVAL_DEPTH}"))
             .secondary(func.span, "function defined here")
             .help("is the recursion missing a base case?"),
             None => Diag::new(codes::TOO_DEEP, span, "expression nested too deeply")
-                .label("evaluation gave up here")
+                .label(format!("evaluation gave up at depth {MAX_EVAL_DEPTH}"))
                 .help("split the expression with `let` bindings"),
         }
     }
@@ -412,6 +442,7 @@ impl Evaluator<'_> {
 
     #[inline(never)]
     fn list(&mut self, list: &Delimited<Expr>, env: &Env, span: Span) -> EResult<Value> {
+        check_list_len(list.items.len(), span)?;
         let mut items = Vec::with_capacity(list.items.len());
         for item in &list.items {
             items.push(self.eval(&item.node, env)?);
@@ -421,6 +452,16 @@ impl Evaluator<'_> {
 
     #[inline(never)]
     fn field_access(&mut self, target: &Expr, field: &FieldName, env: &Env) -> EResult<Value> {
+        // `images.NAME` reads one image; only a bare `images` makes the record of all of them.
+        if let ExprKind::Var(ident) = &target.kind
+            && ident.name == "images"
+        {
+            match env.image(&field.name) {
+                ImageLookup::Declared(Some(image)) => return Ok(image),
+                ImageLookup::Shadowed(value) => return self.field(&value, field),
+                ImageLookup::Declared(None) => {}
+            }
+        }
         let target_value = self.eval(target, env)?;
         self.field(&target_value, field)
     }
@@ -453,7 +494,124 @@ impl Evaluator<'_> {
     ) -> EResult<Value> {
         let a = self.eval(lhs, env)?;
         let b = self.eval(rhs, env)?;
-        binary(op, op_span, a, b, span)
+        match (op, &a.kind, &b.kind) {
+            (BinOp::Add, V::Str(x), V::Str(y)) => {
+                let len = x.len().saturating_add(y.len());
+                check_string_len(len, span)?;
+                self.charge(len as u64 / BYTES_PER_STEP, span)?;
+            }
+            (BinOp::Add, V::List(x), V::List(y)) => {
+                let len = x.items.len().saturating_add(y.items.len());
+                check_list_len(len, span)?;
+                self.charge(len as u64, span)?;
+            }
+            (BinOp::Merge, V::Record(x), V::Record(y)) => {
+                self.charge((x.fields.len() + y.fields.len()) as u64, span)?;
+            }
+            _ => {}
+        }
+        self.binary(op, op_span, a, b, span)
+    }
+
+    fn binary(
+        &mut self,
+        op: BinOp,
+        op_span: Span,
+        a: Value,
+        b: Value,
+        span: Span,
+    ) -> EResult<Value> {
+        let kind = match op {
+            BinOp::Add => match (&a.kind, &b.kind) {
+                (V::Int(x), V::Int(y)) => match x.checked_add(*y) {
+                    Some(n) => V::Int(n),
+                    None => {
+                        return Err(Diag::new(codes::INT_OVERFLOW, span, "integer overflow")
+                            .label(format!("{x} + {y} does not fit in 64 bits"))
+                            .into());
+                    }
+                },
+                (V::Str(x), V::Str(y)) => V::Str(format!("{x}{y}").into()),
+                (V::List(x), V::List(y)) => {
+                    let mut items = x.items.clone();
+                    items.extend(y.items.iter().cloned());
+                    return check_depth(Value::list(items, span));
+                }
+                _ => {
+                    let mut diag = Diag::new(
+                        codes::BAD_OPERANDS,
+                        op_span,
+                        format!("cannot add {} and {}", a.type_name(), b.type_name()),
+                    )
+                    .label("`+` adds two integers, or joins two strings or two lists")
+                    .secondary(a.span, format!("this is {}", a.type_name()))
+                    .secondary(b.span, format!("this is {}", b.type_name()));
+                    if matches!(
+                        (&a.kind, &b.kind),
+                        (V::Str(_), V::Int(_)) | (V::Int(_), V::Str(_))
+                    ) {
+                        diag =
+                            diag.help("turn the integer into text with interpolation: `\"…${n}\"`");
+                    } else if matches!((&a.kind, &b.kind), (V::Record(_), V::Record(_))) {
+                        diag = diag.help("merge records with `//`");
+                    }
+                    return Err(diag.into());
+                }
+            },
+            BinOp::Merge => match (&a.kind, &b.kind) {
+                (V::Record(x), V::Record(y)) => {
+                    let mut fields = x.fields.clone();
+                    for (k, f) in &y.fields {
+                        fields.insert(k.clone(), f.clone());
+                    }
+                    return check_depth(Value::record(fields, span));
+                }
+                _ => {
+                    let bad = if matches!(a.kind, V::Record(_)) {
+                        &b
+                    } else {
+                        &a
+                    };
+                    return Err(Diag::new(
+                        codes::BAD_OPERANDS,
+                        bad.span,
+                        format!("`//` merges records, found {}", bad.type_name()),
+                    )
+                    .label(format!("this is {}, not a record", bad.type_name()))
+                    .secondary(op_span, "merge here")
+                    .help("`a // b` copies the record `a` with the fields of `b` (b wins); join lists with `+`")
+                    .into());
+                }
+            },
+            BinOp::Eq | BinOp::NotEq => return self.compare(op, op_span, &a, &b, span),
+        };
+        Ok(Value::new(kind, span))
+    }
+
+    /// `a == b` or `a != b`, spending steps on every value compared.
+    fn compare(
+        &mut self,
+        op: BinOp,
+        op_span: Span,
+        a: &Value,
+        b: &Value,
+        span: Span,
+    ) -> EResult<Value> {
+        let mut budget = MAX_STEPS.saturating_sub(self.steps);
+        let equal = a.equals(b, &mut budget);
+        self.steps = MAX_STEPS - budget;
+        match equal {
+            Ok(equal) => Ok(Value::new(V::Bool(equal == (op == BinOp::Eq)), span)),
+            Err(Incomparable::Function(func)) => {
+                Err(
+                    Diag::new(codes::INCOMPARABLE, func, "functions cannot be compared")
+                        .label("this is a function")
+                        .secondary(op_span, "compared here")
+                        .into(),
+                )
+            }
+            Err(Incomparable::OverBudget) => Err(self.over_budget(op_span).into()),
+        }
     }
 
     #[inline(never)]
@@ -481,9 +639,12 @@ impl Evaluator<'_> {
         self.eval(body, &inner)
     }
 
-    fn var(&self, ident: &Ident, env: &Env) -> EResult<Value> {
+    fn var(&mut self, ident: &Ident, env: &Env) -> EResult<Value> {
         if let Some(value) = env.get(&ident.name) {
-            return Ok(value.clone());
+            if ident.name == "images" {
+                self.charge(env.image_count() as u64, ident.span)?;
+            }
+            return Ok(value);
         }
         let mut diag = Diag::new(
             codes::UNKNOWN_VARIABLE,
@@ -500,9 +661,7 @@ impl Evaluator<'_> {
             diag = diag
                 .secondary(def.span, "defined here, later in the file")
                 .help("a name can only be used after its `let`: move the definition up");
-        } else if let Some(V::Record(images)) = env.get("images").map(|v| &v.kind)
-            && images.fields.contains_key(&ident.name)
-        {
+        } else if env.has_image(&ident.name) {
             diag = diag.help(format!(
                 "images are values of the builtin record `images`: did you mean `images.{}`?",
                 ident.name
@@ -511,7 +670,7 @@ impl Evaluator<'_> {
             let mut names = env.names();
             names.sort_unstable();
             names.dedup();
-            diag = diag.maybe_help(did_you_mean(&ident.name, names));
+            diag = diag.maybe_help(did_you_mean(&ident.name, names.iter().map(String::as_str)));
         }
         Err(diag.into())
     }
@@ -595,6 +754,9 @@ impl Evaluator<'_> {
                         continue;
                     };
                     let value = self.eval(expr, env)?;
+                    if let V::Str(s) = &value.kind {
+                        check_string_len(out.len().saturating_add(s.len()), lit.span)?;
+                    }
                     match &value.kind {
                         V::Str(s) => out.push_str(s),
                         V::Int(n) => out.push_str(&n.to_string()),
@@ -615,6 +777,9 @@ impl Evaluator<'_> {
                     }
                 }
             }
+        }
+        if !lit.interps.is_empty() {
+            self.charge(out.len() as u64 / BYTES_PER_STEP, lit.span)?;
         }
         Ok(out)
     }
@@ -760,8 +925,42 @@ impl Evaluator<'_> {
                 .into());
             }
         };
+        if let Some(diag) = outside_by_dots(&path, lit.span, "import", &raw) {
+            return Err(diag.into());
+        }
+        if !path.as_str().ends_with(".himg") {
+            return Err(Diag::new(
+                codes::NOT_HIMG_IMPORT,
+                lit.span,
+                format!("cannot import `{raw}`: not a `.himg` file"),
+            )
+            .label("only `.himg` files can be imported")
+            .help("data files belong in the image through `copy` or `file`, not `import`")
+            .into());
+        }
         let module = self.module(&path, Some(span))?;
         Ok(Value::new(V::Record(module.exports.clone()), span))
+    }
+}
+
+/// Source bytes as text; invalid UTF-8 is a diagnostic pointing at the first bad byte.
+pub(crate) fn decode(files: &mut Files, path: &SourcePath, bytes: Vec<u8>) -> DResult<Arc<str>> {
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Arc::from(text)),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            // The lossy text is identical up to `at`, so the span is valid in it.
+            let file = files.add(path.clone(), Arc::from(lossy));
+            Diag::new(
+                codes::NOT_UTF8,
+                Span::new(file, at, at + 1),
+                format!("`{path}` is not valid UTF-8"),
+            )
+            .label("invalid byte here")
+            .help("save the file as UTF-8")
+            .err()
+        }
     }
 }
 
@@ -809,6 +1008,34 @@ fn duplicate_key(name: &str, at: Span, first: Span) -> Diag {
         .help("each key may appear once in a record; to override, merge with `//`")
 }
 
+fn check_string_len(len: usize, span: Span) -> EResult<()> {
+    if len > MAX_STRING_BYTES {
+        return Err(Diag::new(
+            codes::VALUE_TOO_LARGE,
+            span,
+            format!("string of {len} bytes is longer than the limit of {MAX_STRING_BYTES} bytes"),
+        )
+        .label("this string would be too long")
+        .help("is a string doubled in each call? Large files belong in the project, copied with `copy`")
+        .into());
+    }
+    Ok(())
+}
+
+fn check_list_len(len: usize, span: Span) -> EResult<()> {
+    if len > MAX_LIST_ITEMS {
+        return Err(Diag::new(
+            codes::VALUE_TOO_LARGE,
+            span,
+            format!("list of {len} items is longer than the limit of {MAX_LIST_ITEMS} items"),
+        )
+        .label("this list would be too long")
+        .help("is a list doubled in each call?")
+        .into());
+    }
+    Ok(())
+}
+
 fn check_depth(value: Value) -> EResult<Value> {
     if value.depth() > MAX_VALUE_DEPTH {
         return Err(
@@ -841,83 +1068,6 @@ fn not_a_record_body(value: &Value, stmt: Span) -> Diag {
     }
 }
 
-fn binary(op: BinOp, op_span: Span, a: Value, b: Value, span: Span) -> EResult<Value> {
-    let kind = match op {
-        BinOp::Add => match (&a.kind, &b.kind) {
-            (V::Int(x), V::Int(y)) => match x.checked_add(*y) {
-                Some(n) => V::Int(n),
-                None => {
-                    return Err(Diag::new(codes::INT_OVERFLOW, span, "integer overflow")
-                        .label(format!("{x} + {y} does not fit in 64 bits"))
-                        .into());
-                }
-            },
-            (V::Str(x), V::Str(y)) => V::Str(format!("{x}{y}").into()),
-            (V::List(x), V::List(y)) => {
-                let mut items = x.items.clone();
-                items.extend(y.items.iter().cloned());
-                return check_depth(Value::list(items, span));
-            }
-            _ => {
-                let mut diag = Diag::new(
-                    codes::BAD_OPERANDS,
-                    op_span,
-                    format!("cannot add {} and {}", a.type_name(), b.type_name()),
-                )
-                .label("`+` adds two integers, or joins two strings or two lists")
-                .secondary(a.span, format!("this is {}", a.type_name()))
-                .secondary(b.span, format!("this is {}", b.type_name()));
-                if matches!(
-                    (&a.kind, &b.kind),
-                    (V::Str(_), V::Int(_)) | (V::Int(_), V::Str(_))
-                ) {
-                    diag = diag.help("turn the integer into text with interpolation: `\"…${n}\"`");
-                } else if matches!((&a.kind, &b.kind), (V::Record(_), V::Record(_))) {
-                    diag = diag.help("merge records with `//`");
-                }
-                return Err(diag.into());
-            }
-        },
-        BinOp::Merge => match (&a.kind, &b.kind) {
-            (V::Record(x), V::Record(y)) => {
-                let mut fields = x.fields.clone();
-                for (k, f) in &y.fields {
-                    fields.insert(k.clone(), f.clone());
-                }
-                return check_depth(Value::record(fields, span));
-            }
-            _ => {
-                let bad = if matches!(a.kind, V::Record(_)) {
-                    &b
-                } else {
-                    &a
-                };
-                return Err(Diag::new(
-                    codes::BAD_OPERANDS,
-                    bad.span,
-                    format!("`//` merges records, found {}", bad.type_name()),
-                )
-                .label(format!("this is {}, not a record", bad.type_name()))
-                .secondary(op_span, "merge here")
-                .help("`a // b` copies the record `a` with the fields of `b` (b wins); join lists with `+`")
-                .into());
-            }
-        },
-        BinOp::Eq | BinOp::NotEq => match a.equals(&b) {
-            Ok(equal) => V::Bool(equal == (op == BinOp::Eq)),
-            Err(func) => {
-                return Err(
-                    Diag::new(codes::INCOMPARABLE, func, "functions cannot be compared")
-                        .label("this is a function")
-                        .secondary(op_span, "compared here")
-                        .into(),
-                );
-            }
-        },
-    };
-    Ok(Value::new(kind, span))
-}
-
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
@@ -933,15 +1083,15 @@ mod tests {
     }
 
     impl SourceLoader for CountingLoader {
-        fn read(&self, path: &SourcePath) -> io::Result<Vec<u8>> {
+        fn read(&self, path: &SourcePath) -> Result<Vec<u8>, SourceError> {
             *self.reads.borrow_mut().entry(path.0.clone()).or_default() += 1;
             if path.as_str() == "locked.himg" {
-                return Err(io::Error::new(io::ErrorKind::PermissionDenied, "locked"));
+                return Err(io::Error::new(io::ErrorKind::PermissionDenied, "locked").into());
             }
             self.inner.read(path)
         }
 
-        fn kind(&self, path: &SourcePath) -> io::Result<Option<EntryKind>> {
+        fn kind(&self, path: &SourcePath) -> Result<Option<EntryKind>, SourceError> {
             self.inner.kind(path)
         }
     }
@@ -1026,6 +1176,33 @@ mod tests {
         let second = evaluate(&entry("main.himg"), &l).ok();
         assert!(first.is_some());
         assert_eq!(first, second);
+    }
+
+    #[test]
+    fn scopes_see_the_top_level_declared_before_them() {
+        // A function sees the images and `let`s before its definition, not those after.
+        let text = b"image \"a\" {}\nlet f(x) = images.b\nimage \"b\" {}\nimage \"c\" { max_layers = f(1) }\n";
+        let l = loader(&[("main.himg", text)]);
+        assert_eq!(codes(evaluate(&entry("main.himg"), &l)), ["H0017"]);
+        // `images` as a whole holds the images so far; a parameter named `images` shadows it.
+        let text = b"image \"a\" {}\nlet n = images\nimage \"b\" { labels = { n = \"${n == { a = images.a }}\" } }\nlet g(images) = images.a\nimage \"c\" { max_layers = g({ a = 3 }) }\n";
+        let l = loader(&[("main.himg", text)]);
+        let evaluated = evaluate(&entry("main.himg"), &l);
+        let Ok(evaluated) = evaluated else {
+            panic!(
+                "{}",
+                evaluated.err().map(|d| d.render()).unwrap_or_default()
+            )
+        };
+        assert_eq!(
+            evaluated.images[1]
+                .config
+                .labels
+                .get("n")
+                .map(String::as_str),
+            Some("true")
+        );
+        assert_eq!(evaluated.images[2].max_layers, Some(3));
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod diagnostic;
 mod eval;
 mod format;
 mod lexer;
+mod limits;
 mod loader;
 mod parser;
 mod schema;
@@ -33,7 +34,7 @@ use std::sync::Arc;
 
 pub use codes::{CODES, explain};
 pub use diagnostic::{Diagnostic, Diagnostics, SecondaryLabel};
-pub use loader::{EntryKind, MemoryLoader, SourceLoader};
+pub use loader::{EntryKind, MemoryLoader, SourceError, SourceLoader};
 pub use spec::*;
 
 /// Evaluates the file `entry` (and what it imports) into validated image specifications.
@@ -41,6 +42,16 @@ pub use spec::*;
 /// Deterministic and hermetic: the result depends only on what `loader` returns.
 pub fn evaluate(entry: &SourcePath, loader: &dyn SourceLoader) -> Result<Evaluated, Diagnostics> {
     eval::evaluate(entry, loader)
+}
+
+/// Formats the bytes of a `.himg` file like [`format_source`]; invalid UTF-8 is the same `H0010`
+/// diagnostic that evaluation gives.
+pub fn format_bytes(file_name: &str, bytes: Vec<u8>) -> Result<String, Diagnostics> {
+    let mut files = span::Files::default();
+    match eval::decode(&mut files, &SourcePath(file_name.to_owned()), bytes) {
+        Ok(text) => format_source(file_name, &text),
+        Err(diag) => Err(diagnostic::resolve_all(&[*diag], &files)),
+    }
 }
 
 /// Formats `.himg` source text into the canonical layout (`himg fmt`). `file_name` is only used in

@@ -313,6 +313,9 @@ impl Parser<'_> {
         let params = if self.at(Tok::LParen) {
             let open = self.bump();
             let mut params: Vec<Ident> = Vec::new();
+            // Name → index in `params`: a duplicate is found in O(1), however many there are.
+            let mut seen: std::collections::HashMap<String, usize> =
+                std::collections::HashMap::new();
             loop {
                 if self.at(Tok::RParen) {
                     self.bump();
@@ -322,7 +325,7 @@ impl Parser<'_> {
                     return cold(|| unclosed(open, "(", ")"));
                 }
                 let param = self.name("a parameter name")?;
-                if let Some(first) = params.iter().find(|p| p.name == param.name) {
+                if let Some(first) = seen.get(&param.name).and_then(|i| params.get(*i)) {
                     return cold(|| {
                         Diag::new(
                             codes::DUPLICATE_KEY,
@@ -333,6 +336,7 @@ impl Parser<'_> {
                         .secondary(first.span, "first one here")
                     });
                 }
+                seen.insert(param.name.clone(), params.len());
                 params.push(param);
                 if self.at(Tok::Comma) {
                     self.bump();

@@ -1,17 +1,15 @@
 //! Runtime values. Each carries the [`Span`] of the text that produced it, so that errors found
 //! later (by the schema, in another file, inside a function body) point at the right place.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use indexmap::IndexMap;
 
-use crate::span::Span;
+use crate::span::{FileId, Span};
 use crate::spec::ImageSpec;
 use crate::syntax::{Expr, Ident};
-
-/// How deeply lists and records may nest inside each other. Keeps every recursive walk over values
-/// (comparison, dropping) far from the stack limit.
-pub(crate) const MAX_VALUE_DEPTH: usize = 200;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Value {
@@ -106,11 +104,20 @@ impl Value {
         Value::new(V::Record(Rc::new(Record { fields, depth })), span)
     }
 
-    /// Structural equality. `Err` carries the span of a function, which cannot be compared.
-    pub fn equals(&self, other: &Value) -> Result<bool, Span> {
+    /// Structural equality, spending one of `budget` per value compared (and one per
+    /// [`crate::limits::BYTES_PER_STEP`] bytes of strings), so that comparing values that share
+    /// structure (`[s, s]` nested forty times) ends.
+    pub fn equals(&self, other: &Value, budget: &mut u64) -> Result<bool, Incomparable> {
+        let cost = match (&self.kind, &other.kind) {
+            (V::Str(a), V::Str(b)) => {
+                1 + (a.len().min(b.len()) as u64) / crate::limits::BYTES_PER_STEP
+            }
+            _ => 1,
+        };
+        *budget = budget.checked_sub(cost).ok_or(Incomparable::OverBudget)?;
         Ok(match (&self.kind, &other.kind) {
-            (V::Func(_), _) => return Err(self.span),
-            (_, V::Func(_)) => return Err(other.span),
+            (V::Func(_), _) => return Err(Incomparable::Function(self.span)),
+            (_, V::Func(_)) => return Err(Incomparable::Function(other.span)),
             (V::Null, V::Null) => true,
             (V::Bool(a), V::Bool(b)) => a == b,
             (V::Int(a), V::Int(b)) => a == b,
@@ -120,7 +127,7 @@ impl Value {
                     return Ok(false);
                 }
                 for (x, y) in a.items.iter().zip(&b.items) {
-                    if !x.equals(y)? {
+                    if !x.equals(y, budget)? {
                         return Ok(false);
                     }
                 }
@@ -132,7 +139,7 @@ impl Value {
                 }
                 for (key, x) in &a.fields {
                     match b.fields.get(key) {
-                        Some(y) if x.value.equals(&y.value)? => {}
+                        Some(y) if x.value.equals(&y.value, budget)? => {}
                         _ => return Ok(false),
                     }
                 }
@@ -144,28 +151,116 @@ impl Value {
     }
 }
 
-/// A lexical scope: a persistent linked list of bindings (innermost first).
+/// Why `==` gave no answer.
+#[derive(Debug)]
+pub(crate) enum Incomparable {
+    /// A function (at this span) was compared.
+    Function(Span),
+    /// The comparison used up its step budget.
+    OverBudget,
+}
+
+/// A lexical scope: local bindings (function parameters, `let … in`) as a persistent linked list,
+/// innermost first, in front of a view of one file's top level.
+///
+/// The top level is shared, not copied: a file's `let`s and images go into one [`TopScope`] as they
+/// are evaluated, and each scope sees the part declared before the statement it belongs to
+/// (`visible`). So declaring the n-th image or `let` costs O(1), not a copy of the n-1 before it,
+/// and a name is found in O(1) whatever the number of top-level statements.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Env(Option<Rc<EnvNode>>);
+pub(crate) struct Env {
+    locals: Locals,
+    top: Option<TopView>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Locals(Option<Rc<EnvNode>>);
 
 #[derive(Debug)]
-pub(crate) struct EnvNode {
+struct EnvNode {
     name: String,
     value: Value,
-    parent: Env,
+    parent: Locals,
+}
+
+/// The top-level statements of one file, filled in as they are evaluated.
+#[derive(Debug)]
+pub(crate) struct TopScope {
+    /// The file, for the span of the `images` record.
+    file: FileId,
+    /// Each top-level `let` (names are unique) with the index of its statement.
+    lets: RefCell<HashMap<String, (usize, Value)>>,
+    /// Each image in declaration order, with the index of its statement.
+    images: RefCell<IndexMap<String, (usize, Field)>>,
+}
+
+impl TopScope {
+    pub fn new(file: FileId) -> TopScope {
+        TopScope {
+            file,
+            lets: RefCell::default(),
+            images: RefCell::default(),
+        }
+    }
+
+    pub fn add_let(&self, statement: usize, name: &str, value: Value) {
+        self.lets
+            .borrow_mut()
+            .insert(name.to_owned(), (statement, value));
+    }
+
+    pub fn add_image(&self, statement: usize, name: &str, field: Field) {
+        self.images
+            .borrow_mut()
+            .insert(name.to_owned(), (statement, field));
+    }
+
+    /// Forgets every value: functions hold scopes that hold them, so this breaks the cycles once
+    /// evaluation is over.
+    pub fn clear(&self) {
+        let lets = std::mem::take(&mut *self.lets.borrow_mut());
+        let images = std::mem::take(&mut *self.images.borrow_mut());
+        drop((lets, images));
+    }
+}
+
+/// What a scope sees of a file's top level: the statements before `visible`.
+#[derive(Debug, Clone)]
+struct TopView {
+    scope: Rc<TopScope>,
+    visible: usize,
+}
+
+/// The result of looking up `images.NAME`.
+pub(crate) enum ImageLookup {
+    /// `images` is a local binding: read the field from this value.
+    Shadowed(Value),
+    /// The image, if the file declared it before this point.
+    Declared(Option<Value>),
 }
 
 impl Env {
-    pub fn bind(&self, name: impl Into<String>, value: Value) -> Env {
-        Env(Some(Rc::new(EnvNode {
-            name: name.into(),
-            value,
-            parent: self.clone(),
-        })))
+    /// The scope of statement `visible` of a file whose top level is `scope`.
+    pub fn top(scope: Rc<TopScope>, visible: usize) -> Env {
+        Env {
+            locals: Locals::default(),
+            top: Some(TopView { scope, visible }),
+        }
     }
 
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        let mut node = self.0.as_deref();
+    pub fn bind(&self, name: impl Into<String>, value: Value) -> Env {
+        Env {
+            locals: Locals(Some(Rc::new(EnvNode {
+                name: name.into(),
+                value,
+                parent: self.locals.clone(),
+            }))),
+            top: self.top.clone(),
+        }
+    }
+
+    fn local(&self, name: &str) -> Option<&Value> {
+        let mut node = self.locals.0.as_deref();
         while let Some(n) = node {
             if n.name == name {
                 return Some(&n.value);
@@ -175,20 +270,86 @@ impl Env {
         None
     }
 
-    /// Every name in scope (for suggestions).
-    pub fn names(&self) -> Vec<&str> {
+    /// The value of `name`. The builtin `images` is made into a record of the images declared so
+    /// far (O(images): [`Env::image`] reads one image without it).
+    pub fn get(&self, name: &str) -> Option<Value> {
+        if let Some(value) = self.local(name) {
+            return Some(value.clone());
+        }
+        let top = self.top.as_ref()?;
+        if name == "images" {
+            let images = top.scope.images.borrow();
+            let fields: IndexMap<String, Field> = images
+                .iter()
+                .take_while(|(_, (statement, _))| *statement < top.visible)
+                .map(|(name, (_, field))| (name.clone(), field.clone()))
+                .collect();
+            return Some(Value::record(fields, Span::new(top.scope.file, 0, 0)));
+        }
+        let lets = top.scope.lets.borrow();
+        match lets.get(name) {
+            Some((statement, value)) if *statement < top.visible => Some(value.clone()),
+            _ => None,
+        }
+    }
+
+    /// How many images `images` holds here (0 when it is shadowed or there is no top level).
+    pub fn image_count(&self) -> usize {
+        match (&self.top, self.local("images")) {
+            (Some(top), None) => top
+                .scope
+                .images
+                .borrow()
+                .values()
+                .take_while(|(statement, _)| *statement < top.visible)
+                .count(),
+            _ => 0,
+        }
+    }
+
+    /// `images.NAME`, without making the whole `images` record.
+    pub fn image(&self, name: &str) -> ImageLookup {
+        if let Some(value) = self.local("images") {
+            return ImageLookup::Shadowed(value.clone());
+        }
+        let found = self.top.as_ref().and_then(|top| {
+            let images = top.scope.images.borrow();
+            images
+                .get(name)
+                .filter(|(statement, _)| *statement < top.visible)
+                .map(|(_, field)| field.value.clone())
+        });
+        ImageLookup::Declared(found)
+    }
+
+    /// Whether the file declares an image `name` before this point (for hints).
+    pub fn has_image(&self, name: &str) -> bool {
+        matches!(self.image(name), ImageLookup::Declared(Some(_)))
+    }
+
+    /// Every name in scope (for suggestions), unsorted.
+    pub fn names(&self) -> Vec<String> {
         let mut out = Vec::new();
-        let mut node = self.0.as_deref();
+        let mut node = self.locals.0.as_deref();
         while let Some(n) = node {
-            out.push(n.name.as_str());
+            out.push(n.name.clone());
             node = n.parent.0.as_deref();
+        }
+        if let Some(top) = &self.top {
+            out.push("images".to_owned());
+            let lets = top.scope.lets.borrow();
+            out.extend(
+                lets.iter()
+                    .filter(|(_, (statement, _))| *statement < top.visible)
+                    .map(|(name, _)| name.clone()),
+            );
         }
         out
     }
 }
 
-impl Drop for Env {
-    /// Unlinks the chain iteratively: a file with thousands of `let`s must not overflow the stack.
+impl Drop for Locals {
+    /// Unlinks the chain iteratively: thousands of nested bindings must not overflow the stack.
     fn drop(&mut self) {
         let mut next = self.0.take();
         while let Some(rc) = next {

@@ -25,6 +25,10 @@ pub struct GlobalArgs {
     /// Colour in human output: auto (on a terminal), always, never.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// The project root of the .himg file (default: its directory). Imports, copy sources,
+    /// keyrings and VEX files must resolve inside it, symlinks included.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -42,7 +42,7 @@ fn open_target(
     printer: &Printer,
 ) -> Result<Target, CliError> {
     if super::build::is_himg_file(target) {
-        let loaded = crate::load::load_file(target)?;
+        let loaded = crate::load::load_file(target, global.project_root.as_deref())?;
         let m = super::build::materialize_analysed(global, target, images, printer)?;
         let source = ImageSource::open(&m.layout())?;
         Ok(Target {

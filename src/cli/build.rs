@@ -443,7 +443,7 @@ fn compile_file(
     mode: super::debian_cmd::LockMode,
     printer: &Printer,
 ) -> Result<Compiled, CliError> {
-    let loaded = load_file(file)?;
+    let loaded = load_file(file, global.project_root.as_deref())?;
     let specs = select(&loaded, images, file)?;
     let mut opts = CompileOptions::from_env()?;
     opts.debian = super::debian_cmd::prepare(global, &loaded, &specs, mode, printer)?;

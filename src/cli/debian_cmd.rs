@@ -157,7 +157,7 @@ pub fn prepare(
 
 /// `himg lock FILE`: resolve every image's packages and write the lock, even if it is current.
 pub fn lock(global: &GlobalArgs, args: &LockArgs, printer: &Printer) -> Result<ExitCode, CliError> {
-    let loaded = load_file(&args.file)?;
+    let loaded = load_file(&args.file, global.project_root.as_deref())?;
     let (lock, path) = resolve_all(global, &loaded, &args.file, printer)?;
     if lock.images.is_empty() {
         printer.status("Unlocked", &no_packages(&args.file));
@@ -279,7 +279,7 @@ pub fn update(
     args: &UpdateArgs,
     printer: &Printer,
 ) -> Result<ExitCode, CliError> {
-    let loaded = load_file(&args.file)?;
+    let loaded = load_file(&args.file, global.project_root.as_deref())?;
     let path = lock_path(&args.file);
     let old = LockFile::read(&path)?;
     let (mut new, _) = resolve_all(global, &loaded, &args.file, printer)?;

@@ -2,12 +2,16 @@
 
 use std::process::ExitCode;
 
-use super::args::{CheckArgs, EvalArgs, FmtArgs};
+use super::args::{CheckArgs, EvalArgs, FmtArgs, GlobalArgs};
 use super::{CliError, Printer};
 use crate::load::{LoadError, load_file};
 
-pub fn check(args: &CheckArgs, printer: &Printer) -> Result<ExitCode, CliError> {
-    let loaded = load_file(&args.file)?;
+pub fn check(
+    global: &GlobalArgs,
+    args: &CheckArgs,
+    printer: &Printer,
+) -> Result<ExitCode, CliError> {
+    let loaded = load_file(&args.file, global.project_root.as_deref())?;
     let names: Vec<&str> = loaded
         .evaluated
         .images
@@ -27,8 +31,8 @@ pub fn check(args: &CheckArgs, printer: &Printer) -> Result<ExitCode, CliError> 
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn eval(args: &EvalArgs, printer: &Printer) -> Result<ExitCode, CliError> {
-    let loaded = load_file(&args.file)?;
+pub fn eval(global: &GlobalArgs, args: &EvalArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+    let loaded = load_file(&args.file, global.project_root.as_deref())?;
     let value = serde_json::to_value(&loaded.evaluated).unwrap_or(serde_json::Value::Null);
     printer.json(&value);
     Ok(ExitCode::SUCCESS)
@@ -37,14 +41,14 @@ pub fn eval(args: &EvalArgs, printer: &Printer) -> Result<ExitCode, CliError> {
 pub fn fmt(args: &FmtArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     let mut unformatted = Vec::new();
     for file in &args.files {
-        let text = std::fs::read_to_string(file).map_err(|source| CliError::Io {
+        let bytes = std::fs::read(file).map_err(|source| CliError::Io {
             path: file.clone(),
             source,
         })?;
         let name = file.display().to_string();
-        let formatted = himg_lang::format_source(&name, &text)
+        let formatted = himg_lang::format_bytes(&name, bytes.clone())
             .map_err(|d| CliError::Load(LoadError::Language(d)))?;
-        if formatted == text {
+        if formatted.as_bytes() == bytes {
             continue;
         }
         if args.check {

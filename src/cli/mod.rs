@@ -65,9 +65,9 @@ pub fn main() -> ExitCode {
 
 fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
     match &cli.command {
-        Command::Check(a) => lang_cmd::check(a, printer),
+        Command::Check(a) => lang_cmd::check(&cli.global, a, printer),
         Command::Fmt(a) => lang_cmd::fmt(a, printer),
-        Command::Eval(a) => lang_cmd::eval(a, printer),
+        Command::Eval(a) => lang_cmd::eval(&cli.global, a, printer),
         Command::Build(a) => build::build(&cli.global, a, printer),
         Command::Graph(a) => build::graph(&cli.global, a, printer),
         Command::Test(a) => test_cmd::test(&cli.global, a, printer),

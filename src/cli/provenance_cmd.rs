@@ -58,7 +58,12 @@ pub fn provenance(
                 .collect(),
         });
     };
-    let statement = statement_of(file, built.lock.as_ref(), view)?;
+    let statement = statement_of(
+        file,
+        global.project_root.as_deref(),
+        built.lock.as_ref(),
+        view,
+    )?;
     let bytes = if args.sign {
         let key = super::cache_cmd::signing_key_named(args.sign_key.as_deref())?;
         Envelope::sign(&statement, &key).to_bytes()?
@@ -177,6 +182,7 @@ const ENVELOPE_LIMIT: u64 = 16 << 20;
 /// its `lock`.
 fn statement_of(
     file: &Path,
+    project_root: Option<&Path>,
     lock: Option<&LockFile>,
     view: &ManifestSummary,
 ) -> Result<Vec<u8>, CliError> {
@@ -200,7 +206,7 @@ fn statement_of(
         .and_then(|i| i.architectures.get(&view.config.architecture))
         .cloned()
         .unwrap_or_default();
-    let loaded = crate::load::load_file(file)?;
+    let loaded = crate::load::load_file(file, project_root)?;
     let bases = registry_bases(&loaded, &name);
     let sources = provenance::sources::project_files(&loaded, &name)?
         .into_iter()
@@ -254,6 +260,7 @@ pub(super) fn attach(
     layout_dir: &Path,
     reference: &Reference,
     args: &PushArgs,
+    project_root: Option<&Path>,
     lock: Option<&LockFile>,
     printer: &Printer,
 ) -> Result<Vec<serde_json::Value>, CliError> {
@@ -267,7 +274,8 @@ pub(super) fn attach(
             continue;
         }
         let (subject, created) = super::registry_cmd::artifact_subject(&view);
-        let envelope = Envelope::sign(&statement_of(file, lock, &view)?, &key).to_bytes()?;
+        let envelope =
+            Envelope::sign(&statement_of(file, project_root, lock, &view)?, &key).to_bytes()?;
         let tag =
             artifact::tag(&view.digest, provenance::ENVELOPE_TAG_SUFFIX).ok_or_else(|| {
                 CliError::Layout(format!("manifest digest {} is not sha256", view.digest))

@@ -186,6 +186,7 @@ pub fn push(
             &layout_dir,
             &reference,
             args,
+            global.project_root.as_deref(),
             built.as_ref().and_then(|b| b.lock.as_ref()),
             printer,
         )?

@@ -72,7 +72,7 @@ fn extract(layout: &std::path::Path, view: &ImageView) -> Result<tempfile::TempD
 
 pub fn test(global: &GlobalArgs, args: &TestArgs, printer: &Printer) -> Result<ExitCode, CliError> {
     let started = Instant::now();
-    let loaded = load_file(&args.file)?;
+    let loaded = load_file(&args.file, global.project_root.as_deref())?;
     let specs = super::build::select(&loaded, &args.images, &args.file)?;
     let built = super::build::materialize(global, &args.file, &args.images, printer)?;
     let store = open_store(global)?;
@@ -176,7 +176,7 @@ fn report(printer: &Printer, o: &Outcome) {
 }
 
 pub fn run(global: &GlobalArgs, args: &RunArgs, printer: &Printer) -> Result<ExitCode, CliError> {
-    let loaded = load_file(&args.file)?;
+    let loaded = load_file(&args.file, global.project_root.as_deref())?;
     let names: Vec<String> = args.image.iter().cloned().collect();
     let specs = super::build::select(&loaded, &names, &args.file)?;
     let Some(spec) = specs.first().filter(|_| specs.len() == 1) else {

@@ -154,7 +154,7 @@ fn open_target(
     printer: &Printer,
 ) -> Result<Target, CliError> {
     if is_himg_file(&args.target) {
-        let loaded = crate::load::load_file(&args.target)?;
+        let loaded = crate::load::load_file(&args.target, global.project_root.as_deref())?;
         let declared_vex = super::audit_cmd::declared_vex(&loaded);
         let m = materialize(global, &args.target, &args.images, printer)?;
         let images = read_images(&m.layout())?;

@@ -38,7 +38,7 @@ pub enum DebianError {
     Keyring {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: himg_lang::SourceError,
     },
     #[error("repository `{repository}`, suite `{suite}`")]
     Release {

@@ -2,7 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{ANNOTATION_FIELDS, Check, KeyKind, base_chain, both_set, list_names, quoted};
+use super::{
+    ANNOTATION_FIELDS, Check, KeyKind, TextRule, base_chain, both_set, list_names, quoted,
+};
 use crate::codes;
 use crate::diagnostic::Diag;
 use crate::span::Span;
@@ -421,7 +423,9 @@ impl Check<'_> {
                 );
                 continue;
             }
-            if let Some(value) = self.string(field, name) {
+            if let Some(value) = self.string(field, name)
+                && self.config_text(&value, field.value.span, name, TextRule::Line)
+            {
                 out.insert(key, value);
             }
         }

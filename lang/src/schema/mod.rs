@@ -14,7 +14,7 @@ mod vex;
 
 use crate::codes;
 use crate::diagnostic::Diag;
-use crate::loader::{EntryKind, SourceLoader};
+use crate::loader::{EntryKind, SourceLoader, outside_by_dots};
 use crate::span::{Files, Span};
 use crate::spec::*;
 use crate::suggest::did_you_mean;
@@ -196,8 +196,8 @@ impl Check<'_> {
                 .string_record(f, "env", KeyKind::Env)
                 .unwrap_or_default();
         }
-        config.entrypoint = get("entrypoint").and_then(|f| self.string_list(f, "entrypoint"));
-        config.cmd = get("cmd").and_then(|f| self.string_list(f, "cmd"));
+        config.entrypoint = get("entrypoint").and_then(|f| self.arguments(f, "entrypoint"));
+        config.cmd = get("cmd").and_then(|f| self.arguments(f, "cmd"));
         config.workdir = get("workdir").and_then(|f| self.abs_path(f, "workdir"));
         if let Some(f) = get("labels") {
             config.labels = self
@@ -349,6 +349,10 @@ impl Check<'_> {
                 return None;
             }
         };
+        if let Some(diag) = outside_by_dots(&path, span, noun, &text) {
+            self.push(diag);
+            return None;
+        }
         match self.cx.loader.kind(&path) {
             Ok(Some(kind)) => Some((text, path, kind)),
             Ok(None) => {
@@ -366,14 +370,7 @@ impl Check<'_> {
                 None
             }
             Err(e) => {
-                self.push(
-                    Diag::new(
-                        codes::IO_ERROR,
-                        span,
-                        format!("cannot inspect `{path}`: {e}"),
-                    )
-                    .label("loader error"),
-                );
+                self.push(e.diagnostic(&path, span, noun));
                 None
             }
         }
@@ -520,6 +517,19 @@ impl Check<'_> {
         }
     }
 
+    /// A command (`cmd`, `entrypoint`): a list of strings without NUL bytes.
+    fn arguments(&mut self, field: &Field, name: &str) -> Option<Vec<String>> {
+        let args = self.string_list(field, name)?;
+        let V::List(list) = &field.value.kind else {
+            return Some(args);
+        };
+        let mut ok = true;
+        for (arg, item) in args.iter().zip(&list.items) {
+            ok &= self.config_text(arg, item.span, name, TextRule::Argument);
+        }
+        ok.then_some(args)
+    }
+
     fn string_record(
         &mut self,
         field: &Field,
@@ -544,11 +554,47 @@ impl Check<'_> {
                 );
                 continue;
             }
-            if let Some(value) = self.string(f, &format!("{name}.{key}")) {
+            let Some(value) = self.string(f, &format!("{name}.{key}")) else {
+                continue;
+            };
+            if self.config_text(
+                &value,
+                f.value.span,
+                &format!("{name}.{key}"),
+                TextRule::Line,
+            ) {
                 out.push((key.clone(), value));
             }
         }
         Some(out)
+    }
+
+    /// Whether `text`, the config string `name`, is one the runtime can carry (see [`TextRule`]);
+    /// reports it when not.
+    fn config_text(&mut self, text: &str, span: Span, name: &str, rule: TextRule) -> bool {
+        let bad = text.chars().find(|c| match rule {
+            TextRule::Line => c.is_control() && *c != '\t',
+            TextRule::Argument => *c == '\0',
+        });
+        let Some(c) = bad else {
+            return true;
+        };
+        let help = match rule {
+            TextRule::Line => {
+                "environment variables, labels and annotations are one line of text: control characters other than tab are refused"
+            }
+            TextRule::Argument => "the kernel ends a command's arguments at a NUL byte",
+        };
+        self.push(
+            Diag::new(
+                codes::BAD_CONFIG_STRING,
+                span,
+                format!("`{name}` contains the control character U+{:04X}", c as u32),
+            )
+            .label(format!("{} not allowed here", control_name(c)))
+            .help(help),
+        );
+        false
     }
 
     fn list_of(&mut self, field: &Field, name: &str) -> Option<Vec<Value>> {
@@ -641,6 +687,27 @@ fn quoted(names: &[String]) -> String {
         .join(", ")
 }
 
+/// What a config string may hold.
+#[derive(Clone, Copy)]
+pub(super) enum TextRule {
+    /// Environment values, labels and annotations: no control character but tab (a NUL ends the
+    /// string for the runtime; a newline splits `KEY=VALUE` lines and log lines).
+    Line,
+    /// Command arguments (`cmd`, `entrypoint`): no NUL; newlines are fine (`sh -c` scripts).
+    Argument,
+}
+
+/// How a control character is called in messages.
+fn control_name(c: char) -> String {
+    match c {
+        '\0' => "NUL".to_owned(),
+        '\n' => "a line feed".to_owned(),
+        '\r' => "a carriage return".to_owned(),
+        '\u{1b}' => "an escape character".to_owned(),
+        other => format!("U+{:04X}", other as u32),
+    }
+}
+
 #[derive(Clone, Copy)]
 pub(super) enum KeyKind {
     Env,
@@ -652,12 +719,12 @@ impl KeyKind {
         if key.is_empty() {
             return Some("keys cannot be empty");
         }
+        if key.chars().any(char::is_control) {
+            return Some("keys cannot contain control characters (NUL, tab, line feed, …)");
+        }
         match self {
             KeyKind::Env if key.contains('=') => {
                 Some("environment variable names cannot contain `=`")
-            }
-            KeyKind::Env if key.contains('\0') => {
-                Some("environment variable names cannot contain NUL")
             }
             _ => None,
         }

@@ -4,7 +4,7 @@
 use super::Check;
 use crate::codes;
 use crate::diagnostic::Diag;
-use crate::loader::EntryKind;
+use crate::loader::{EntryKind, outside_by_dots};
 use crate::spec::*;
 use crate::value::{Field, V};
 
@@ -78,6 +78,10 @@ impl Check<'_> {
                     continue;
                 }
             };
+            if let Some(diag) = outside_by_dots(&path, span, "VEX file", &text) {
+                self.push(diag);
+                continue;
+            }
             if own.contains(&path) {
                 self.push(
                     Diag::new(
@@ -112,14 +116,7 @@ impl Check<'_> {
                     .label(format!("`{path}` is a directory or a symlink"))
                     .help("name the VEX file itself"),
                 ),
-                Err(e) => self.push(
-                    Diag::new(
-                        codes::IO_ERROR,
-                        span,
-                        format!("cannot inspect `{path}`: {e}"),
-                    )
-                    .label("loader error"),
-                ),
+                Err(e) => self.push(e.diagnostic(&path, span, "VEX file")),
             }
         }
         for p in own {
