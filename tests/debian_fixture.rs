@@ -520,6 +520,12 @@ fn golden_base_packages_are_locked_once_and_updates_cascade() {
     // The packages are locked in the file that declares them, never in the product's.
     assert!(f.project.path("platform.himg.lock").exists());
     assert!(!f.project.path("api.himg.lock").exists());
+    // A product's packages are its base's: `why` follows the `from` chain to the base's lock.
+    let o = f
+        .project
+        .himg(&["why", "api.himg", "api", "libgreet", "--json"]);
+    assert_success(&o, "why in a product image");
+    assert_eq!(json(&o)["paths"][0]["request"], "libgreet");
     let worker1 = build("worker");
     assert_eq!(worker1["built"].as_u64().map(|b| b > 0), Some(true));
     let (a1, w1) = (
