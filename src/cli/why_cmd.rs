@@ -78,7 +78,14 @@ fn render(w: &Why) -> String {
         Some(v) => format!("{} {v}", w.package),
         None => w.package.clone(),
     };
-    if w.status == "excluded" {
+    if w.status == "excluded" && w.required_by.is_empty() {
+        // A lock written before `dropped` recorded what needed each package.
+        let _ = writeln!(
+            o,
+            "{} is excluded from image `{}` ({}); the lock does not record what needed it (`himg lock` records it)",
+            w.package, w.image, w.architecture
+        );
+    } else if w.status == "excluded" {
         let _ = writeln!(
             o,
             "{} is excluded from image `{}` ({}); it was needed by {}",
@@ -116,7 +123,7 @@ fn render(w: &Why) -> String {
             let _ = writeln!(o, "    {:width$}  {line}", s.from);
         }
     }
-    if w.paths.is_empty() {
+    if w.paths.is_empty() && !(w.status == "excluded" && w.required_by.is_empty()) {
         let _ = writeln!(o, "\n  no requested package leads to it");
     }
     if w.total_paths > w.paths.len() {
@@ -133,4 +140,70 @@ fn render(w: &Why) -> String {
         );
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::debian::deps::{DepEdge, Field};
+    use crate::debian::why::{PathStep, WhyPath};
+
+    fn step(
+        from: &str,
+        group: &str,
+        relation: &str,
+        target: &str,
+        provides: Option<&str>,
+    ) -> PathStep {
+        PathStep {
+            from: from.into(),
+            edge: DepEdge {
+                field: Field::Depends,
+                index: 0,
+                group: group.into(),
+                relation: relation.into(),
+                target: target.into(),
+                provides: provides.map(str::to_string),
+            },
+        }
+    }
+
+    #[test]
+    fn paths_show_the_relation_used_and_what_was_left_out() {
+        let w = Why {
+            package: "postfix".into(),
+            image: "app".into(),
+            architecture: "amd64".into(),
+            status: "installed",
+            version: Some("3.9".into()),
+            required_by: Vec::new(),
+            paths: vec![WhyPath {
+                request: "curl (>= 8)".into(),
+                package: "curl".into(),
+                steps: vec![
+                    step("curl", "libcurl4 | libcurl3", "libcurl4", "libcurl4", None),
+                    step("libcurl4", "mta", "mta", "postfix", Some("mta")),
+                ],
+            }],
+            total_paths: 7,
+        };
+        assert_eq!(
+            render(&w),
+            "postfix 3.9 is in image `app` (amd64):\n\
+             \n  curl → libcurl4 → postfix\n\
+             \x20   curl      requested as `curl (>= 8)`\n\
+             \x20   curl      Depends: libcurl4 | libcurl3 (libcurl4 chosen)\n\
+             \x20   libcurl4  Depends: mta (postfix provides mta)\n\
+             \n  … and 6 more shortest paths (--all shows them)\n"
+        );
+        let old = Why {
+            status: "excluded",
+            version: None,
+            paths: Vec::new(),
+            total_paths: 0,
+            ..w
+        };
+        assert!(render(&old).contains("the lock does not record what needed it"));
+        assert!(!render(&old).contains("no requested package"));
+    }
 }
