@@ -623,6 +623,13 @@ fn why_explains_each_package_from_the_lock_and_the_locked_debs() {
             "target": "alt-b",
         })
     );
+    // A virtual name: the paths to what provides it.
+    let o = f
+        .project
+        .himg(&["why", "fx.himg", "fx", "sh-provider", "--json"]);
+    assert_success(&o, "why sh-provider");
+    assert_eq!(json(&o)["status"], "virtual");
+    assert_eq!(json(&o)["provided_by"], serde_json::json!(["dash-fixture"]));
     // A requested package is its own reason.
     let o = f
         .project

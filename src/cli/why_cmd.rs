@@ -85,6 +85,15 @@ fn render(w: &Why) -> String {
             "{} is excluded from image `{}` ({}); the lock does not record what needed it (`himg lock` records it)",
             w.package, w.image, w.architecture
         );
+    } else if w.status == "virtual" {
+        let _ = writeln!(
+            o,
+            "{} is a virtual package; in image `{}` ({}) it is provided by {}:",
+            w.package,
+            w.image,
+            w.architecture,
+            w.provided_by.join(", ")
+        );
     } else if w.status == "excluded" {
         let _ = writeln!(
             o,
@@ -177,6 +186,7 @@ mod tests {
             status: "installed",
             version: Some("3.9".into()),
             required_by: Vec::new(),
+            provided_by: Vec::new(),
             paths: vec![WhyPath {
                 request: "curl (>= 8)".into(),
                 package: "curl".into(),

@@ -92,7 +92,7 @@ pub struct Why {
     pub package: String,
     pub image: String,
     pub architecture: String,
-    /// `"installed"` or `"excluded"`.
+    /// `"installed"`, `"excluded"`, or `"virtual"` (a name only installed packages provide).
     pub status: &'static str,
     /// The installed version, when installed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,7 +100,11 @@ pub struct Why {
     /// For an excluded package: the installed packages whose dependency it would have met.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub required_by: Vec<String>,
-    /// Shortest first; for an excluded package, the paths to what needed it.
+    /// For a virtual name: the installed packages that provide it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub provided_by: Vec<String>,
+    /// Shortest first; for an excluded package, the paths to what needed it; for a virtual name,
+    /// the paths to its providers.
     pub paths: Vec<WhyPath>,
     /// How many shortest paths there are (at most [`MAX_PATHS`]); more than `paths.len()` when
     /// the list was cut.
@@ -319,6 +323,14 @@ pub fn explain(
     } else if let Some(d) = dropped.iter().find(|d| d.name == package) {
         let targets: BTreeSet<String> = d.required_by.iter().cloned().collect();
         ("excluded", None, d.required_by.clone(), targets)
+    } else if let providers = packages
+        .iter()
+        .filter(|p| p.provides.iter().any(|pr| pr.name == package))
+        .map(|p| super::deps::display_name(p, native))
+        .collect::<BTreeSet<String>>()
+        && !providers.is_empty()
+    {
+        ("virtual", None, Vec::new(), providers)
     } else {
         return Err(WhyError::NotInImage {
             package: package.to_string(),
@@ -349,6 +361,11 @@ pub fn explain(
         status,
         version,
         required_by,
+        provided_by: if status == "virtual" {
+            targets.into_iter().collect()
+        } else {
+            Vec::new()
+        },
         paths,
         total_paths,
     })

@@ -83,6 +83,15 @@ fn virtual_packages_requested_packages_and_limits() {
     assert_eq!(step.edge.relation, "mta");
     assert_eq!(step.edge.provides.as_deref(), Some("mta"));
 
+    // A virtual name: the paths to the packages that provide it.
+    let why = explain("app", "amd64", &pkgs, &roots, &[], "mta", None).expect("why");
+    assert_eq!(why.status, "virtual");
+    assert_eq!(why.provided_by, ["postfix"]);
+    assert_eq!(
+        why.paths.iter().map(chain).collect::<Vec<_>>(),
+        ["curl → libcurl4 → postfix"]
+    );
+
     // A requested package is its own answer.
     let why = explain("app", "amd64", &pkgs, &roots, &[], "curl", None).expect("why");
     assert_eq!(why.paths.len(), 1);
