@@ -142,3 +142,33 @@ fn the_path_count_is_bounded() {
     let why = explain("app", "amd64", &pkgs, &roots, &[], "bottom", Some(5)).expect("why");
     assert_eq!((why.paths.len(), why.total_paths), (5, MAX_PATHS));
 }
+
+#[test]
+fn a_control_file_must_describe_the_locked_package() {
+    let locked = LockedPackage {
+        name: "libc6".into(),
+        version: "2.41-12".into(),
+        architecture: "amd64".into(),
+        source: "glibc".into(),
+        source_version: "2.41-12".into(),
+        repository: "debian".into(),
+        suite: "trixie".into(),
+        filename: "pool/main/g/glibc/libc6_2.41-12_amd64.deb".into(),
+        size: 1,
+        sha256: "ab".repeat(32),
+    };
+    let ok = binary_package(
+        &locked,
+        "Package: libc6\nVersion: 2.41-12\nArchitecture: amd64\nDepends: libgcc-s1\n",
+    )
+    .expect("matches");
+    assert_eq!(ok.depends.len(), 1);
+    let e = binary_package(
+        &locked,
+        "Package: libc6\nVersion: 2.41-11\nArchitecture: amd64\n",
+    )
+    .unwrap_err();
+    assert!(matches!(e, WhyError::Mismatch { .. }), "{e}");
+    let e = binary_package(&locked, "Version: 2.41-12\n").unwrap_err();
+    assert!(matches!(e, WhyError::Control { .. }), "{e}");
+}
