@@ -21,7 +21,7 @@ use crate::sbom::{self, Bom, Format};
 
 /// Version of what the analysis computes (SBOM rendering, policy rules); bump it whenever either
 /// changes so stored records are not reused.
-pub const RULES: u32 = 1;
+pub const RULES: u32 = 2;
 
 /// The parameters of an analysis derivation (they enter its key).
 #[derive(Debug, Clone, Serialize)]

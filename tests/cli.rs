@@ -92,7 +92,7 @@ fn usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     let out = project.himg(&["--help"]);
     assert_success(&out, "--help");
-    for sub in ["check", "fmt", "eval", "build", "graph", "store"] {
+    for sub in ["check", "fmt", "eval", "build", "graph", "store", "why"] {
         let out = project.himg(&[sub, "--help"]);
         assert_success(&out, sub);
     }

@@ -180,9 +180,19 @@ fn resolve_lock_build_rebuild_and_update() {
             "libgreet=1.0-1"
         ]
     );
+    // The exclusion is recorded with what needed it, in the lock, the report and the status line.
     assert_eq!(
         lock1["images"]["fx"]["dropped"],
-        serde_json::json!(["perl-fixture"])
+        serde_json::json!([{"name": "perl-fixture", "required_by": ["hello-fixture"]}])
+    );
+    assert_eq!(
+        first["dropped"],
+        serde_json::json!([{"name": "perl-fixture", "required_by": ["hello-fixture"]}])
+    );
+    assert!(
+        stderr(&o).contains("excluded perl-fixture (needed by hello-fixture)"),
+        "{}",
+        stderr(&o)
     );
     // The lock keeps the URL as the .himg wrote it (a `mirror://` URL stays one).
     assert_eq!(
@@ -510,6 +520,12 @@ fn golden_base_packages_are_locked_once_and_updates_cascade() {
     // The packages are locked in the file that declares them, never in the product's.
     assert!(f.project.path("platform.himg.lock").exists());
     assert!(!f.project.path("api.himg.lock").exists());
+    // A product's packages are its base's: `why` follows the `from` chain to the base's lock.
+    let o = f
+        .project
+        .himg(&["why", "api.himg", "api", "libgreet", "--json"]);
+    assert_success(&o, "why in a product image");
+    assert_eq!(json(&o)["paths"][0]["request"], "libgreet");
     let worker1 = build("worker");
     assert_eq!(worker1["built"].as_u64().map(|b| b > 0), Some(true));
     let (a1, w1) = (
@@ -552,4 +568,111 @@ fn golden_base_packages_are_locked_once_and_updates_cascade() {
         let text = String::from_utf8_lossy(&inspect.stdout).into_owned();
         assert!(text.contains("libgreet=1.1-1"), "{text}");
     }
+}
+
+/// `himg why`: the dependency paths from the requested packages, with the relation used at each
+/// step (a versioned dependency, a virtual package, an alternative); an excluded package says what
+/// needed it; a package the image does not have is refused (exit 1). Before any build the `.deb`s
+/// are fetched by their locked sha256; once the store has them it needs no network.
+#[test]
+fn why_explains_each_package_from_the_lock_and_the_locked_debs() {
+    let mut debs = base_debs();
+    debs.push(libgreet("1.0-1"));
+    let f = fixture(debs, |_| {});
+    assert_success(&f.project.himg(&["lock", "fx.himg"]), "lock");
+
+    // Nothing built yet: why fetches what it reads.
+    let o = f.project.himg(&["why", "fx.himg", "fx", "libgreet"]);
+    assert_success(&o, "why libgreet");
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        text.contains("libgreet 1.0-1 is in image `fx` (amd64):"),
+        "{text}"
+    );
+    assert!(text.contains("hello-fixture → libgreet"), "{text}");
+    assert!(text.contains("requested as `hello-fixture`"), "{text}");
+    assert!(
+        text.contains("hello-fixture  Depends: libgreet (>= 1.0)"),
+        "{text}"
+    );
+
+    // Built: the .debs are in the store, and why makes no request at all.
+    assert_success(&build(&f, &["--locked"]), "build");
+    let before = f.server.total_requests();
+    let o = f.project.himg(&["why", "fx.himg", "fx", "dash-fixture"]);
+    assert_success(&o, "why dash-fixture");
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        text.contains("Depends: sh-provider (dash-fixture provides sh-provider)"),
+        "{text}"
+    );
+    let o = f.project.himg(&["why", "fx.himg", "fx", "alt-b", "--json"]);
+    assert_success(&o, "why alt-b --json");
+    let answer = json(&o);
+    assert_eq!(answer["status"], "installed");
+    assert_eq!(answer["version"], "2.0");
+    assert_eq!(answer["total_paths"], 1);
+    assert_eq!(answer["paths"][0]["request"], "hello-fixture");
+    assert_eq!(
+        answer["paths"][0]["steps"][0],
+        serde_json::json!({
+            "from": "hello-fixture",
+            "field": "Depends",
+            "group": "alt-missing | alt-b",
+            "relation": "alt-b",
+            "target": "alt-b",
+        })
+    );
+    // A virtual name: the paths to what provides it.
+    let o = f
+        .project
+        .himg(&["why", "fx.himg", "fx", "sh-provider", "--json"]);
+    assert_success(&o, "why sh-provider");
+    assert_eq!(json(&o)["status"], "virtual");
+    assert_eq!(json(&o)["provided_by"], serde_json::json!(["dash-fixture"]));
+    // A requested package is its own reason.
+    let o = f
+        .project
+        .himg(&["why", "fx.himg", "fx", "hello-fixture", "--json"]);
+    assert_success(&o, "why hello-fixture");
+    assert_eq!(json(&o)["paths"][0]["steps"], serde_json::json!([]));
+    assert_eq!(
+        f.server.total_requests(),
+        before,
+        "why reads the store, not the network"
+    );
+
+    // The excluded package: what needed it, and the paths to that.
+    let o = f.project.himg(&["why", "fx.himg", "fx", "perl-fixture"]);
+    assert_success(&o, "why perl-fixture");
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        text.contains(
+            "perl-fixture is excluded from image `fx` (amd64); it was needed by hello-fixture"
+        ),
+        "{text}"
+    );
+    let o = f
+        .project
+        .himg(&["why", "fx.himg", "fx", "perl-fixture", "--json"]);
+    assert_eq!(json(&o)["status"], "excluded");
+    assert_eq!(
+        json(&o)["required_by"],
+        serde_json::json!(["hello-fixture"])
+    );
+
+    // Not in the image: refused, exit 1, naming the package and the image.
+    let o = f.project.himg(&["why", "fx.himg", "fx", "conflicting"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("`conflicting` is not in image `fx` (amd64)"),
+        "{}",
+        stderr(&o)
+    );
+    // Another architecture than the image's: refused the same way.
+    let o = f
+        .project
+        .himg(&["why", "fx.himg", "fx", "libgreet", "--arch", "arm64"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("arm64"), "{}", stderr(&o));
 }

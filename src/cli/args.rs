@@ -52,6 +52,8 @@ pub enum Command {
     Lock(LockArgs),
     /// Re-resolve packages against the newest indexes; show and write what changes.
     Update(UpdateArgs),
+    /// Why is a Debian package in an image: the dependency paths from the requested packages.
+    Why(WhyArgs),
     /// Push an image of an OCI layout to a registry (only missing blobs are uploaded).
     Push(PushArgs),
     /// Pull an image from a registry into an OCI layout.
@@ -314,6 +316,25 @@ pub struct RunArgs {
 pub struct LockArgs {
     /// The .himg file.
     pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct WhyArgs {
+    /// The .himg file.
+    pub file: PathBuf,
+    /// The image (as named in the file).
+    pub image: String,
+    /// The package to explain.
+    pub package: String,
+    /// The architecture (default: the image's first).
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Show every shortest path (up to 1000), not only the first five.
+    #[arg(long)]
+    pub all: bool,
+    /// Print the answer as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -227,12 +227,7 @@ fn build_analysed(
                 .unwrap_or(0);
         }
     }
-    let dropped: std::collections::BTreeSet<String> = opts
-        .debian
-        .locks
-        .values()
-        .flat_map(|l| l.dropped.iter().cloned())
-        .collect();
+    let dropped = dropped_packages(opts.debian.locks.values());
     if args.json {
         let images_json: Vec<serde_json::Value> = images
             .iter()
@@ -286,14 +281,8 @@ fn build_analysed(
             },
         }));
     }
-    if !dropped.is_empty() {
-        printer.status(
-            "Dropped",
-            &format!(
-                "{} (excluded; the lock records what needed them)",
-                dropped.iter().cloned().collect::<Vec<_>>().join(", ")
-            ),
-        );
+    for d in &dropped {
+        printer.status("Dropped", &format!("excluded {d}"));
     }
     if removed_files > 0 {
         printer.status(
@@ -332,6 +321,28 @@ fn build_analysed(
         ),
     );
     Ok(analysed)
+}
+
+/// The excluded packages of these locks that something needed, merged by name (what needed each,
+/// over every image, sorted).
+fn dropped_packages<'a>(
+    locks: impl Iterator<Item = &'a crate::debian::lockfile::LockedImage>,
+) -> Vec<crate::debian::lockfile::DroppedPackage> {
+    let mut by_name: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        std::collections::BTreeMap::new();
+    for d in locks.flat_map(|l| l.dropped.iter()) {
+        by_name
+            .entry(d.name.clone())
+            .or_default()
+            .extend(d.required_by.iter().cloned());
+    }
+    by_name
+        .into_iter()
+        .map(|(name, by)| crate::debian::lockfile::DroppedPackage {
+            name,
+            required_by: by.into_iter().collect(),
+        })
+        .collect()
 }
 
 /// The registry bases along the images' `from` chains, pulled into the store when missing.

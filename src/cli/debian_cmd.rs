@@ -171,6 +171,11 @@ pub fn lock(global: &GlobalArgs, args: &LockArgs, printer: &Printer) -> Result<E
         .map(Vec::len)
         .sum();
     printer.status("Locked", &format!("{count} packages in {}", path.display()));
+    for (image, locked) in &lock.images {
+        for d in &locked.dropped {
+            printer.status("Dropped", &format!("excluded {d} from image `{image}`"));
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -37,6 +37,8 @@ pub enum CliError {
     #[error(transparent)]
     Lock(#[from] crate::debian::lockfile::LockError),
     #[error(transparent)]
+    Why(#[from] crate::debian::why::WhyError),
+    #[error(transparent)]
     Fetch(#[from] crate::debian::fetch::FetchError),
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
@@ -89,6 +91,11 @@ impl CliError {
             CliError::Load(_) => 1,
             CliError::NoSuchImage { .. } | CliError::NoImages { .. } => 1,
             CliError::StaleLock { .. } => 1,
+            CliError::Why(
+                crate::debian::why::WhyError::NotInImage { .. }
+                | crate::debian::why::WhyError::NoPackages { .. }
+                | crate::debian::why::WhyError::NoArchitecture { .. },
+            ) => 1,
             CliError::TestsFailed { .. } => 6,
             CliError::ImageSelect { .. } => 1,
             CliError::PolicyViolation { .. } => 5,
@@ -129,6 +136,9 @@ impl CliError {
                     .collect::<Vec<_>>()
                     .join(", ")
             )),
+            CliError::Why(crate::debian::why::WhyError::NotInImage { .. }) => Some(
+                "the image's lock lists what it installs (`FILE.himg.lock`, under `architectures`) and what its exclusions dropped (`dropped`)".into(),
+            ),
             CliError::StaleLock { lock, .. } => Some(format!(
                 "run `himg lock` to resolve the packages again and review the change to `{lock}`"
             )),

@@ -25,6 +25,7 @@ mod registry_cmd;
 mod store_cmd;
 mod test_cmd;
 mod vuln_cmd;
+mod why_cmd;
 
 use std::process::ExitCode;
 
@@ -76,6 +77,7 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
         Command::Pull(a) => registry_cmd::pull(a, printer),
         Command::Lock(a) => debian_cmd::lock(&cli.global, a, printer),
         Command::Update(a) => debian_cmd::update(&cli.global, a, printer),
+        Command::Why(a) => why_cmd::why(&cli.global, a, printer),
         Command::Inspect(a) => image_cmd::inspect(&cli.global, a, printer),
         Command::Diff(a) => image_cmd::diff(&cli.global, a, printer),
         Command::Store(s) => store_cmd::run(&cli.global, s, printer),

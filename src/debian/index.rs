@@ -76,12 +76,20 @@ pub struct BinaryPackage {
 impl BinaryPackage {
     /// Builds a package from one stanza of a Packages index.
     pub fn from_stanza(stanza: Stanza) -> Result<Self, ControlError> {
-        let fields = Self::typed_fields(&stanza)?;
+        let fields = Self::typed_fields(&stanza, true)?;
         Ok(BinaryPackage { stanza, ..fields })
     }
 
-    /// Everything but the stanza itself (which the caller moves in afterwards).
-    fn typed_fields<'a>(stanza: &'a Stanza) -> Result<Self, ControlError> {
+    /// Builds a package from a control or dpkg status stanza, which has no `Filename`, `Size`
+    /// or `SHA256` (they are left empty) — for relations among installed packages only.
+    pub fn from_installed(stanza: Stanza) -> Result<Self, ControlError> {
+        let fields = Self::typed_fields(&stanza, false)?;
+        Ok(BinaryPackage { stanza, ..fields })
+    }
+
+    /// Everything but the stanza itself (which the caller moves in afterwards); `index` requires
+    /// the fields only an index has.
+    fn typed_fields<'a>(stanza: &'a Stanza, index: bool) -> Result<Self, ControlError> {
         // One pass over the fields instead of a lookup per field.
         let mut slot: [Option<&str>; FIELDS.len()] = [None; FIELDS.len()];
         for (n, v) in stanza.fields() {
@@ -141,20 +149,24 @@ impl BinaryPackage {
             .parse()
             .map_err(|e: super::version::VersionError| invalid("Version", vtext, e.to_string()))?;
         let architecture = required(architecture, "Architecture")?.to_string();
-        let filename = required(filename, "Filename")?.to_string();
-        let size_text = required(size, "Size")?;
-        let size = size_text
-            .parse::<u64>()
-            .map_err(|e| invalid("Size", size_text, e.to_string()))?;
-        let sha256 = required(sha256, "SHA256")?;
-        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(invalid(
-                "SHA256",
-                sha256,
-                "expected 64 hexadecimal digits".into(),
-            ));
-        }
-        let sha256 = sha256.to_ascii_lowercase();
+        let (filename, size, sha256) = if index {
+            let filename = required(filename, "Filename")?.to_string();
+            let size_text = required(size, "Size")?;
+            let size = size_text
+                .parse::<u64>()
+                .map_err(|e| invalid("Size", size_text, e.to_string()))?;
+            let sha256 = required(sha256, "SHA256")?;
+            if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(invalid(
+                    "SHA256",
+                    sha256,
+                    "expected 64 hexadecimal digits".into(),
+                ));
+            }
+            (filename, size, sha256.to_ascii_lowercase())
+        } else {
+            (String::new(), 0, String::new())
+        };
         let multi_arch = match multi_arch {
             None => MultiArch::No,
             Some(m) => match m.to_ascii_lowercase().as_str() {

@@ -11,8 +11,12 @@
 //!       "repositories": [ { "name", "url", "suites": [ { "suite", "codename", "date", "inrelease_sha256" } ] } ],
 //!       "architectures": { "amd64": [ { "name", "version", "architecture", "source", "source_version",
 //!                                        "repository", "suite", "filename", "size", "sha256" } ] },
-//!       "dropped": [ "perl-base" ] } } }
+//!       "dropped": [ { "name": "perl-base", "required_by": [ "debconf" ] } ] } } }
 //! ```
+//!
+//! `dropped` lists the excluded packages that something depended on, each with the installed
+//! packages that depended on it (sorted, over every architecture). Locks written before that was
+//! recorded hold plain names (`"dropped": [ "perl-base" ]`); they still read, with `required_by` empty.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,9 +39,59 @@ pub struct LockedImage {
     pub repositories: Vec<LockedRepository>,
     /// Per architecture, the packages sorted by name.
     pub architectures: BTreeMap<String, Vec<LockedPackage>>,
-    /// Excluded packages that something depended on.
+    /// Excluded packages that something depended on, sorted by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub dropped: Vec<String>,
+    pub dropped: Vec<DroppedPackage>,
+}
+
+/// An excluded package that installed packages depended on.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(from = "DroppedEntry")]
+pub struct DroppedPackage {
+    pub name: String,
+    /// The installed packages whose dependency it would have met, sorted; empty in locks written
+    /// before this was recorded.
+    #[serde(default)]
+    pub required_by: Vec<String>,
+}
+
+impl std::fmt::Display for DroppedPackage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.required_by.is_empty() {
+            f.write_str(&self.name)
+        } else {
+            write!(
+                f,
+                "{} (needed by {})",
+                self.name,
+                self.required_by.join(", ")
+            )
+        }
+    }
+}
+
+/// `dropped` entries as written: an object, or a plain name (locks before `required_by`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum DroppedEntry {
+    Name(String),
+    Full {
+        name: String,
+        #[serde(default)]
+        required_by: Vec<String>,
+    },
+}
+
+impl From<DroppedEntry> for DroppedPackage {
+    fn from(entry: DroppedEntry) -> Self {
+        match entry {
+            DroppedEntry::Name(name) => DroppedPackage {
+                name,
+                required_by: Vec::new(),
+            },
+            DroppedEntry::Full { name, required_by } => DroppedPackage { name, required_by },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,5 +262,37 @@ mod tests {
         assert_eq!(back, lock);
         assert_eq!(back.to_text(), text);
         assert!(text.find("\"architecture\"") < text.find("\"filename\""));
+    }
+
+    #[test]
+    fn dropped_records_what_needed_it_and_old_plain_names_still_read() {
+        let old = r#"{"version": 1, "images": {"base": {"inputs": "b3:00", "repositories": [],
+            "architectures": {}, "dropped": ["perl-base"]}}}"#;
+        let lock: LockFile = serde_json::from_str(old).expect("old lock");
+        let dropped = &lock.images["base"].dropped;
+        assert_eq!(
+            dropped,
+            &[DroppedPackage {
+                name: "perl-base".into(),
+                required_by: Vec::new()
+            }]
+        );
+        let mut lock = lock;
+        if let Some(img) = lock.images.get_mut("base") {
+            img.dropped[0].required_by = vec!["debconf".into(), "libc-bin".into()];
+        }
+        let text = lock.to_text();
+        assert!(
+            text.contains(
+                "\"name\": \"perl-base\",\n          \"required_by\": [\n            \"debconf\""
+            ),
+            "{text}"
+        );
+        let back: LockFile = serde_json::from_str(&text).expect("new lock");
+        assert_eq!(back, lock);
+        assert_eq!(
+            back.images["base"].dropped[0].to_string(),
+            "perl-base (needed by debconf, libc-bin)"
+        );
     }
 }

@@ -11,7 +11,7 @@ use super::control::{Op, Relation, parse_relations};
 use super::fetch::Fetcher;
 use super::index::parse_packages;
 use super::keyring::Keyring;
-use super::lockfile::{LockedImage, LockedPackage, LockedRepository, LockedSuite};
+use super::lockfile::{DroppedPackage, LockedImage, LockedPackage, LockedRepository, LockedSuite};
 use super::mirror::MirrorResolver;
 use super::release::{fetch_verified_index, verify_inrelease};
 use super::resolve::{Request, Universe, resolve};
@@ -161,7 +161,7 @@ pub fn lock_image(
         .collect::<Result<_, _>>()?;
     let exclude: BTreeSet<String> = packages.exclude.iter().cloned().collect();
     let mut architectures = BTreeMap::new();
-    let mut dropped = BTreeSet::new();
+    let mut dropped: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (arch, universe) in &universes {
         let request = Request {
             install: install.clone(),
@@ -175,7 +175,10 @@ pub fn lock_image(
             source: Box::new(source),
         })?;
         for d in &resolution.dropped {
-            dropped.insert(d.name.clone());
+            dropped
+                .entry(d.name.clone())
+                .or_default()
+                .extend(d.required_by.iter().cloned());
         }
         let mut locked: Vec<LockedPackage> = resolution
             .packages
@@ -206,6 +209,12 @@ pub fn lock_image(
         inputs: inputs_hash(spec, packages, cx.loader)?,
         repositories,
         architectures,
-        dropped: dropped.into_iter().collect(),
+        dropped: dropped
+            .into_iter()
+            .map(|(name, by)| DroppedPackage {
+                name,
+                required_by: by.into_iter().collect(),
+            })
+            .collect(),
     })
 }

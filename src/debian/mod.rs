@@ -9,6 +9,7 @@
 pub mod build;
 pub mod cabundle;
 pub mod control;
+pub mod deps;
 pub mod dpkgdb;
 pub mod elf;
 pub mod fetch;
@@ -25,6 +26,7 @@ pub mod release;
 pub mod resolve;
 pub mod unpack;
 pub mod version;
+pub mod why;
 
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use himg_lang::{ImageSpec, PackagesSpec};
 
-use super::lockfile::LockedImage;
+use super::lockfile::{LockedImage, LockedPackage};
 use crate::plan::{BuildGraph, LayerItem, LayerStep, NodeId, PlanError, Step};
 
 /// Layer budget of an image with packages when `max_layers` is not set (runtimes fail near 125).
@@ -71,16 +71,8 @@ pub fn add_package_layers(
             {
                 continue;
             }
-            let base = repo_url(&p.repository)?;
-            let fetch = graph.add(
-                format!("{}_{}_{}.deb", p.name, p.version, p.architecture),
-                Step::FetchDeb {
-                    sha256: p.sha256.clone(),
-                    size: p.size,
-                    url: format!("{}/{}", base.trim_end_matches('/'), p.filename),
-                },
-                Vec::new(),
-            );
+            let (name, step) = fetch_step(p, &repo_url(&p.repository)?);
+            let fetch = graph.add(name, step, Vec::new());
             let unpack = graph.add(
                 format!("{} {}", p.name, p.version),
                 Step::UnpackDeb {
@@ -149,6 +141,19 @@ pub fn add_package_layers(
         arch_layers.push((layer, "himg: dpkg database and generated files".into()));
     }
     Ok(())
+}
+
+/// The fixed-output download of one locked `.deb` (its key is the sha256: any mirror serves it),
+/// with its node name; `base` is the repository's resolved base URL.
+pub fn fetch_step(p: &LockedPackage, base: &str) -> (String, Step) {
+    (
+        format!("{}_{}_{}.deb", p.name, p.version, p.architecture),
+        Step::FetchDeb {
+            sha256: p.sha256.clone(),
+            size: p.size,
+            url: format!("{}/{}", base.trim_end_matches('/'), p.filename),
+        },
+    )
 }
 
 fn package_layer_step(spec: &ImageSpec, epoch: u64, inputs: usize) -> Step {

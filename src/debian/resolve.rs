@@ -372,6 +372,69 @@ fn priority_rank(p: &BinaryPackage) -> u8 {
     }
 }
 
+/// How a package meets a relation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Met {
+    /// By its own name (and version).
+    Name,
+    /// Through `Provides: NAME` (with the provided version, if any).
+    Provides(Relation),
+}
+
+/// The resolver's Multi-Arch rule: may `p` meet a relation with qualifier `qual` (`:any`,
+/// `:native`, `:arch`) from a package of architecture `ctx`? `Architecture: all` counts as
+/// `native`.
+pub fn arch_fits(qual: Option<&str>, ctx: &str, native: &str, p: &BinaryPackage) -> bool {
+    let a = if p.architecture == "all" {
+        native
+    } else {
+        p.architecture.as_str()
+    };
+    match qual {
+        None => a == ctx || p.multi_arch == MultiArch::Foreign,
+        Some("any") => matches!(p.multi_arch, MultiArch::Allowed | MultiArch::Foreign),
+        Some("native") => a == native,
+        Some(x) => a == x,
+    }
+}
+
+/// Does `p` meet `rel` (asked by a package of architecture `ctx`), by its name or through a
+/// `Provides`? A versioned relation is met only by a fitting version or `Provides: x (= v)`.
+pub fn meets(rel: &Relation, ctx: &str, native: &str, p: &BinaryPackage) -> Option<Met> {
+    if !arch_fits(rel.arch_qualifier.as_deref(), ctx, native, p) {
+        return None;
+    }
+    if p.name == rel.name && rel.version_matches(Some(&p.version)) {
+        return Some(Met::Name);
+    }
+    p.provides
+        .iter()
+        .find(|pr| pr.name == rel.name && rel.version_matches(pr.version.as_ref().map(|v| &v.1)))
+        .map(|pr| Met::Provides(pr.clone()))
+}
+
+/// apt's `CompareProviders` for two packages meeting `rel`, up to the package ID (which only a
+/// [`Universe`] knows): the package that really has the name first, then `Essential`, then
+/// `Important`/`Protected`, then the architecture rank, then the more important `Priority`.
+pub fn compare_providers(
+    rel: &Relation,
+    pa: &BinaryPackage,
+    pb: &BinaryPackage,
+    arch_rank: &dyn Fn(&BinaryPackage) -> usize,
+) -> std::cmp::Ordering {
+    // `false < true`, so compare "b" against "a" where true must sort first.
+    (pb.name == rel.name)
+        .cmp(&(pa.name == rel.name))
+        .then_with(|| pb.essential.cmp(&pa.essential))
+        .then_with(|| {
+            let ia = flag_yes(pa, "Important") || flag_yes(pa, "Protected");
+            let ib = flag_yes(pb, "Important") || flag_yes(pb, "Protected");
+            ib.cmp(&ia)
+        })
+        .then_with(|| arch_rank(pa).cmp(&arch_rank(pb)))
+        .then_with(|| priority_rank(pa).cmp(&priority_rank(pb)))
+}
+
 fn flag_yes(p: &BinaryPackage, field: &str) -> bool {
     p.stanza
         .get(field)
@@ -546,27 +609,12 @@ impl<'u> Solver<'u> {
 
     /// Multi-Arch rule: may `p` meet a relation with this qualifier from context `ctx`?
     fn arch_ok(&self, qual: Option<&str>, ctx: &str, p: &BinaryPackage) -> bool {
-        let a = self.archkey(p);
-        match qual {
-            None => a == ctx || p.multi_arch == MultiArch::Foreign,
-            Some("any") => matches!(p.multi_arch, MultiArch::Allowed | MultiArch::Foreign),
-            Some("native") => a == self.native,
-            Some(x) => a == x,
-        }
+        arch_fits(qual, ctx, &self.native, p)
     }
 
     /// Does package `id` meet `rel` (by its name or through a Provides)?
     fn meets(&self, rel: &Relation, ctx: &str, id: PkgId) -> bool {
-        let p = self.u.pkg(id);
-        if !self.arch_ok(rel.arch_qualifier.as_deref(), ctx, p) {
-            return false;
-        }
-        if p.name == rel.name && rel.version_matches(Some(&p.version)) {
-            return true;
-        }
-        p.provides
-            .iter()
-            .any(|pr| pr.name == rel.name && rel.version_matches(pr.version.as_ref().map(|v| &v.1)))
+        meets(rel, ctx, &self.native, self.u.pkg(id)).is_some()
     }
 
     /// Selected packages (real or phantom) meeting `rel`.
@@ -629,17 +677,7 @@ impl<'u> Solver<'u> {
             let k = self.archkey(p);
             self.archs.iter().position(|x| x == k).unwrap_or(usize::MAX)
         };
-        // `false < true`, so compare "b" against "a" where true must sort first.
-        (pb.name == rel.name)
-            .cmp(&(pa.name == rel.name))
-            .then_with(|| pb.essential.cmp(&pa.essential))
-            .then_with(|| {
-                let ia = flag_yes(pa, "Important") || flag_yes(pa, "Protected");
-                let ib = flag_yes(pb, "Important") || flag_yes(pb, "Protected");
-                ib.cmp(&ia)
-            })
-            .then_with(|| arch_rank(pa).cmp(&arch_rank(pb)))
-            .then_with(|| priority_rank(pa).cmp(&priority_rank(pb)))
+        compare_providers(rel, pa, pb, &arch_rank)
             .then_with(|| self.u.apt_id(&pb.name).cmp(&self.u.apt_id(&pa.name)))
             .then_with(|| a.cmp(&b))
     }

@@ -486,31 +486,22 @@ fn decoder<'a>(compression: &'static str, r: Box<dyn Read + 'a>) -> io::Result<B
     })
 }
 
-/// Unpack one `.deb` read from `reader`. Regular-file contents go to `sink`; everything else is returned.
-pub fn unpack_deb(
-    reader: impl Read,
-    name_for_errors: &str,
-    opts: &UnpackOptions,
-    sink: &mut dyn ContentSink,
-) -> Result<UnpackedDeb, DebError> {
-    let package = name_for_errors.to_owned();
+/// Reads the first `ar` member, which must be `debian-binary` holding exactly `"2.0\n"`.
+fn check_debian_binary<R: Read>(ar: &mut ar::Archive<R>, package: &str) -> Result<(), DebError> {
     let container = |source| DebError::Container {
-        package: package.clone(),
+        package: package.to_owned(),
         source,
     };
-    let mut ar = ar::Archive::new(reader);
-
-    // 1. debian-binary
     let mut first = ar
         .next_entry()
         .ok_or_else(|| DebError::MissingMember {
-            package: package.clone(),
+            package: package.to_owned(),
             member: "debian-binary",
         })?
         .map_err(container)?;
     if first.header().identifier() != b"debian-binary" {
         return Err(DebError::BadDebianBinary {
-            package,
+            package: package.to_owned(),
             found: format!(
                 "member `{}`",
                 String::from_utf8_lossy(first.header().identifier())
@@ -524,11 +515,52 @@ pub fn unpack_deb(
         .map_err(container)?;
     if version != b"2.0\n" {
         return Err(DebError::BadDebianBinary {
-            package,
+            package: package.to_owned(),
             found: String::from_utf8_lossy(&version).into_owned(),
         });
     }
-    drop(first);
+    Ok(())
+}
+
+/// The `control` file of a `.deb`, read with the same checks as [`unpack_deb`] but without
+/// reading the data archive (what `himg why` needs of a package: its relations).
+pub fn control_of_deb(reader: impl Read, name_for_errors: &str) -> Result<String, DebError> {
+    let package = name_for_errors.to_owned();
+    let mut ar = ar::Archive::new(reader);
+    check_debian_binary(&mut ar, &package)?;
+    while let Some(member) = ar.next_entry() {
+        let mut member = member.map_err(|source| DebError::Container {
+            package: package.clone(),
+            source,
+        })?;
+        let name = String::from_utf8_lossy(member.header().identifier()).into_owned();
+        if name.starts_with('_') {
+            continue;
+        }
+        let compression =
+            member_compression(&package, &name, "control", "control.tar[.gz|.xz|.zst]")?;
+        return Ok(read_control(&mut member, compression, &package, &name)?.control);
+    }
+    Err(DebError::MissingMember {
+        package,
+        member: "control.tar",
+    })
+}
+
+/// Unpack one `.deb` read from `reader`. Regular-file contents go to `sink`; everything else is returned.
+pub fn unpack_deb(
+    reader: impl Read,
+    name_for_errors: &str,
+    opts: &UnpackOptions,
+    sink: &mut dyn ContentSink,
+) -> Result<UnpackedDeb, DebError> {
+    let package = name_for_errors.to_owned();
+    let container = |source| DebError::Container {
+        package: package.clone(),
+        source,
+    };
+    let mut ar = ar::Archive::new(reader);
+    check_debian_binary(&mut ar, &package)?;
 
     let mut control: Option<ControlParts> = None;
     let mut data: Option<(DataParts, &'static str)> = None;

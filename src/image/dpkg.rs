@@ -101,6 +101,7 @@ pub(crate) fn package_of(stanza: &Stanza) -> Option<InstalledPackage> {
     depends.extend(clauses(stanza.get("depends")));
     Some(InstalledPackage {
         provides: clauses(stanza.get("provides")),
+        multi_arch: stanza.get("multi-arch").map(|m| m.trim().to_string()),
         installed_size_kib: stanza
             .get("installed-size")
             .and_then(|s| s.trim().parse().ok()),

@@ -110,6 +110,9 @@ pub struct InstalledPackage {
     pub depends: Vec<String>,
     /// `Provides` as written, one entry per clause.
     pub provides: Vec<String>,
+    /// `Multi-Arch`, when recorded (`same`, `foreign`, `allowed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multi_arch: Option<String>,
     /// `Installed-Size` in KiB, when recorded.
     pub installed_size_kib: Option<u64>,
     /// Paths the package owns (from `var/lib/dpkg/info/NAME[:ARCH].list`), spelled as in

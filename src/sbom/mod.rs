@@ -15,6 +15,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha1::Digest as _;
 
+use crate::debian::control::Stanza;
+use crate::debian::deps;
+use crate::debian::index::BinaryPackage;
 use crate::debian::lockfile::LockedPackage;
 use crate::image::{FileKind, ImageView, InstalledPackage};
 
@@ -225,56 +228,31 @@ pub fn uuid5(name: &str) -> String {
     )
 }
 
-/// The package names a `Depends` clause (`a (>= 1) | b:any`) can be satisfied by, in order.
-fn alternatives(clause: &str) -> Vec<String> {
-    clause
-        .split('|')
-        .filter_map(|alt| {
-            let name = alt
-                .trim()
-                .split(|c: char| c.is_whitespace() || c == '(' || c == '[' || c == '<')
-                .next()?;
-            let name = name.split(':').next().unwrap_or(name);
-            (!name.is_empty()).then(|| name.to_string())
+/// For each installed package (by name, `name:arch` for another architecture than `native`), the
+/// installed packages its `Depends`/`Pre-Depends` groups resolve to: per group, the solution the
+/// resolver would choose among the installed ones ([`crate::debian::deps`]). A package whose status
+/// stanza does not parse has no dependencies and meets none.
+pub fn resolve_dependencies(
+    packages: &[InstalledPackage],
+    native: &str,
+) -> BTreeMap<String, Vec<String>> {
+    let parsed: Vec<BinaryPackage> = packages
+        .iter()
+        .filter_map(|p| {
+            let mut fields = vec![
+                ("Package", p.name.clone()),
+                ("Version", p.version.clone()),
+                ("Architecture", p.architecture.clone()),
+                ("Depends", p.depends.join(", ")),
+                ("Provides", p.provides.join(", ")),
+            ];
+            if let Some(m) = &p.multi_arch {
+                fields.push(("Multi-Arch", m.clone()));
+            }
+            BinaryPackage::from_installed(Stanza::from_fields(fields)).ok()
         })
-        .collect()
-}
-
-/// For each installed package, the installed packages its `Depends`/`Pre-Depends` clauses resolve to:
-/// per clause, the first alternative that is installed by name, else one that provides it.
-pub fn resolve_dependencies(packages: &[InstalledPackage]) -> BTreeMap<String, Vec<String>> {
-    let installed: BTreeSet<&str> = packages.iter().map(|p| p.name.as_str()).collect();
-    let mut providers: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
-    for p in packages {
-        for clause in &p.provides {
-            for virt in alternatives(clause) {
-                providers.entry(virt).or_default().insert(p.name.as_str());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    for p in packages {
-        let mut deps = BTreeSet::new();
-        for clause in &p.depends {
-            let found = alternatives(clause).into_iter().find_map(|alt| {
-                if installed.contains(alt.as_str()) {
-                    Some(alt)
-                } else {
-                    providers
-                        .get(&alt)
-                        .and_then(|s| s.iter().next())
-                        .map(|s| s.to_string())
-                }
-            });
-            if let Some(dep) = found
-                && dep != p.name
-            {
-                deps.insert(dep);
-            }
-        }
-        out.insert(p.name.clone(), deps.into_iter().collect());
-    }
-    out
+        .collect();
+    deps::first_solutions(&deps::dependency_edges(&parsed, native))
 }
 
 impl Bom {
@@ -299,7 +277,7 @@ impl Bom {
             ),
         };
         let distro = distro(view, input.contents, input.codenames);
-        let deps = resolve_dependencies(&view.packages);
+        let deps = resolve_dependencies(&view.packages, &arch);
         let packages = view
             .packages
             .iter()
@@ -331,7 +309,10 @@ impl Bom {
                             .map_or(l.filename.as_str(), |(_, f)| f)
                             .to_string()
                     }),
-                    depends_on: deps.get(&p.name).cloned().unwrap_or_default(),
+                    depends_on: deps
+                        .get(&deps::qualified_name(&p.name, &p.architecture, &arch))
+                        .cloned()
+                        .unwrap_or_default(),
                 }
             })
             .collect();

@@ -147,6 +147,7 @@ impl TestImage {
             source_version: version.into(),
             depends: depends.iter().map(|s| s.to_string()).collect(),
             provides: provides.iter().map(|s| s.to_string()).collect(),
+            multi_arch: None,
             installed_size_kib: Some(1),
             files: files.iter().map(|s| s.to_string()).collect(),
             layer: Some(0),
@@ -280,4 +281,16 @@ fn distro_falls_back_to_the_lock_codename() {
     assert_eq!(distro(&t.view, &none, &["sid".into()]), None);
     assert_eq!(uuid5("a").len(), 36);
     assert_eq!(&uuid5("a")[14..15], "5");
+}
+
+/// Resolved `Depends` follow the resolver's rules: a version that does not fit meets nothing, so
+/// the next alternative is the one (the SBOM used to take the first alternative installed by name).
+#[test]
+fn resolved_dependencies_respect_versions_like_the_resolver() {
+    let mut t = TestImage::new("demo");
+    t.package("libold", "1.0", &[], &[], &[])
+        .package("libnew", "3.0", &[], &[], &[])
+        .package("app", "1.0", &["libold (>= 2.0) | libnew"], &[], &[]);
+    let deps = resolve_dependencies(&t.view.packages, "amd64");
+    assert_eq!(deps["app"], ["libnew"]);
 }

@@ -464,3 +464,30 @@ fn unpacker_does_no_file_io() {
         assert!(!src.contains(needle), "unpack.rs uses {needle}");
     }
 }
+
+/// `himg why` reads only the control file, with the same container checks as unpacking.
+#[test]
+fn control_of_deb_reads_the_control_file_and_refuses_what_unpacking_refuses() {
+    use super::super::unpack::control_of_deb;
+    let deb = synthetic_deb("evil", &[Dir("./")]);
+    let control = control_of_deb(deb.as_slice(), "evil").expect("control");
+    assert!(control.contains("Package: evil"), "{control}");
+
+    let bad_version = build_ar(&[
+        ("debian-binary", b"3.0\n".to_vec()),
+        ("control.tar", control_tar("evil")),
+    ]);
+    let e = control_of_deb(bad_version.as_slice(), "evil").unwrap_err();
+    assert!(matches!(e, DebError::BadDebianBinary { .. }), "{e}");
+
+    let bz2 = build_ar(&[
+        ("debian-binary", b"2.0\n".to_vec()),
+        ("control.tar.bz2", control_tar("evil")),
+    ]);
+    let e = control_of_deb(bz2.as_slice(), "evil").unwrap_err();
+    assert!(matches!(e, DebError::UnsupportedCompression { .. }), "{e}");
+
+    let no_control = build_ar(&[("debian-binary", b"2.0\n".to_vec())]);
+    let e = control_of_deb(no_control.as_slice(), "evil").unwrap_err();
+    assert!(matches!(e, DebError::MissingMember { .. }), "{e}");
+}

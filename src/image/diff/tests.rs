@@ -26,6 +26,7 @@ fn pkg(name: &str, version: &str) -> InstalledPackage {
         source_version: version.to_owned(),
         depends: vec![],
         provides: vec![],
+        multi_arch: None,
         installed_size_kib: None,
         files: vec![],
         layer: Some(0),

@@ -27,6 +27,7 @@ fn report_groups_packages_by_layer() {
         source_version: "1.0".into(),
         depends: vec![],
         provides: vec![],
+        multi_arch: None,
         installed_size_kib: Some(1),
         files: vec![],
         layer: Some(layer),
