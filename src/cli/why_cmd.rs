@@ -10,7 +10,7 @@ use crate::debian::why::{self, Why};
 use crate::load::load_file;
 
 pub fn why(global: &GlobalArgs, args: &WhyArgs, printer: &Printer) -> Result<ExitCode, CliError> {
-    let loaded = load_file(&args.file)?;
+    let loaded = load_file(&args.file, global.project_root.as_deref())?;
     let specs = super::build::select(&loaded, std::slice::from_ref(&args.image), &args.file)?;
     let Some(spec) = specs.first() else {
         return Ok(ExitCode::SUCCESS);
