@@ -735,7 +735,12 @@ pub fn parse_date(s: &str) -> Option<i64> {
         "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
     ]
     .iter()
-    .position(|m| mon.len() >= 3 && mon[..3].eq_ignore_ascii_case(m))? as u32
+    .position(|m| {
+        // Bytes, not a string slice: a month of non-ASCII text must not split a character.
+        mon.as_bytes()
+            .get(..3)
+            .is_some_and(|b| b.eq_ignore_ascii_case(m.as_bytes()))
+    })? as u32
         + 1;
     let year: i64 = it.next()?.parse().ok()?;
     let mut hms = it.next()?.split(':');
@@ -774,6 +779,10 @@ mod tests {
         );
         assert_eq!(parse_date("Sat, 17 May 2025 09:27:19 PST"), None);
         assert_eq!(parse_date("yesterday"), None);
+        // Found by the `debian_index` fuzz target: a month whose third byte is inside a
+        // character panicked on a string slice.
+        assert_eq!(parse_date("Wed, 02 Ja\u{7f2}\u{f}\u{29d}0 00:00"), None);
+        assert_eq!(parse_date("02 Mä 2025 00:00:00 UTC"), None);
         assert_eq!(format_time(1_747_474_039), "2025-05-17 09:27:19 UTC");
         assert_eq!(format_time(951_782_400), "2000-02-29 00:00:00 UTC");
         for t in [0i64, 951_782_400, 4_102_444_800, 1_234_567_890] {
