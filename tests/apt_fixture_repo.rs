@@ -10,6 +10,7 @@ use himg::debian::fetch::{Credentials, Expected, FetchError, FetchOptions, Fetch
 use himg::debian::keyring::Keyring;
 use himg::debian::release::{
     ReleaseError, fetch_inrelease, fetch_verified_index, index_path, verify_inrelease,
+    verify_inrelease_named,
 };
 use support::repo::DEFAULT_DATE;
 use support::{BuiltRepo, DebBuilder, IndexFormat, RepoBuilder, TestKey, serve};
@@ -152,6 +153,191 @@ fn tampered_inrelease_is_refused() {
         chain(&err)
     );
     assert!(err.to_string().contains("does not verify"), "{err}");
+}
+
+/// Every way of damaging an InRelease — a flipped byte anywhere in the signature block, a
+/// damaged armor line or checksum, a truncation at any point, a changed or unknown `Hash`
+/// header, a missing or repeated block marker — is refused with a message that names the file
+/// and the rule, never a parser's internal assertion, and never a panic.
+#[test]
+fn every_tampered_inrelease_is_refused_with_a_clean_message() {
+    let key = TestKey::generate("archive");
+    let repo = repo_with(&key, |_| {});
+    let good = std::fs::read_to_string(repo.path("dists/trixie/InRelease")).expect("read");
+    let keyring = keyring(&key);
+    let untouched =
+        verify_inrelease(good.as_bytes(), &keyring, NOW).expect("the untouched file verifies");
+    let sig_start = good
+        .find("-----BEGIN PGP SIGNATURE-----")
+        .expect("signature block");
+    let mut variants: Vec<(String, Vec<u8>)> = Vec::new();
+    // Every byte of the signature block, flipped to another base64 character (or a bit flip).
+    for i in sig_start..good.len() {
+        let mut b = good.clone().into_bytes();
+        b[i] = match b[i] {
+            b'A' => b'B',
+            b'\n' => b' ',
+            c if c.is_ascii_alphanumeric() => b'A',
+            c => c ^ 1,
+        };
+        if b != good.as_bytes() {
+            variants.push((format!("signature byte {i} changed"), b));
+        }
+    }
+    // Truncated at every line end and in the middle of every line.
+    let mut cut = 0;
+    while let Some(j) = good[cut..].find('\n') {
+        let end = cut + j;
+        if end >= good.trim_end().len() {
+            break; // only the final line break would go
+        }
+        variants.push((
+            format!("truncated at {end}"),
+            good.as_bytes()[..end].to_vec(),
+        ));
+        variants.push((
+            format!("truncated at {}", (cut + end) / 2),
+            good.as_bytes()[..(cut + end) / 2].to_vec(),
+        ));
+        cut = end + 1;
+    }
+    let replace = |from: &str, to: &str| good.replacen(from, to, 1).into_bytes();
+    let hash_line = good
+        .lines()
+        .find(|l| l.starts_with("Hash: "))
+        .expect("a Hash header")
+        .to_string();
+    for (what, bytes) in [
+        ("hash header SHA1", replace(&hash_line, "Hash: SHA1")),
+        (
+            "hash header unknown",
+            replace(&hash_line, "Hash: WHIRLPOOL9"),
+        ),
+        ("hash header renamed", replace(&hash_line, "Hesh: SHA512")),
+        (
+            "extra header",
+            replace(&hash_line, &format!("{hash_line}\nComment: x")),
+        ),
+        (
+            "no blank line after headers",
+            replace(&format!("{hash_line}\n\n"), &format!("{hash_line}\n")),
+        ),
+        (
+            "no begin marker",
+            replace("-----BEGIN PGP SIGNED MESSAGE-----\n", ""),
+        ),
+        (
+            "wrong begin marker",
+            replace(
+                "-----BEGIN PGP SIGNED MESSAGE-----",
+                "-----BEGIN PGP MESSAGE-----",
+            ),
+        ),
+        (
+            "no signature marker",
+            replace("-----BEGIN PGP SIGNATURE-----\n", ""),
+        ),
+        (
+            "signature marker renamed",
+            replace(
+                "-----BEGIN PGP SIGNATURE-----",
+                "-----BEGIN PGP PUBLIC KEY BLOCK-----",
+            ),
+        ),
+        ("no end marker", replace("-----END PGP SIGNATURE-----", "")),
+        (
+            "end marker renamed",
+            replace("-----END PGP SIGNATURE-----", "-----END PGP MESSAGE-----"),
+        ),
+        ("leading text", format!("Origin: evil\n{good}").into_bytes()),
+        ("two messages", format!("{good}{good}").into_bytes()),
+        (
+            "signature block twice",
+            format!("{}{}", good, &good[sig_start..]).into_bytes(),
+        ),
+        ("empty", Vec::new()),
+        ("not UTF-8", [good.as_bytes(), b"\xff\xfe"].concat()),
+        ("NUL in the text", replace("Origin: ", "Origin: \0")),
+    ] {
+        variants.push((what.to_string(), bytes));
+    }
+    assert!(variants.len() > 200, "{} variants", variants.len());
+    let mut still_valid = 0;
+    for (what, bytes) in &variants {
+        let verdict = std::panic::catch_unwind(|| {
+            verify_inrelease_named(bytes, &keyring, NOW, Some("trixie"))
+        });
+        let Ok(result) = verdict else {
+            panic!("{what}: verification panicked");
+        };
+        let Err(err) = &result else {
+            // OpenPGP does not protect everything in a signature packet (the unhashed
+            // subpackets, the armor checksum): a change there may still verify, but only as
+            // the very same signed Release.
+            assert!(
+                what.starts_with("signature byte") && result.as_ref().ok() == Some(&untouched),
+                "{what}: a tampered InRelease was accepted"
+            );
+            still_valid += 1;
+            continue;
+        };
+        let msg = chain(err);
+        assert!(msg.starts_with("InRelease of trixie "), "{what}: {msg}");
+        for internal in ["assertion", "left:", "right:", "`(left"] {
+            assert!(
+                !msg.contains(internal),
+                "{what}: internal detail in {msg:?}"
+            );
+        }
+        assert!(
+            matches!(
+                err,
+                ReleaseError::NotClearsigned { .. }
+                    | ReleaseError::DamagedSignature { .. }
+                    | ReleaseError::InvalidSignature { .. }
+                    | ReleaseError::UntrustedSigner { .. }
+            ),
+            "{what}: {msg}"
+        );
+    }
+    assert!(
+        still_valid * 10 < variants.len(),
+        "{still_valid} of {} changes left a valid signature",
+        variants.len()
+    );
+}
+
+/// himg splits clearsigned messages itself (linear, with its own messages); the text it
+/// verifies is exactly the OpenPGP library's: dash escapes, trailing blanks, CR LF, empty lines.
+#[test]
+fn clearsigned_text_is_split_as_the_openpgp_library_does() {
+    use himg::debian::clearsigned::split;
+    use pgp::composed::CleartextSignedMessage;
+    let key = TestKey::generate("archive");
+    for text in [
+        "A: b\n",
+        "A: b  \t\n",
+        "A: b\n-----BEGIN PGP SIGNATURE-----\n- x\n-y\n",
+        "A: b\r\nC: d\r\n",
+        "x\n\n\ny\n\n",
+        "no line break at the end",
+        "",
+    ] {
+        let signed = String::from_utf8(key.sign_cleartext(text)).expect("utf8");
+        let ours = split(&signed).expect("splits");
+        let (theirs, _) = CleartextSignedMessage::from_string(&signed).expect("parses");
+        assert_eq!(ours.signed_text, theirs.signed_text(), "{text:?}");
+        // (The library's signer does not trim trailing blanks; GnuPG does, as the RFC says.)
+        let blanks_at_line_ends = text.contains(" \n") || text.contains("\t\n");
+        assert!(
+            blanks_at_line_ends
+                || theirs.signatures().iter().all(|sig| matches!(
+                    keyring(&key).check_signature(sig, ours.signed_text.as_bytes(), NOW),
+                    himg::debian::keyring::SigCheck::Good { .. }
+                )),
+            "{text:?}"
+        );
+    }
 }
 
 #[test]

@@ -439,6 +439,91 @@ fn hostile_debs_are_refused_and_write_nothing_outside_the_store() {
     }
 }
 
+/// Package files lose their setuid/setgid bits by default, each one reported (a status line and
+/// the JSON report); the image keeps one only by naming it in `keep_setuid` (through the
+/// merged-/usr mapping: `/bin/su-fixture` is `/usr/bin/su-fixture`); a named path that no
+/// package ships setuid is warned about. Directories keep their setgid bit.
+#[test]
+fn setuid_bits_are_stripped_unless_the_image_keeps_them() {
+    use himg::image::read::ImageSource;
+    let login = DebBuilder::new("login-fixture", "1.0", "amd64")
+        .file("./bin/su-fixture", b"su\n", 0o4755)
+        .file("./usr/bin/wall-fixture", b"wall\n", 0o2755)
+        .file("./usr/bin/plain-fixture", b"plain\n", 0o755)
+        .dir("./var/mail-fixture/", 0o2775)
+        .build()
+        .expect("login");
+    let f = fixture(vec![login], |_| {});
+    let port = f.server.base_url.clone();
+    let modes = |out: &str| {
+        let source = ImageSource::open(&f.project.path(out)).expect("open");
+        let view = source.images().expect("images").remove(0);
+        let mode = |p: &str| view.files.get(p).map(|e| e.mode).expect(p);
+        (
+            mode("usr/bin/su-fixture"),
+            mode("usr/bin/wall-fixture"),
+            mode("usr/bin/plain-fixture"),
+            mode("var/mail-fixture"),
+        )
+    };
+
+    std::fs::write(
+        f.project.path("fx.himg"),
+        himg_file(&port, r#""login-fixture""#),
+    )
+    .expect("write");
+    let o = build(&f, &[]);
+    assert_success(&o, "build without keep_setuid");
+    assert_eq!(modes("out"), (0o755, 0o755, 0o755, 0o2775));
+    let err = stderr(&o);
+    assert!(
+        err.contains("`/usr/bin/su-fixture` of login-fixture: setuid bit removed (mode 4755 → 0755); to keep it, add `keep_setuid = [\"/usr/bin/su-fixture\"]`"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "`/usr/bin/wall-fixture` of login-fixture: setgid bit removed (mode 2755 → 0755)"
+        ),
+        "{err}"
+    );
+    let report = json(&o);
+    assert_eq!(
+        report["setuid_stripped"],
+        serde_json::json!([
+            {"path": "/usr/bin/su-fixture", "package": "login-fixture", "mode": "4755"},
+            {"path": "/usr/bin/wall-fixture", "package": "login-fixture", "mode": "2755"},
+        ])
+    );
+    // A no-op rebuild reports the same (from the stored outputs).
+    let again = build(&f, &[]);
+    assert_success(&again, "no-op rebuild");
+    assert_eq!(json(&again)["setuid_stripped"], report["setuid_stripped"]);
+
+    let kept = himg_file(&port, r#""login-fixture""#).replace(
+        "  run_as = \"app\"\n",
+        "  run_as = \"app\"\n  keep_setuid = [\"/bin/su-fixture\", \"/usr/bin/not-shipped\"]\n",
+    );
+    std::fs::write(f.project.path("fx.himg"), kept).expect("write");
+    let o = f
+        .project
+        .himg(&["build", "fx.himg", "--out", "kept", "--json"]);
+    assert_success(&o, "build with keep_setuid");
+    assert_eq!(modes("kept"), (0o4755, 0o755, 0o755, 0o2775));
+    let err = stderr(&o);
+    assert!(!err.contains("`/usr/bin/su-fixture` of"), "{err}");
+    assert!(
+        err.contains("image `fx`: `keep_setuid` names `/usr/bin/not-shipped`, but no package of the image ships it setuid or setgid"),
+        "{err}"
+    );
+    assert_eq!(
+        json(&o)["setuid_stripped"],
+        serde_json::json!([
+            {"path": "/usr/bin/wall-fixture", "package": "login-fixture", "mode": "2755"},
+        ])
+    );
+    verify_store(&f);
+}
+
 #[test]
 fn two_packages_shipping_one_path_differently_are_named() {
     let one = DebBuilder::new("pkg-one", "1.0", "amd64")

@@ -69,7 +69,7 @@ codes! {
     BAD_KEY = "H0056": "an invalid environment variable, label or annotation key",
     NOT_AN_IMAGE = "H0057": "`from` given something other than an image",
     DUPLICATE_LAYER = "H0058": "two layers with the same name in one image",
-    BAD_PATH = "H0059": "an empty path or one containing a NUL byte",
+    BAD_PATH = "H0059": "an empty path, one containing a NUL byte, or a glob where an exact path is required",
     BAD_VALUE = "H0060": "a string value not allowed in this field",
     IMAGE_FIELD_ACCESS = "H0061": "field access on an image value (images are opaque)",
     RESERVED_NAME = "H0062": "a `let` that would shadow the builtin `images`",

@@ -314,6 +314,10 @@ pub struct PackagesSpec {
     /// Exceptions to `path_exclude` (`path_include = [...]`, dpkg's `path-include`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub path_include: Vec<String>,
+    /// Package files that keep their setuid/setgid bits (`keep_setuid = ["/usr/bin/su"]`),
+    /// absolute, normalised, sorted; every other package file loses them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keep_setuid: Vec<String>,
 }
 
 /// One apt repository: `repository "debian" { url, suites, components, keyring }`.

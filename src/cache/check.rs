@@ -188,6 +188,8 @@ mod tests {
                 conffiles: vec![],
                 removed_bytes: 0,
                 removed_files: 0,
+                setuid_stripped: vec![],
+                setuid_kept: vec![],
             };
             let bytes = crate::oci::canonical_json(&set).expect("json");
             let manifest = store.put_blob(&bytes).expect("put");

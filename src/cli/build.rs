@@ -227,6 +227,7 @@ fn build_analysed(
                 .unwrap_or(0);
         }
     }
+    let setuid = SetuidReport::of(&store, &graph, &report, &specs);
     let dropped = dropped_packages(opts.debian.locks.values());
     if args.json {
         let images_json: Vec<serde_json::Value> = images
@@ -272,6 +273,9 @@ fn build_analysed(
             "downloaded_bytes": downloaded,
             "out": args.out.display().to_string(),
             "minimized": {"files": removed_files, "bytes": removed_bytes},
+            "setuid_stripped": setuid.stripped.iter().map(|(path, package, mode)| json!({
+                "path": path, "package": package, "mode": format!("{mode:04o}"),
+            })).collect::<Vec<_>>(),
             "dropped": dropped,
             "analysis": {
                 "built": counts.analyses_built,
@@ -293,6 +297,7 @@ fn build_analysed(
             ),
         );
     }
+    setuid.print(printer);
     for img in &images {
         printer.status("Image", &format!("{} {}", img.name, img.top.digest));
     }
@@ -343,6 +348,96 @@ fn dropped_packages<'a>(
             required_by: by.into_iter().collect(),
         })
         .collect()
+}
+
+/// The setuid/setgid bits package minimisation removed, and `keep_setuid` paths that kept
+/// nothing (a misspelt path would otherwise silently fail to keep the privilege asked for).
+struct SetuidReport {
+    /// (path, package, shipped mode), sorted.
+    stripped: std::collections::BTreeSet<(String, String, u32)>,
+    /// (image, path) of `keep_setuid` entries no package of the build shipped setuid/setgid.
+    unused: Vec<(String, String)>,
+}
+
+impl SetuidReport {
+    fn of(
+        store: &himg_store::Store,
+        graph: &plan::BuildGraph,
+        report: &plan::BuildReport,
+        specs: &[himg_lang::ImageSpec],
+    ) -> SetuidReport {
+        let files = |meta: &serde_json::Value, key: &str| -> Vec<(String, u32)> {
+            meta.get(key)
+                .and_then(|v| v.as_array())
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|f| {
+                            let path = f.get("path")?.as_str()?.to_string();
+                            let mode = u32::try_from(f.get("mode")?.as_u64()?).ok()?;
+                            Some((path, mode))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut stripped = std::collections::BTreeSet::new();
+        let mut kept = std::collections::BTreeSet::new();
+        for id in graph.graph.node_indices() {
+            let node = graph.node(id);
+            let plan::Step::UnpackDeb { package, .. } = &node.step else {
+                continue;
+            };
+            // A no-op build realises only the images' top nodes: read the package's stored
+            // output, so every build reports the same (a missing record reports nothing).
+            let stored;
+            let meta = match report.output(id) {
+                Some(out) => &out.meta,
+                None => match store.lookup_derivation(&node.key) {
+                    Ok(Some(rec)) => {
+                        stored = rec;
+                        &stored.meta
+                    }
+                    _ => continue,
+                },
+            };
+            for (path, mode) in files(meta, "setuid_stripped") {
+                stripped.insert((path, package.clone(), mode));
+            }
+            kept.extend(files(meta, "setuid_kept").into_iter().map(|(p, _)| p));
+        }
+        let mut unused = Vec::new();
+        for spec in specs {
+            for path in spec.packages.iter().flat_map(|p| &p.keep_setuid) {
+                let merged = crate::debian::unpack::map_merged_usr(path);
+                if !kept.contains(merged.as_ref().unwrap_or(path)) {
+                    unused.push((spec.name.clone(), path.clone()));
+                }
+            }
+        }
+        SetuidReport { stripped, unused }
+    }
+
+    fn print(&self, printer: &Printer) {
+        for (path, package, mode) in &self.stripped {
+            printer.status(
+                "Hardened",
+                &format!(
+                    "`{path}` of {package}: {} removed (mode {mode:04o} → {:04o}); to keep it, add `keep_setuid = [\"{path}\"]`",
+                    match (mode & 0o4000 != 0, mode & 0o2000 != 0) {
+                        (true, true) => "setuid and setgid bits",
+                        (true, false) => "setuid bit",
+                        _ => "setgid bit",
+                    },
+                    mode & !0o6000
+                ),
+            );
+        }
+        for (image, path) in &self.unused {
+            printer.warn(&format!(
+                "image `{image}`: `keep_setuid` names `{path}`, but no package of the image ships it setuid or setgid"
+            ));
+        }
+    }
 }
 
 /// The registry bases along the images' `from` chains, pulled into the store when missing.

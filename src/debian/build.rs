@@ -114,6 +114,8 @@ pub fn unpack_to_fileset(
         conffiles: unpacked.conffile_md5s,
         removed_bytes: min.removed_bytes,
         removed_files: min.removed_files,
+        setuid_stripped: min.setuid_stripped,
+        setuid_kept: min.setuid_kept,
     })
 }
 
@@ -245,6 +247,8 @@ pub fn system_files(
         conffiles: Vec::new(),
         removed_bytes: 0,
         removed_files: 0,
+        setuid_stripped: Vec::new(),
+        setuid_kept: Vec::new(),
     })
 }
 

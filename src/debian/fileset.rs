@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::minimize::SetuidFile;
 use super::unpack::DebEntry;
 
 /// Manifest format version; bump when the meaning of a field changes.
@@ -27,4 +28,10 @@ pub struct FileSet {
     pub removed_bytes: u64,
     #[serde(default)]
     pub removed_files: u64,
+    /// Files whose setuid/setgid bits minimisation removed (their shipped modes), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub setuid_stripped: Vec<SetuidFile>,
+    /// Files that kept them because the image names them in `keep_setuid`, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub setuid_kept: Vec<SetuidFile>,
 }

@@ -119,7 +119,7 @@ impl Keyring {
         }
         let parse_err = |e: pgp::errors::Error| KeyringError::Parse {
             name: name.clone(),
-            message: e.to_string(),
+            message: pgp_reason(&e),
         };
         let mut keys = Vec::new();
         let mut push = |k: PublicOrSecret| match k {
@@ -247,8 +247,9 @@ impl Keyring {
         }
         if !matches!(sig.typ(), Some(SignatureType::Binary | SignatureType::Text)) {
             return bad(format!(
-                "is a {:?} signature, not a document signature",
+                "is not a document signature (its type is {})",
                 sig.typ()
+                    .map_or("missing".to_string(), |t| format!("{t:?}"))
             ));
         }
         let Some(created) = sig.created().map(ts) else {
@@ -269,7 +270,7 @@ impl Keyring {
                     key,
                     check_primary(key, created, now).and_then(|()| {
                         sig.verify(&key.primary_key, data)
-                            .map_err(|e| format!("does not verify ({e})"))
+                            .map_err(|e| does_not_verify(&e))
                             .map(|()| upper_hex(key.primary_key.fingerprint().as_bytes()))
                     }),
                 ),
@@ -279,7 +280,7 @@ impl Keyring {
                         .and_then(|()| check_subkey(key, sub, created, now))
                         .and_then(|()| {
                             sig.verify(sub, data)
-                                .map_err(|e| format!("does not verify ({e})"))
+                                .map_err(|e| does_not_verify(&e))
                                 .map(|()| upper_hex(sub.key.fingerprint().as_bytes()))
                         }),
                 ),
@@ -296,6 +297,57 @@ impl Keyring {
         }
         bad(last_reason)
     }
+}
+
+/// The OpenPGP library's reason for refusing something, fit for a user: one line of printable
+/// text at most 100 characters long, without the library's internal assertion wording
+/// (`assertion failed: (left == right)` becomes the assertion's own message, if it has one).
+pub fn pgp_reason(e: &pgp::errors::Error) -> String {
+    let full = e.to_string();
+    // Wrapped errors quote their cause with `Debug` (`… { message: "…" }`): keep the cause.
+    let inner = match full.split_once("message: \"") {
+        Some((_, rest)) => rest.split(['"', '\\']).next().unwrap_or(""),
+        None => full.as_str(),
+    };
+    let text = match full.find("assertion failed") {
+        Some(i) => full[i..]
+            .rsplit_once("`: ")
+            .map(|(_, m)| m.split(['"', '\\', '\n']).next().unwrap_or("").trim())
+            .filter(|m| !m.is_empty())
+            .unwrap_or("malformed packet data"),
+        None => inner,
+    };
+    // Debug renderings of nested errors and byte arrays say nothing to a user: cut them off.
+    let line = text.lines().next().unwrap_or("");
+    let cut = ["Error(", "{", "["]
+        .iter()
+        .filter_map(|m| line.find(m))
+        .min()
+        .unwrap_or(line.len());
+    let line = line[..cut].trim_end_matches([':', ' ']).trim();
+    let mut out: String = line
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(100)
+        .collect();
+    if out.is_empty() {
+        out.push_str("malformed packet data");
+    }
+    out
+}
+
+/// A signature whose cryptographic check failed: the text or the signature was changed.
+fn does_not_verify(e: &pgp::errors::Error) -> String {
+    format!(
+        "does not verify: the signed text or the signature was changed after signing ({})",
+        pgp_reason(e)
+    )
 }
 
 /// `0x` + the issuer fingerprint, else key ID, upper-case.
@@ -446,4 +498,40 @@ fn armor_blocks(text: &str) -> Vec<&str> {
         rest = &after[end_marker + line_end..];
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_reasons_lose_their_internal_wording() {
+        use pgp::composed::{Deserializable, DetachedSignature};
+        // A signature packet whose MPI count is wrong: the library reports an assertion.
+        let assertion = pgp::errors::Error::from(
+            "assertion failed: `(left == right)`\n  left: `86`,\n right: `2`: invalid signature"
+                .to_string(),
+        );
+        assert_eq!(pgp_reason(&assertion), "invalid signature");
+        let bare = pgp::errors::Error::from(
+            "assertion failed: `(left == right)`\n  left: `86`,\n right: `2`".to_string(),
+        );
+        assert_eq!(pgp_reason(&bare), "malformed packet data");
+        let armor =
+            "-----BEGIN PGP SIGNATURE-----\n\nwsBzBAEBCAAnBQJ\n-----END PGP SIGNATURE-----\n";
+        assert_eq!(
+            pgp_reason(&pgp::errors::Error::from(
+                "IO error: failed reading: armor footer Error(Error { input: [101, 114] })"
+                    .to_string()
+            )),
+            "IO error: failed reading: armor footer"
+        );
+        if let Err(e) = DetachedSignature::from_string(armor) {
+            let r = pgp_reason(&e);
+            assert!(
+                !r.contains("assertion") && !r.contains('\n') && r.len() <= 100,
+                "{r}"
+            );
+        }
+    }
 }

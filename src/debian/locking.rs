@@ -13,7 +13,7 @@ use super::index::parse_packages;
 use super::keyring::Keyring;
 use super::lockfile::{DroppedPackage, LockedImage, LockedPackage, LockedRepository, LockedSuite};
 use super::mirror::MirrorResolver;
-use super::release::{fetch_verified_index, verify_inrelease};
+use super::release::{fetch_verified_index, verify_inrelease_named};
 use super::resolve::{Request, Universe, resolve};
 use super::version::DebVersion;
 use crate::load::FsLoader;
@@ -117,13 +117,13 @@ pub fn lock_image(
         for suite in &repo.suites {
             let url = format!("{base}/dists/{suite}/InRelease");
             let bytes = cx.fetcher.get_bytes(&url, 64 * 1024 * 1024)?;
-            let release = verify_inrelease(&bytes, &keyring, cx.now).map_err(|source| {
-                DebianError::Release {
+            let release = verify_inrelease_named(&bytes, &keyring, cx.now, Some(suite))
+                .and_then(|release| release.check_suite(suite).map(|()| release))
+                .map_err(|source| DebianError::Release {
                     repository: repo.name.clone(),
                     suite: suite.clone(),
                     source: Box::new(source),
-                }
-            })?;
+                })?;
             suites.push(LockedSuite {
                 suite: suite.clone(),
                 codename: release.codename.clone(),

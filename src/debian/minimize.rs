@@ -22,6 +22,11 @@
 //! 6. **Hardlinks**: a kept hardlink whose target was removed becomes a regular file with the target's
 //!    content; further kept links to the same target are pointed at that first one.
 //!
+//! 8. **Setuid and setgid bits** (always): a kept non-directory entry with mode bits `0o4000` or
+//!    `0o2000` loses them, unless its path is named in [`MinimizePolicy::keep_setuid`]; each one is
+//!    listed in [`Minimized::setuid_stripped`] (or [`Minimized::setuid_kept`]) with its shipped mode.
+//!    Directories keep theirs (a setgid directory only passes its group on to new files).
+//!
 //! `removed_files` counts removed non-directories; `removed_bytes` sums the sizes of removed regular files.
 //! The package's `md5sums` still lists removed files (as dpkg's `path-exclude` leaves it).
 
@@ -38,6 +43,17 @@ pub struct MinimizePolicy {
     pub keep_locales: Vec<String>,
     /// Declared path globs removed from packages (rule 7).
     pub paths: PathFilter,
+    /// Paths whose setuid/setgid bits are kept (rule 8); every other file loses them.
+    pub keep_setuid: BTreeSet<String>,
+}
+
+/// A package file that shipped with setuid or setgid bits (rule 8).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct SetuidFile {
+    /// The path in the image.
+    pub path: String,
+    /// Its mode as shipped (e.g. `0o4755`).
+    pub mode: u32,
 }
 
 /// `path_exclude` / `path_include` globs, compiled once (rule 7).
@@ -106,6 +122,10 @@ pub struct Minimized {
     pub removed_bytes: u64,
     /// Non-directory entries removed.
     pub removed_files: u64,
+    /// Kept files whose setuid/setgid bits were removed (rule 8), sorted by path.
+    pub setuid_stripped: Vec<SetuidFile>,
+    /// Kept files that keep their setuid/setgid bits because the policy names them, sorted.
+    pub setuid_kept: Vec<SetuidFile>,
 }
 
 /// Why a minimisation policy cannot be built.
@@ -276,11 +296,32 @@ pub fn minimize(entries: Vec<DebEntry>, policy: &MinimizePolicy) -> Minimized {
             }
         }
     }
+    // Rule 8.
+    let (mut setuid_stripped, mut setuid_kept) = (Vec::new(), Vec::new());
+    for e in kept.iter_mut() {
+        if matches!(e.kind, DebEntryKind::Dir) || e.mode & 0o6000 == 0 {
+            continue;
+        }
+        let file = SetuidFile {
+            path: e.path.clone(),
+            mode: e.mode,
+        };
+        if policy.keep_setuid.contains(&e.path) {
+            setuid_kept.push(file);
+        } else {
+            e.mode &= !0o6000;
+            setuid_stripped.push(file);
+        }
+    }
     kept.sort_by(|a, b| a.path.cmp(&b.path));
+    setuid_stripped.sort();
+    setuid_kept.sort();
     Minimized {
         kept,
         removed_bytes,
         removed_files,
+        setuid_stripped,
+        setuid_kept,
     }
 }
 
@@ -373,6 +414,7 @@ mod tests {
                 keep_docs: false,
                 keep_locales: vec!["en".into()],
                 paths: PathFilter::default(),
+                keep_setuid: BTreeSet::new(),
             },
         );
         let kept: Vec<&str> = m.kept.iter().map(|e| e.path.as_str()).collect();
@@ -430,6 +472,7 @@ mod tests {
                 keep_docs: false,
                 keep_locales: vec![],
                 paths,
+                keep_setuid: BTreeSet::new(),
             },
         );
         let kept: Vec<&str> = m.kept.iter().map(|e| e.path.as_str()).collect();
@@ -449,5 +492,64 @@ mod tests {
         assert_eq!(m.removed_bytes, 9);
         assert_eq!(m.removed_files, 3);
         assert!(PathFilter::new(&["/usr/[".to_string()], &[]).is_err());
+    }
+
+    #[test]
+    fn setuid_and_setgid_bits_are_stripped_unless_named() {
+        let with_mode = |mut e: DebEntry, mode: u32| {
+            e.mode = mode;
+            e
+        };
+        let entries = vec![
+            with_mode(file("/usr/bin/su", 10), 0o4755),
+            with_mode(file("/usr/bin/wall", 10), 0o2755),
+            with_mode(file("/usr/bin/mount", 10), 0o6755),
+            with_mode(file("/usr/bin/plain", 10), 0o755),
+            with_mode(DebEntry::dir("/var/mail", 0o2775), 0o2775),
+        ];
+        let strict = minimize(entries.clone(), &MinimizePolicy::default());
+        let mode = |m: &Minimized, p: &str| {
+            m.kept
+                .iter()
+                .find(|e| e.path == p)
+                .map(|e| e.mode)
+                .expect("kept")
+        };
+        assert_eq!(mode(&strict, "/usr/bin/su"), 0o755);
+        assert_eq!(mode(&strict, "/usr/bin/wall"), 0o755);
+        assert_eq!(mode(&strict, "/usr/bin/mount"), 0o755);
+        assert_eq!(mode(&strict, "/usr/bin/plain"), 0o755);
+        assert_eq!(
+            mode(&strict, "/var/mail"),
+            0o2775,
+            "directories keep setgid"
+        );
+        let listed = |v: &[SetuidFile]| {
+            v.iter()
+                .map(|f| (f.path.clone(), f.mode))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            listed(&strict.setuid_stripped),
+            vec![
+                ("/usr/bin/mount".to_string(), 0o6755),
+                ("/usr/bin/su".to_string(), 0o4755),
+                ("/usr/bin/wall".to_string(), 0o2755),
+            ]
+        );
+        assert!(strict.setuid_kept.is_empty());
+
+        let named = MinimizePolicy {
+            keep_setuid: ["/usr/bin/su".to_string()].into_iter().collect(),
+            ..MinimizePolicy::default()
+        };
+        let kept = minimize(entries, &named);
+        assert_eq!(mode(&kept, "/usr/bin/su"), 0o4755);
+        assert_eq!(mode(&kept, "/usr/bin/mount"), 0o755);
+        assert_eq!(
+            listed(&kept.setuid_kept),
+            vec![("/usr/bin/su".to_string(), 0o4755)]
+        );
+        assert_eq!(kept.setuid_stripped.len(), 2);
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod build;
 pub mod cabundle;
+pub mod clearsigned;
 pub mod control;
 pub mod deps;
 pub mod dpkgdb;

@@ -16,8 +16,9 @@ use crate::plan::{BuildGraph, LayerItem, LayerStep, NodeId, PlanError, Step};
 /// Layer budget of an image with packages when `max_layers` is not set (runtimes fail near 125).
 pub const DEFAULT_MAX_LAYERS: u32 = 64;
 
-/// Version of the unpack and system-file rules (part of their derivation keys).
-pub const RULES_VERSION: u32 = 1;
+/// Version of the unpack and system-file rules (part of their derivation keys). 2: setuid and
+/// setgid bits are stripped from package files unless named in `keep_setuid`.
+pub const RULES_VERSION: u32 = 2;
 
 /// What the composer knows before compiling: the lock of each image with packages, and each
 /// repository URL (`mirror://debian`) resolved to a base URL.
@@ -81,6 +82,7 @@ pub fn add_package_layers(
                     locales: packages.locales.clone(),
                     path_exclude: packages.path_exclude.clone(),
                     path_include: packages.path_include.clone(),
+                    keep_setuid: packages.keep_setuid.clone(),
                     rules: RULES_VERSION,
                 },
                 vec![fetch],

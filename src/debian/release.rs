@@ -20,8 +20,6 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use pgp::composed::CleartextSignedMessage;
-
 use super::fetch::{Expected, FetchError, Fetcher};
 use super::keyring::{Keyring, SigCheck};
 
@@ -43,6 +41,16 @@ pub enum ReleaseError {
         /// "InRelease of SUITE".
         what: String,
         /// Parser message.
+        reason: String,
+    },
+    /// The signature block of a well-framed message cannot be decoded.
+    #[error(
+        "{what} has a damaged signature block: {reason}\nhint: the file was modified or damaged after signing; do not use this mirror until it is fixed"
+    )]
+    DamagedSignature {
+        /// "InRelease of SUITE".
+        what: String,
+        /// What could not be decoded.
         reason: String,
     },
     /// Every signature is by a key outside the keyring.
@@ -269,29 +277,30 @@ pub fn verify_inrelease_named(
         what: what.clone(),
         reason: "it is not UTF-8 text".into(),
     })?;
-    let (msg, _headers) =
-        CleartextSignedMessage::from_string(text).map_err(|e| ReleaseError::NotClearsigned {
-            what: what.clone(),
-            reason: e.to_string(),
-        })?;
-    let signed = msg.signed_text();
+    let not_clearsigned = |what: &str, reason: String| ReleaseError::NotClearsigned {
+        what: what.to_string(),
+        reason,
+    };
+    let framed =
+        super::clearsigned::split(text).map_err(|reason| not_clearsigned(&what, reason))?;
+    let signed = &framed.signed_text;
     if suite.is_none() {
         // Only for naming the file in messages; nothing is trusted before verification.
-        let fields = parse_fields(&signed);
+        let fields = parse_fields(signed);
         if let Some(name) = field(&fields, "Codename").or_else(|| field(&fields, "Suite")) {
             what = format!("InRelease of {}", truncate(name));
         }
     }
-    let mut good = Vec::new();
-    let mut unknown = Vec::new();
-    let mut bad = Vec::new();
-    for sig in msg.signatures() {
-        match keyring.check_signature(sig, signed.as_bytes(), now) {
-            SigCheck::Good { primary, .. } => good.push(primary),
-            SigCheck::UnknownKey { issuer } => unknown.push(issuer),
-            SigCheck::Bad { issuer, reason } => bad.push(format!("signature by {issuer} {reason}")),
-        }
-    }
+    // The OpenPGP library sees only the signature block, and any panic inside it is caught
+    // here: a hostile file gets an error naming the rule, never a crash.
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        check_signatures(&framed, keyring, now)
+    }))
+    .unwrap_or_else(|_| Err("the OpenPGP parser failed on it".into()));
+    let (good, unknown, bad) = checked.map_err(|reason| ReleaseError::DamagedSignature {
+        what: what.clone(),
+        reason,
+    })?;
     if good.is_empty() {
         if bad.is_empty() {
             return Err(ReleaseError::UntrustedSigner {
@@ -316,8 +325,9 @@ pub fn verify_inrelease_named(
             details: bad.join("; "),
         });
     }
+    let mut good = good;
     good.dedup();
-    let mut release = parse_release(&signed, &what)?;
+    let mut release = parse_release(signed, &what)?;
     release.signed_by = good;
     if release.date > now.saturating_add(MAX_FUTURE_SKEW_SECS) {
         return Err(ReleaseError::NotYetValid {
@@ -336,6 +346,52 @@ pub fn verify_inrelease_named(
         });
     }
     Ok(release)
+}
+
+/// Signatures of a clearsigned message, sorted by verdict: fingerprints of the primary keys
+/// of good ones, issuers of signatures by keys outside the keyring, and one line per bad one.
+type Verdicts = (Vec<String>, Vec<String>, Vec<String>);
+
+/// Decodes the signature block and checks each signature against `keyring`; `Err` is a
+/// signature block that cannot be decoded.
+fn check_signatures(
+    framed: &super::clearsigned::Clearsigned<'_>,
+    keyring: &Keyring,
+    now: i64,
+) -> Result<Verdicts, String> {
+    use pgp::composed::{Deserializable, DetachedSignature};
+    let undecodable = |e: pgp::errors::Error| {
+        format!("it cannot be decoded ({})", super::keyring::pgp_reason(&e))
+    };
+    let (signatures, _headers) =
+        DetachedSignature::from_armor_many(framed.signature_block.as_bytes())
+            .map_err(undecodable)?;
+    let (mut good, mut unknown, mut bad) = (Vec::new(), Vec::new(), Vec::new());
+    for sig in signatures {
+        let sig = sig.map_err(undecodable)?.signature;
+        // The `Hash` header, when present, must name the signature's algorithm (as GnuPG
+        // requires): a header rewritten after signing is a tampered file.
+        if !framed.hashes.is_empty()
+            && let Some(alg) = sig.hash_alg()
+            && !framed
+                .hashes
+                .iter()
+                .any(|h| h.parse::<pgp::crypto::hash::HashAlgorithm>() == Ok(alg))
+        {
+            bad.push(format!(
+                "signature by {} uses {alg}, which its `Hash` header ({}) does not name",
+                super::keyring::issuer_string(&sig),
+                framed.hashes.join(", ")
+            ));
+            continue;
+        }
+        match keyring.check_signature(&sig, framed.signed_text.as_bytes(), now) {
+            SigCheck::Good { primary, .. } => good.push(primary),
+            SigCheck::UnknownKey { issuer } => unknown.push(issuer),
+            SigCheck::Bad { issuer, reason } => bad.push(format!("signature by {issuer} {reason}")),
+        }
+    }
+    Ok((good, unknown, bad))
 }
 
 /// At most 80 printable ASCII characters (values from files end up in terminal messages).
@@ -679,7 +735,12 @@ pub fn parse_date(s: &str) -> Option<i64> {
         "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
     ]
     .iter()
-    .position(|m| mon.len() >= 3 && mon[..3].eq_ignore_ascii_case(m))? as u32
+    .position(|m| {
+        // Bytes, not a string slice: a month of non-ASCII text must not split a character.
+        mon.as_bytes()
+            .get(..3)
+            .is_some_and(|b| b.eq_ignore_ascii_case(m.as_bytes()))
+    })? as u32
         + 1;
     let year: i64 = it.next()?.parse().ok()?;
     let mut hms = it.next()?.split(':');
@@ -718,6 +779,10 @@ mod tests {
         );
         assert_eq!(parse_date("Sat, 17 May 2025 09:27:19 PST"), None);
         assert_eq!(parse_date("yesterday"), None);
+        // Found by the `debian_index` fuzz target: a month whose third byte is inside a
+        // character panicked on a string slice.
+        assert_eq!(parse_date("Wed, 02 Ja\u{7f2}\u{f}\u{29d}0 00:00"), None);
+        assert_eq!(parse_date("02 Mä 2025 00:00:00 UTC"), None);
         assert_eq!(format_time(1_747_474_039), "2025-05-17 09:27:19 UTC");
         assert_eq!(format_time(951_782_400), "2000-02-29 00:00:00 UTC");
         for t in [0i64, 951_782_400, 4_102_444_800, 1_234_567_890] {

@@ -54,6 +54,9 @@ pub enum Step {
         /// `path_include` globs (idem).
         #[serde(skip_serializing_if = "Vec::is_empty")]
         path_include: Vec<String>,
+        /// Paths that keep their setuid/setgid bits (idem).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        keep_setuid: Vec<String>,
         /// Version of the unpacking rules; bump when they change.
         rules: u32,
     },

@@ -53,6 +53,7 @@ pub fn build_step(
             locales,
             path_exclude,
             path_include,
+            keep_setuid,
             ..
         } => {
             let deb = input_blob(inputs, 0)?;
@@ -61,6 +62,11 @@ pub fn build_step(
                 keep_locales: locales.clone(),
                 paths: crate::debian::minimize::PathFilter::new(path_exclude, path_include)
                     .map_err(crate::debian::DebianError::from)?,
+                // Entries are named after the merged-/usr mapping: `/bin/su` is `/usr/bin/su`.
+                keep_setuid: keep_setuid
+                    .iter()
+                    .map(|p| crate::debian::unpack::map_merged_usr(p).unwrap_or_else(|| p.clone()))
+                    .collect(),
             };
             let set = crate::debian::build::unpack_to_fileset(store, &deb, package, &policy)?;
             put_fileset(store, &set)
@@ -257,9 +263,24 @@ fn put_fileset(store: &Store, set: &crate::debian::fileset::FileSet) -> Result<B
     Ok(Built {
         content: ObjectRef::Blob(manifest),
         size: bytes.len() as u64,
-        meta: json!({"removed_bytes": set.removed_bytes, "removed_files": set.removed_files}),
+        meta: fileset_meta(set),
         refs_objects,
     })
+}
+
+/// What a build reports about a file set: what minimisation left out, and the setuid/setgid
+/// files it stripped or kept (listed only when there are any).
+fn fileset_meta(set: &crate::debian::fileset::FileSet) -> serde_json::Value {
+    let mut meta = json!({"removed_bytes": set.removed_bytes, "removed_files": set.removed_files});
+    for (key, files) in [
+        ("setuid_stripped", &set.setuid_stripped),
+        ("setuid_kept", &set.setuid_kept),
+    ] {
+        if !files.is_empty() {
+            meta[key] = json!(files);
+        }
+    }
+    meta
 }
 
 /// Reads the file set an input produced.

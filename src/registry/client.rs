@@ -1003,7 +1003,7 @@ struct Fetched {
 }
 
 /// The target of a `Link: <URL>; rel="next"` header.
-fn next_link(link: &str) -> Option<String> {
+pub(super) fn next_link(link: &str) -> Option<String> {
     link.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
         params.contains("rel=\"next\"").then(|| {

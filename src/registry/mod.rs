@@ -28,6 +28,19 @@ pub use reference::Reference;
 
 use crate::oci::Sha256Digest;
 
+/// The pure parts of the client's response handling, public for the fuzz targets (`fuzz/`):
+/// what a `WWW-Authenticate` header asks for (a summary of the challenge chosen), and the next
+/// page a `Link` header names. Used by nothing else.
+pub fn interpret_response_headers(
+    www_authenticate: &str,
+    link: &str,
+) -> (Option<String>, Option<String>) {
+    (
+        auth::parse_challenge(www_authenticate).map(|c| format!("{c:?}")),
+        client::next_link(link),
+    )
+}
+
 /// OCI image manifest media type.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// OCI image index media type.

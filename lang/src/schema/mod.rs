@@ -95,6 +95,7 @@ pub(crate) const IMAGE_FIELDS: &[&str] = &[
     "locales",
     "path_exclude",
     "path_include",
+    "keep_setuid",
     "policy",
     "test",
     "vex",

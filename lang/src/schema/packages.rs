@@ -236,8 +236,15 @@ impl Check<'_> {
         let locales = get("locales").and_then(|f| self.names(f, "locales", "locale"));
         let path_exclude = get("path_exclude").and_then(|f| self.path_globs(f, "path_exclude"));
         let path_include = get("path_include").and_then(|f| self.path_globs(f, "path_include"));
+        let keep_setuid = get("keep_setuid").and_then(|f| self.keep_setuid(f));
         if packages_field.is_none() {
-            for key in ["keep_docs", "locales", "path_exclude", "path_include"] {
+            for key in [
+                "keep_docs",
+                "locales",
+                "path_exclude",
+                "path_include",
+                "keep_setuid",
+            ] {
                 if let Some(f) = get(key) {
                     self.push(
                         Diag::new(
@@ -246,7 +253,7 @@ impl Check<'_> {
                             format!("`{key}` without `packages`"),
                         )
                         .label("has no effect")
-                        .help("`keep_docs`, `locales`, `path_exclude` and `path_include` apply to the Debian packages this image installs"),
+                        .help("`keep_docs`, `locales`, `path_exclude`, `path_include` and `keep_setuid` apply to the Debian packages this image installs"),
                     );
                 }
             }
@@ -304,7 +311,42 @@ impl Check<'_> {
             locales: locales.unwrap_or_else(|| vec!["C.UTF-8".to_string()]),
             path_exclude: path_exclude.unwrap_or_default(),
             path_include: path_include.unwrap_or_default(),
+            keep_setuid: keep_setuid.unwrap_or_default(),
         })
+    }
+
+    /// `keep_setuid`: exact absolute paths of package files that keep their setuid/setgid bits
+    /// (normalised, sorted, unique). Globs are refused: each privilege is named.
+    fn keep_setuid(&mut self, field: &Field) -> Option<Vec<String>> {
+        let items = self.string_list(field, "keep_setuid")?;
+        let values = match &field.value.kind {
+            V::List(list) => list.items.clone(),
+            _ => Vec::new(),
+        };
+        let mut ok = true;
+        let mut paths = Vec::new();
+        for (text, value) in items.iter().zip(&values) {
+            if text.contains(['*', '?', '[', '{']) {
+                ok = false;
+                self.push(
+                    Diag::new(
+                        codes::BAD_PATH,
+                        value.span,
+                        format!("`keep_setuid` names `{text}`, a glob"),
+                    )
+                    .label("not an exact path")
+                    .help("name each file that keeps its setuid/setgid bits: `keep_setuid = [\"/usr/bin/su\"]`"),
+                );
+                continue;
+            }
+            match self.normalize_abs(text, value.span, "keep_setuid") {
+                Some(p) => paths.push(p),
+                None => ok = false,
+            }
+        }
+        paths.sort();
+        paths.dedup();
+        ok.then_some(paths)
     }
 
     /// A list of absolute path globs (`path_exclude`, `path_include`), each checked for syntax.

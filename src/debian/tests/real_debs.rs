@@ -191,6 +191,7 @@ fn minimize_real_packages() {
         keep_docs: false,
         keep_locales: vec!["C.UTF-8".into(), "en".into()],
         paths: Default::default(),
+        keep_setuid: Default::default(),
     };
     let mut total_removed = 0;
     for name in ALL {
