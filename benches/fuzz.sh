@@ -8,7 +8,8 @@
 # nightly-only `-Zsanitizer=address` (safe Rust needs no ASan; panics, overflows, OOM and
 # timeouts are still findings). Inputs that grow the coverage are kept in fuzz/target/corpus/;
 # findings are written to fuzz/artifacts/TARGET/ — copy each into fuzz/regressions/TARGET/ (the
-# normal test suite replays them: tests/fuzz_corpus.rs) once it is fixed.
+# normal test suite replays them: tests/fuzz_corpus.rs) once it is fixed. HIMG_FUZZ_SEED fixes
+# libFuzzer's seed (fuzz/run-ci.sh sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
@@ -31,7 +32,7 @@ for t in "${targets[@]}"; do
     # New inputs go to the first (scratch) directory; the committed seeds are only read.
     if ! "fuzz/target/$host/release/$t" "$work" "fuzz/corpus/$t" \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=262144 \
-        -artifact_prefix="$artifacts/" -print_final_stats=1 2> "fuzz/target/$t.log"; then
+        -artifact_prefix="$artifacts/" -print_final_stats=1 ${HIMG_FUZZ_SEED:+-seed="$HIMG_FUZZ_SEED"} 2> "fuzz/target/$t.log"; then
         status=1
         echo "FINDING in $t (input in $artifacts/, log in fuzz/target/$t.log):" >&2
         tail -n 40 "fuzz/target/$t.log" >&2
