@@ -525,6 +525,40 @@ fn setuid_bits_are_stripped_unless_the_image_keeps_them() {
 }
 
 #[test]
+fn an_image_with_packages_has_base_files_directory_skeleton() {
+    use himg::image::read::ImageSource;
+    // A package that ships /srv itself (with its own mode): the package's entry wins.
+    let srv = DebBuilder::new("srv-fixture", "1.0", "amd64")
+        .dir("./srv/", 0o750)
+        .file("./usr/bin/srv-fixture", b"srv\n", 0o755)
+        .build()
+        .expect("srv");
+    let f = fixture(vec![srv], |_| {});
+    let port = f.server.base_url.clone();
+    std::fs::write(
+        f.project.path("fx.himg"),
+        himg_file(&port, r#""srv-fixture""#),
+    )
+    .expect("write");
+    let o = build(&f, &[]);
+    assert_success(&o, "build");
+    let source = ImageSource::open(&f.project.path("out")).expect("open");
+    let view = source.images().expect("images").remove(0);
+    let dir = |p: &str| {
+        let e = view.files.get(p).unwrap_or_else(|| panic!("{p} missing"));
+        (e.mode, e.uid, e.gid)
+    };
+    // Programs need these as apt leaves them (base-files): temp dirs, /run for pid files, logs.
+    assert_eq!(dir("tmp"), (0o1777, 0, 0));
+    assert_eq!(dir("var/tmp"), (0o1777, 0, 0));
+    assert_eq!(dir("run"), (0o755, 0, 0));
+    assert_eq!(dir("var/log"), (0o755, 0, 0));
+    assert_eq!(dir("root"), (0o700, 0, 0));
+    assert_eq!(dir("srv"), (0o750, 0, 0));
+    verify_store(&f);
+}
+
+#[test]
 fn two_packages_shipping_one_path_differently_are_named() {
     let one = DebBuilder::new("pkg-one", "1.0", "amd64")
         .file("./usr/share/shared/config", b"one\n", 0o644)

@@ -119,6 +119,31 @@ pub fn unpack_to_fileset(
     })
 }
 
+/// The directory skeleton of an image with packages, as base-files lays it out (root-owned; the
+/// setgid `staff`/`mail` directories `/var/local` and `/var/mail` are left to base-files itself).
+pub const SKELETON: &[(&str, u32)] = &[
+    ("/etc", 0o755),
+    ("/home", 0o755),
+    ("/opt", 0o755),
+    ("/root", 0o700),
+    ("/run", 0o755),
+    ("/srv", 0o755),
+    ("/tmp", 0o1777),
+    ("/usr/local", 0o755),
+    ("/usr/local/bin", 0o755),
+    ("/usr/local/lib", 0o755),
+    ("/usr/local/sbin", 0o755),
+    ("/usr/local/share", 0o755),
+    ("/var", 0o755),
+    ("/var/backups", 0o755),
+    ("/var/cache", 0o755),
+    ("/var/lib", 0o755),
+    ("/var/log", 0o755),
+    ("/var/opt", 0o755),
+    ("/var/spool", 0o755),
+    ("/var/tmp", 0o1777),
+];
+
 /// Files that would have come from maintainer scripts and dpkg, for the set of packages of one image.
 pub fn system_files(
     store: &Store,
@@ -237,6 +262,14 @@ pub fn system_files(
     }
     entries.extend(links);
     entries.extend(unpack::merged_usr_symlinks());
+    // The directories base-files would have left (apt assumes it, as an Essential package, and
+    // programs expect them: a temp dir, /run for pid files, /var/log…), where no package ships them.
+    entries.extend(
+        SKELETON
+            .iter()
+            .filter(|(path, _)| !owners.contains_key(path))
+            .map(|(path, mode)| DebEntry::dir(path, *mode)),
+    );
     entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
     entries.dedup_by(|a, b| a.path == b.path);
     Ok(FileSet {

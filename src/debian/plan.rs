@@ -17,8 +17,9 @@ use crate::plan::{BuildGraph, LayerItem, LayerStep, NodeId, PlanError, Step};
 pub const DEFAULT_MAX_LAYERS: u32 = 64;
 
 /// Version of the unpack and system-file rules (part of their derivation keys). 2: setuid and
-/// setgid bits are stripped from package files unless named in `keep_setuid`.
-pub const RULES_VERSION: u32 = 2;
+/// setgid bits are stripped from package files unless named in `keep_setuid`. 3: the system files
+/// hold base-files' directory skeleton (`/tmp`, `/var/tmp`, `/run`, `/var/log`…).
+pub const RULES_VERSION: u32 = 3;
 
 /// What the composer knows before compiling: the lock of each image with packages, and each
 /// repository URL (`mirror://debian`) resolved to a base URL.
