@@ -525,12 +525,16 @@ fn setuid_bits_are_stripped_unless_the_image_keeps_them() {
 }
 
 #[test]
-fn an_image_with_packages_has_base_files_directory_skeleton() {
+fn an_image_with_packages_has_base_files_directories_and_says_which_scripts_did_not_run() {
     use himg::image::read::ImageSource;
-    // A package that ships /srv itself (with its own mode): the package's entry wins.
+    // A package that ships /srv itself (with its own mode): the package's entry wins. Its
+    // install-time scripts are not run, and the build says so (prerm acts only on removal).
     let srv = DebBuilder::new("srv-fixture", "1.0", "amd64")
         .dir("./srv/", 0o750)
         .file("./usr/bin/srv-fixture", b"srv\n", 0o755)
+        .script("postinst", "#!/bin/sh\nadduser --system srv\n")
+        .script("preinst", "#!/bin/sh\nexit 0\n")
+        .script("prerm", "#!/bin/sh\nexit 0\n")
         .build()
         .expect("srv");
     let f = fixture(vec![srv], |_| {});
@@ -555,6 +559,19 @@ fn an_image_with_packages_has_base_files_directory_skeleton() {
     assert_eq!(dir("var/log"), (0o755, 0, 0));
     assert_eq!(dir("root"), (0o700, 0, 0));
     assert_eq!(dir("srv"), (0o750, 0, 0));
+
+    let expected =
+        serde_json::json!([{"package": "srv-fixture", "scripts": ["preinst", "postinst"]}]);
+    assert_eq!(json(&o)["scripts_not_run"], expected);
+    let err = stderr(&o);
+    assert!(
+        err.contains("install scripts of 1 package: srv-fixture (preinst, postinst)"),
+        "{err}"
+    );
+    // A no-op rebuild reports the same, from the stored unpack outputs.
+    let again = build(&f, &[]);
+    assert_success(&again, "no-op rebuild");
+    assert_eq!(json(&again)["scripts_not_run"], expected);
     verify_store(&f);
 }
 

@@ -190,6 +190,7 @@ mod tests {
                 removed_files: 0,
                 setuid_stripped: vec![],
                 setuid_kept: vec![],
+                scripts_not_run: vec![],
             };
             let bytes = crate::oci::canonical_json(&set).expect("json");
             let manifest = store.put_blob(&bytes).expect("put");

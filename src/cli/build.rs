@@ -277,6 +277,7 @@ fn build_analysed(
                 "path": path, "package": package, "mode": format!("{mode:04o}"),
             })).collect::<Vec<_>>(),
             "dropped": dropped,
+            "scripts_not_run": setuid.scripts_json(),
             "analysis": {
                 "built": counts.analyses_built,
                 "substituted": counts.analyses_substituted,
@@ -350,13 +351,17 @@ fn dropped_packages<'a>(
         .collect()
 }
 
-/// The setuid/setgid bits package minimisation removed, and `keep_setuid` paths that kept
-/// nothing (a misspelt path would otherwise silently fail to keep the privilege asked for).
+/// What unpacking the build's packages changed or left undone, read from their unpack outputs: the
+/// setuid/setgid bits minimisation removed, `keep_setuid` paths that kept nothing (a misspelt path
+/// would otherwise silently fail to keep the privilege asked for), and the install-time maintainer
+/// scripts that were not run.
 struct SetuidReport {
     /// (path, package, shipped mode), sorted.
     stripped: std::collections::BTreeSet<(String, String, u32)>,
     /// (image, path) of `keep_setuid` entries no package of the build shipped setuid/setgid.
     unused: Vec<(String, String)>,
+    /// Package → its install-time scripts (`preinst`, `config`, `postinst`, `triggers`) not run.
+    scripts_not_run: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl SetuidReport {
@@ -382,6 +387,7 @@ impl SetuidReport {
         };
         let mut stripped = std::collections::BTreeSet::new();
         let mut kept = std::collections::BTreeSet::new();
+        let mut scripts_not_run = std::collections::BTreeMap::new();
         for id in graph.graph.node_indices() {
             let node = graph.node(id);
             let plan::Step::UnpackDeb { package, .. } = &node.step else {
@@ -404,6 +410,18 @@ impl SetuidReport {
                 stripped.insert((path, package.clone(), mode));
             }
             kept.extend(files(meta, "setuid_kept").into_iter().map(|(p, _)| p));
+            let scripts: Vec<String> = meta
+                .get("scripts_not_run")
+                .and_then(|v| v.as_array())
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|s| s.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !scripts.is_empty() {
+                scripts_not_run.insert(package.clone(), scripts);
+            }
         }
         let mut unused = Vec::new();
         for spec in specs {
@@ -414,7 +432,19 @@ impl SetuidReport {
                 }
             }
         }
-        SetuidReport { stripped, unused }
+        SetuidReport {
+            stripped,
+            unused,
+            scripts_not_run,
+        }
+    }
+
+    /// `[{package, scripts}]`, sorted by package, for the JSON report.
+    fn scripts_json(&self) -> serde_json::Value {
+        self.scripts_not_run
+            .iter()
+            .map(|(package, scripts)| json!({"package": package, "scripts": scripts}))
+            .collect()
     }
 
     fn print(&self, printer: &Printer) {
@@ -429,6 +459,22 @@ impl SetuidReport {
                         _ => "setgid bit",
                     },
                     mode & !0o6000
+                ),
+            );
+        }
+        if !self.scripts_not_run.is_empty() {
+            let n = self.scripts_not_run.len();
+            let list: Vec<String> = self
+                .scripts_not_run
+                .iter()
+                .map(|(package, scripts)| format!("{package} ({})", scripts.join(", ")))
+                .collect();
+            printer.status(
+                "Not run",
+                &format!(
+                    "install scripts of {n} package{}: {}; himg generates the dpkg database, CA bundle, ld.so.cache and base directories, not the rest of what they do (see `scripts_not_run` in --json)",
+                    if n == 1 { "" } else { "s" },
+                    list.join(", ")
                 ),
             );
         }

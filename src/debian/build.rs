@@ -116,6 +116,11 @@ pub fn unpack_to_fileset(
         removed_files: min.removed_files,
         setuid_stripped: min.setuid_stripped,
         setuid_kept: min.setuid_kept,
+        scripts_not_run: unpack::INSTALL_TIME_SCRIPTS
+            .iter()
+            .filter(|s| unpacked.maintainer_scripts.iter().any(|m| m == *s))
+            .map(|s| s.to_string())
+            .collect(),
     })
 }
 
@@ -282,6 +287,7 @@ pub fn system_files(
         removed_files: 0,
         setuid_stripped: Vec::new(),
         setuid_kept: Vec::new(),
+        scripts_not_run: Vec::new(),
     })
 }
 

@@ -34,4 +34,8 @@ pub struct FileSet {
     /// Files that kept them because the image names them in `keep_setuid`, sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub setuid_kept: Vec<SetuidFile>,
+    /// The package's install-time maintainer scripts (and `triggers`), in the order apt meets them:
+    /// never run, reported so that nothing is skipped silently.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scripts_not_run: Vec<String>,
 }

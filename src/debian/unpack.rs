@@ -209,6 +209,9 @@ impl Default for UnpackOptions {
     }
 }
 
+/// The control members that act when apt installs a package (`prerm` and `postrm` act only on removal).
+pub const INSTALL_TIME_SCRIPTS: [&str; 4] = ["preinst", "config", "postinst", "triggers"];
+
 /// The result of unpacking one `.deb`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnpackedDeb {
@@ -221,8 +224,9 @@ pub struct UnpackedDeb {
     /// `(conffile path, md5 hex)` for each conffile found in the data archive, computed while streaming
     /// (the package's `md5sums` never lists conffiles); dpkg's status `Conffiles:` field needs them.
     pub conffile_md5s: Vec<(String, String)>,
-    /// Names of maintainer scripts present (`preinst`, `postinst`, `prerm`, `postrm`, `config`): they are
-    /// never run, but the caller may want to say which effects it generates instead.
+    /// Names of maintainer scripts present (`preinst`, `postinst`, `prerm`, `postrm`, `config`), and
+    /// `triggers` when the package declares trigger interests: they are never run, but the caller
+    /// says which install-time ones were not (see [`INSTALL_TIME_SCRIPTS`]).
     pub maintainer_scripts: Vec<String>,
     /// Filesystem entries sorted by path.
     pub entries: Vec<DebEntry>,
@@ -720,11 +724,13 @@ fn read_control(
             .collect(),
         None => Vec::new(),
     };
-    let scripts = ["preinst", "postinst", "prerm", "postrm", "config"]
-        .iter()
-        .filter(|s| files.contains_key(**s))
-        .map(|s| s.to_string())
-        .collect();
+    let scripts = [
+        "preinst", "postinst", "prerm", "postrm", "config", "triggers",
+    ]
+    .iter()
+    .filter(|s| files.contains_key(**s))
+    .map(|s| s.to_string())
+    .collect();
     Ok(ControlParts {
         control,
         md5sums,

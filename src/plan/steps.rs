@@ -280,6 +280,9 @@ fn fileset_meta(set: &crate::debian::fileset::FileSet) -> serde_json::Value {
             meta[key] = json!(files);
         }
     }
+    if !set.scripts_not_run.is_empty() {
+        meta["scripts_not_run"] = json!(set.scripts_not_run);
+    }
     meta
 }
 
