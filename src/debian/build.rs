@@ -116,11 +116,7 @@ pub fn unpack_to_fileset(
         removed_files: min.removed_files,
         setuid_stripped: min.setuid_stripped,
         setuid_kept: min.setuid_kept,
-        scripts_not_run: unpack::INSTALL_TIME_SCRIPTS
-            .iter()
-            .filter(|s| unpacked.maintainer_scripts.iter().any(|m| m == *s))
-            .map(|s| s.to_string())
-            .collect(),
+        scripts_not_run: scripts_not_run(&unpacked.maintainer_scripts, &unpacked.triggers),
     })
 }
 
@@ -148,6 +144,23 @@ pub const SKELETON: &[(&str, u32)] = &[
     ("/var/spool", 0o755),
     ("/var/tmp", 0o1777),
 ];
+
+/// The install-time scripts of a package that himg does not reproduce, in the order apt meets them.
+/// A `triggers` file that only activates `ldconfig` is reproduced (ld.so.cache is generated).
+fn scripts_not_run(present: &[String], triggers: &[String]) -> Vec<String> {
+    let ldconfig_only = triggers.iter().all(|t| {
+        matches!(
+            t.as_str(),
+            "activate ldconfig" | "activate-noawait ldconfig"
+        )
+    });
+    unpack::INSTALL_TIME_SCRIPTS
+        .iter()
+        .filter(|s| present.iter().any(|m| m == *s))
+        .filter(|s| **s != "triggers" || !ldconfig_only)
+        .map(|s| s.to_string())
+        .collect()
+}
 
 /// Files that would have come from maintainer scripts and dpkg, for the set of packages of one image.
 pub fn system_files(
@@ -294,4 +307,30 @@ pub fn system_files(
 fn read_blob(store: &Store, blob: &str) -> Result<Vec<u8>, DebianError> {
     let digest = B3Digest::try_from(blob)?;
     Ok(store.read_blob(&digest)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scripts_not_run;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn scripts_not_run_leave_out_removal_scripts_and_ldconfig_triggers() {
+        let present = names(&["postrm", "postinst", "preinst", "prerm", "triggers"]);
+        assert_eq!(
+            scripts_not_run(&present, &names(&["activate-noawait ldconfig"])),
+            names(&["preinst", "postinst"])
+        );
+        assert_eq!(
+            scripts_not_run(
+                &present,
+                &names(&["activate-noawait ldconfig", "interest-noawait /usr/lib/jvm"])
+            ),
+            names(&["preinst", "postinst", "triggers"])
+        );
+        assert!(scripts_not_run(&names(&["prerm", "postrm"]), &[]).is_empty());
+    }
 }

@@ -228,6 +228,9 @@ pub struct UnpackedDeb {
     /// `triggers` when the package declares trigger interests: they are never run, but the caller
     /// says which install-time ones were not (see [`INSTALL_TIME_SCRIPTS`]).
     pub maintainer_scripts: Vec<String>,
+    /// The directives of the `triggers` control file (comments and blank lines dropped), e.g.
+    /// `activate-noawait ldconfig`.
+    pub triggers: Vec<String>,
     /// Filesystem entries sorted by path.
     pub entries: Vec<DebEntry>,
     /// `"none"`, `"gzip"`, `"xz"` or `"zstd"`.
@@ -645,6 +648,7 @@ pub fn unpack_deb(
         conffiles: control.conffiles,
         conffile_md5s: found.conffile_md5s,
         maintainer_scripts: control.scripts,
+        triggers: control.triggers,
         entries,
         data_compression,
     })
@@ -655,6 +659,7 @@ struct ControlParts {
     md5sums: Option<String>,
     conffiles: Vec<String>,
     scripts: Vec<String>,
+    triggers: Vec<String>,
 }
 
 fn read_control(
@@ -731,11 +736,21 @@ fn read_control(
     .filter(|s| files.contains_key(**s))
     .map(|s| s.to_string())
     .collect();
+    let triggers = match files.get("triggers") {
+        Some(b) => String::from_utf8_lossy(b)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect(),
+        None => Vec::new(),
+    };
     Ok(ControlParts {
         control,
         md5sums,
         conffiles,
         scripts,
+        triggers,
     })
 }
 
