@@ -342,13 +342,7 @@ fn dropped_packages<'a>(
             .or_default()
             .extend(d.required_by.iter().cloned());
     }
-    by_name
-        .into_iter()
-        .map(|(name, by)| crate::debian::lockfile::DroppedPackage {
-            name,
-            required_by: by.into_iter().collect(),
-        })
-        .collect()
+    crate::debian::lockfile::DroppedPackage::list(by_name)
 }
 
 /// What unpacking the build's packages changed or left undone, read from their unpack outputs: the

@@ -18,7 +18,7 @@
 //! packages that depended on it (sorted, over every architecture). Locks written before that was
 //! recorded hold plain names (`"dropped": [ "perl-base" ]`); they still read, with `required_by` empty.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -53,6 +53,19 @@ pub struct DroppedPackage {
     /// before this was recorded.
     #[serde(default)]
     pub required_by: Vec<String>,
+}
+
+impl DroppedPackage {
+    /// Excluded packages, each with what needed it (sorted, unique), as the lock lists them.
+    pub fn list(by_name: BTreeMap<String, BTreeSet<String>>) -> Vec<DroppedPackage> {
+        by_name
+            .into_iter()
+            .map(|(name, by)| DroppedPackage {
+                name,
+                required_by: by.into_iter().collect(),
+            })
+            .collect()
+    }
 }
 
 impl std::fmt::Display for DroppedPackage {

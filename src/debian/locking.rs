@@ -209,12 +209,6 @@ pub fn lock_image(
         inputs: inputs_hash(spec, packages, cx.loader)?,
         repositories,
         architectures,
-        dropped: dropped
-            .into_iter()
-            .map(|(name, by)| DroppedPackage {
-                name,
-                required_by: by.into_iter().collect(),
-            })
-            .collect(),
+        dropped: DroppedPackage::list(dropped),
     })
 }

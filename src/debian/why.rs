@@ -192,13 +192,7 @@ pub fn image_packages(
     Ok(ImagePackages {
         packages: installed.into_values().collect(),
         requests,
-        dropped: dropped
-            .into_iter()
-            .map(|(name, by)| DroppedPackage {
-                name,
-                required_by: by.into_iter().collect(),
-            })
-            .collect(),
+        dropped: DroppedPackage::list(dropped),
     })
 }
 
