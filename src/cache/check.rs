@@ -191,6 +191,8 @@ mod tests {
                 setuid_stripped: vec![],
                 setuid_kept: vec![],
                 scripts_not_run: vec![],
+                install_files: vec![],
+                configure: None,
             };
             let bytes = crate::oci::canonical_json(&set).expect("json");
             let manifest = store.put_blob(&bytes).expect("put");

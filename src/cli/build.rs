@@ -212,7 +212,11 @@ fn build_analysed(
     });
     // What minimisation left out, and what the excludes dropped.
     let (mut removed_files, mut removed_bytes) = (0u64, 0u64);
+    let tools = tool_only_unpacks(&graph);
     for id in graph.graph.node_indices() {
+        if tools.contains(&id) {
+            continue;
+        }
         if let (plan::Step::UnpackDeb { .. }, Some(out)) = (&graph.node(id).step, report.output(id))
         {
             removed_files += out
@@ -278,6 +282,7 @@ fn build_analysed(
             })).collect::<Vec<_>>(),
             "dropped": dropped,
             "scripts_not_run": setuid.scripts_json(),
+            "configure": setuid.configure_json(),
             "analysis": {
                 "built": counts.analyses_built,
                 "substituted": counts.analyses_substituted,
@@ -329,6 +334,23 @@ fn build_analysed(
     Ok(analysed)
 }
 
+/// Unpack nodes of configure tools that no image installs: their minimisation and setuid bits are
+/// not the images' business (the tools are never shipped).
+fn tool_only_unpacks(graph: &plan::BuildGraph) -> std::collections::BTreeSet<plan::NodeId> {
+    let mut tools = std::collections::BTreeSet::new();
+    let mut images = std::collections::BTreeSet::new();
+    for id in graph.graph.node_indices() {
+        let node = graph.node(id);
+        if let plan::Step::DebianConfigure { packages, .. } = &node.step {
+            let inputs = node.inputs.iter().skip(1);
+            images.extend(inputs.clone().take(packages.len()).copied());
+            tools.extend(inputs.skip(packages.len()).copied());
+        }
+    }
+    tools.retain(|id| !images.contains(id));
+    tools
+}
+
 /// The excluded packages of these locks that something needed, merged by name (what needed each,
 /// over every image, sorted).
 fn dropped_packages<'a>(
@@ -356,6 +378,8 @@ struct SetuidReport {
     unused: Vec<(String, String)>,
     /// Package → its install-time scripts (`preinst`, `config`, `postinst`, `triggers`) not run.
     scripts_not_run: std::collections::BTreeMap<String, Vec<String>>,
+    /// What each configure step did: (node name, its report), by node name.
+    configured: Vec<(String, crate::debian::configure::ConfigureReport)>,
 }
 
 impl SetuidReport {
@@ -382,8 +406,33 @@ impl SetuidReport {
         let mut stripped = std::collections::BTreeSet::new();
         let mut kept = std::collections::BTreeSet::new();
         let mut scripts_not_run = std::collections::BTreeMap::new();
+        let mut configured = Vec::new();
+        let tools = tool_only_unpacks(graph);
         for id in graph.graph.node_indices() {
+            if tools.contains(&id) {
+                continue;
+            }
             let node = graph.node(id);
+            if let plan::Step::DebianConfigure { .. } = &node.step {
+                let stored;
+                let meta = match report.output(id) {
+                    Some(out) => &out.meta,
+                    None => match store.lookup_derivation(&node.key) {
+                        Ok(Some(rec)) => {
+                            stored = rec;
+                            &stored.meta
+                        }
+                        _ => continue,
+                    },
+                };
+                if let Some(r) = meta
+                    .get("configure")
+                    .and_then(|v| serde_json::from_value(v.clone()).ok())
+                {
+                    configured.push((node.name.clone(), r));
+                }
+                continue;
+            }
             let plan::Step::UnpackDeb { package, .. } = &node.step else {
                 continue;
             };
@@ -426,10 +475,19 @@ impl SetuidReport {
                 }
             }
         }
+        // Scripts a configure step ran are not "not run".
+        configured
+            .sort_by(|a: &(String, crate::debian::configure::ConfigureReport), b| a.0.cmp(&b.0));
+        let ran: std::collections::BTreeSet<&str> = configured
+            .iter()
+            .flat_map(|(_, r)| r.ran.iter().map(|p| p.package.as_str()))
+            .collect();
+        scripts_not_run.retain(|package: &String, _| !ran.contains(package.as_str()));
         SetuidReport {
             stripped,
             unused,
             scripts_not_run,
+            configured,
         }
     }
 
@@ -441,7 +499,62 @@ impl SetuidReport {
             .collect()
     }
 
+    /// `[{step, ran, failed, dropped, removed, effects}]` for the JSON report.
+    fn configure_json(&self) -> serde_json::Value {
+        self.configured
+            .iter()
+            .map(|(step, r)| {
+                let mut v = json!(r);
+                v["step"] = json!(step);
+                v
+            })
+            .collect()
+    }
+
+    fn print_configured(&self, printer: &Printer) {
+        for (step, r) in &self.configured {
+            let mut reasons: std::collections::BTreeMap<&str, usize> = Default::default();
+            for d in &r.dropped {
+                *reasons.entry(d.reason.as_str()).or_default() += 1;
+            }
+            let dropped: Vec<String> = reasons
+                .iter()
+                .map(|(reason, n)| format!("{n} {reason}"))
+                .collect();
+            printer.status(
+                "Configured",
+                &format!(
+                    "{step}: ran the install scripts of {} package{}, kept {} change{}{}",
+                    r.ran.len(),
+                    if r.ran.len() == 1 { "" } else { "s" },
+                    r.effects,
+                    if r.effects == 1 { "" } else { "s" },
+                    if dropped.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; dropped {}", dropped.join(", "))
+                    }
+                ),
+            );
+            for f in &r.failed {
+                printer.warn(&format!(
+                    "{step}: `{}` of {} failed ({}); its effects up to the failure are kept:\n{}",
+                    f.script, f.package, f.status, f.output
+                ));
+            }
+            if !r.removed.is_empty() {
+                printer.warn(&format!(
+                    "{step}: scripts removed {} packaged path{} the image keeps: {}",
+                    r.removed.len(),
+                    if r.removed.len() == 1 { "" } else { "s" },
+                    r.removed.join(", ")
+                ));
+            }
+        }
+    }
+
     fn print(&self, printer: &Printer) {
+        self.print_configured(printer);
         for (path, package, mode) in &self.stripped {
             printer.status(
                 "Hardened",
@@ -466,7 +579,7 @@ impl SetuidReport {
             printer.status(
                 "Not run",
                 &format!(
-                    "install scripts of {n} package{}: {}; himg generates the dpkg database, CA bundle, ld.so.cache and base directories, not the rest of what they do (see `scripts_not_run` in --json)",
+                    "install scripts of {n} package{}: {}; the lock has no configure tools for them (the repositories lack a shell, dpkg or fakeroot), so only the dpkg database, CA bundle, ld.so.cache and base directories are generated (see `scripts_not_run` in --json)",
                     if n == 1 { "" } else { "s" },
                     list.join(", ")
                 ),

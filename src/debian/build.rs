@@ -103,6 +103,10 @@ pub fn unpack_to_fileset(
         package: package.to_string(),
         source: Box::new(source),
     })?;
+    let mut install_files = Vec::new();
+    for (name, bytes) in &unpacked.install_files {
+        install_files.push((name.clone(), store.put_blob(bytes)?.to_string()));
+    }
     let min = minimize(unpacked.entries, policy);
     let mut entries = min.kept;
     entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
@@ -117,6 +121,8 @@ pub fn unpack_to_fileset(
         setuid_stripped: min.setuid_stripped,
         setuid_kept: min.setuid_kept,
         scripts_not_run: scripts_not_run(&unpacked.maintainer_scripts, &unpacked.triggers),
+        install_files,
+        configure: None,
     })
 }
 
@@ -301,6 +307,8 @@ pub fn system_files(
         setuid_stripped: Vec::new(),
         setuid_kept: Vec::new(),
         scripts_not_run: Vec::new(),
+        install_files: Vec::new(),
+        configure: None,
     })
 }
 

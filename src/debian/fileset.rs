@@ -38,4 +38,11 @@ pub struct FileSet {
     /// never run, reported so that nothing is skipped silently.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scripts_not_run: Vec<String>,
+    /// The package's install-time control files (`preinst`, `config`, `postinst`, `templates`,
+    /// `triggers`) as `(name, content blob)`, sorted: what the configure step runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub install_files: Vec<(String, String)>,
+    /// What the configure step did (its output only): scripts run, failed, effects dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configure: Option<super::configure::ConfigureReport>,
 }

@@ -42,6 +42,10 @@ pub struct LockedImage {
     /// Excluded packages that something depended on, sorted by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dropped: Vec<DroppedPackage>,
+    /// Per architecture, the packages the configure step runs maintainer scripts with (never
+    /// shipped), sorted by name; empty when the repositories do not have them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tools: BTreeMap<String, Vec<LockedPackage>>,
 }
 
 /// An excluded package that installed packages depended on.

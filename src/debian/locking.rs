@@ -54,6 +54,7 @@ pub fn inputs_hash(
         "install": packages.install,
         "exclude": packages.exclude,
         "architectures": spec.architectures,
+        "configure_tools": super::configure::TOOLS,
     });
     let bytes = crate::oci::canonical_json(&doc).unwrap_or_default();
     Ok(format!("b3:{}", blake3::hash(&bytes).to_hex()))
@@ -161,6 +162,7 @@ pub fn lock_image(
         .collect::<Result<_, _>>()?;
     let exclude: BTreeSet<String> = packages.exclude.iter().cloned().collect();
     let mut architectures = BTreeMap::new();
+    let mut tools = BTreeMap::new();
     let mut dropped: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (arch, universe) in &universes {
         let request = Request {
@@ -180,35 +182,56 @@ pub fn lock_image(
                 .or_default()
                 .extend(d.required_by.iter().cloned());
         }
-        let mut locked: Vec<LockedPackage> = resolution
-            .packages
-            .iter()
-            .map(|(repo_id, p)| {
-                let (repository, suite) = repo_id
-                    .split_once('/')
-                    .map(|(r, s)| (r.to_string(), s.to_string()))
-                    .unwrap_or_else(|| (repo_id.clone(), String::new()));
-                LockedPackage {
-                    name: p.name.clone(),
-                    version: p.version.to_string(),
-                    architecture: p.architecture.clone(),
-                    source: p.source.clone(),
-                    source_version: p.source_version.to_string(),
-                    repository,
-                    suite,
-                    filename: p.filename.clone(),
-                    size: p.size,
-                    sha256: p.sha256.clone(),
-                }
-            })
-            .collect();
-        locked.sort();
-        architectures.insert(arch.clone(), locked);
+        architectures.insert(arch.clone(), locked_packages(&resolution));
+        // The tools the configure step runs maintainer scripts with (a shell, dpkg, adduser…),
+        // from the same repositories. A repository without them (a test fixture, a third-party
+        // repository alone) locks none: the build then reports the scripts it could not run.
+        let tools_request = Request {
+            install: super::configure::TOOLS
+                .iter()
+                .map(|t| parse_request(t))
+                .collect::<Result<_, _>>()?,
+            exclude: BTreeSet::new(),
+            native_arch: arch.clone(),
+            foreign_archs: Vec::new(),
+        };
+        if let Ok(resolution) = resolve(universe, &tools_request) {
+            tools.insert(arch.clone(), locked_packages(&resolution));
+        }
     }
     Ok(LockedImage {
         inputs: inputs_hash(spec, packages, cx.loader)?,
         repositories,
         architectures,
         dropped: DroppedPackage::list(dropped),
+        tools,
     })
+}
+
+/// A resolution's packages as the lock pins them, sorted.
+fn locked_packages(resolution: &super::resolve::Resolution) -> Vec<LockedPackage> {
+    let mut locked: Vec<LockedPackage> = resolution
+        .packages
+        .iter()
+        .map(|(repo_id, p)| {
+            let (repository, suite) = repo_id
+                .split_once('/')
+                .map(|(r, s)| (r.to_string(), s.to_string()))
+                .unwrap_or_else(|| (repo_id.clone(), String::new()));
+            LockedPackage {
+                name: p.name.clone(),
+                version: p.version.to_string(),
+                architecture: p.architecture.clone(),
+                source: p.source.clone(),
+                source_version: p.source_version.to_string(),
+                repository,
+                suite,
+                filename: p.filename.clone(),
+                size: p.size,
+                sha256: p.sha256.clone(),
+            }
+        })
+        .collect();
+    locked.sort();
+    locked
 }

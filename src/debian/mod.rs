@@ -9,6 +9,7 @@
 pub mod build;
 pub mod cabundle;
 pub mod clearsigned;
+pub mod configure;
 pub mod control;
 pub mod deps;
 pub mod dpkgdb;
@@ -37,6 +38,8 @@ use std::path::PathBuf;
 /// Errors of the Debian layer, each naming the failed link of the chain.
 #[derive(Debug, thiserror::Error)]
 pub enum DebianError {
+    #[error("running the maintainer scripts")]
+    Configure(#[from] configure::ConfigureError),
     #[error("cannot read keyring `{path}`")]
     Keyring {
         path: PathBuf,

@@ -18,8 +18,9 @@ pub const DEFAULT_MAX_LAYERS: u32 = 64;
 
 /// Version of the unpack and system-file rules (part of their derivation keys). 2: setuid and
 /// setgid bits are stripped from package files unless named in `keep_setuid`. 3: the system files
-/// hold base-files' directory skeleton (`/tmp`, `/var/tmp`, `/run`, `/var/log`…).
-pub const RULES_VERSION: u32 = 3;
+/// hold base-files' directory skeleton (`/tmp`, `/var/tmp`, `/run`, `/var/log`…). 4: file sets
+/// keep the install-time control files (the configure step runs them).
+pub const RULES_VERSION: u32 = 4;
 
 /// What the composer knows before compiling: the lock of each image with packages, and each
 /// repository URL (`mirror://debian`) resolved to a base URL.
@@ -34,6 +35,7 @@ pub fn add_package_layers(
     graph: &mut BuildGraph,
     spec: &ImageSpec,
     packages: &PackagesSpec,
+    declared: Option<&crate::plan::accounts::Accounts>,
     inputs: &DebianInputs,
     epoch: u64,
     budget: usize,
@@ -136,10 +138,55 @@ pub fn add_package_layers(
             },
             all.iter().map(|(_, id)| *id).collect(),
         );
+        // The maintainer scripts, when the lock has the tools to run them with.
+        let top = match locked.tools.get(arch).filter(|t| !t.is_empty()) {
+            Some(tools) => {
+                let mut tool_nodes = Vec::new();
+                for p in tools {
+                    let (name, step) = fetch_step(p, &repo_url(&p.repository)?);
+                    let fetch = graph.add(name, step, Vec::new());
+                    let unpack = graph.add(
+                        format!("{} {}", p.name, p.version),
+                        Step::UnpackDeb {
+                            package: p.name.clone(),
+                            keep_docs: false,
+                            locales: Vec::new(),
+                            path_exclude: Vec::new(),
+                            path_include: Vec::new(),
+                            keep_setuid: Vec::new(),
+                            rules: RULES_VERSION,
+                        },
+                        vec![fetch],
+                    );
+                    tool_nodes.push((p.name.clone(), unpack));
+                }
+                let mut node_inputs = vec![system];
+                node_inputs.extend(all.iter().map(|(_, id)| *id));
+                node_inputs.extend(tool_nodes.iter().map(|(_, id)| *id));
+                graph.add(
+                    format!("{} configure {arch}", spec.name),
+                    Step::DebianConfigure {
+                        architecture: arch.clone(),
+                        packages: all.iter().map(|(n, _)| n.clone()).collect(),
+                        tools: tool_nodes.iter().map(|(n, _)| n.clone()).collect(),
+                        epoch,
+                        accounts: declared.map(|a| crate::debian::configure::DeclaredAccounts {
+                            passwd: a.passwd(),
+                            group: a.group(),
+                            shadow: a.shadow(),
+                        }),
+                        keep_docs: packages.keep_docs,
+                        rules: crate::debian::configure::CONFIGURE_VERSION,
+                    },
+                    node_inputs,
+                )
+            }
+            None => system,
+        };
         let layer = graph.add(
             format!("{} system layer {arch}", spec.name),
             package_layer_step(spec, epoch, 1),
-            vec![system],
+            vec![top],
         );
         arch_layers.push((layer, "himg: dpkg database and generated files".into()));
     }

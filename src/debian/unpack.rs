@@ -212,6 +212,11 @@ impl Default for UnpackOptions {
 /// The control members that act when apt installs a package (`prerm` and `postrm` act only on removal).
 pub const INSTALL_TIME_SCRIPTS: [&str; 4] = ["preinst", "config", "postinst", "triggers"];
 
+/// The control members the configure step needs to act as apt would (the install-time scripts, and
+/// debconf's `templates` that `config` and `postinst` ask their questions from).
+pub const INSTALL_TIME_FILES: [&str; 5] =
+    ["preinst", "config", "postinst", "templates", "triggers"];
+
 /// The result of unpacking one `.deb`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnpackedDeb {
@@ -231,6 +236,8 @@ pub struct UnpackedDeb {
     /// The directives of the `triggers` control file (comments and blank lines dropped), e.g.
     /// `activate-noawait ldconfig`.
     pub triggers: Vec<String>,
+    /// The [`INSTALL_TIME_FILES`] the package has, by name (sorted), as shipped.
+    pub install_files: Vec<(String, Vec<u8>)>,
     /// Filesystem entries sorted by path.
     pub entries: Vec<DebEntry>,
     /// `"none"`, `"gzip"`, `"xz"` or `"zstd"`.
@@ -649,6 +656,7 @@ pub fn unpack_deb(
         conffile_md5s: found.conffile_md5s,
         maintainer_scripts: control.scripts,
         triggers: control.triggers,
+        install_files: control.install_files,
         entries,
         data_compression,
     })
@@ -660,6 +668,7 @@ struct ControlParts {
     conffiles: Vec<String>,
     scripts: Vec<String>,
     triggers: Vec<String>,
+    install_files: Vec<(String, Vec<u8>)>,
 }
 
 fn read_control(
@@ -745,12 +754,17 @@ fn read_control(
             .collect(),
         None => Vec::new(),
     };
+    let install_files = files
+        .into_iter()
+        .filter(|(name, _)| INSTALL_TIME_FILES.contains(&name.as_str()))
+        .collect();
     Ok(ControlParts {
         control,
         md5sums,
         conffiles,
         scripts,
         triggers,
+        install_files,
     })
 }
 

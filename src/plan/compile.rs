@@ -166,9 +166,23 @@ impl Compiler<'_> {
             (None, None) => Flat::default(),
         };
         let accounts = base.accounts.extend(&spec.users, &spec.groups);
+        // When this image's maintainer scripts run, the configure step writes the account files
+        // (the packages' accounts with the declared ones merged over them); the accounts layer
+        // then only makes the home directories.
+        let configured = spec.packages.is_some()
+            && self
+                .opts
+                .debian
+                .locks
+                .get(&(spec.declared_in.0.clone(), spec.name.clone()))
+                .is_some_and(|l| {
+                    spec.architectures
+                        .iter()
+                        .all(|a| l.tools.get(a).is_some_and(|t| !t.is_empty()))
+                });
         let mut own: Vec<LayerSpec> = Vec::new();
         if !spec.users.is_empty() || !spec.groups.is_empty() {
-            own.push(accounts_layer(&accounts));
+            own.push(accounts_layer(&accounts, !configured));
         }
         own.extend(spec.layers.iter().filter(|l| !l.items.is_empty()).cloned());
         let mut flat = Flat {
@@ -209,6 +223,7 @@ impl Compiler<'_> {
                 &mut self.graph,
                 spec,
                 packages,
+                (!spec.users.is_empty() || !spec.groups.is_empty()).then_some(&flat.accounts),
                 &self.opts.debian,
                 self.opts.epoch,
                 budget.saturating_sub(reserved),
@@ -562,33 +577,36 @@ fn scan_all(
 }
 
 /// The generated accounts layer: passwd, group, shadow and home directories.
-fn accounts_layer(accounts: &Accounts) -> LayerSpec {
+fn accounts_layer(accounts: &Accounts, files: bool) -> LayerSpec {
     let root = Owner::default();
-    let mut items = vec![
-        ContentItem::Dir {
-            path: "/etc".into(),
-            mode: 0o755,
-            owner: root.clone(),
-        },
-        ContentItem::File {
-            path: "/etc/passwd".into(),
-            text: accounts.passwd(),
-            mode: 0o644,
-            owner: root.clone(),
-        },
-        ContentItem::File {
-            path: "/etc/group".into(),
-            text: accounts.group(),
-            mode: 0o644,
-            owner: root.clone(),
-        },
-        ContentItem::File {
-            path: "/etc/shadow".into(),
-            text: accounts.shadow(),
-            mode: 0o640,
-            owner: root,
-        },
-    ];
+    let mut items = vec![ContentItem::Dir {
+        path: "/etc".into(),
+        mode: 0o755,
+        owner: root.clone(),
+    }];
+    let files = files.then(|| {
+        vec![
+            ContentItem::File {
+                path: "/etc/passwd".into(),
+                text: accounts.passwd(),
+                mode: 0o644,
+                owner: root.clone(),
+            },
+            ContentItem::File {
+                path: "/etc/group".into(),
+                text: accounts.group(),
+                mode: 0o644,
+                owner: root.clone(),
+            },
+            ContentItem::File {
+                path: "/etc/shadow".into(),
+                text: accounts.shadow(),
+                mode: 0o640,
+                owner: root,
+            },
+        ]
+    });
+    items.extend(files.into_iter().flatten());
     for (home, uid, gid) in accounts.homes() {
         items.push(ContentItem::Dir {
             path: home,

@@ -67,6 +67,22 @@ pub enum Step {
         packages: Vec<String>,
         rules: u32,
     },
+    /// The maintainer scripts of an image's packages run in a sandbox (inputs: the system files,
+    /// then the packages' file sets in `packages` order, then the configure tools' in `tools`
+    /// order) → the system files with the scripts' effects merged over them (a file set).
+    DebianConfigure {
+        architecture: String,
+        packages: Vec<String>,
+        tools: Vec<String>,
+        /// `SOURCE_DATE_EPOCH` of the scripts.
+        epoch: u64,
+        /// The image's declared accounts (a base's included), merged over the packages'.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        accounts: Option<crate::debian::configure::DeclaredAccounts>,
+        /// The image keeps documentation.
+        keep_docs: bool,
+        rules: u32,
+    },
     /// A layer of a registry base image, already pulled into the store's OCI blobs (a fixed-output
     /// derivation: the key is its digest) → that blob.
     BaseLayer {
@@ -98,6 +114,7 @@ impl Step {
             Step::FetchDeb { .. } => "fetch",
             Step::UnpackDeb { .. } => "unpack",
             Step::DebianSystem { .. } => "system",
+            Step::DebianConfigure { .. } => "configure",
             Step::Text { .. } => "text",
             Step::BaseLayer { .. } => "base-layer",
             Step::Layer(_) => "layer",

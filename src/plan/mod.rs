@@ -4,7 +4,7 @@
 //! computed up front, which hashes every file the build reads), then [`realise`] walks the graph
 //! top-down to find what the store already has and builds the rest bottom-up in parallel waves.
 
-mod accounts;
+pub mod accounts;
 mod compile;
 mod config;
 mod derivation;

@@ -83,6 +83,44 @@ pub fn build_step(
             let set = crate::debian::build::system_files(store, architecture, &sets)?;
             put_fileset(store, &set)
         }
+        Step::DebianConfigure {
+            architecture,
+            packages,
+            tools,
+            epoch,
+            accounts,
+            keep_docs,
+            ..
+        } => {
+            let (system, rest) = inputs
+                .split_first()
+                .ok_or_else(|| PlanError::BadStoreEntry {
+                    what: "configure step without system files".into(),
+                })?;
+            let system = read_fileset(store, system)?;
+            let mut package_sets = Vec::new();
+            for (name, input) in packages.iter().zip(rest) {
+                package_sets.push((name.clone(), read_fileset(store, input)?));
+            }
+            let mut tool_sets = Vec::new();
+            for (name, input) in tools.iter().zip(rest.iter().skip(packages.len())) {
+                tool_sets.push((name.clone(), read_fileset(store, input)?));
+            }
+            let set = crate::debian::configure::configure(
+                store,
+                &crate::debian::configure::ConfigureInput {
+                    architecture,
+                    epoch: *epoch,
+                    system: &system,
+                    packages: &package_sets,
+                    tools: &tool_sets,
+                    accounts: accounts.as_ref(),
+                    keep_docs: *keep_docs,
+                },
+            )
+            .map_err(crate::debian::DebianError::from)?;
+            put_fileset(store, &set)
+        }
         Step::Copy {
             entries,
             single_file,
@@ -258,6 +296,12 @@ fn put_fileset(store: &Store, set: &crate::debian::fileset::FileSet) -> Result<B
             refs_objects.push(ObjectRef::Blob(B3Digest::try_from(content.as_str())?));
         }
     }
+    for (_, blob) in &set.install_files {
+        refs_objects.push(ObjectRef::Blob(B3Digest::try_from(blob.as_str())?));
+    }
+    if let Some(log) = set.configure.as_ref().and_then(|r| r.log.as_deref()) {
+        refs_objects.push(ObjectRef::Blob(B3Digest::try_from(log)?));
+    }
     refs_objects.sort_by_key(|r| r.to_string());
     refs_objects.dedup();
     Ok(Built {
@@ -282,6 +326,9 @@ fn fileset_meta(set: &crate::debian::fileset::FileSet) -> serde_json::Value {
     }
     if !set.scripts_not_run.is_empty() {
         meta["scripts_not_run"] = json!(set.scripts_not_run);
+    }
+    if let Some(report) = &set.configure {
+        meta["configure"] = json!(report);
     }
     meta
 }
