@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests need: OCI validators, runtimes, a registry, diffoscope, a static libc, and
 # the dpkg/apt/ca-certificates/openssl tools that judge the Debian support (oracles for versions,
-# dependency closures, the CA bundle and ld.so.cache).
+# dependency closures, the CA bundle and ld.so.cache), and a JRE whose keytool reads the Java trust store.
 packages=(skopeo umoci oci-image-tool runc bubblewrap diffoscope-minimal docker-registry gcc libc6-dev
-          dpkg-dev apt ca-certificates openssl libc-bin apache2-utils podman busybox python3 python3-venv)
+          dpkg-dev apt ca-certificates openssl libc-bin apache2-utils podman busybox python3 python3-venv
+          default-jre-headless)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
