@@ -70,6 +70,8 @@ pub enum ConfigureError {
     Store(#[from] himg_store::StoreError),
     #[error("the maintainer scripts ran longer than {minutes} minutes")]
     Timeout { minutes: u64 },
+    #[error("the Java trust store")]
+    JavaCerts(#[from] super::javacerts::JavaCertsError),
     #[error("the configure sandbox failed (exit {status}):\n{output}")]
     Sandbox { status: i32, output: String },
 }
@@ -103,6 +105,9 @@ pub struct ConfigureReport {
     pub not_placed: Vec<String>,
     /// How many entries the scripts added or changed.
     pub effects: usize,
+    /// Files himg generated in place of what a script makes unreproducibly (the Java trust store).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generated: Vec<String>,
     /// The blob (`b3:…`) holding everything the scripts printed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
@@ -203,6 +208,10 @@ pub fn configure(store: &Store, input: &ConfigureInput<'_>) -> Result<FileSet, C
         out.entries.drain(..).map(|e| (e.path.clone(), e)).collect();
     for e in effects {
         merged.insert(e.path.clone(), e);
+    }
+    if let Some(entry) = java_trust_store(store, input)? {
+        report.generated.push(entry.path.clone());
+        merged.insert(entry.path.clone(), entry);
     }
     if let Some(declared) = input.accounts {
         for (path, over, mode, gid) in [
@@ -310,6 +319,52 @@ fn run_scripts(
     report.removed = fx.removed;
     report.effects = fx.entries.len();
     Ok(fx.entries)
+}
+
+/// The Java trust store ca-certificates-java would have made (its `keytool` run stamps every entry
+/// with the time), generated from the image's CA certificates with `SOURCE_DATE_EPOCH`: when
+/// ca-certificates-java is installed, or a package links its `cacerts` to it.
+fn java_trust_store(
+    store: &Store,
+    input: &ConfigureInput<'_>,
+) -> Result<Option<super::unpack::DebEntry>, ConfigureError> {
+    use super::javacerts::CACERTS_PATH;
+    let wanted = input.packages.iter().any(|(name, set)| {
+        name == "ca-certificates-java"
+            || set.entries.iter().any(|e| {
+                matches!(&e.kind, DebEntryKind::Symlink { target } if target == CACERTS_PATH)
+            })
+    });
+    if !wanted {
+        return Ok(None);
+    }
+    let mut certs = Vec::new();
+    for (_, set) in input.packages {
+        for e in &set.entries {
+            if let (DebEntryKind::File { content, .. }, true) =
+                (&e.kind, super::cabundle::is_ca_cert(&e.path))
+            {
+                let digest = himg_store::B3Digest::try_from(content.as_str())?;
+                certs.push((e.path.clone(), store.read_blob(&digest)?));
+            }
+        }
+    }
+    if certs.is_empty() {
+        return Ok(None);
+    }
+    let bytes = super::javacerts::java_cacerts(&certs, input.epoch)?;
+    let blob = store.put_blob(&bytes)?;
+    Ok(Some(super::unpack::DebEntry {
+        path: CACERTS_PATH.to_string(),
+        kind: DebEntryKind::File {
+            size: bytes.len() as u64,
+            content: blob.to_string(),
+        },
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        shipped_path: None,
+    }))
 }
 
 fn read_state(work: &Path) -> Result<String, ConfigureError> {
