@@ -155,7 +155,8 @@ fn python_example_runs_and_matches_its_lock() {
 }
 
 /// Every Debian example passes its own `test` blocks (issue 4, acceptance 4): python runs ssl,
-/// sqlite3 and json as non-root, busybox has no network and a read-only rootfs.
+/// sqlite3 and json as non-root, busybox has no network and a read-only rootfs, java finds `java`
+/// through its alternative and lists the generated trust store.
 #[test]
 fn debian_examples_pass_their_tests() {
     require_tool("bwrap");
@@ -165,6 +166,7 @@ fn debian_examples_pass_their_tests() {
         "examples/debian-base.himg",
         "examples/python.himg",
         "examples/busybox.himg",
+        "examples/java.himg",
     ] {
         relock(&project, file);
         let junit = project.path("junit.xml");

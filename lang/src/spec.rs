@@ -318,6 +318,10 @@ pub struct PackagesSpec {
     /// absolute, normalised, sorted; every other package file loses them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub keep_setuid: Vec<String>,
+    /// Alternatives pinned to a choice (`alternatives = { java = "/usr/lib/jvm/…/bin/java" }`):
+    /// name → absolute path; the others stay in auto mode (highest priority wins).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub alternatives: std::collections::BTreeMap<String, String>,
 }
 
 /// One apt repository: `repository "debian" { url, suites, components, keyring }`.

@@ -433,6 +433,10 @@ pub struct InspectArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Show what the packages' maintainer scripts did at build time: the scripts run, failures,
+    /// the files they made, and what was not kept and why.
+    #[arg(long)]
+    pub scripts: bool,
 }
 
 #[derive(Debug, Args)]

@@ -579,7 +579,7 @@ impl SetuidReport {
             printer.status(
                 "Not run",
                 &format!(
-                    "install scripts of {n} package{}: {}; the lock has no configure tools for them (the repositories lack a shell, dpkg or fakeroot), so only the dpkg database, CA bundle, ld.so.cache and base directories are generated (see `scripts_not_run` in --json)",
+                    "install scripts of {n} package{}: {}; the lock has no configure tools for them (the repositories lack a shell, dpkg or fakeroot) or this host cannot execute their architecture, so only the dpkg database, CA bundle, ld.so.cache and base directories are generated (see `scripts_not_run` in --json)",
                     if n == 1 { "" } else { "s" },
                     list.join(", ")
                 ),

@@ -122,7 +122,10 @@ pub fn inspect(
         arch: args.arch.as_deref(),
         insecure: args.insecure,
     };
-    let (_source, view, holder) = open_target(global, &args.target, &sel, printer)?;
+    let (source, view, holder) = open_target(global, &args.target, &sel, printer)?;
+    if args.scripts {
+        return inspect_scripts(&source, &view, args.json, printer);
+    }
     let report = image::inspect(&view);
     // From a registry: the artifacts that refer to the image (SBOMs, provenance, promotions).
     let referrers = match &holder.pulled {
@@ -158,6 +161,31 @@ pub fn inspect(
             }
         }
         printer.data(&text);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `himg inspect --scripts`: the record the configure step wrote into the image.
+fn inspect_scripts(
+    source: &image::ImageSource,
+    view: &image::ImageView,
+    json: bool,
+    printer: &Printer,
+) -> Result<ExitCode, CliError> {
+    use crate::debian::configure::{ConfigureRecord, RECORD_PATH};
+    let key = RECORD_PATH.trim_start_matches('/');
+    let record: Option<ConfigureRecord> = source
+        .read_file(view, key)
+        .ok()
+        .flatten()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    match (record, json) {
+        (Some(r), true) => printer.json(&serde_json::to_value(&r).unwrap_or_default()),
+        (Some(r), false) => printer.data(&r.render()),
+        (None, true) => printer.json(&serde_json::json!(null)),
+        (None, false) => printer.data(&format!(
+            "No maintainer scripts were run for this image ({RECORD_PATH} is absent): it has no Debian packages with install scripts, or was not built by himg.\n"
+        )),
     }
     Ok(ExitCode::SUCCESS)
 }

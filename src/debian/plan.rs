@@ -139,7 +139,12 @@ pub fn add_package_layers(
             all.iter().map(|(_, id)| *id).collect(),
         );
         // The maintainer scripts, when the lock has the tools to run them with.
-        let top = match locked.tools.get(arch).filter(|t| !t.is_empty()) {
+        // Only where this host executes the architecture's programs (no emulation).
+        let top = match locked
+            .tools
+            .get(arch)
+            .filter(|t| !t.is_empty() && crate::debian::configure::runs_here(arch))
+        {
             Some(tools) => {
                 let mut tool_nodes = Vec::new();
                 for p in tools {
@@ -176,6 +181,7 @@ pub fn add_package_layers(
                             shadow: a.shadow(),
                         }),
                         keep_docs: packages.keep_docs,
+                        alternatives: packages.alternatives.clone(),
                         rules: crate::debian::configure::CONFIGURE_VERSION,
                     },
                     node_inputs,

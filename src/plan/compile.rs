@@ -176,9 +176,10 @@ impl Compiler<'_> {
                 .locks
                 .get(&(spec.declared_in.0.clone(), spec.name.clone()))
                 .is_some_and(|l| {
-                    spec.architectures
-                        .iter()
-                        .all(|a| l.tools.get(a).is_some_and(|t| !t.is_empty()))
+                    spec.architectures.iter().all(|a| {
+                        l.tools.get(a).is_some_and(|t| !t.is_empty())
+                            && crate::debian::configure::runs_here(a)
+                    })
                 });
         let mut own: Vec<LayerSpec> = Vec::new();
         if !spec.users.is_empty() || !spec.groups.is_empty() {

@@ -81,6 +81,9 @@ pub enum Step {
         accounts: Option<crate::debian::configure::DeclaredAccounts>,
         /// The image keeps documentation.
         keep_docs: bool,
+        /// Alternatives pinned to a choice (name → path).
+        #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        alternatives: std::collections::BTreeMap<String, String>,
         rules: u32,
     },
     /// A layer of a registry base image, already pulled into the store's OCI blobs (a fixed-output

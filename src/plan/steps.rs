@@ -90,6 +90,7 @@ pub fn build_step(
             epoch,
             accounts,
             keep_docs,
+            alternatives,
             ..
         } => {
             let (system, rest) = inputs
@@ -116,6 +117,7 @@ pub fn build_step(
                     tools: &tool_sets,
                     accounts: accounts.as_ref(),
                     keep_docs: *keep_docs,
+                    alternatives,
                 },
             )
             .map_err(crate::debian::DebianError::from)?;

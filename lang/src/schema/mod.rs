@@ -96,6 +96,7 @@ pub(crate) const IMAGE_FIELDS: &[&str] = &[
     "path_exclude",
     "path_include",
     "keep_setuid",
+    "alternatives",
     "policy",
     "test",
     "vex",

@@ -237,6 +237,7 @@ impl Check<'_> {
         let path_exclude = get("path_exclude").and_then(|f| self.path_globs(f, "path_exclude"));
         let path_include = get("path_include").and_then(|f| self.path_globs(f, "path_include"));
         let keep_setuid = get("keep_setuid").and_then(|f| self.keep_setuid(f));
+        let alternatives = get("alternatives").and_then(|f| self.alternatives(f));
         if packages_field.is_none() {
             for key in [
                 "keep_docs",
@@ -244,6 +245,7 @@ impl Check<'_> {
                 "path_exclude",
                 "path_include",
                 "keep_setuid",
+                "alternatives",
             ] {
                 if let Some(f) = get(key) {
                     self.push(
@@ -253,7 +255,7 @@ impl Check<'_> {
                             format!("`{key}` without `packages`"),
                         )
                         .label("has no effect")
-                        .help("`keep_docs`, `locales`, `path_exclude`, `path_include` and `keep_setuid` apply to the Debian packages this image installs"),
+                        .help("`keep_docs`, `locales`, `path_exclude`, `path_include`, `keep_setuid` and `alternatives` apply to the Debian packages this image installs"),
                     );
                 }
             }
@@ -312,7 +314,57 @@ impl Check<'_> {
             path_exclude: path_exclude.unwrap_or_default(),
             path_include: path_include.unwrap_or_default(),
             keep_setuid: keep_setuid.unwrap_or_default(),
+            alternatives: alternatives.unwrap_or_default(),
         })
+    }
+
+    /// `alternatives = { NAME = "/abs/path" }`: names as `update-alternatives` spells them,
+    /// values absolute, normalised paths.
+    fn alternatives(
+        &mut self,
+        field: &Field,
+    ) -> Option<std::collections::BTreeMap<String, String>> {
+        let pairs = self.string_record(field, "alternatives", super::KeyKind::Label)?;
+        let spans: std::collections::BTreeMap<String, Span> = match &field.value.kind {
+            V::Record(record) => record
+                .fields
+                .iter()
+                .map(|(k, f)| (k.clone(), f.value.span))
+                .collect(),
+            _ => Default::default(),
+        };
+        let mut ok = true;
+        let mut out = std::collections::BTreeMap::new();
+        for (name, path) in pairs {
+            let span = spans.get(&name).copied().unwrap_or(field.value.span);
+            let good_name = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'));
+            if !good_name {
+                ok = false;
+                self.push(
+                    Diag::new(
+                        codes::BAD_PATH,
+                        span,
+                        format!("`{name}` is not an alternative's name"),
+                    )
+                    .label("letters, digits, `.`, `_`, `+` and `-` only")
+                    .help("name the link group as `update-alternatives --display NAME` does: `alternatives = { java = \"/usr/lib/jvm/java-21-openjdk-amd64/bin/java\" }`"),
+                );
+                continue;
+            }
+            match self.normalize_abs(&path, span, "alternatives") {
+                Some(p) => {
+                    out.insert(name, p);
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
     }
 
     /// `keep_setuid`: exact absolute paths of package files that keep their setuid/setgid bits

@@ -50,6 +50,9 @@ echo "himg: configure-exit $?"
 while read -r p; do dpkg-trigger --no-await "$p"; done < $H/file-triggers
 dpkg --force-depends --triggers-only -a </dev/null
 echo "himg: triggers-exit $?"
+while read -r name path; do
+  update-alternatives --set "$name" "$path" </dev/null || echo "himg: alternative-failed $name"
+done < $H/alternatives
 rm -f /usr/sbin/policy-rc.d
 unset LD_PRELOAD
 kill "${faked#*:}"
