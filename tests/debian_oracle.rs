@@ -129,6 +129,7 @@ fn our_closure(pkgs: &[&str]) -> Result<BTreeMap<String, String>, String> {
         exclude: BTreeSet::new(),
         native_arch: aptlists::native_arch(),
         foreign_archs: aptlists::foreign_archs(),
+        installed: None,
     };
     let res = resolve(universe(), &req).map_err(|e| e.to_string())?;
     Ok(res

@@ -74,6 +74,38 @@ pub fn fetcher() -> Result<Fetcher, CliError> {
     }))
 }
 
+/// On a registry base (`from = "HOST/REPO@sha256:…"` at the bottom of the chain), what it has
+/// installed: the base is pulled into the store when missing (as `himg build` does) and its dpkg
+/// database read, per architecture of the image.
+fn base_status(
+    global: &GlobalArgs,
+    spec: &ImageSpec,
+) -> Result<Option<crate::debian::locking::BaseStatus>, CliError> {
+    let Some(reference) = crate::debian::locking::registry_base_of(spec) else {
+        return Ok(None);
+    };
+    let store = super::open_store(global)?;
+    let bases = crate::registry::base::resolve_bases(&store, &[reference.to_owned()])?;
+    let mut status = crate::debian::locking::BaseStatus {
+        reference: reference.to_owned(),
+        architectures: BTreeMap::new(),
+    };
+    for (arch, base) in bases.get(reference).into_iter().flatten() {
+        if !spec.architectures.contains(arch) {
+            continue;
+        }
+        let text =
+            crate::registry::base::dpkg_status(&store, &base.manifest).map_err(|problem| {
+                crate::registry::base::BaseError::Invalid {
+                    reference: reference.to_owned(),
+                    problem: format!("its dpkg database cannot be read: {problem}"),
+                }
+            })?;
+        status.architectures.insert(arch.clone(), text.all());
+    }
+    Ok(Some(status))
+}
+
 /// Resolves the locks the build needs and the repositories' base URLs.
 pub fn prepare(
     global: &GlobalArgs,
@@ -131,7 +163,8 @@ pub fn prepare(
                     now: now(),
                     scratch: &scratch,
                 };
-                let l = lock_image(&cx, spec, packages)?;
+                let base = base_status(global, spec)?;
+                let l = lock_image(&cx, spec, packages, base.as_ref())?;
                 lock.images.insert(spec.name.clone(), l.clone());
                 *dirty = true;
                 l
@@ -210,8 +243,11 @@ fn resolve_all(
     for spec in &loaded.evaluated.images {
         if let Some(packages) = &spec.packages {
             printer.status("Resolving", &format!("packages of image `{}`", spec.name));
-            lock.images
-                .insert(spec.name.clone(), lock_image(&cx, spec, packages)?);
+            let base = base_status(global, spec)?;
+            lock.images.insert(
+                spec.name.clone(),
+                lock_image(&cx, spec, packages, base.as_ref())?,
+            );
         }
     }
     Ok((lock, lock_path(file)))

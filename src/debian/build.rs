@@ -168,11 +168,58 @@ fn scripts_not_run(present: &[String], triggers: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Files that would have come from maintainer scripts and dpkg, for the set of packages of one image.
+/// The stanzas of a dpkg status text, each ending in a newline (blank lines separate them).
+pub fn split_stanzas(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            continue;
+        }
+        cur.push_str(line);
+        cur.push('\n');
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// The stanzas of a registry base's `/var/lib/dpkg/status` (its file set's), but those of
+/// packages in `replaced` (installed again on top).
+pub(crate) fn base_stanzas(
+    store: &Store,
+    base: &FileSet,
+    replaced: &std::collections::BTreeSet<String>,
+) -> Result<Vec<String>, DebianError> {
+    let Some(DebEntryKind::File { content, .. }) = base
+        .entries
+        .iter()
+        .find(|e| e.path == "/var/lib/dpkg/status")
+        .map(|e| &e.kind)
+    else {
+        return Ok(Vec::new());
+    };
+    let text = String::from_utf8_lossy(&read_blob(store, content)?).into_owned();
+    Ok(split_stanzas(&text)
+        .into_iter()
+        .filter(|s| {
+            !dpkgdb::control_field(s, "Package").is_some_and(|name| replaced.contains(&name))
+        })
+        .collect())
+}
+
+/// Files that would have come from maintainer scripts and dpkg, for the set of packages of one
+/// image; `base` is the file set of a registry base below them (its dpkg database, libraries and
+/// certificates count too: the status lists the base's packages and the new ones).
 pub fn system_files(
     store: &Store,
     architecture: &str,
     packages: &[(String, FileSet)],
+    base: Option<&FileSet>,
 ) -> Result<FileSet, DebianError> {
     // Two packages shipping one path: identical contents are fine (shared directories, same file).
     let mut owners: BTreeMap<&str, (&str, &DebEntry)> = BTreeMap::new();
@@ -198,7 +245,25 @@ pub fn system_files(
 
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     // The dpkg database: status (what dpkg-query, Trivy, Grype and Syft read) and info/.
-    let mut stanzas = Vec::new();
+    let names: std::collections::BTreeSet<String> =
+        packages.iter().map(|(n, _)| n.clone()).collect();
+    let mut stanzas = match base {
+        Some(base) => base_stanzas(store, base, &names)?,
+        None => Vec::new(),
+    };
+    let base_libc = stanzas
+        .iter()
+        .find(|s| dpkgdb::control_field(s, "Package").as_deref() == Some("libc6"))
+        .and_then(|s| dpkgdb::control_field(s, "Version"));
+    // The base's entries that no new package replaces (for the CA bundle and ld.so.cache).
+    let base_entries: Vec<&DebEntry> = base
+        .map(|b| {
+            b.entries
+                .iter()
+                .filter(|e| !owners.contains_key(e.path.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
     for (_, set) in packages {
         let Some(control) = &set.control else {
             continue;
@@ -232,6 +297,16 @@ pub fn system_files(
             }
         }
     }
+    // New certificates over a base: the bundle is made again from the base's and the new ones.
+    if !certs.is_empty() {
+        for e in &base_entries {
+            if let (DebEntryKind::File { content, .. }, true) =
+                (&e.kind, cabundle::is_ca_cert(&e.path))
+            {
+                certs.push((e.path.clone(), read_blob(store, content)?));
+            }
+        }
+    }
     let mut links = Vec::new();
     if !certs.is_empty() {
         certs.sort();
@@ -246,16 +321,21 @@ pub fn system_files(
     }
 
     // ld.so.cache, when the C library is installed.
-    if let Some((_, libc)) = packages.iter().find(|(n, _)| n == "libc6") {
-        let all: Vec<DebEntry> = packages
+    let libc_version = match packages.iter().find(|(n, _)| n == "libc6") {
+        Some((_, libc)) => Some(
+            libc.control
+                .as_deref()
+                .and_then(|c| dpkgdb::control_field(c, "Version"))
+                .unwrap_or_default(),
+        ),
+        None => base_libc,
+    };
+    if let Some(version) = libc_version {
+        let all: Vec<DebEntry> = base_entries
             .iter()
-            .flat_map(|(_, s)| s.entries.iter().cloned())
+            .map(|e| (*e).clone())
+            .chain(packages.iter().flat_map(|(_, s)| s.entries.iter().cloned()))
             .collect();
-        let version = libc
-            .control
-            .as_deref()
-            .and_then(|c| dpkgdb::control_field(c, "Version"))
-            .unwrap_or_default();
         if let Ok(arch) = ldcache::LdArch::from_debian(architecture) {
             let src = StoreContent { store };
             let cache = ldcache::generate_ld_so_cache(
@@ -284,14 +364,26 @@ pub fn system_files(
             shipped_path: None,
         });
     }
+    let in_base = |path: &str| {
+        base.is_some_and(|b| {
+            b.entries
+                .binary_search_by(|e| e.path.as_bytes().cmp(path.as_bytes()))
+                .is_ok()
+        })
+    };
     entries.extend(links);
-    entries.extend(unpack::merged_usr_symlinks());
+    // A base's own layout stands (a base without merged /usr keeps its `/bin` directory).
+    entries.extend(
+        unpack::merged_usr_symlinks()
+            .into_iter()
+            .filter(|e| !in_base(&e.path)),
+    );
     // The directories base-files would have left (apt assumes it, as an Essential package, and
     // programs expect them: a temp dir, /run for pid files, /var/log…), where no package ships them.
     entries.extend(
         SKELETON
             .iter()
-            .filter(|(path, _)| !owners.contains_key(path))
+            .filter(|(path, _)| !owners.contains_key(path) && !in_base(path))
             .map(|(path, mode)| DebEntry::dir(path, *mode)),
     );
     entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));

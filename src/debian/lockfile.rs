@@ -46,6 +46,19 @@ pub struct LockedImage {
     /// shipped), sorted by name; empty when the repositories do not have them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tools: BTreeMap<String, Vec<LockedPackage>>,
+    /// Per architecture, the packages a registry base (`from = "HOST/REPO@sha256:…"`) has
+    /// installed, from its dpkg database, sorted: the resolution counted them as installed and
+    /// `architectures` lists only what the image adds; the build never fetches them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub base_installed: BTreeMap<String, Vec<BaseInstalledPackage>>,
+}
+
+/// A package a registry base has installed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BaseInstalledPackage {
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
 }
 
 /// An excluded package that installed packages depended on.

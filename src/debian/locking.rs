@@ -7,11 +7,14 @@ use himg_lang::{ImageSpec, PackagesSpec, SourceLoader};
 use sha2::Digest;
 
 use super::DebianError;
+use super::control::parse_stanzas;
 use super::control::{Op, Relation, parse_relations};
 use super::fetch::Fetcher;
-use super::index::parse_packages;
+use super::index::{BinaryPackage, parse_packages};
 use super::keyring::Keyring;
-use super::lockfile::{DroppedPackage, LockedImage, LockedPackage, LockedRepository, LockedSuite};
+use super::lockfile::{
+    BaseInstalledPackage, DroppedPackage, LockedImage, LockedPackage, LockedRepository, LockedSuite,
+};
 use super::mirror::MirrorResolver;
 use super::release::{fetch_verified_index, verify_inrelease_named};
 use super::resolve::{Request, Universe, resolve};
@@ -29,8 +32,50 @@ pub struct LockContext<'a> {
     pub scratch: &'a std::path::Path,
 }
 
+/// The registry image at the bottom of `spec`'s `from` chain (`HOST/REPO@sha256:…`), if any.
+pub fn registry_base_of(spec: &ImageSpec) -> Option<&str> {
+    let mut next = Some(spec);
+    while let Some(s) = next {
+        if let Some(r) = &s.base_reference {
+            return Some(r);
+        }
+        next = s.base.as_deref();
+    }
+    None
+}
+
+/// What a registry base has installed: per architecture, the stanzas of its dpkg database.
+#[derive(Debug, Clone, Default)]
+pub struct BaseStatus {
+    /// The reference written in `from`.
+    pub reference: String,
+    pub architectures: BTreeMap<String, String>,
+}
+
+/// The universe repository id of a base's installed packages.
+const BASE_REPO: &str = "(base image)";
+
+/// The installed packages of a dpkg status text (`Status: … installed`, or no `Status` field as
+/// in distroless `status.d` files), sorted by name and architecture.
+fn installed_packages(text: &str) -> Result<Vec<BinaryPackage>, DebianError> {
+    let mut out = Vec::new();
+    for stanza in parse_stanzas(text)? {
+        if stanza
+            .get("Status")
+            .is_some_and(|s| !s.trim_end().ends_with(" installed"))
+        {
+            continue;
+        }
+        out.push(BinaryPackage::from_installed(stanza)?);
+    }
+    out.sort_by(|a, b| (&a.name, &a.architecture).cmp(&(&b.name, &b.architecture)));
+    out.dedup_by(|a, b| a.name == b.name && a.architecture == b.architecture);
+    Ok(out)
+}
+
 /// blake3 over everything that decides a resolution: repositories (with their keyrings' contents),
-/// requested and excluded packages, architectures. A lock whose `inputs` differ is stale.
+/// requested and excluded packages, architectures, a registry base. A lock whose `inputs` differ
+/// is stale.
 pub fn inputs_hash(
     spec: &ImageSpec,
     packages: &PackagesSpec,
@@ -49,13 +94,17 @@ pub fn inputs_hash(
             "keyring": blake3::hash(&keyring).to_hex().to_string(),
         }));
     }
-    let doc = serde_json::json!({
+    let mut doc = serde_json::json!({
         "repositories": repos,
         "install": packages.install,
         "exclude": packages.exclude,
         "architectures": spec.architectures,
         "configure_tools": super::configure::TOOLS,
     });
+    // Only when there is one, so that the locks of other images stay current.
+    if let (Some(reference), Some(map)) = (registry_base_of(spec), doc.as_object_mut()) {
+        map.insert("registry_base".into(), reference.into());
+    }
     let bytes = crate::oci::canonical_json(&doc).unwrap_or_default();
     Ok(format!("b3:{}", blake3::hash(&bytes).to_hex()))
 }
@@ -91,11 +140,13 @@ fn parse_single(text: &str, original: &str) -> Result<Relation, DebianError> {
     }
 }
 
-/// Resolves one image's packages against the live repositories.
+/// Resolves one image's packages against the live repositories; on a registry base, what `base`
+/// has installed counts as installed (only what is missing is resolved and locked).
 pub fn lock_image(
     cx: &LockContext<'_>,
     spec: &ImageSpec,
     packages: &PackagesSpec,
+    base: Option<&BaseStatus>,
 ) -> Result<LockedImage, DebianError> {
     let mut universes: BTreeMap<String, Universe> = spec
         .architectures
@@ -164,18 +215,80 @@ pub fn lock_image(
     let mut architectures = BTreeMap::new();
     let mut tools = BTreeMap::new();
     let mut dropped: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut base_installed = BTreeMap::new();
     for (arch, universe) in &universes {
+        let installed = match base.and_then(|b| b.architectures.get(arch)) {
+            Some(text) => installed_packages(text)?,
+            None => Vec::new(),
+        };
+        let reference = base.map(|b| b.reference.clone()).unwrap_or_default();
+        let base_version = |name: &str| -> Option<&BinaryPackage> {
+            installed
+                .iter()
+                .find(|p| p.name == name && (p.architecture == *arch || p.architecture == "all"))
+        };
+        // A requested package the base has stays as it is, when its version fits the request.
+        let mut arch_install = Vec::new();
+        for rel in &install {
+            match base_version(&rel.name) {
+                Some(p) if rel.arch_qualifier.is_none() => {
+                    if !rel.version_matches(Some(&p.version)) {
+                        return Err(DebianError::BaseVersion {
+                            image: spec.name.clone(),
+                            arch: arch.clone(),
+                            package: rel.name.clone(),
+                            installed: p.version.to_string(),
+                            wanted: rel
+                                .version
+                                .as_ref()
+                                .map(|(op, v)| format!("({op} {v})"))
+                                .unwrap_or_default(),
+                            needed_by: Some("requested".into()),
+                            reference: reference.clone(),
+                        });
+                    }
+                }
+                _ => arch_install.push(rel.clone()),
+            }
+        }
+        let with_base = !installed.is_empty();
+        let extended;
+        let universe = if with_base {
+            let mut u = universe.clone();
+            u.add_repository(BASE_REPO, installed.clone());
+            extended = u;
+            &extended
+        } else {
+            universe
+        };
         let request = Request {
-            install: install.clone(),
+            install: arch_install,
             exclude: exclude.clone(),
             native_arch: arch.clone(),
             foreign_archs: Vec::new(),
+            installed: with_base.then(|| BASE_REPO.to_string()),
         };
-        let resolution = resolve(universe, &request).map_err(|source| DebianError::Resolve {
-            image: spec.name.clone(),
-            arch: arch.clone(),
-            source: Box::new(source),
-        })?;
+        let mut resolution =
+            resolve(universe, &request).map_err(|source| DebianError::Resolve {
+                image: spec.name.clone(),
+                arch: arch.clone(),
+                source: Box::new(source),
+            })?;
+        if with_base {
+            check_base_kept(spec, arch, &reference, &installed, &resolution)?;
+            resolution.packages.retain(|(repo, _)| repo != BASE_REPO);
+            base_installed.insert(
+                arch.clone(),
+                installed
+                    .iter()
+                    .map(|p| BaseInstalledPackage {
+                        name: p.name.clone(),
+                        version: p.version.to_string(),
+                        architecture: p.architecture.clone(),
+                    })
+                    .collect(),
+            );
+        }
         for d in &resolution.dropped {
             dropped
                 .entry(d.name.clone())
@@ -194,6 +307,7 @@ pub fn lock_image(
             exclude: BTreeSet::new(),
             native_arch: arch.clone(),
             foreign_archs: Vec::new(),
+            installed: None,
         };
         if let Ok(resolution) = resolve(universe, &tools_request) {
             tools.insert(arch.clone(), locked_packages(&resolution));
@@ -205,7 +319,59 @@ pub fn lock_image(
         architectures,
         dropped: DroppedPackage::list(dropped),
         tools,
+        base_installed,
     })
+}
+
+/// Every package the base has installed is still there at its version: a dependency that needs
+/// another version, or a new package that conflicts with it, is refused.
+fn check_base_kept(
+    spec: &ImageSpec,
+    arch: &str,
+    reference: &str,
+    installed: &[BinaryPackage],
+    resolution: &super::resolve::Resolution,
+) -> Result<(), DebianError> {
+    for p in installed {
+        let key = |q: &BinaryPackage| {
+            q.name == p.name
+                && (q.architecture == p.architecture
+                    || (q.architecture == "all") != (p.architecture == "all"))
+        };
+        let kept = resolution
+            .packages
+            .iter()
+            .any(|(repo, q)| repo == BASE_REPO && q.name == p.name && q.version == p.version);
+        if kept {
+            continue;
+        }
+        if let Some((_, other)) = resolution
+            .packages
+            .iter()
+            .find(|(repo, q)| repo != BASE_REPO && key(q))
+        {
+            return Err(DebianError::BaseVersion {
+                image: spec.name.clone(),
+                arch: arch.to_string(),
+                package: p.name.clone(),
+                installed: p.version.to_string(),
+                wanted: other.version.to_string(),
+                needed_by: resolution.reasons.get(&p.name).cloned(),
+                reference: reference.to_string(),
+            });
+        }
+        if p.architecture == arch || p.architecture == "all" {
+            return Err(DebianError::BaseRemoved {
+                image: spec.name.clone(),
+                arch: arch.to_string(),
+                package: p.name.clone(),
+                installed: p.version.to_string(),
+                why: "a new package conflicts with it".into(),
+                reference: reference.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A resolution's packages as the lock pins them, sorted.

@@ -61,6 +61,30 @@ pub enum DebianError {
         #[source]
         source: Box<resolve::ResolveError>,
     },
+    #[error(
+        "image `{image}` ({arch}) needs {package} {wanted}{}, but its base `{reference}` has {package} {installed} installed, and himg does not replace a registry base's packages: request the base's version (`{package}={installed}`) or leave the version out, or build `from` a base image that has {package} {wanted}",
+        needed_by.as_ref().map(|by| format!(" ({by})")).unwrap_or_default()
+    )]
+    BaseVersion {
+        image: String,
+        arch: String,
+        package: String,
+        installed: String,
+        wanted: String,
+        needed_by: Option<String>,
+        reference: String,
+    },
+    #[error(
+        "image `{image}` ({arch}) would remove {package} {installed}, which its base `{reference}` has installed ({why}); himg does not remove a registry base's packages: leave out the package that conflicts with it, or build `from` another base image"
+    )]
+    BaseRemoved {
+        image: String,
+        arch: String,
+        package: String,
+        installed: String,
+        why: String,
+        reference: String,
+    },
     #[error("`{request}` is not a package request (write `name`, `name (>= 1.0)` or `name=1.0`)")]
     BadRequest { request: String },
     #[error("`{a}` and `{b}` both ship `{path}` with different contents")]

@@ -41,6 +41,7 @@ pub fn add_package_layers(
     budget: usize,
     layers: &mut BTreeMap<String, Vec<(NodeId, String)>>,
     installed: &mut BTreeMap<String, BTreeMap<String, (String, NodeId)>>,
+    registry_base: &BTreeMap<String, (String, Vec<NodeId>)>,
 ) -> Result<(), PlanError> {
     let locked = inputs
         .locks
@@ -67,11 +68,31 @@ pub fn add_package_layers(
                 image: spec.name.clone(),
             })?;
         let arch_installed = installed.entry(arch.clone()).or_default();
+        // A registry base's packages (the lock lists them apart): installed by its layers.
+        let in_base: BTreeMap<&str, &str> = locked
+            .base_installed
+            .get(arch)
+            .into_iter()
+            .flatten()
+            .map(|p| (p.name.as_str(), p.version.as_str()))
+            .collect();
+        let base_files = registry_base.get(arch).map(|(manifest, layers)| {
+            let node = graph.add(
+                format!("base {manifest} files"),
+                Step::BaseFiles {
+                    manifest: manifest.clone(),
+                    rules: RULES_VERSION,
+                },
+                layers.clone(),
+            );
+            (manifest.clone(), node)
+        });
         let mut new: Vec<(String, u64, NodeId)> = Vec::new();
         for p in pkgs {
             if arch_installed
                 .get(&p.name)
                 .is_some_and(|(v, _)| v == &p.version)
+                || in_base.get(p.name.as_str()) == Some(&p.version.as_str())
             {
                 continue;
             }
@@ -129,14 +150,17 @@ pub fn add_package_layers(
             .iter()
             .map(|(n, (_, id))| (n.clone(), *id))
             .collect();
+        let mut system_inputs: Vec<NodeId> = base_files.iter().map(|(_, id)| *id).collect();
+        system_inputs.extend(all.iter().map(|(_, id)| *id));
         let system = graph.add(
             format!("{} debian system {arch}", spec.name),
             Step::DebianSystem {
                 architecture: arch.clone(),
                 packages: all.iter().map(|(n, _)| n.clone()).collect(),
+                base: base_files.as_ref().map(|(m, _)| m.clone()),
                 rules: RULES_VERSION,
             },
-            all.iter().map(|(_, id)| *id).collect(),
+            system_inputs,
         );
         // The maintainer scripts, when the lock has the tools to run them with.
         // Only where this host executes the architecture's programs (no emulation).
@@ -166,6 +190,7 @@ pub fn add_package_layers(
                     tool_nodes.push((p.name.clone(), unpack));
                 }
                 let mut node_inputs = vec![system];
+                node_inputs.extend(base_files.iter().map(|(_, id)| *id));
                 node_inputs.extend(all.iter().map(|(_, id)| *id));
                 node_inputs.extend(tool_nodes.iter().map(|(_, id)| *id));
                 graph.add(
@@ -182,6 +207,7 @@ pub fn add_package_layers(
                         }),
                         keep_docs: packages.keep_docs,
                         alternatives: packages.alternatives.clone(),
+                        base: base_files.as_ref().map(|(m, _)| m.clone()),
                         rules: crate::debian::configure::CONFIGURE_VERSION,
                     },
                     node_inputs,

@@ -195,6 +195,12 @@ pub struct Request {
     pub exclude: BTreeSet<String>,
     pub native_arch: String,
     pub foreign_archs: Vec<String>,
+    /// The id of a universe repository whose packages are already installed (a base image's dpkg
+    /// status, as apt reads `Dir::State::status`): each is marked before anything else and kept
+    /// (protected); a dependency its version meets is met. A dependency it does not meet takes
+    /// the candidate instead, which the caller sees in the resolution (same name, another
+    /// repository).
+    pub installed: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1323,6 +1329,26 @@ pub fn resolve(universe: &Universe, req: &Request) -> Result<Resolution, Resolve
         banned: HashMap::default(),
         evicted: BTreeMap::new(),
     };
+    // 0. What is installed already is marked, and stays.
+    if let Some(repo) = req
+        .installed
+        .as_deref()
+        .and_then(|id| universe.repos.iter().position(|r| r.id == id))
+    {
+        for idx in 0..universe.repos[repo].packages.len() {
+            let id = PkgId {
+                repo: u32::try_from(repo).unwrap_or(u32::MAX),
+                idx: u32::try_from(idx).unwrap_or(u32::MAX),
+            };
+            if !s.visible(universe.pkg(id)) {
+                continue;
+            }
+            let key = s.key(id);
+            s.select(id, false);
+            s.protected.insert(key.clone());
+            s.reasons.insert(key, "installed".into());
+        }
+    }
     // 1. Pick and mark every requested package (apt: MarkInstall without AutoInst).
     let mut requested: Vec<PkgId> = Vec::new();
     for rel in &req.install {

@@ -175,3 +175,26 @@ fn finish(path: &Path, meta: DirMeta, as_root: bool) -> Result<(), ImageError> {
     fs::set_permissions(path, fs::Permissions::from_mode(meta.mode))
         .map_err(io_err("set permissions of", path))
 }
+
+/// Walks every layer of `view`, in order, and hands `visit` each regular file as the merge writes
+/// it (its path resolved as in [`ImageView::files`], and its content); a path written again later
+/// is visited again, so the last visit of a path that [`ImageView::files`] holds as a file is its
+/// content.
+pub(crate) fn visit_files(
+    blobs: &Blobs,
+    view: &ImageView,
+    visit: &mut dyn FnMut(&str, &mut dyn io::Read) -> Result<(), ImageError>,
+) -> Result<(), ImageError> {
+    let mut merger = Merger::default();
+    for (i, layer) in view.layers.iter().enumerate() {
+        walk_layer(blobs, layer, &mut |raw, reader| {
+            if let Applied::Wrote { path, .. } = merger.apply(i, &layer.digest, &raw)?
+                && raw.kind == RawKind::File
+            {
+                visit(&path, reader)?;
+            }
+            Ok(Flow::Continue)
+        })?;
+    }
+    Ok(())
+}

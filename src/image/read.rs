@@ -197,6 +197,17 @@ impl ImageSource {
         extract::extract(&self.blobs, view, dest)
     }
 
+    /// Every regular file of `view`'s merged root filesystem as its layers write it, bottom layer
+    /// first (see [`ImageView::files`] for which write is the last); `visit` gets the path and the
+    /// content.
+    pub fn visit_files(
+        &self,
+        view: &ImageView,
+        visit: &mut dyn FnMut(&str, &mut dyn std::io::Read) -> Result<(), ImageError>,
+    ) -> Result<(), ImageError> {
+        extract::visit_files(&self.blobs, view, visit)
+    }
+
     /// The content of the regular file `path` (`usr/bin/x` or `/usr/bin/x`) of the merged root
     /// filesystem, following hardlinks; `None` when absent or not a regular file. Checked against
     /// the sha256 the view records.

@@ -61,6 +61,9 @@ struct Flat {
     installed: BTreeMap<String, BTreeMap<String, (String, NodeId)>>,
     /// The registry image at the bottom of the chain, if any.
     registry_base: Option<String>,
+    /// Per architecture: that registry image's manifest digest and layer nodes (what its file
+    /// set is made from, for the dpkg database and maintainer scripts of packages on top).
+    registry_files: BTreeMap<String, (String, Vec<NodeId>)>,
 }
 
 /// Whether the user (and group) of a `run_as` value exist in `accounts` (numeric ids always do);
@@ -192,6 +195,7 @@ impl Compiler<'_> {
             accounts,
             installed: BTreeMap::new(),
             registry_base: base.registry_base.clone(),
+            registry_files: base.registry_files.clone(),
         };
         // On a registry base the evaluator could not see the base's accounts: a `run_as` name is
         // checked here, against the base's `/etc/passwd` and `/etc/group` and the declared ones.
@@ -230,6 +234,7 @@ impl Compiler<'_> {
                 budget.saturating_sub(reserved),
                 &mut flat.layers,
                 &mut flat.installed,
+                &flat.registry_files,
             )?;
             if !flat.config.env.iter().any(|e| e.starts_with("PATH=")) {
                 flat.config.env.insert(
@@ -311,6 +316,13 @@ impl Compiler<'_> {
                     .unwrap_or_else(|| format!("base {reference}"));
                 layers.push((node, history));
             }
+            flat.registry_files.insert(
+                arch.clone(),
+                (
+                    base.manifest.clone(),
+                    layers.iter().map(|(id, _)| *id).collect(),
+                ),
+            );
             flat.layers.insert(arch.clone(), layers);
             // One runtime config for all architectures: the first's (multi-arch bases agree).
             if flat.installed.is_empty() {

@@ -65,6 +65,10 @@ pub enum Step {
     DebianSystem {
         architecture: String,
         packages: Vec<String>,
+        /// The manifest of a registry base whose files and dpkg database are the first input
+        /// (a [`Step::BaseFiles`]); left out of the key when `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base: Option<String>,
         rules: u32,
     },
     /// The maintainer scripts of an image's packages run in a sandbox (inputs: the system files,
@@ -84,8 +88,15 @@ pub enum Step {
         /// Alternatives pinned to a choice (name → path).
         #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
         alternatives: std::collections::BTreeMap<String, String>,
+        /// The manifest of a registry base whose files are the second input (after the system
+        /// files): the image state the scripts run over; left out of the key when `None`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base: Option<String>,
         rules: u32,
     },
+    /// The merged root filesystem of a registry base image (inputs: its layers, already in the
+    /// store's OCI blobs) → a file set.
+    BaseFiles { manifest: String, rules: u32 },
     /// A layer of a registry base image, already pulled into the store's OCI blobs (a fixed-output
     /// derivation: the key is its digest) → that blob.
     BaseLayer {
@@ -120,6 +131,7 @@ impl Step {
             Step::DebianConfigure { .. } => "configure",
             Step::Text { .. } => "text",
             Step::BaseLayer { .. } => "base-layer",
+            Step::BaseFiles { .. } => "base-files",
             Step::Layer(_) => "layer",
             Step::Config(_) => "config",
             Step::Manifest(_) => "manifest",

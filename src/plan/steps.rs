@@ -74,13 +74,27 @@ pub fn build_step(
         Step::DebianSystem {
             packages,
             architecture,
+            base,
             ..
         } => {
+            let (base_set, inputs) = match (base, inputs.split_first()) {
+                (Some(_), Some((first, rest))) => (Some(read_fileset(store, first)?), rest),
+                _ => (None, inputs),
+            };
             let mut sets = Vec::new();
             for (name, input) in packages.iter().zip(inputs) {
                 sets.push((name.clone(), read_fileset(store, input)?));
             }
-            let set = crate::debian::build::system_files(store, architecture, &sets)?;
+            let set =
+                crate::debian::build::system_files(store, architecture, &sets, base_set.as_ref())?;
+            put_fileset(store, &set)
+        }
+        Step::BaseFiles { manifest, .. } => {
+            let set = crate::registry::base::base_files(store, manifest).map_err(|problem| {
+                PlanError::BadStoreEntry {
+                    what: format!("base image {manifest} ({problem})"),
+                }
+            })?;
             put_fileset(store, &set)
         }
         Step::DebianConfigure {
@@ -91,6 +105,7 @@ pub fn build_step(
             accounts,
             keep_docs,
             alternatives,
+            base,
             ..
         } => {
             let (system, rest) = inputs
@@ -99,6 +114,10 @@ pub fn build_step(
                     what: "configure step without system files".into(),
                 })?;
             let system = read_fileset(store, system)?;
+            let (base_set, rest) = match (base, rest.split_first()) {
+                (Some(_), Some((first, rest))) => (Some(read_fileset(store, first)?), rest),
+                _ => (None, rest),
+            };
             let mut package_sets = Vec::new();
             for (name, input) in packages.iter().zip(rest) {
                 package_sets.push((name.clone(), read_fileset(store, input)?));
@@ -118,6 +137,7 @@ pub fn build_step(
                     accounts: accounts.as_ref(),
                     keep_docs: *keep_docs,
                     alternatives,
+                    base: base_set.as_ref(),
                 },
             )
             .map_err(crate::debian::DebianError::from)?;

@@ -65,6 +65,144 @@ fn account_files(store: &Store, digest: &str) -> Result<BaseAccountFiles, String
     Ok(files)
 }
 
+/// The dpkg database of the base image whose manifest is `digest` (its blobs in the store): the
+/// stanzas of `/var/lib/dpkg/status` then of each distroless `/var/lib/dpkg/status.d/*` file (by
+/// name), blank-line separated; empty when the image has none. Cached by manifest digest.
+pub fn dpkg_status(store: &Store, digest: &str) -> Result<BaseDpkgStatus, String> {
+    let cache = crate::digest_cache::DigestCache::new(store.root(), "base-dpkg");
+    if let Some(status) = cache
+        .read(digest, "v1")
+        .and_then(|b| serde_json::from_slice(&b).ok())
+    {
+        return Ok(status);
+    }
+    let source = crate::image::ImageSource::blob_store(&store.oci_dir());
+    let view = source
+        .manifest_image(digest, None)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{digest} is not an image manifest"))?;
+    let read = |path: &str| -> Result<String, String> {
+        Ok(source
+            .read_file(&view, path)
+            .map_err(|e| e.to_string())?
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default())
+    };
+    let status = read("var/lib/dpkg/status")?;
+    let mut status_d = Vec::new();
+    for path in view.files.keys() {
+        if let Some(name) = path.strip_prefix("var/lib/dpkg/status.d/")
+            && !name.contains('/')
+            && !name.ends_with(".md5sums")
+            && matches!(view.files[path].kind, crate::image::FileKind::File)
+        {
+            status_d.push(read(path)?);
+        }
+    }
+    let out = BaseDpkgStatus { status, status_d };
+    if let Ok(bytes) = serde_json::to_vec(&out) {
+        cache.write(digest, "v1", &bytes);
+    }
+    Ok(out)
+}
+
+/// A base image's dpkg database, as its files hold it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BaseDpkgStatus {
+    /// `/var/lib/dpkg/status` (empty when absent).
+    pub status: String,
+    /// Each `/var/lib/dpkg/status.d/*` file (distroless), by name.
+    pub status_d: Vec<String>,
+}
+
+impl BaseDpkgStatus {
+    /// All stanzas, `status` first: what the image has installed.
+    pub fn all(&self) -> String {
+        let mut out = String::new();
+        for text in std::iter::once(&self.status).chain(&self.status_d) {
+            let text = text.trim();
+            if !text.is_empty() {
+                out.push_str(text);
+                out.push_str("\n\n");
+            }
+        }
+        out
+    }
+}
+
+/// The merged root filesystem of the base image whose manifest is `digest` as a file set (file
+/// contents put into the store as blobs; device nodes left out): the image state the configure
+/// step runs the new packages' scripts over.
+pub fn base_files(store: &Store, digest: &str) -> Result<crate::debian::fileset::FileSet, String> {
+    use crate::debian::unpack::{DebEntry, DebEntryKind};
+    use crate::image::FileKind;
+    let source = crate::image::ImageSource::blob_store(&store.oci_dir());
+    let view = source
+        .manifest_image(digest, None)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{digest} is not an image manifest"))?;
+    let mut contents: BTreeMap<String, (String, u64)> = BTreeMap::new();
+    source
+        .visit_files(&view, &mut |path, reader| {
+            let io = |e: std::io::Error| crate::image::ImageError::Io {
+                op: "store",
+                path: std::path::PathBuf::from(path),
+                source: e,
+            };
+            let mut w = store
+                .blob_writer()
+                .map_err(|e| io(std::io::Error::other(e)))?;
+            let size = std::io::copy(reader, &mut w).map_err(io)?;
+            let (blob, _) = w.finish().map_err(|e| io(std::io::Error::other(e)))?;
+            contents.insert(path.to_owned(), (blob.to_string(), size));
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+    let mut entries = Vec::new();
+    for (path, entry) in &view.files {
+        let kind = match &entry.kind {
+            FileKind::Dir => DebEntryKind::Dir,
+            FileKind::File => {
+                let (content, size) = contents
+                    .get(path)
+                    .cloned()
+                    .ok_or_else(|| format!("no content for `/{path}`"))?;
+                DebEntryKind::File { size, content }
+            }
+            FileKind::Symlink { target } => DebEntryKind::Symlink {
+                target: target.clone(),
+            },
+            FileKind::Hardlink { target } => DebEntryKind::Hardlink {
+                target: format!("/{target}"),
+            },
+            FileKind::CharDevice | FileKind::BlockDevice | FileKind::Fifo => continue,
+        };
+        entries.push(DebEntry {
+            path: format!("/{path}"),
+            kind,
+            mode: entry.mode & 0o7777,
+            uid: entry.uid,
+            gid: entry.gid,
+            shipped_path: None,
+        });
+    }
+    entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+    Ok(crate::debian::fileset::FileSet {
+        version: crate::debian::fileset::FILESET_VERSION,
+        entries,
+        control: None,
+        md5sums: None,
+        conffiles: Vec::new(),
+        removed_bytes: 0,
+        removed_files: 0,
+        setuid_stripped: Vec::new(),
+        setuid_kept: Vec::new(),
+        scripts_not_run: Vec::new(),
+        install_files: Vec::new(),
+        configure: None,
+    })
+}
+
 /// A registry base, per architecture (Debian/OCI spelling: `amd64`, `arm64`, …).
 pub type ResolvedBase = BTreeMap<String, BaseArch>;
 

@@ -250,6 +250,9 @@ pub struct ConfigureInput<'a> {
     pub keep_docs: bool,
     /// Alternatives pinned to a choice (`update-alternatives --set NAME PATH` after the scripts).
     pub alternatives: &'a BTreeMap<String, String>,
+    /// A registry base's merged root filesystem: the image state below `packages` (its packages
+    /// count as installed; their scripts ran when the base was made).
+    pub base: Option<&'a FileSet>,
 }
 
 /// The account files of an image's declared users and groups (`plan::accounts`).
@@ -405,10 +408,16 @@ fn run_scripts(
     }
 
     let mut sets: Vec<RootSet<'_>> = input
-        .packages
-        .iter()
-        .map(|(_, set)| RootSet { set, tool: false })
+        .base
+        .map(|set| RootSet { set, tool: false })
+        .into_iter()
         .collect();
+    sets.extend(
+        input
+            .packages
+            .iter()
+            .map(|(_, set)| RootSet { set, tool: false }),
+    );
     sets.push(RootSet {
         set: input.system,
         tool: false,
@@ -422,11 +431,25 @@ fn run_scripts(
     let (mut before, not_placed) = root::materialise(store, &root, &sets)?;
     report.not_placed = not_placed;
 
-    let image: BTreeSet<&str> = input.packages.iter().map(|(n, _)| n.as_str()).collect();
+    let image: BTreeSet<String> = input.packages.iter().map(|(n, _)| n.clone()).collect();
+    // The base's packages are installed: its stanzas, but those of packages installed again.
+    let base_stanzas = match input.base {
+        Some(base) => super::build::base_stanzas(store, base, &image).map_err(|e| {
+            ConfigureError::io(
+                Path::new("/var/lib/dpkg/status"),
+                std::io::Error::other(e.to_string()),
+            )
+        })?,
+        None => Vec::new(),
+    };
+    let in_base: BTreeSet<String> = base_stanzas
+        .iter()
+        .filter_map(|s| dpkgdb::control_field(s, "Package"))
+        .collect();
     let tools: Vec<(String, FileSet)> = input
         .tools
         .iter()
-        .filter(|(n, _)| !image.contains(n.as_str()))
+        .filter(|(n, _)| !image.contains(n) && !in_base.contains(n))
         .cloned()
         .collect();
     write_info(store, &root, input.packages, &tools)?;
@@ -434,7 +457,7 @@ fn run_scripts(
 
     // Pass 1: the tools, as apt finds them (configured) before it installs anything.
     write_alternatives(&work, &BTreeMap::new())?;
-    write_status(&root, &tools, &[])?;
+    write_status(&root, &tools, &[], &base_stanzas)?;
     write_order(&work, &tools, "")?;
     sandbox::run(&root, &work, input.epoch)?;
     let state = read_state(&work)?;
@@ -444,7 +467,7 @@ fn run_scripts(
 
     // Pass 2: the image's packages, then the pinned alternatives.
     write_alternatives(&work, input.alternatives)?;
-    write_status(&root, input.packages, &tools)?;
+    write_status(&root, input.packages, &tools, &base_stanzas)?;
     write_order(&work, input.packages, &file_triggers(store, input)?)?;
     let log = sandbox::run(&root, &work, input.epoch)?;
     let faked = fakeroot::parse_state(&read_state(&work)?);
@@ -492,8 +515,23 @@ fn java_trust_store(
         return Ok(None);
     }
     let mut certs = Vec::new();
-    for (_, set) in input.packages {
-        for e in &set.entries {
+    let replaced: BTreeSet<&str> = input
+        .packages
+        .iter()
+        .flat_map(|(_, s)| s.entries.iter().map(|e| e.path.as_str()))
+        .collect();
+    let base_certs = input
+        .base
+        .into_iter()
+        .flat_map(|b| b.entries.iter())
+        .filter(|e| !replaced.contains(e.path.as_str()));
+    for e in input
+        .packages
+        .iter()
+        .flat_map(|(_, s)| s.entries.iter())
+        .chain(base_certs)
+    {
+        {
             if let (DebEntryKind::File { content, .. }, true) =
                 (&e.kind, super::cabundle::is_ca_cert(&e.path))
             {
@@ -630,13 +668,15 @@ fn write_info(
     Ok(())
 }
 
-/// The sandbox's `status`: `unpacked` packages (to configure) and `installed` ones.
+/// The sandbox's `status`: `unpacked` packages (to configure), `installed` ones, and the
+/// stanzas of a base's installed packages.
 fn write_status(
     root: &Path,
     unpacked: &[(String, FileSet)],
     installed: &[(String, FileSet)],
+    base: &[String],
 ) -> Result<(), ConfigureError> {
-    let mut stanzas = Vec::new();
+    let mut stanzas = base.to_vec();
     for (_, set) in unpacked {
         if let Some(control) = &set.control {
             stanzas.push(dpkgdb::status_stanza(control).replace(

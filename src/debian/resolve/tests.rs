@@ -38,6 +38,7 @@ fn req(names: &[&str]) -> Request {
         exclude: BTreeSet::new(),
         native_arch: "amd64".into(),
         foreign_archs: Vec::new(),
+        installed: None,
     }
 }
 
