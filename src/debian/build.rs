@@ -331,8 +331,14 @@ pub fn system_files(
         None => base_libc,
     };
     if let Some(version) = libc_version {
+        // Without the base's merged-/usr links: the libraries are found where packages ship them.
+        let usr_links: std::collections::BTreeSet<String> = unpack::merged_usr_symlinks()
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
         let all: Vec<DebEntry> = base_entries
             .iter()
+            .filter(|e| !usr_links.contains(&e.path))
             .map(|e| (*e).clone())
             .chain(packages.iter().flat_map(|(_, s)| s.entries.iter().cloned()))
             .collect();
