@@ -130,6 +130,25 @@ fn packages_on_a_registry_base_install_only_what_it_lacks() {
         base_layers.len() + new.len() + 1,
         "base layers + one per new package + the system layer: {new:?}"
     );
+    // Only the new packages' maintainer scripts ran (over the base's files), none failed.
+    let configure = &report["configure"][0];
+    assert_eq!(configure["failed"], serde_json::Value::Null, "{configure}");
+    let ran: Vec<String> = configure["ran"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|p| p["package"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(!ran.is_empty(), "{report}");
+    assert!(ran.iter().all(|p| new.contains(p)), "{ran:?}");
+    eprintln!(
+        "layers {} base {} new {}: ran {ran:?}",
+        layers.len(),
+        base_layers.len(),
+        new.len()
+    );
     let (source, py) = view(&project.path("py-out"));
     for layer in &py.layers[base_layers.len()..] {
         let by = layer.created_by.clone().unwrap_or_default();
