@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use himg_lang::{ImageSpec, PackagesSpec, SourceLoader};
 use sha2::Digest;
 
-use super::DebianError;
 use super::control::parse_stanzas;
 use super::control::{Op, Relation, parse_relations};
 use super::fetch::Fetcher;
@@ -19,6 +18,7 @@ use super::mirror::MirrorResolver;
 use super::release::{fetch_verified_index, verify_inrelease_named};
 use super::resolve::{Request, Universe, resolve};
 use super::version::DebVersion;
+use super::{BaseConflict, DebianError};
 use crate::load::FsLoader;
 
 /// What locking needs from the outside world.
@@ -233,7 +233,7 @@ pub fn lock_image(
             match base_version(&rel.name) {
                 Some(p) if rel.arch_qualifier.is_none() => {
                     if !rel.version_matches(Some(&p.version)) {
-                        return Err(DebianError::BaseVersion {
+                        return Err(DebianError::BaseVersion(Box::new(BaseConflict {
                             image: spec.name.clone(),
                             arch: arch.clone(),
                             package: rel.name.clone(),
@@ -245,7 +245,7 @@ pub fn lock_image(
                                 .unwrap_or_default(),
                             needed_by: Some("requested".into()),
                             reference: reference.clone(),
-                        });
+                        })));
                     }
                 }
                 _ => arch_install.push(rel.clone()),
@@ -350,7 +350,7 @@ fn check_base_kept(
             .iter()
             .find(|(repo, q)| repo != BASE_REPO && key(q))
         {
-            return Err(DebianError::BaseVersion {
+            return Err(DebianError::BaseVersion(Box::new(BaseConflict {
                 image: spec.name.clone(),
                 arch: arch.to_string(),
                 package: p.name.clone(),
@@ -358,17 +358,18 @@ fn check_base_kept(
                 wanted: other.version.to_string(),
                 needed_by: resolution.reasons.get(&p.name).cloned(),
                 reference: reference.to_string(),
-            });
+            })));
         }
         if p.architecture == arch || p.architecture == "all" {
-            return Err(DebianError::BaseRemoved {
+            return Err(DebianError::BaseRemoved(Box::new(BaseConflict {
                 image: spec.name.clone(),
                 arch: arch.to_string(),
                 package: p.name.clone(),
                 installed: p.version.to_string(),
-                why: "a new package conflicts with it".into(),
+                wanted: "a new package conflicts with it".into(),
+                needed_by: None,
                 reference: reference.to_string(),
-            });
+            })));
         }
     }
     Ok(())
@@ -400,4 +401,42 @@ fn locked_packages(resolution: &super::resolve::Resolution) -> Vec<LockedPackage
         .collect();
     locked.sort();
     locked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installed_packages_of_a_status_are_the_installed_ones() {
+        let status = "Package: b\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\n\n\
+                      Package: a\nStatus: deinstall ok config-files\nVersion: 1\nArchitecture: amd64\n\n\
+                      Package: c\nVersion: 2\nArchitecture: all\nProvides: d (= 2)\n\n\
+                      Package: b\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\n";
+        let got: Vec<String> = installed_packages(status)
+            .expect("status")
+            .iter()
+            .map(|p| format!("{} {} {}", p.name, p.version, p.architecture))
+            .collect();
+        // `a` only left configuration files; a distroless stanza (no Status) is installed;
+        // `status` and `status.d` both listing `b` give one.
+        assert_eq!(got, ["b 1 amd64", "c 2 all"]);
+    }
+
+    #[test]
+    fn a_base_conflict_says_what_to_do() {
+        let conflict = BaseConflict {
+            image: "py".into(),
+            arch: "amd64".into(),
+            package: "libc6".into(),
+            installed: "2.41-12".into(),
+            wanted: "2.41-13".into(),
+            needed_by: Some("python3 depends on libc6 (>= 2.41-13)".into()),
+            reference: "127.0.0.1:5000/base@sha256:00".into(),
+        };
+        assert_eq!(
+            DebianError::BaseVersion(Box::new(conflict)).to_string(),
+            "image `py` (amd64) needs libc6 2.41-13 (python3 depends on libc6 (>= 2.41-13)), but its base `127.0.0.1:5000/base@sha256:00` has libc6 2.41-12 installed, and himg does not replace a registry base's packages: request the base's version (`libc6=2.41-12`) or leave the version out, or build `from` a base image that has libc6 2.41-13"
+        );
+    }
 }

@@ -61,30 +61,10 @@ pub enum DebianError {
         #[source]
         source: Box<resolve::ResolveError>,
     },
-    #[error(
-        "image `{image}` ({arch}) needs {package} {wanted}{}, but its base `{reference}` has {package} {installed} installed, and himg does not replace a registry base's packages: request the base's version (`{package}={installed}`) or leave the version out, or build `from` a base image that has {package} {wanted}",
-        needed_by.as_ref().map(|by| format!(" ({by})")).unwrap_or_default()
-    )]
-    BaseVersion {
-        image: String,
-        arch: String,
-        package: String,
-        installed: String,
-        wanted: String,
-        needed_by: Option<String>,
-        reference: String,
-    },
-    #[error(
-        "image `{image}` ({arch}) would remove {package} {installed}, which its base `{reference}` has installed ({why}); himg does not remove a registry base's packages: leave out the package that conflicts with it, or build `from` another base image"
-    )]
-    BaseRemoved {
-        image: String,
-        arch: String,
-        package: String,
-        installed: String,
-        why: String,
-        reference: String,
-    },
+    #[error("{}", .0.version_message())]
+    BaseVersion(Box<BaseConflict>),
+    #[error("{}", .0.removal_message())]
+    BaseRemoved(Box<BaseConflict>),
     #[error("`{request}` is not a package request (write `name`, `name (>= 1.0)` or `name=1.0`)")]
     BadRequest { request: String },
     #[error("`{a}` and `{b}` both ship `{path}` with different contents")]
@@ -117,6 +97,58 @@ pub enum DebianError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A package of a registry base that an image on it would replace or remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseConflict {
+    pub image: String,
+    pub arch: String,
+    pub package: String,
+    /// The base's version.
+    pub installed: String,
+    /// What the image needs instead (`(>= 2.0)`, `2.41-12`), or why it would go.
+    pub wanted: String,
+    /// What needs it (`requested`, `python3 depends on …`).
+    pub needed_by: Option<String>,
+    /// The base as written in `from`.
+    pub reference: String,
+}
+
+impl BaseConflict {
+    fn version_message(&self) -> String {
+        let Self {
+            image,
+            arch,
+            package,
+            installed,
+            wanted,
+            needed_by,
+            reference,
+        } = self;
+        let by = needed_by
+            .as_ref()
+            .map(|by| format!(" ({by})"))
+            .unwrap_or_default();
+        format!(
+            "image `{image}` ({arch}) needs {package} {wanted}{by}, but its base `{reference}` has {package} {installed} installed, and himg does not replace a registry base's packages: request the base's version (`{package}={installed}`) or leave the version out, or build `from` a base image that has {package} {wanted}"
+        )
+    }
+
+    fn removal_message(&self) -> String {
+        let Self {
+            image,
+            arch,
+            package,
+            installed,
+            wanted,
+            reference,
+            ..
+        } = self;
+        format!(
+            "image `{image}` ({arch}) would remove {package} {installed}, which its base `{reference}` has installed ({wanted}); himg does not remove a registry base's packages: leave out the package that conflicts with it, or build `from` another base image"
+        )
+    }
 }
 
 impl From<mirror::MirrorError> for DebianError {

@@ -196,10 +196,10 @@ pub struct Request {
     pub native_arch: String,
     pub foreign_archs: Vec<String>,
     /// The id of a universe repository whose packages are already installed (a base image's dpkg
-    /// status, as apt reads `Dir::State::status`): each is marked before anything else and kept
-    /// (protected); a dependency its version meets is met. A dependency it does not meet takes
-    /// the candidate instead, which the caller sees in the resolution (same name, another
-    /// repository).
+    /// status, as apt reads `Dir::State::status`): each is marked before anything else, and a
+    /// dependency its version meets is met. A dependency it does not meet takes the candidate
+    /// instead, and a new package that conflicts with it unmarks it: the caller sees both in the
+    /// resolution (the name from another repository, or missing).
     pub installed: Option<String>,
 }
 
@@ -557,6 +557,8 @@ struct Solver<'u> {
     banned: HashMap<Key, Failure>,
     /// Packages unmarked because a later package conflicts with them, and why.
     evicted: BTreeMap<Key, Failure>,
+    /// The repository of the installed packages ([`Request::installed`]).
+    installed_repo: Option<u32>,
 }
 
 impl<'u> Solver<'u> {
@@ -1045,8 +1047,12 @@ impl<'u> Solver<'u> {
     /// apt's `MarkInstall` for a dependency (not user-requested).
     fn install(&mut self, id: PkgId, reason: String) -> Result<(), Failure> {
         let key = self.key(id);
-        if self.selected.contains_key(&key) {
-            return Ok(());
+        if let Some(old) = self.selected.get(&key).map(|s| s.id) {
+            if self.holds(&key, id) {
+                return Ok(());
+            }
+            // An installed package whose version does not fit is replaced by the candidate.
+            self.unselect(old);
         }
         if let Some(why) = self.banned.get(&key) {
             return Err(why.clone());
@@ -1072,17 +1078,25 @@ impl<'u> Solver<'u> {
 
     /// Protects `id` (a single solution of a protected package's dependency) and installs
     /// it, or, when it is already marked, walks its dependencies again to pass protection on.
+    /// Whether `key` is selected in a way that stands for `id`: as `id`, or as another version
+    /// that is not an installed one (an installed one that does not fit gives way to `id`).
+    fn holds(&self, key: &Key, id: PkgId) -> bool {
+        self.selected
+            .get(key)
+            .is_some_and(|s| s.id == id || self.installed_repo != Some(s.id.repo))
+    }
+
     fn protect_and_install(&mut self, id: PkgId, reason: String) -> Result<(), Failure> {
         let key = self.key(id);
         if self.protected.contains(&key) {
-            return if self.selected.contains_key(&key) {
+            return if self.holds(&key, id) {
                 Ok(())
             } else {
                 self.install(id, reason)
             };
         }
         self.protected.insert(key.clone());
-        if self.selected.contains_key(&key) {
+        if self.holds(&key, id) {
             self.remove_conflicts(id)?;
             self.install_dependencies(id)
         } else {
@@ -1123,6 +1137,7 @@ impl<'u> Solver<'u> {
                             .selected
                             .get(&self.key(*only))
                             .is_some_and(|s| !s.phantom)
+                        && self.holds(&self.key(*only), *only)
                     {
                         self.protect_and_install(*only, reason)?;
                     }
@@ -1328,6 +1343,7 @@ pub fn resolve(universe: &Universe, req: &Request) -> Result<Resolution, Resolve
         protected: HashSet::default(),
         banned: HashMap::default(),
         evicted: BTreeMap::new(),
+        installed_repo: None,
     };
     // 0. What is installed already is marked, and stays.
     if let Some(repo) = req
@@ -1335,6 +1351,7 @@ pub fn resolve(universe: &Universe, req: &Request) -> Result<Resolution, Resolve
         .as_deref()
         .and_then(|id| universe.repos.iter().position(|r| r.id == id))
     {
+        s.installed_repo = u32::try_from(repo).ok();
         for idx in 0..universe.repos[repo].packages.len() {
             let id = PkgId {
                 repo: u32::try_from(repo).unwrap_or(u32::MAX),
@@ -1345,7 +1362,6 @@ pub fn resolve(universe: &Universe, req: &Request) -> Result<Resolution, Resolve
             }
             let key = s.key(id);
             s.select(id, false);
-            s.protected.insert(key.clone());
             s.reasons.insert(key, "installed".into());
         }
     }
@@ -1454,6 +1470,7 @@ fn finish(s: Solver<'_>) -> Resolution {
         // A package pulled in by an attempt that apt (and we) later abandoned.
         if let Some(parent) = why.split(' ').next()
             && why != "requested"
+            && why != "installed"
             && !present.contains(parent)
         {
             why.push_str(&format!(

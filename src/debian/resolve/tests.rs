@@ -461,3 +461,43 @@ fn later_conflict_evicts_an_automatic_choice_like_apt() {
          core conflicts with core-nogui (Conflicts: core-nogui), which is also needed"
     );
 }
+
+#[test]
+fn installed_packages_meet_dependencies_their_version_fits() {
+    let mut u = universe(
+        "Package: app\nVersion: 1\nDepends: libc (>= 2), libz, libnew (>= 3)\n\n\
+         Package: libc\nVersion: 3\n\n\
+         Package: libz\nVersion: 2\n\n\
+         Package: libnew\nVersion: 3\n\n\
+         Package: other\nVersion: 1\n",
+    );
+    // The base has libc 2 (older than the repository's 3), libz 1, libnew 1 (too old).
+    u.add_repository(
+        "base",
+        pkgs("Package: libc\nVersion: 2\n\nPackage: libz\nVersion: 1\n\nPackage: libnew\nVersion: 1\n"),
+    );
+    let mut r = req(&["app"]);
+    r.installed = Some("base".into());
+    let res = ok(&u, &r);
+    let from: Vec<String> = res
+        .packages
+        .iter()
+        .map(|(repo, p)| format!("{}={} ({repo})", p.name, p.version))
+        .collect();
+    // libc and libz stay as installed (not upgraded); libnew takes the candidate, which the
+    // caller sees as another repository's package of an installed name.
+    assert_eq!(
+        from,
+        [
+            "app=1 (main)",
+            "libc=2 (base)",
+            "libnew=3 (main)",
+            "libz=1 (base)"
+        ]
+    );
+    assert_eq!(res.reasons["libc"], "installed");
+    // Without the base, the candidates.
+    let res = ok(&u, &req(&["app"]));
+    assert_eq!(names(&res), ["app", "libc", "libnew", "libz"]);
+    assert!(res.packages.iter().all(|(repo, _)| repo == "main"));
+}
