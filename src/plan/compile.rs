@@ -66,6 +66,19 @@ struct Flat {
     registry_files: BTreeMap<String, (String, Vec<NodeId>)>,
 }
 
+/// Whether `spec` or an image of its `from` chain declares users or groups: the configure step
+/// then merges them over what the packages' scripts made (a local base's `nonroot` stays).
+fn declares_accounts(spec: &ImageSpec) -> bool {
+    let mut next = Some(spec);
+    while let Some(s) = next {
+        if !s.users.is_empty() || !s.groups.is_empty() {
+            return true;
+        }
+        next = s.base.as_deref();
+    }
+    false
+}
+
 /// Whether the user (and group) of a `run_as` value exist in `accounts` (numeric ids always do);
 /// `Err` says which is missing.
 fn check_run_as(accounts: &Accounts, run_as: &str) -> Result<(), String> {
@@ -228,7 +241,7 @@ impl Compiler<'_> {
                 &mut self.graph,
                 spec,
                 packages,
-                (!spec.users.is_empty() || !spec.groups.is_empty()).then_some(&flat.accounts),
+                declares_accounts(spec).then_some(&flat.accounts),
                 &self.opts.debian,
                 self.opts.epoch,
                 budget.saturating_sub(reserved),
