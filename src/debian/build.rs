@@ -188,24 +188,35 @@ pub fn split_stanzas(text: &str) -> Vec<String> {
     out
 }
 
-/// The stanzas of a registry base's `/var/lib/dpkg/status` (its file set's), but those of
-/// packages in `replaced` (installed again on top).
+/// The stanzas of a registry base's `/var/lib/dpkg/status` (its file set's) and, with
+/// `status_d`, of its distroless `/var/lib/dpkg/status.d/*` files, but those of packages in
+/// `replaced` (installed again on top). The image's own status leaves `status.d` out (the base's
+/// files stay where scanners read them); dpkg in the configure sandbox reads only `status`.
 pub(crate) fn base_stanzas(
     store: &Store,
     base: &FileSet,
     replaced: &std::collections::BTreeSet<String>,
+    status_d: bool,
 ) -> Result<Vec<String>, DebianError> {
-    let Some(DebEntryKind::File { content, .. }) = base
-        .entries
-        .iter()
-        .find(|e| e.path == "/var/lib/dpkg/status")
-        .map(|e| &e.kind)
-    else {
-        return Ok(Vec::new());
-    };
-    let text = String::from_utf8_lossy(&read_blob(store, content)?).into_owned();
+    let mut text = String::new();
+    for e in &base.entries {
+        let wanted = e.path == "/var/lib/dpkg/status"
+            || (status_d
+                && e.path
+                    .strip_prefix("/var/lib/dpkg/status.d/")
+                    .is_some_and(|n| !n.contains('/') && !n.ends_with(".md5sums")));
+        if let (true, DebEntryKind::File { content, .. }) = (wanted, &e.kind) {
+            text.push_str(&String::from_utf8_lossy(&read_blob(store, content)?));
+            text.push_str("\n\n");
+        }
+    }
     Ok(split_stanzas(&text)
         .into_iter()
+        // distroless stanzas may have no `Status` (dpkg needs one).
+        .map(|s| match dpkgdb::control_field(&s, "Status") {
+            Some(_) => s,
+            None => s.replacen('\n', "\nStatus: install ok installed\n", 1),
+        })
         .filter(|s| {
             !dpkgdb::control_field(s, "Package").is_some_and(|name| replaced.contains(&name))
         })
@@ -248,7 +259,7 @@ pub fn system_files(
     let names: std::collections::BTreeSet<String> =
         packages.iter().map(|(n, _)| n.clone()).collect();
     let mut stanzas = match base {
-        Some(base) => base_stanzas(store, base, &names)?,
+        Some(base) => base_stanzas(store, base, &names, false)?,
         None => Vec::new(),
     };
     let base_libc = stanzas
@@ -417,7 +428,45 @@ fn read_blob(store: &Store, blob: &str) -> Result<Vec<u8>, DebianError> {
 
 #[cfg(test)]
 mod tests {
-    use super::scripts_not_run;
+    use super::*;
+
+    #[test]
+    fn a_base_s_stanzas_leave_out_replaced_packages_and_read_status_d_for_dpkg() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let file = |path: &str, text: &str| DebEntry {
+            path: path.into(),
+            kind: DebEntryKind::File {
+                size: text.len() as u64,
+                content: store.put_blob(text.as_bytes()).expect("blob").to_string(),
+            },
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            shipped_path: None,
+        };
+        let mut base = system_files(&store, "amd64", &[], None).expect("system");
+        base.entries = vec![
+            file(
+                "/var/lib/dpkg/status",
+                "Package: a\nStatus: install ok installed\nVersion: 1\n\nPackage: b\nStatus: install ok installed\nVersion: 1\n",
+            ),
+            file("/var/lib/dpkg/status.d/c", "Package: c\nVersion: 2\n"),
+            file("/var/lib/dpkg/status.d/c.md5sums", "00  x\n"),
+        ];
+        let replaced = std::collections::BTreeSet::from(["b".to_string()]);
+        assert_eq!(
+            base_stanzas(&store, &base, &replaced, false).expect("stanzas"),
+            ["Package: a\nStatus: install ok installed\nVersion: 1\n"]
+        );
+        assert_eq!(
+            base_stanzas(&store, &base, &replaced, true).expect("stanzas"),
+            [
+                "Package: a\nStatus: install ok installed\nVersion: 1\n",
+                "Package: c\nStatus: install ok installed\nVersion: 2\n"
+            ]
+        );
+    }
 
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()

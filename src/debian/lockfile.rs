@@ -11,8 +11,13 @@
 //!       "repositories": [ { "name", "url", "suites": [ { "suite", "codename", "date", "inrelease_sha256" } ] } ],
 //!       "architectures": { "amd64": [ { "name", "version", "architecture", "source", "source_version",
 //!                                        "repository", "suite", "filename", "size", "sha256" } ] },
-//!       "dropped": [ { "name": "perl-base", "required_by": [ "debconf" ] } ] } } }
+//!       "dropped": [ { "name": "perl-base", "required_by": [ "debconf" ] } ],
+//!       "base_installed": { "amd64": [ { "name", "version", "architecture" } ] } } } }
 //! ```
+//!
+//! `base_installed` (only on a registry base, `from = "HOST/REPO@sha256:…"`) lists what the base's
+//! dpkg database has installed: the resolution counted those packages as installed, so
+//! `architectures` holds only what the image adds, and the build fetches nothing else.
 //!
 //! `dropped` lists the excluded packages that something depended on, each with the installed
 //! packages that depended on it (sorted, over every architecture). Locks written before that was

@@ -434,7 +434,7 @@ fn run_scripts(
     let image: BTreeSet<String> = input.packages.iter().map(|(n, _)| n.clone()).collect();
     // The base's packages are installed: its stanzas, but those of packages installed again.
     let base_stanzas = match input.base {
-        Some(base) => super::build::base_stanzas(store, base, &image).map_err(|e| {
+        Some(base) => super::build::base_stanzas(store, base, &image, true).map_err(|e| {
             ConfigureError::io(
                 Path::new("/var/lib/dpkg/status"),
                 std::io::Error::other(e.to_string()),
