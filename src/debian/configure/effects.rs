@@ -117,7 +117,8 @@ pub fn drop_reason(path: &str, is_dir: bool, empty: bool) -> Option<&'static str
     if path.contains("/__pycache__") || path.ends_with(".pyc") {
         return Some("a byte-code cache (not reproducible; programs run without it)");
     }
-    if under("/root/") {
+    // base-files installs /root/.bashrc and .profile (kept); caches are the build's own.
+    if under("/root/.cache") || under("/root/.local") || path == "/root/.wget-hsts" {
         return Some("a file the build left in root's home");
     }
     None

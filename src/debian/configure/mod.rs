@@ -395,10 +395,12 @@ fn run_scripts(
 ) -> Result<Vec<super::unpack::DebEntry>, ConfigureError> {
     let tmp_parent = store.root().join("v1").join("tmp");
     std::fs::create_dir_all(&tmp_parent).map_err(|e| ConfigureError::io(&tmp_parent, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix("configure-")
-        .tempdir_in(&tmp_parent)
-        .map_err(|e| ConfigureError::io(&tmp_parent, e))?;
+    let tmp = Scratch(
+        tempfile::Builder::new()
+            .prefix("configure-")
+            .tempdir_in(&tmp_parent)
+            .map_err(|e| ConfigureError::io(&tmp_parent, e))?,
+    );
     let _guard = crate::interrupt::guard(tmp.path());
     let root = tmp.path().join("root");
     let work = tmp.path().join("work");
@@ -630,6 +632,35 @@ fn write_info(
         }
     }
     Ok(())
+}
+
+/// The scratch directory, removed when dropped even where a script left a directory without write
+/// permission (its owner's bits are restored first).
+struct Scratch(tempfile::TempDir);
+
+impl Scratch {
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        for entry in walkdir::WalkDir::new(self.0.path())
+            .follow_links(false)
+            .into_iter()
+            .flatten()
+        {
+            if entry.file_type().is_dir()
+                && let Ok(meta) = entry.metadata()
+                && meta.permissions().mode() & 0o700 != 0o700
+            {
+                let mode = meta.permissions().mode() | 0o700;
+                let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(mode));
+            }
+        }
+    }
 }
 
 /// The sandbox's `status`: `unpacked` packages (to configure) and `installed` ones.
