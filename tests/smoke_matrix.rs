@@ -1025,9 +1025,9 @@ fn relevant_missing<'a>(himg: &Tree, oracle: &'a Tree) -> (usize, Vec<&'a str>) 
         .iter()
         .copied()
         .filter(|p| match &oracle.nodes[*p] {
-            Node::Link(_) => {
-                resolve(oracle, p).is_ok_and(|r| himg.nodes.contains_key(r.trim_start_matches('/')))
-            }
+            Node::Link(_) => resolve(oracle, p).is_ok_and(|r| {
+                !r.contains("/man/") && himg.nodes.contains_key(r.trim_start_matches('/'))
+            }),
             _ => {
                 let parent = p.rsplit_once('/').map_or("", |(d, _)| d);
                 !GENERIC_DIRS.contains(&parent) && himg.nodes.contains_key(parent)
