@@ -657,7 +657,8 @@ impl Drop for Scratch {
                 && meta.permissions().mode() & 0o700 != 0o700
             {
                 let mode = meta.permissions().mode() | 0o700;
-                let _ = std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(mode));
+                let _ =
+                    std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(mode));
             }
         }
     }
