@@ -61,6 +61,9 @@ struct Flat {
     installed: BTreeMap<String, BTreeMap<String, (String, NodeId)>>,
     /// The registry image at the bottom of the chain, if any.
     registry_base: Option<String>,
+    /// Per architecture: the newest configure node along the chain (its account files are what a
+    /// derived image's declared accounts merge over).
+    configured: BTreeMap<String, NodeId>,
 }
 
 /// Whether the user (and group) of a `run_as` value exist in `accounts` (numeric ids always do);
@@ -181,9 +184,22 @@ impl Compiler<'_> {
                             && crate::debian::configure::runs_here(a)
                     })
                 });
+        // A derived image without packages of its own over a base whose scripts ran: its
+        // declared accounts are merged over the base's account files at build time.
+        let declares_accounts = !spec.users.is_empty() || !spec.groups.is_empty();
+        let over_configured_base = !configured
+            && spec.packages.is_none()
+            && declares_accounts
+            && spec
+                .architectures
+                .iter()
+                .all(|a| base.configured.contains_key(a));
         let mut own: Vec<LayerSpec> = Vec::new();
-        if !spec.users.is_empty() || !spec.groups.is_empty() {
-            own.push(accounts_layer(&accounts, !configured));
+        if declares_accounts {
+            own.push(accounts_layer(
+                &accounts,
+                !configured && !over_configured_base,
+            ));
         }
         own.extend(spec.layers.iter().filter(|l| !l.items.is_empty()).cloned());
         let mut flat = Flat {
@@ -192,6 +208,7 @@ impl Compiler<'_> {
             accounts,
             installed: BTreeMap::new(),
             registry_base: base.registry_base.clone(),
+            configured: base.configured.clone(),
         };
         // On a registry base the evaluator could not see the base's accounts: a `run_as` name is
         // checked here, against the base's `/etc/passwd` and `/etc/group` and the declared ones.
@@ -230,12 +247,44 @@ impl Compiler<'_> {
                 budget.saturating_sub(reserved),
                 &mut flat.layers,
                 &mut flat.installed,
+                &mut flat.configured,
             )?;
             if !flat.config.env.iter().any(|e| e.starts_with("PATH=")) {
                 flat.config.env.insert(
                     0,
                     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
                 );
+            }
+        }
+        if over_configured_base {
+            let declared = crate::debian::configure::DeclaredAccounts::of(&flat.accounts);
+            for (arch, layers) in flat.layers.iter_mut() {
+                let Some(&configure) = flat.configured.get(arch) else {
+                    continue;
+                };
+                let merged = self.graph.add(
+                    format!("{} accounts {arch}", spec.name),
+                    Step::MergeAccounts {
+                        accounts: declared.clone(),
+                    },
+                    vec![configure],
+                );
+                let layer = self.graph.add(
+                    format!("{} accounts layer {arch}", spec.name),
+                    Step::Layer(super::derivation::LayerStep {
+                        compression: spec.compression,
+                        mtime: self.opts.epoch,
+                        items: vec![super::derivation::LayerItem::FileSet { input: 0 }],
+                    }),
+                    vec![merged],
+                );
+                layers.push((
+                    layer,
+                    format!(
+                        "himg: accounts of image {} over its base's packages",
+                        spec.name
+                    ),
+                ));
             }
         }
         let below = flat.layer_count();

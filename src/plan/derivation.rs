@@ -86,6 +86,11 @@ pub enum Step {
         alternatives: std::collections::BTreeMap<String, String>,
         rules: u32,
     },
+    /// An image's declared accounts merged over the account files of a configure step below it
+    /// (the input) → a file set of `/etc/passwd`, `/etc/group`, `/etc/shadow`.
+    MergeAccounts {
+        accounts: crate::debian::configure::DeclaredAccounts,
+    },
     /// A layer of a registry base image, already pulled into the store's OCI blobs (a fixed-output
     /// derivation: the key is its digest) → that blob.
     BaseLayer {
@@ -118,6 +123,7 @@ impl Step {
             Step::UnpackDeb { .. } => "unpack",
             Step::DebianSystem { .. } => "system",
             Step::DebianConfigure { .. } => "configure",
+            Step::MergeAccounts { .. } => "accounts",
             Step::Text { .. } => "text",
             Step::BaseLayer { .. } => "base-layer",
             Step::Layer(_) => "layer",

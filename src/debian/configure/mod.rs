@@ -262,6 +262,16 @@ pub struct DeclaredAccounts {
     pub shadow: String,
 }
 
+impl DeclaredAccounts {
+    pub fn of(accounts: &crate::plan::accounts::Accounts) -> DeclaredAccounts {
+        DeclaredAccounts {
+            passwd: accounts.passwd(),
+            group: accounts.group(),
+            shadow: accounts.shadow(),
+        }
+    }
+}
+
 /// `over`'s lines replace `base`'s lines of the same name (the first `:` field) in place; the
 /// others are appended in `over`'s order.
 pub fn merge_account_lines(base: &str, over: &str) -> String {
@@ -328,34 +338,7 @@ pub fn configure(store: &Store, input: &ConfigureInput<'_>) -> Result<FileSet, C
         merged.insert(entry.path.clone(), entry);
     }
     if let Some(declared) = input.accounts {
-        for (path, over, mode, gid) in [
-            ("/etc/passwd", &declared.passwd, 0o644, 0),
-            ("/etc/group", &declared.group, 0o644, 0),
-            ("/etc/shadow", &declared.shadow, 0o640, 42),
-        ] {
-            let existing = match merged.get(path).map(|e| &e.kind) {
-                Some(DebEntryKind::File { content, .. }) => String::from_utf8_lossy(
-                    &store.read_blob(&himg_store::B3Digest::try_from(content.as_str())?)?,
-                )
-                .into_owned(),
-                _ => String::new(),
-            };
-            let text = merge_account_lines(&existing, over);
-            let blob = store.put_blob(text.as_bytes())?;
-            let prev = merged.get(path);
-            let entry = super::unpack::DebEntry {
-                path: path.to_string(),
-                kind: DebEntryKind::File {
-                    size: text.len() as u64,
-                    content: blob.to_string(),
-                },
-                mode: prev.map_or(mode, |e| e.mode),
-                uid: 0,
-                gid: prev.map_or(if existing.is_empty() { 0 } else { gid }, |e| e.gid),
-                shipped_path: None,
-            };
-            merged.insert(path.to_string(), entry);
-        }
+        merge_declared(store, &mut merged, declared)?;
     }
     if !report.ran.is_empty() {
         let record = ConfigureRecord::new(&report, &effect_paths);
@@ -476,6 +459,72 @@ fn run_scripts(
     report.removed = fx.removed;
     report.effects = fx.entries.len();
     Ok(fx.entries)
+}
+
+/// Merges declared accounts over the account files in `entries` (by path).
+fn merge_declared(
+    store: &Store,
+    merged: &mut BTreeMap<String, super::unpack::DebEntry>,
+    declared: &DeclaredAccounts,
+) -> Result<(), ConfigureError> {
+    for (path, over, mode, gid) in [
+        ("/etc/passwd", &declared.passwd, 0o644, 0),
+        ("/etc/group", &declared.group, 0o644, 0),
+        ("/etc/shadow", &declared.shadow, 0o640, 42),
+    ] {
+        let existing = match merged.get(path).map(|e| &e.kind) {
+            Some(DebEntryKind::File { content, .. }) => String::from_utf8_lossy(
+                &store.read_blob(&himg_store::B3Digest::try_from(content.as_str())?)?,
+            )
+            .into_owned(),
+            _ => String::new(),
+        };
+        let text = merge_account_lines(&existing, over);
+        let blob = store.put_blob(text.as_bytes())?;
+        let prev = merged.get(path);
+        let entry = super::unpack::DebEntry {
+            path: path.to_string(),
+            kind: DebEntryKind::File {
+                size: text.len() as u64,
+                content: blob.to_string(),
+            },
+            mode: prev.map_or(mode, |e| e.mode),
+            uid: 0,
+            gid: prev.map_or(if existing.is_empty() { 0 } else { gid }, |e| e.gid),
+            shipped_path: None,
+        };
+        merged.insert(path.to_string(), entry);
+    }
+    Ok(())
+}
+
+/// The account files of `below` (a configure step's output) with `declared` merged over them, as a
+/// file set of their own (a derived image's accounts layer).
+pub fn accounts_over(
+    store: &Store,
+    below: &FileSet,
+    declared: &DeclaredAccounts,
+) -> Result<FileSet, ConfigureError> {
+    let mut merged: BTreeMap<String, super::unpack::DebEntry> = below
+        .entries
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.path.as_str(),
+                "/etc/passwd" | "/etc/group" | "/etc/shadow"
+            )
+        })
+        .map(|e| (e.path.clone(), e.clone()))
+        .collect();
+    merge_declared(store, &mut merged, declared)?;
+    let mut out = below.clone();
+    out.entries = merged.into_values().collect();
+    out.configure = None;
+    out.install_files = Vec::new();
+    out.control = None;
+    out.md5sums = None;
+    out.scripts_not_run = Vec::new();
+    Ok(out)
 }
 
 /// The Java trust store ca-certificates-java would have made (its `keytool` run stamps every entry
