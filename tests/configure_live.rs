@@ -159,3 +159,47 @@ fn a_pinned_alternative_no_package_registers_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn accounts_of_a_derived_image_merge_over_its_base_s_package_accounts() {
+    require_tool("bwrap");
+    let project = Project::new();
+    let file = r#"let d = import "debian.himg"
+
+image "web" {
+  repositories = d.repositories
+  packages = ["nginx-light"]
+}
+
+image "app" {
+  from = images.web
+  group "app" { gid = 1000 }
+  user "app" { uid = 1000, gid = 1000, home = "/home/app" }
+  run_as = "app"
+}
+"#;
+    std::fs::write(project.path("examples/web.himg"), file).expect("write");
+    let report = project.build("examples/web.himg", "out");
+    let source = ImageSource::open(&project.path("out")).expect("open layout");
+    let app = source
+        .images()
+        .expect("images")
+        .into_iter()
+        .find(|v| v.name.as_deref() == Some("app"))
+        .expect("image app");
+    let passwd = text(&source, &app, "etc/passwd");
+    assert!(passwd.contains("www-data:"), "{passwd}");
+    assert!(passwd.contains("app:x:1000:1000:"), "{passwd}");
+    assert!(app.files.contains_key("home/app"), "home directory");
+    // One more layer than the base: the merged accounts (the home directory's layer too).
+    let web_layers = image(&report, "web")["layers"]
+        .as_array()
+        .map_or(0, Vec::len);
+    let app_layers = image(&report, "app")["layers"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert!(
+        app_layers > web_layers && app_layers <= web_layers + 2,
+        "{web_layers} → {app_layers}"
+    );
+}

@@ -6,10 +6,11 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests need: OCI validators, runtimes, a registry, diffoscope, a static libc, and
 # the dpkg/apt/ca-certificates/openssl tools that judge the Debian support (oracles for versions,
-# dependency closures, the CA bundle and ld.so.cache), and a JRE whose keytool reads the Java trust store.
+# dependency closures, the CA bundle and ld.so.cache), a JRE whose keytool reads the Java trust store,
+# and mmdebstrap, whose apt installs are the smoke matrix's oracle (tests/smoke_matrix.rs).
 packages=(skopeo umoci oci-image-tool runc bubblewrap diffoscope-minimal docker-registry gcc libc6-dev
           dpkg-dev apt ca-certificates openssl libc-bin apache2-utils podman busybox python3 python3-venv
-          default-jre-headless)
+          default-jre-headless mmdebstrap)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -43,4 +44,8 @@ export PATH="$(cd "$venv/bin" && pwd):$PATH"
 
 # In CI a missing tool must fail the tests, never skip them.
 export HIMG_REQUIRE_TOOLS=1
+# The smoke matrix (tests/smoke_matrix.rs: images of common packages run like their apt installs,
+# judged against mmdebstrap oracles). HIMG_SMOKE=report prints the himg half without failing on it;
+# HIMG_SMOKE=0 turns it off for a quick local run.
+export HIMG_SMOKE="${HIMG_SMOKE:-1}"
 cargo test --workspace --locked "$@"

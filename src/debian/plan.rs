@@ -42,6 +42,7 @@ pub fn add_package_layers(
     layers: &mut BTreeMap<String, Vec<(NodeId, String)>>,
     installed: &mut BTreeMap<String, BTreeMap<String, (String, NodeId)>>,
     registry_base: &BTreeMap<String, (String, Vec<NodeId>)>,
+    configured: &mut BTreeMap<String, NodeId>,
 ) -> Result<(), PlanError> {
     let locked = inputs
         .locks
@@ -193,25 +194,23 @@ pub fn add_package_layers(
                 node_inputs.extend(base_files.iter().map(|(_, id)| *id));
                 node_inputs.extend(all.iter().map(|(_, id)| *id));
                 node_inputs.extend(tool_nodes.iter().map(|(_, id)| *id));
-                graph.add(
+                let node = graph.add(
                     format!("{} configure {arch}", spec.name),
                     Step::DebianConfigure {
                         architecture: arch.clone(),
                         packages: all.iter().map(|(n, _)| n.clone()).collect(),
                         tools: tool_nodes.iter().map(|(n, _)| n.clone()).collect(),
                         epoch,
-                        accounts: declared.map(|a| crate::debian::configure::DeclaredAccounts {
-                            passwd: a.passwd(),
-                            group: a.group(),
-                            shadow: a.shadow(),
-                        }),
+                        accounts: declared.map(crate::debian::configure::DeclaredAccounts::of),
                         keep_docs: packages.keep_docs,
                         alternatives: packages.alternatives.clone(),
                         base: base_files.as_ref().map(|(m, _)| m.clone()),
                         rules: crate::debian::configure::CONFIGURE_VERSION,
                     },
                     node_inputs,
-                )
+                );
+                configured.insert(arch.clone(), node);
+                node
             }
             None => system,
         };

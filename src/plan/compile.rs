@@ -64,11 +64,14 @@ struct Flat {
     /// Per architecture: that registry image's manifest digest and layer nodes (what its file
     /// set is made from, for the dpkg database and maintainer scripts of packages on top).
     registry_files: BTreeMap<String, (String, Vec<NodeId>)>,
+    /// Per architecture: the newest configure node along the chain (its account files are what a
+    /// derived image's declared accounts merge over).
+    configured: BTreeMap<String, NodeId>,
 }
 
 /// Whether `spec` or an image of its `from` chain declares users or groups: the configure step
 /// then merges them over what the packages' scripts made (a local base's `nonroot` stays).
-fn declares_accounts(spec: &ImageSpec) -> bool {
+fn chain_declares_accounts(spec: &ImageSpec) -> bool {
     let mut next = Some(spec);
     while let Some(s) = next {
         if !s.users.is_empty() || !s.groups.is_empty() {
@@ -197,9 +200,22 @@ impl Compiler<'_> {
                             && crate::debian::configure::runs_here(a)
                     })
                 });
+        // A derived image without packages of its own over a base whose scripts ran: its
+        // declared accounts are merged over the base's account files at build time.
+        let declares_accounts = !spec.users.is_empty() || !spec.groups.is_empty();
+        let over_configured_base = !configured
+            && spec.packages.is_none()
+            && declares_accounts
+            && spec
+                .architectures
+                .iter()
+                .all(|a| base.configured.contains_key(a));
         let mut own: Vec<LayerSpec> = Vec::new();
-        if !spec.users.is_empty() || !spec.groups.is_empty() {
-            own.push(accounts_layer(&accounts, !configured));
+        if declares_accounts {
+            own.push(accounts_layer(
+                &accounts,
+                !configured && !over_configured_base,
+            ));
         }
         own.extend(spec.layers.iter().filter(|l| !l.items.is_empty()).cloned());
         let mut flat = Flat {
@@ -209,6 +225,7 @@ impl Compiler<'_> {
             installed: BTreeMap::new(),
             registry_base: base.registry_base.clone(),
             registry_files: base.registry_files.clone(),
+            configured: base.configured.clone(),
         };
         // On a registry base the evaluator could not see the base's accounts: a `run_as` name is
         // checked here, against the base's `/etc/passwd` and `/etc/group` and the declared ones.
@@ -241,19 +258,51 @@ impl Compiler<'_> {
                 &mut self.graph,
                 spec,
                 packages,
-                declares_accounts(spec).then_some(&flat.accounts),
+                chain_declares_accounts(spec).then_some(&flat.accounts),
                 &self.opts.debian,
                 self.opts.epoch,
                 budget.saturating_sub(reserved),
                 &mut flat.layers,
                 &mut flat.installed,
                 &flat.registry_files,
+                &mut flat.configured,
             )?;
             if !flat.config.env.iter().any(|e| e.starts_with("PATH=")) {
                 flat.config.env.insert(
                     0,
                     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
                 );
+            }
+        }
+        if over_configured_base {
+            let declared = crate::debian::configure::DeclaredAccounts::of(&flat.accounts);
+            for (arch, layers) in flat.layers.iter_mut() {
+                let Some(&configure) = flat.configured.get(arch) else {
+                    continue;
+                };
+                let merged = self.graph.add(
+                    format!("{} accounts {arch}", spec.name),
+                    Step::MergeAccounts {
+                        accounts: declared.clone(),
+                    },
+                    vec![configure],
+                );
+                let layer = self.graph.add(
+                    format!("{} accounts layer {arch}", spec.name),
+                    Step::Layer(super::derivation::LayerStep {
+                        compression: spec.compression,
+                        mtime: self.opts.epoch,
+                        items: vec![super::derivation::LayerItem::FileSet { input: 0 }],
+                    }),
+                    vec![merged],
+                );
+                layers.push((
+                    layer,
+                    format!(
+                        "himg: accounts of image {} over its base's packages",
+                        spec.name
+                    ),
+                ));
             }
         }
         let below = flat.layer_count();

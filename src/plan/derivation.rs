@@ -97,6 +97,11 @@ pub enum Step {
     /// The merged root filesystem of a registry base image (inputs: its layers, already in the
     /// store's OCI blobs) → a file set.
     BaseFiles { manifest: String, rules: u32 },
+    /// An image's declared accounts merged over the account files of a configure step below it
+    /// (the input) → a file set of `/etc/passwd`, `/etc/group`, `/etc/shadow`.
+    MergeAccounts {
+        accounts: crate::debian::configure::DeclaredAccounts,
+    },
     /// A layer of a registry base image, already pulled into the store's OCI blobs (a fixed-output
     /// derivation: the key is its digest) → that blob.
     BaseLayer {
@@ -129,6 +134,7 @@ impl Step {
             Step::UnpackDeb { .. } => "unpack",
             Step::DebianSystem { .. } => "system",
             Step::DebianConfigure { .. } => "configure",
+            Step::MergeAccounts { .. } => "accounts",
             Step::Text { .. } => "text",
             Step::BaseLayer { .. } => "base-layer",
             Step::BaseFiles { .. } => "base-files",

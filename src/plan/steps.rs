@@ -143,6 +143,15 @@ pub fn build_step(
             .map_err(crate::debian::DebianError::from)?;
             put_fileset(store, &set)
         }
+        Step::MergeAccounts { accounts } => {
+            let below = inputs.first().ok_or_else(|| PlanError::BadStoreEntry {
+                what: "accounts step without a configure step".into(),
+            })?;
+            let below = read_fileset(store, below)?;
+            let set = crate::debian::configure::accounts_over(store, &below, accounts)
+                .map_err(crate::debian::DebianError::from)?;
+            put_fileset(store, &set)
+        }
         Step::Copy {
             entries,
             single_file,

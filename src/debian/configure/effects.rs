@@ -98,10 +98,27 @@ pub fn drop_reason(path: &str, is_dir: bool, empty: bool) -> Option<&'static str
     {
         return Some("a per-host secret or identity (never baked into an image)");
     }
+    // postgresql-common's pg_createcluster makes a default cluster at install time: its control
+    // file holds a random system identifier and its configuration names the snakeoil certificate.
+    let cluster = |prefix: &str| {
+        path.strip_prefix(prefix).is_some_and(|rest| {
+            let mut parts = rest.split('/');
+            parts
+                .next()
+                .is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+                && parts.next().is_some()
+        })
+    };
+    if cluster("/var/lib/postgresql/") || cluster("/etc/postgresql/") {
+        return Some(
+            "a database cluster made at install time (a random identifier; create it when the container starts)",
+        );
+    }
     if path.contains("/__pycache__") || path.ends_with(".pyc") {
         return Some("a byte-code cache (not reproducible; programs run without it)");
     }
-    if under("/root/") {
+    // base-files installs /root/.bashrc and .profile (kept); caches are the build's own.
+    if under("/root/.cache") || under("/root/.local") || path == "/root/.wget-hsts" {
         return Some("a file the build left in root's home");
     }
     None
@@ -340,6 +357,9 @@ mod tests {
             "/var/lib/dpkg/alternatives/java",
             "/var/log/nginx",
             "/etc/nginx/sites-enabled/default",
+            "/var/lib/postgresql",
+            "/var/lib/postgresql/17",
+            "/etc/postgresql-common/createcluster.conf",
         ] {
             assert_eq!(
                 drop_reason(kept, kept == "/var/log/nginx", false),
@@ -358,6 +378,9 @@ mod tests {
             "/usr/lib/python3/dist-packages/__pycache__/x.cpython-313.pyc",
             "/etc/shadow-",
             "/etc/ld.so.cache",
+            "/var/lib/postgresql/17/main",
+            "/var/lib/postgresql/17/main/global/pg_control",
+            "/etc/postgresql/17/main/postgresql.conf",
         ] {
             assert!(drop_reason(dropped, false, false).is_some(), "{dropped}");
         }

@@ -31,6 +31,7 @@ pub const TOOLS: &[&str] = &[
     "adduser",
     "base-passwd",
     "bash",
+    "bsdutils",
     "coreutils",
     "dash",
     "debconf",
@@ -41,6 +42,7 @@ pub const TOOLS: &[&str] = &[
     "findutils",
     "grep",
     "gzip",
+    "hostname",
     "init-system-helpers",
     "libc-bin",
     "mawk",
@@ -263,6 +265,16 @@ pub struct DeclaredAccounts {
     pub shadow: String,
 }
 
+impl DeclaredAccounts {
+    pub fn of(accounts: &crate::plan::accounts::Accounts) -> DeclaredAccounts {
+        DeclaredAccounts {
+            passwd: accounts.passwd(),
+            group: accounts.group(),
+            shadow: accounts.shadow(),
+        }
+    }
+}
+
 /// `over`'s lines replace `base`'s lines of the same name (the first `:` field) in place; the
 /// others are appended in `over`'s order.
 pub fn merge_account_lines(base: &str, over: &str) -> String {
@@ -329,34 +341,7 @@ pub fn configure(store: &Store, input: &ConfigureInput<'_>) -> Result<FileSet, C
         merged.insert(entry.path.clone(), entry);
     }
     if let Some(declared) = input.accounts {
-        for (path, over, mode, gid) in [
-            ("/etc/passwd", &declared.passwd, 0o644, 0),
-            ("/etc/group", &declared.group, 0o644, 0),
-            ("/etc/shadow", &declared.shadow, 0o640, 42),
-        ] {
-            let existing = match merged.get(path).map(|e| &e.kind) {
-                Some(DebEntryKind::File { content, .. }) => String::from_utf8_lossy(
-                    &store.read_blob(&himg_store::B3Digest::try_from(content.as_str())?)?,
-                )
-                .into_owned(),
-                _ => String::new(),
-            };
-            let text = merge_account_lines(&existing, over);
-            let blob = store.put_blob(text.as_bytes())?;
-            let prev = merged.get(path);
-            let entry = super::unpack::DebEntry {
-                path: path.to_string(),
-                kind: DebEntryKind::File {
-                    size: text.len() as u64,
-                    content: blob.to_string(),
-                },
-                mode: prev.map_or(mode, |e| e.mode),
-                uid: 0,
-                gid: prev.map_or(if existing.is_empty() { 0 } else { gid }, |e| e.gid),
-                shipped_path: None,
-            };
-            merged.insert(path.to_string(), entry);
-        }
+        merge_declared(store, &mut merged, declared)?;
     }
     if !report.ran.is_empty() {
         let record = ConfigureRecord::new(&report, &effect_paths);
@@ -396,10 +381,12 @@ fn run_scripts(
 ) -> Result<Vec<super::unpack::DebEntry>, ConfigureError> {
     let tmp_parent = store.root().join("v1").join("tmp");
     std::fs::create_dir_all(&tmp_parent).map_err(|e| ConfigureError::io(&tmp_parent, e))?;
-    let tmp = tempfile::Builder::new()
-        .prefix("configure-")
-        .tempdir_in(&tmp_parent)
-        .map_err(|e| ConfigureError::io(&tmp_parent, e))?;
+    let tmp = Scratch(
+        tempfile::Builder::new()
+            .prefix("configure-")
+            .tempdir_in(&tmp_parent)
+            .map_err(|e| ConfigureError::io(&tmp_parent, e))?,
+    );
     let _guard = crate::interrupt::guard(tmp.path());
     let root = tmp.path().join("root");
     let work = tmp.path().join("work");
@@ -495,6 +482,72 @@ fn run_scripts(
     report.removed = fx.removed;
     report.effects = fx.entries.len();
     Ok(fx.entries)
+}
+
+/// Merges declared accounts over the account files in `entries` (by path).
+fn merge_declared(
+    store: &Store,
+    merged: &mut BTreeMap<String, super::unpack::DebEntry>,
+    declared: &DeclaredAccounts,
+) -> Result<(), ConfigureError> {
+    for (path, over, mode, gid) in [
+        ("/etc/passwd", &declared.passwd, 0o644, 0),
+        ("/etc/group", &declared.group, 0o644, 0),
+        ("/etc/shadow", &declared.shadow, 0o640, 42),
+    ] {
+        let existing = match merged.get(path).map(|e| &e.kind) {
+            Some(DebEntryKind::File { content, .. }) => String::from_utf8_lossy(
+                &store.read_blob(&himg_store::B3Digest::try_from(content.as_str())?)?,
+            )
+            .into_owned(),
+            _ => String::new(),
+        };
+        let text = merge_account_lines(&existing, over);
+        let blob = store.put_blob(text.as_bytes())?;
+        let prev = merged.get(path);
+        let entry = super::unpack::DebEntry {
+            path: path.to_string(),
+            kind: DebEntryKind::File {
+                size: text.len() as u64,
+                content: blob.to_string(),
+            },
+            mode: prev.map_or(mode, |e| e.mode),
+            uid: 0,
+            gid: prev.map_or(if existing.is_empty() { 0 } else { gid }, |e| e.gid),
+            shipped_path: None,
+        };
+        merged.insert(path.to_string(), entry);
+    }
+    Ok(())
+}
+
+/// The account files of `below` (a configure step's output) with `declared` merged over them, as a
+/// file set of their own (a derived image's accounts layer).
+pub fn accounts_over(
+    store: &Store,
+    below: &FileSet,
+    declared: &DeclaredAccounts,
+) -> Result<FileSet, ConfigureError> {
+    let mut merged: BTreeMap<String, super::unpack::DebEntry> = below
+        .entries
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.path.as_str(),
+                "/etc/passwd" | "/etc/group" | "/etc/shadow"
+            )
+        })
+        .map(|e| (e.path.clone(), e.clone()))
+        .collect();
+    merge_declared(store, &mut merged, declared)?;
+    let mut out = below.clone();
+    out.entries = merged.into_values().collect();
+    out.configure = None;
+    out.install_files = Vec::new();
+    out.control = None;
+    out.md5sums = None;
+    out.scripts_not_run = Vec::new();
+    Ok(out)
 }
 
 /// The Java trust store ca-certificates-java would have made (its `keytool` run stamps every entry
@@ -666,6 +719,36 @@ fn write_info(
         }
     }
     Ok(())
+}
+
+/// The scratch directory, removed when dropped even where a script left a directory without write
+/// permission (its owner's bits are restored first).
+struct Scratch(tempfile::TempDir);
+
+impl Scratch {
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        for entry in walkdir::WalkDir::new(self.0.path())
+            .follow_links(false)
+            .into_iter()
+            .flatten()
+        {
+            if entry.file_type().is_dir()
+                && let Ok(meta) = entry.metadata()
+                && meta.permissions().mode() & 0o700 != 0o700
+            {
+                let mode = meta.permissions().mode() | 0o700;
+                let _ =
+                    std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(mode));
+            }
+        }
+    }
 }
 
 /// The sandbox's `status`: `unpacked` packages (to configure), `installed` ones, and the
