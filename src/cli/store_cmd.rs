@@ -106,8 +106,8 @@ pub fn run(
         }
         StoreCommand::Gc { dry_run, json } => {
             let report = store.gc(*dry_run)?;
-            // Test results, scan matches and base account files of images whose manifest left
-            // the store.
+            // Test results, scan matches and base account files and dpkg databases of images
+            // whose manifest left the store.
             let held = |digest: &str| {
                 digest
                     .strip_prefix("sha256:")
@@ -119,6 +119,7 @@ pub fn run(
                 crate::testing::cache::cache(store.root()),
                 crate::vuln::cache::cache(store.root()),
                 crate::registry::base::accounts_cache(store.root()),
+                crate::registry::base::dpkg_cache(store.root()),
             ] {
                 let c = cache
                     .collect(&held, *dry_run)

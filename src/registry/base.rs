@@ -65,11 +65,17 @@ fn account_files(store: &Store, digest: &str) -> Result<BaseAccountFiles, String
     Ok(files)
 }
 
+/// The cache of base dpkg databases under a store root, by manifest digest (`himg store gc`
+/// drops entries of bases it collects).
+pub fn dpkg_cache(store_root: &std::path::Path) -> crate::digest_cache::DigestCache {
+    crate::digest_cache::DigestCache::new(store_root, "base-dpkg")
+}
+
 /// The dpkg database of the base image whose manifest is `digest` (its blobs in the store): the
 /// stanzas of `/var/lib/dpkg/status` then of each distroless `/var/lib/dpkg/status.d/*` file (by
 /// name), blank-line separated; empty when the image has none. Cached by manifest digest.
 pub fn dpkg_status(store: &Store, digest: &str) -> Result<BaseDpkgStatus, String> {
-    let cache = crate::digest_cache::DigestCache::new(store.root(), "base-dpkg");
+    let cache = dpkg_cache(store.root());
     if let Some(status) = cache
         .read(digest, "v1")
         .and_then(|b| serde_json::from_slice(&b).ok())
