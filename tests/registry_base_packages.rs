@@ -203,13 +203,10 @@ fn packages_on_a_registry_base_install_only_what_it_lacks() {
     assert_eq!(local_layers.len(), layers.len(), "{local}");
     let (_, local_view) = view(&project.path("local-out"));
     let (a, b) = (files(&py), files(&local_view));
-    // `/etc/gshadow` apart: on the registry base it is the base's (no new package changes it);
-    // `from` the local base the configure step runs the base's packages' scripts again and makes
-    // it anew, without the groups the base declares.
     let differ: Vec<String> = a
         .keys()
         .chain(b.keys())
-        .filter(|k| k.as_str() != "etc/gshadow" && a.get(*k) != b.get(*k))
+        .filter(|k| a.get(*k) != b.get(*k))
         .map(|k| format!("{k}: {:?} / {:?}", a.get(k), b.get(k)))
         .collect();
     assert!(differ.is_empty(), "files differ:\n{}", differ.join("\n"));

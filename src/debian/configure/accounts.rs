@@ -62,11 +62,24 @@ pub(super) fn merge_declared(
     merged: &mut BTreeMap<String, DebEntry>,
     declared: &DeclaredAccounts,
 ) -> Result<(), ConfigureError> {
+    // gshadow, where the tools made one: the declared groups, locked, with their members.
+    let gshadow: String = declared
+        .group
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            Some(format!("{}:!::{}\n", f.first()?, f.get(3)?))
+        })
+        .collect();
     for (path, over, mode, gid) in [
         ("/etc/passwd", &declared.passwd, 0o644, 0),
         ("/etc/group", &declared.group, 0o644, 0),
         ("/etc/shadow", &declared.shadow, 0o640, 42),
+        ("/etc/gshadow", &gshadow, 0o640, 42),
     ] {
+        if path == "/etc/gshadow" && !merged.contains_key(path) {
+            continue;
+        }
         let existing = match merged.get(path).map(|e| &e.kind) {
             Some(DebEntryKind::File { content, .. }) => String::from_utf8_lossy(
                 &store.read_blob(&himg_store::B3Digest::try_from(content.as_str())?)?,
@@ -106,7 +119,7 @@ pub fn accounts_over(
         .filter(|e| {
             matches!(
                 e.path.as_str(),
-                "/etc/passwd" | "/etc/group" | "/etc/shadow"
+                "/etc/passwd" | "/etc/group" | "/etc/shadow" | "/etc/gshadow"
             )
         })
         .map(|e| (e.path.clone(), e.clone()))
