@@ -164,36 +164,23 @@ mod tests {
 
     #[test]
     fn file_set_sizes_are_checked() {
-        use crate::debian::fileset::{FILESET_VERSION, FileSet};
+        use crate::debian::fileset::FileSet;
         use crate::debian::unpack::{DebEntry, DebEntryKind};
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("store");
         let blob = store.put_blob(b"abc").expect("blob");
         let set = |size: u64| {
-            let set = FileSet {
-                version: FILESET_VERSION,
-                entries: vec![DebEntry {
-                    path: "/etc/x".into(),
-                    kind: DebEntryKind::File {
-                        size,
-                        content: blob.to_string(),
-                    },
-                    mode: 0o644,
-                    uid: 0,
-                    gid: 0,
-                    shipped_path: None,
-                }],
-                control: None,
-                md5sums: None,
-                conffiles: vec![],
-                removed_bytes: 0,
-                removed_files: 0,
-                setuid_stripped: vec![],
-                setuid_kept: vec![],
-                scripts_not_run: vec![],
-                install_files: vec![],
-                configure: None,
-            };
+            let set = FileSet::of_entries(vec![DebEntry {
+                path: "/etc/x".into(),
+                kind: DebEntryKind::File {
+                    size,
+                    content: blob.to_string(),
+                },
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                shipped_path: None,
+            }]);
             let bytes = crate::oci::canonical_json(&set).expect("json");
             let manifest = store.put_blob(&bytes).expect("put");
             entry(

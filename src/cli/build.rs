@@ -334,6 +334,24 @@ fn build_analysed(
     Ok(analysed)
 }
 
+/// A node's output meta: this build's, else the stored one — a no-op build realises only the
+/// images' top nodes, so every build reports the same (a missing record reports nothing).
+fn node_meta(
+    store: &himg_store::Store,
+    report: &plan::BuildReport,
+    graph: &plan::BuildGraph,
+    id: plan::NodeId,
+) -> Option<serde_json::Value> {
+    match report.output(id) {
+        Some(out) => Some(out.meta.clone()),
+        None => store
+            .lookup_derivation(&graph.node(id).key)
+            .ok()
+            .flatten()
+            .map(|rec| rec.meta),
+    }
+}
+
 /// Unpack nodes of configure tools that no image installs: their minimisation and setuid bits are
 /// not the images' business (the tools are never shipped).
 fn tool_only_unpacks(graph: &plan::BuildGraph) -> std::collections::BTreeSet<plan::NodeId> {
@@ -414,16 +432,8 @@ impl SetuidReport {
             }
             let node = graph.node(id);
             if let plan::Step::DebianConfigure { .. } = &node.step {
-                let stored;
-                let meta = match report.output(id) {
-                    Some(out) => &out.meta,
-                    None => match store.lookup_derivation(&node.key) {
-                        Ok(Some(rec)) => {
-                            stored = rec;
-                            &stored.meta
-                        }
-                        _ => continue,
-                    },
+                let Some(meta) = node_meta(store, report, graph, id) else {
+                    continue;
                 };
                 if let Some(r) = meta
                     .get("configure")
@@ -436,19 +446,10 @@ impl SetuidReport {
             let plan::Step::UnpackDeb { package, .. } = &node.step else {
                 continue;
             };
-            // A no-op build realises only the images' top nodes: read the package's stored
-            // output, so every build reports the same (a missing record reports nothing).
-            let stored;
-            let meta = match report.output(id) {
-                Some(out) => &out.meta,
-                None => match store.lookup_derivation(&node.key) {
-                    Ok(Some(rec)) => {
-                        stored = rec;
-                        &stored.meta
-                    }
-                    _ => continue,
-                },
+            let Some(meta) = node_meta(store, report, graph, id) else {
+                continue;
             };
+            let meta = &meta;
             for (path, mode) in files(meta, "setuid_stripped") {
                 stripped.insert((path, package.clone(), mode));
             }

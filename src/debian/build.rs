@@ -369,17 +369,12 @@ pub fn system_files(
     let mut entries: Vec<DebEntry> = Vec::new();
     for (path, bytes) in files {
         let blob = store.put_blob(&bytes)?;
-        entries.push(DebEntry {
-            path,
-            kind: DebEntryKind::File {
-                size: bytes.len() as u64,
-                content: blob.to_string(),
-            },
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            shipped_path: None,
-        });
+        entries.push(DebEntry::file(
+            &path,
+            bytes.len() as u64,
+            &blob.to_string(),
+            0o644,
+        ));
     }
     let in_base = |path: &str| {
         base.is_some_and(|b| {
@@ -405,20 +400,7 @@ pub fn system_files(
     );
     entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
     entries.dedup_by(|a, b| a.path == b.path);
-    Ok(FileSet {
-        version: FILESET_VERSION,
-        entries,
-        control: None,
-        md5sums: None,
-        conffiles: Vec::new(),
-        removed_bytes: 0,
-        removed_files: 0,
-        setuid_stripped: Vec::new(),
-        setuid_kept: Vec::new(),
-        scripts_not_run: Vec::new(),
-        install_files: Vec::new(),
-        configure: None,
-    })
+    Ok(FileSet::of_entries(entries))
 }
 
 fn read_blob(store: &Store, blob: &str) -> Result<Vec<u8>, DebianError> {
@@ -434,16 +416,9 @@ mod tests {
     fn a_base_s_stanzas_leave_out_replaced_packages_and_read_status_d_for_dpkg() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("store");
-        let file = |path: &str, text: &str| DebEntry {
-            path: path.into(),
-            kind: DebEntryKind::File {
-                size: text.len() as u64,
-                content: store.put_blob(text.as_bytes()).expect("blob").to_string(),
-            },
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            shipped_path: None,
+        let file = |path: &str, text: &str| {
+            let blob = store.put_blob(text.as_bytes()).expect("blob");
+            DebEntry::file(path, text.len() as u64, &blob.to_string(), 0o644)
         };
         let mut base = system_files(&store, "amd64", &[], None).expect("system");
         base.entries = vec![

@@ -46,3 +46,23 @@ pub struct FileSet {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub configure: Option<super::configure::ConfigureReport>,
 }
+
+impl FileSet {
+    /// A file set of generated entries (no package metadata, nothing minimised or run).
+    pub fn of_entries(entries: Vec<DebEntry>) -> FileSet {
+        FileSet {
+            version: FILESET_VERSION,
+            entries,
+            control: None,
+            md5sums: None,
+            conffiles: Vec::new(),
+            removed_bytes: 0,
+            removed_files: 0,
+            setuid_stripped: Vec::new(),
+            setuid_kept: Vec::new(),
+            scripts_not_run: Vec::new(),
+            install_files: Vec::new(),
+            configure: None,
+        }
+    }
+}

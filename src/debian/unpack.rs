@@ -171,6 +171,21 @@ impl DebEntry {
         }
     }
 
+    /// A regular file whose bytes are the store blob `content` (root-owned).
+    pub fn file(path: &str, size: u64, content: &str, mode: u32) -> Self {
+        Self {
+            path: path.to_owned(),
+            kind: DebEntryKind::File {
+                size,
+                content: content.to_owned(),
+            },
+            mode,
+            uid: 0,
+            gid: 0,
+            shipped_path: None,
+        }
+    }
+
     /// A symlink entry (mode 0777, root).
     pub fn symlink(path: &str, target: &str) -> Self {
         Self {

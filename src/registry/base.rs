@@ -193,20 +193,7 @@ pub fn base_files(store: &Store, digest: &str) -> Result<crate::debian::fileset:
         });
     }
     entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
-    Ok(crate::debian::fileset::FileSet {
-        version: crate::debian::fileset::FILESET_VERSION,
-        entries,
-        control: None,
-        md5sums: None,
-        conffiles: Vec::new(),
-        removed_bytes: 0,
-        removed_files: 0,
-        setuid_stripped: Vec::new(),
-        setuid_kept: Vec::new(),
-        scripts_not_run: Vec::new(),
-        install_files: Vec::new(),
-        configure: None,
-    })
+    Ok(crate::debian::fileset::FileSet::of_entries(entries))
 }
 
 /// A registry base, per architecture (Debian/OCI spelling: `amd64`, `arm64`, …).

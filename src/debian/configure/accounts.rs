@@ -125,12 +125,5 @@ pub fn accounts_over(
         .map(|e| (e.path.clone(), e.clone()))
         .collect();
     merge_declared(store, &mut merged, declared)?;
-    let mut out = below.clone();
-    out.entries = merged.into_values().collect();
-    out.configure = None;
-    out.install_files = Vec::new();
-    out.control = None;
-    out.md5sums = None;
-    out.scripts_not_run = Vec::new();
-    Ok(out)
+    Ok(FileSet::of_entries(merged.into_values().collect()))
 }

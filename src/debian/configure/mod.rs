@@ -191,17 +191,12 @@ pub fn configure(store: &Store, input: &ConfigureInput<'_>) -> Result<FileSet, C
             .or_insert_with(|| super::unpack::DebEntry::dir("/var/lib/himg", 0o755));
         merged.insert(
             RECORD_PATH.into(),
-            super::unpack::DebEntry {
-                path: RECORD_PATH.into(),
-                kind: DebEntryKind::File {
-                    size: bytes.len() as u64,
-                    content: blob.to_string(),
-                },
-                mode: 0o644,
-                uid: 0,
-                gid: 0,
-                shipped_path: None,
-            },
+            super::unpack::DebEntry::file(
+                RECORD_PATH,
+                bytes.len() as u64,
+                &blob.to_string(),
+                0o644,
+            ),
         );
     }
     out.entries = merged.into_values().collect();
@@ -370,17 +365,12 @@ fn java_trust_store(
     }
     let bytes = super::javacerts::java_cacerts(&certs, input.epoch)?;
     let blob = store.put_blob(&bytes)?;
-    Ok(Some(super::unpack::DebEntry {
-        path: CACERTS_PATH.to_string(),
-        kind: DebEntryKind::File {
-            size: bytes.len() as u64,
-            content: blob.to_string(),
-        },
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-        shipped_path: None,
-    }))
+    Ok(Some(super::unpack::DebEntry::file(
+        CACERTS_PATH,
+        bytes.len() as u64,
+        &blob.to_string(),
+        0o644,
+    )))
 }
 
 fn read_state(work: &Path) -> Result<String, ConfigureError> {
@@ -429,18 +419,8 @@ mod tests {
 
     fn set(control: &str) -> FileSet {
         FileSet {
-            version: crate::debian::fileset::FILESET_VERSION,
-            entries: Vec::new(),
             control: Some(control.to_string()),
-            md5sums: None,
-            conffiles: Vec::new(),
-            removed_bytes: 0,
-            removed_files: 0,
-            setuid_stripped: Vec::new(),
-            setuid_kept: Vec::new(),
-            scripts_not_run: Vec::new(),
-            install_files: Vec::new(),
-            configure: None,
+            ..FileSet::of_entries(Vec::new())
         }
     }
 
