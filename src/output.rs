@@ -9,9 +9,19 @@ use std::path::Path;
 
 use himg_store::{ObjectRef, Sha256Digest, Store};
 
-use crate::cli::OutputFormat;
 use crate::oci;
 use crate::plan::{BuildGraph, BuildReport, ImageOutputs, NodeId};
+
+/// What to write a build's images as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// An OCI image layout directory.
+    Oci,
+    /// A tar of an OCI image layout.
+    OciArchive,
+    /// A tar that `docker load` accepts (one architecture).
+    DockerArchive,
+}
 
 /// A descriptor of a blob in the store.
 #[derive(Debug, Clone)]

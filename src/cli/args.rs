@@ -38,6 +38,16 @@ pub enum ColorChoice {
     Never,
 }
 
+impl From<ColorChoice> for crate::printer::ColorChoice {
+    fn from(c: ColorChoice) -> Self {
+        match c {
+            ColorChoice::Auto => crate::printer::ColorChoice::Auto,
+            ColorChoice::Always => crate::printer::ColorChoice::Always,
+            ColorChoice::Never => crate::printer::ColorChoice::Never,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Parse, evaluate and validate a .himg file (exit 1 on any error).
@@ -123,6 +133,17 @@ pub struct CacheArgs {
     pub cache_token: Option<String>,
 }
 
+impl CacheArgs {
+    pub fn options(&self) -> crate::ops::config::CacheOptions {
+        crate::ops::config::CacheOptions {
+            substituters: self.substituters.clone(),
+            trusted_keys: self.trusted_keys.clone(),
+            sign_key: self.sign_key.clone(),
+            cache_token: self.cache_token.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum CacheCommand {
     /// Upload the outputs of the images of FILE (everything of their closure the store has).
@@ -196,6 +217,16 @@ pub enum OutputFormat {
     OciArchive,
     /// A tar that `docker load` accepts (one architecture).
     DockerArchive,
+}
+
+impl From<OutputFormat> for crate::output::OutputFormat {
+    fn from(f: OutputFormat) -> Self {
+        match f {
+            OutputFormat::Oci => crate::output::OutputFormat::Oci,
+            OutputFormat::OciArchive => crate::output::OutputFormat::OciArchive,
+            OutputFormat::DockerArchive => crate::output::OutputFormat::DockerArchive,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -8,10 +8,10 @@ use himg_lang::ImageSpec;
 use serde_json::json;
 
 use super::args::{AuditArgs, GlobalArgs, SbomArgs, SbomFormat};
-use super::{CliError, Printer};
-use crate::analysis::Analysis;
+use super::{Error, Printer};
 use crate::debian::lockfile::LockFile;
 use crate::image::{ImageSource, ImageView, RootfsContents};
+use crate::ops::build::Analysed;
 use crate::policy::{self, Date, Facts, Policy};
 use crate::sbom::{self, Bom, Format};
 
@@ -23,7 +23,7 @@ struct Target {
     /// Declared OpenVEX files per image (for the `max-vulnerabilities` rule).
     vex: std::collections::BTreeMap<String, Vec<PathBuf>>,
     /// Keeps a materialised layout alive.
-    _materialized: Option<super::build::Materialized>,
+    _materialized: Option<crate::ops::build::Materialized>,
     /// Keeps a pulled layout alive.
     _pulled: Option<super::registry_cmd::PulledTemp>,
 }
@@ -40,10 +40,11 @@ fn open_target(
     target: &Path,
     images: &[String],
     printer: &Printer,
-) -> Result<Target, CliError> {
-    if super::build::is_himg_file(target) {
+) -> Result<Target, Error> {
+    if crate::ops::compile::is_himg_file(target) {
         let loaded = crate::load::load_file(target, global.project_root.as_deref())?;
-        let m = super::build::materialize_analysed(global, target, images, printer)?;
+        let m =
+            crate::ops::build::materialize(&super::session(global, printer), target, images, true)?;
         let source = ImageSource::open(&m.layout())?;
         Ok(Target {
             source,
@@ -117,13 +118,6 @@ pub(super) fn bom(source: &ImageSource, view: &ImageView, lock: Option<&LockFile
     })
 }
 
-/// One analysed image of a build: its name, architecture and analysis record.
-pub struct Analysed {
-    pub image: String,
-    pub architecture: String,
-    pub analysis: Analysis,
-}
-
 /// Places `DIR/<image>-<arch>.spdx.json` and `.cdx.json` for every analysed image: hardlinks to
 /// the store's blobs (as OCI layouts hold their blobs), else copies; a file already linked to its
 /// blob is left alone.
@@ -131,9 +125,9 @@ fn write_sboms(
     store: &himg_store::Store,
     analysed: &[Analysed],
     dir: &Path,
-) -> Result<Vec<PathBuf>, CliError> {
+) -> Result<Vec<PathBuf>, Error> {
     use std::os::unix::fs::MetadataExt as _;
-    let io = |path: &Path, source: std::io::Error| CliError::Io {
+    let io = |path: &Path, source: std::io::Error| Error::Io {
         path: path.to_path_buf(),
         source,
     };
@@ -178,7 +172,7 @@ pub fn sbom_dir(out: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-pub fn sbom(global: &GlobalArgs, args: &SbomArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+pub fn sbom(global: &GlobalArgs, args: &SbomArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let images: Vec<String> = args.image.iter().cloned().collect();
     let target = open_target(global, &args.target, &images, printer)?;
     let format = match args.format {
@@ -194,7 +188,7 @@ pub fn sbom(global: &GlobalArgs, args: &SbomArgs, printer: &Printer) -> Result<E
             .filter(|a| args.arch.as_ref().is_none_or(|x| &a.architecture == x))
             .collect();
         let [a] = chosen.as_slice() else {
-            return Err(CliError::Layout(format!(
+            return Err(Error::Layout(format!(
                 "`{}` holds {} matching images ({}); choose one with --image and --arch",
                 args.target.display(),
                 chosen.len(),
@@ -211,14 +205,14 @@ pub fn sbom(global: &GlobalArgs, args: &SbomArgs, printer: &Printer) -> Result<E
             .iter()
             .find(|(suffix, _)| *suffix == format.suffix())
             .map(|(_, b)| *b)
-            .ok_or_else(|| CliError::Layout(format!("no {} document", format.suffix())))?;
+            .ok_or_else(|| Error::Layout(format!("no {} document", format.suffix())))?;
         let store = super::open_store(global)?;
         let text = String::from_utf8(
             store
                 .read_blob(&blob)
                 .map_err(crate::plan::PlanError::from)?,
         )
-        .map_err(|_| CliError::Layout("the stored SBOM is not UTF-8".into()))?;
+        .map_err(|_| Error::Layout("the stored SBOM is not UTF-8".into()))?;
         return write_sbom(args, format, &text, printer);
     }
     let all = target.source.images()?;
@@ -236,7 +230,7 @@ pub fn sbom(global: &GlobalArgs, args: &SbomArgs, printer: &Printer) -> Result<E
         })
         .collect();
     let [view] = views.as_slice() else {
-        return Err(CliError::Layout(format!(
+        return Err(Error::Layout(format!(
             "`{}` holds {} matching images ({}); choose one with --image and --arch",
             args.target.display(),
             views.len(),
@@ -257,10 +251,10 @@ fn write_sbom(
     format: Format,
     text: &str,
     printer: &Printer,
-) -> Result<ExitCode, CliError> {
+) -> Result<ExitCode, Error> {
     match &args.out {
         Some(path) => {
-            std::fs::write(path, text).map_err(|source| CliError::Io {
+            std::fs::write(path, text).map_err(|source| Error::Io {
                 path: path.clone(),
                 source,
             })?;
@@ -275,15 +269,15 @@ fn write_sbom(
 }
 
 /// The policy an image is judged by: `forced` (a baseline name) or the image's declared one.
-fn policy_for(spec: Option<&ImageSpec>, forced: Option<&str>) -> Result<Policy, CliError> {
+fn policy_for(spec: Option<&ImageSpec>, forced: Option<&str>) -> Result<Policy, Error> {
     match forced {
         Some(b) => Policy::named(b, true).ok_or_else(|| {
-            CliError::Layout(format!(
+            Error::Layout(format!(
                 "unknown policy `{b}`: use baseline, strict or none"
             ))
         }),
         None => Policy::from_spec(spec.and_then(|s| s.policy.as_ref()))
-            .map_err(|e| CliError::Layout(e.to_string())),
+            .map_err(|e| Error::Layout(e.to_string())),
     }
 }
 
@@ -295,7 +289,7 @@ fn judge(
     facts: &Facts,
     policy: &Policy,
     today: Date,
-) -> Result<policy::Report, CliError> {
+) -> Result<policy::Report, Error> {
     let counts = if policy.rules.contains(&policy::Rule::MaxVulnerabilities) {
         super::vuln_cmd::vulnerability_counts(global, vuln, name, facts)?
     } else {
@@ -310,8 +304,8 @@ fn judge(
     ))
 }
 
-fn today() -> Result<Date, CliError> {
-    Date::today().map_err(|e| CliError::Layout(e.to_string()))
+fn today() -> Result<Date, Error> {
+    Date::today().map_err(|e| Error::Layout(e.to_string()))
 }
 
 /// Evaluates the policies of `views` (the images of `source`); `specs` give declared policies by
@@ -324,7 +318,7 @@ fn audit_source(
     specs: &[ImageSpec],
     forced: Option<&str>,
     only: &[String],
-) -> Result<Vec<policy::Report>, CliError> {
+) -> Result<Vec<policy::Report>, Error> {
     let today = today()?;
     let mut reports = Vec::new();
     for view in views {
@@ -347,7 +341,7 @@ pub(super) fn policy_gate(
     layout: &Path,
     baseline: &str,
     printer: &Printer,
-) -> Result<(Vec<policy::Report>, Vec<String>), CliError> {
+) -> Result<(Vec<policy::Report>, Vec<String>), Error> {
     let source = ImageSource::open(layout)?;
     let vex = std::collections::BTreeMap::new();
     let vuln = super::vuln_cmd::VulnContext {
@@ -411,11 +405,7 @@ fn print_reports(reports: &[policy::Report], printer: &Printer) -> Vec<String> {
     failed
 }
 
-pub fn audit(
-    global: &GlobalArgs,
-    args: &AuditArgs,
-    printer: &Printer,
-) -> Result<ExitCode, CliError> {
+pub fn audit(global: &GlobalArgs, args: &AuditArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let target = open_target(global, &args.target, &args.images, printer)?;
     let vuln = super::vuln_cmd::VulnContext {
         lock: target.lock.as_ref(),
@@ -462,7 +452,7 @@ pub fn audit(
     if failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
-        Err(CliError::PolicyViolation { images: failed })
+        Err(Error::PolicyViolation { images: failed })
     }
 }
 
@@ -484,7 +474,7 @@ pub fn after_build(
     vuln: &super::vuln_cmd::VulnContext<'_>,
     what: AfterBuild<'_>,
     printer: &Printer,
-) -> Result<(), CliError> {
+) -> Result<(), Error> {
     let check_policy = what.check_policy;
     if let Some(dir) = what.sboms {
         let written = write_sboms(store, analysed, dir)?;
@@ -509,7 +499,7 @@ pub fn after_build(
         }
         let failed = print_reports(&reports, printer);
         if !failed.is_empty() {
-            return Err(CliError::PolicyViolation { images: failed });
+            return Err(Error::PolicyViolation { images: failed });
         }
     }
     Ok(())

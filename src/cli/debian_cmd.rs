@@ -5,191 +5,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
-use himg_lang::ImageSpec;
-
 use super::args::{GlobalArgs, LockArgs, UpdateArgs};
-use super::{CliError, Printer};
-use crate::debian::fetch::{FetchOptions, Fetcher};
+use super::{Error, Printer};
 use crate::debian::lockfile::{LOCK_VERSION, LockFile, LockedImage, lock_path};
-use crate::debian::locking::{LockContext, inputs_hash, lock_image};
+use crate::debian::locking::{LockContext, lock_image};
 use crate::debian::mirror::MirrorResolver;
-use crate::debian::plan::DebianInputs;
 use crate::load::{Loaded, load_file};
 
-/// How a build treats the lock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LockMode {
-    /// Use a current lock; resolve and write one when it is missing or stale.
-    Auto,
-    /// Fail when the lock is missing or stale (`--locked`).
-    Locked,
-}
-
-/// Every image of the chains below `specs` that declares packages, with the file that declared it.
-fn images_with_packages(specs: &[ImageSpec]) -> Vec<&ImageSpec> {
-    let mut out: Vec<&ImageSpec> = Vec::new();
-    for spec in specs {
-        let mut next = Some(spec);
-        while let Some(s) = next {
-            if s.packages.is_some()
-                && !out
-                    .iter()
-                    .any(|o| o.name == s.name && o.declared_in == s.declared_in)
-            {
-                out.push(s);
-            }
-            next = s.base.as_deref();
-        }
-    }
-    out
-}
-
-/// Where verified package indexes are kept, by sha256 (`<store>/indexes/`), so that re-locking
-/// downloads only indexes that changed.
-fn index_cache(global: &GlobalArgs) -> Result<std::path::PathBuf, CliError> {
-    let root = match &global.store {
-        Some(dir) => dir.clone(),
-        None => himg_store::Store::default_root()?,
-    };
-    let dir = root.join("indexes");
-    std::fs::create_dir_all(&dir).map_err(|source| CliError::Io {
-        path: dir.clone(),
-        source,
-    })?;
-    Ok(dir)
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-pub fn fetcher() -> Result<Fetcher, CliError> {
-    let credentials = crate::debian::fetch::Credentials::from_env()?;
-    Ok(Fetcher::new(FetchOptions {
-        credentials,
-        ..FetchOptions::default()
-    }))
-}
-
-/// On a registry base (`from = "HOST/REPO@sha256:…"` at the bottom of the chain), what it has
-/// installed: the base is pulled into the store when missing (as `himg build` does) and its dpkg
-/// database read, per architecture of the image.
-fn base_status(
-    global: &GlobalArgs,
-    spec: &ImageSpec,
-) -> Result<Option<crate::debian::locking::BaseStatus>, CliError> {
-    let Some(reference) = crate::debian::locking::registry_base_of(spec) else {
-        return Ok(None);
-    };
-    let store = super::open_store(global)?;
-    let bases = crate::registry::base::resolve_bases(&store, &[reference.to_owned()])?;
-    let mut status = crate::debian::locking::BaseStatus {
-        reference: reference.to_owned(),
-        architectures: BTreeMap::new(),
-    };
-    for (arch, base) in bases.get(reference).into_iter().flatten() {
-        if !spec.architectures.contains(arch) {
-            continue;
-        }
-        let text =
-            crate::registry::base::dpkg_status(&store, &base.manifest).map_err(|problem| {
-                crate::registry::base::BaseError::Invalid {
-                    reference: reference.to_owned(),
-                    problem: format!("its dpkg database cannot be read: {problem}"),
-                }
-            })?;
-        status.architectures.insert(arch.clone(), text.all());
-    }
-    Ok(Some(status))
-}
-
-/// Resolves the locks the build needs and the repositories' base URLs.
-pub fn prepare(
-    global: &GlobalArgs,
-    loaded: &Loaded,
-    specs: &[ImageSpec],
-    mode: LockMode,
-    printer: &Printer,
-) -> Result<DebianInputs, CliError> {
-    let with_packages = images_with_packages(specs);
-    let mut inputs = DebianInputs::default();
-    if with_packages.is_empty() {
-        return Ok(inputs);
-    }
-    let mirrors = MirrorResolver::from_env().map_err(crate::debian::DebianError::from)?;
-    let mut locks: BTreeMap<std::path::PathBuf, (LockFile, bool)> = BTreeMap::new();
-    for spec in with_packages {
-        let Some(packages) = &spec.packages else {
-            continue;
-        };
-        let himg_path = loaded.loader.resolve(&spec.declared_in);
-        let lpath = lock_path(&himg_path);
-        if !locks.contains_key(&lpath) {
-            let lock = LockFile::read(&lpath)?.unwrap_or(LockFile {
-                version: LOCK_VERSION,
-                images: BTreeMap::new(),
-            });
-            locks.insert(lpath.clone(), (lock, false));
-        }
-        let Some((lock, dirty)) = locks.get_mut(&lpath) else {
-            continue;
-        };
-        let want = inputs_hash(spec, packages, &loaded.loader)?;
-        let current = lock
-            .images
-            .get(&spec.name)
-            .filter(|l| l.inputs == want)
-            .cloned();
-        let locked = match (current, mode) {
-            (Some(l), _) => l,
-            (None, LockMode::Locked) => {
-                return Err(CliError::StaleLock {
-                    image: spec.name.clone(),
-                    lock: lpath.display().to_string(),
-                    missing: !lock.images.contains_key(&spec.name),
-                });
-            }
-            (None, LockMode::Auto) => {
-                printer.status("Resolving", &format!("packages of image `{}`", spec.name));
-                let fetcher = fetcher()?;
-                let scratch = index_cache(global)?;
-                let cx = LockContext {
-                    loader: &loaded.loader,
-                    fetcher: &fetcher,
-                    mirrors: &mirrors,
-                    now: now(),
-                    scratch: &scratch,
-                };
-                let base = base_status(global, spec)?;
-                let l = lock_image(&cx, spec, packages, base.as_ref())?;
-                lock.images.insert(spec.name.clone(), l.clone());
-                *dirty = true;
-                l
-            }
-        };
-        for repo in &packages.repositories {
-            if let Ok(url) = mirrors.resolve(&repo.url) {
-                inputs.base_urls.insert(repo.url.clone(), url);
-            }
-        }
-        inputs
-            .locks
-            .insert((spec.declared_in.0.clone(), spec.name.clone()), locked);
-    }
-    for (path, (lock, dirty)) in locks {
-        if dirty {
-            lock.write(&path)?;
-            printer.status("Locked", &path.display().to_string());
-        }
-    }
-    Ok(inputs)
-}
-
 /// `himg lock FILE`: resolve every image's packages and write the lock, even if it is current.
-pub fn lock(global: &GlobalArgs, args: &LockArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+pub fn lock(global: &GlobalArgs, args: &LockArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let loaded = load_file(&args.file, global.project_root.as_deref())?;
     let (lock, path) = resolve_all(global, &loaded, &args.file, printer)?;
     if lock.images.is_empty() {
@@ -225,15 +49,15 @@ fn resolve_all(
     loaded: &Loaded,
     file: &Path,
     printer: &Printer,
-) -> Result<(LockFile, std::path::PathBuf), CliError> {
+) -> Result<(LockFile, std::path::PathBuf), Error> {
     let mirrors = MirrorResolver::from_env().map_err(crate::debian::DebianError::from)?;
-    let fetcher = fetcher()?;
-    let scratch = index_cache(global)?;
+    let fetcher = crate::ops::packages::fetcher()?;
+    let scratch = crate::ops::packages::index_cache(&super::session(global, printer))?;
     let cx = LockContext {
         loader: &loaded.loader,
         fetcher: &fetcher,
         mirrors: &mirrors,
-        now: now(),
+        now: crate::ops::packages::now(),
         scratch: &scratch,
     };
     let mut lock = LockFile {
@@ -243,7 +67,7 @@ fn resolve_all(
     for spec in &loaded.evaluated.images {
         if let Some(packages) = &spec.packages {
             printer.status("Resolving", &format!("packages of image `{}`", spec.name));
-            let base = base_status(global, spec)?;
+            let base = crate::ops::packages::base_status(&super::session(global, printer), spec)?;
             lock.images.insert(
                 spec.name.clone(),
                 lock_image(&cx, spec, packages, base.as_ref())?,
@@ -319,7 +143,7 @@ pub fn update(
     global: &GlobalArgs,
     args: &UpdateArgs,
     printer: &Printer,
-) -> Result<ExitCode, CliError> {
+) -> Result<ExitCode, Error> {
     let loaded = load_file(&args.file, global.project_root.as_deref())?;
     let path = lock_path(&args.file);
     let old = LockFile::read(&path)?;

@@ -6,9 +6,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::args::{DiffArgs, GlobalArgs, InspectArgs};
-use super::build::{Materialized, is_himg_file, materialize};
-use super::{CliError, Printer};
+use super::{Error, Printer};
 use crate::image::{self, ImageSource, ImageView};
+use crate::ops::build::{Materialized, materialize};
+use crate::ops::compile::is_himg_file;
 
 /// Keeps temporary layouts alive while their image is read; `pulled` also says where a registry
 /// target came from (for its referrers).
@@ -31,12 +32,12 @@ fn open_target(
     target: &str,
     sel: &Selection<'_>,
     printer: &Printer,
-) -> Result<(ImageSource, ImageView, Holder), CliError> {
+) -> Result<(ImageSource, ImageView, Holder), Error> {
     let path = Path::new(target);
     let mut by_name = sel.image;
     let (dir, holder) = if is_himg_file(path) {
         let images: Vec<String> = sel.image.map(str::to_owned).into_iter().collect();
-        let built = materialize(global, path, &images, printer)?;
+        let built = materialize(&super::session(global, printer), path, &images, false)?;
         let dir = built.layout();
         (
             dir,
@@ -59,7 +60,7 @@ fn open_target(
             },
         )
     } else {
-        return Err(CliError::Io {
+        return Err(Error::Io {
             path: path.to_path_buf(),
             source: std::io::Error::new(
                 std::io::ErrorKind::NotFound,
@@ -96,7 +97,7 @@ fn open_target(
         if let Some(a) = sel.arch {
             wanted.push(format!("architecture `{a}`"));
         }
-        return Err(CliError::ImageSelect {
+        return Err(Error::ImageSelect {
             target: target.to_owned(),
             wanted: if wanted.is_empty() {
                 "a single image".to_owned()
@@ -116,7 +117,7 @@ pub fn inspect(
     global: &GlobalArgs,
     args: &InspectArgs,
     printer: &Printer,
-) -> Result<ExitCode, CliError> {
+) -> Result<ExitCode, Error> {
     let sel = Selection {
         image: args.image.as_deref(),
         arch: args.arch.as_deref(),
@@ -171,7 +172,7 @@ fn inspect_scripts(
     view: &image::ImageView,
     json: bool,
     printer: &Printer,
-) -> Result<ExitCode, CliError> {
+) -> Result<ExitCode, Error> {
     use crate::debian::configure::{ConfigureRecord, RECORD_PATH};
     let key = RECORD_PATH.trim_start_matches('/');
     let record: Option<ConfigureRecord> = source
@@ -191,7 +192,7 @@ fn inspect_scripts(
 }
 
 /// `himg diff A B`.
-pub fn diff(global: &GlobalArgs, args: &DiffArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+pub fn diff(global: &GlobalArgs, args: &DiffArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let sel = Selection {
         image: args.image.as_deref(),
         arch: args.arch.as_deref(),

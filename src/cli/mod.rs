@@ -18,7 +18,6 @@ mod debian_cmd;
 mod error;
 mod image_cmd;
 mod lang_cmd;
-mod printer;
 mod promote_cmd;
 mod provenance_cmd;
 mod registry_cmd;
@@ -31,9 +30,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+pub(crate) use crate::ops::{Error, Session};
+pub use crate::printer::Printer;
 pub use args::{BuildArgs, Cli, ColorChoice, Command, LockArgs, OutputFormat, UpdateArgs};
-pub use error::CliError;
-pub use printer::Printer;
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
@@ -49,22 +48,22 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    let printer = Printer::new(cli.global.quiet, cli.global.color);
+    let printer = Printer::new(cli.global.quiet, cli.global.color.into());
     match run(&cli, &printer) {
         Ok(code) => code,
         Err(err) => {
             match &err {
-                CliError::Load(crate::load::LoadError::Language(diags)) => {
+                Error::Load(crate::load::LoadError::Language(diags)) => {
                     printer.rendered(&diags.render());
                 }
-                other => printer.error(other, other.hint().as_deref()),
+                other => printer.error(other, error::hint(other).as_deref()),
             }
-            ExitCode::from(err.exit_code())
+            ExitCode::from(error::exit_code(&err))
         }
     }
 }
 
-fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
+fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
     match &cli.command {
         Command::Check(a) => lang_cmd::check(&cli.global, a, printer),
         Command::Fmt(a) => lang_cmd::fmt(a, printer),
@@ -92,19 +91,21 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, CliError> {
     }
 }
 
-/// The store directory named by `--store`, `$HIMG_STORE` or the XDG default (not opened).
-fn store_root(global: &args::GlobalArgs) -> Result<std::path::PathBuf, CliError> {
+/// The session of one command: the store, project root and printer the global flags chose.
+fn session<'p>(global: &args::GlobalArgs, printer: &'p Printer) -> Session<'p> {
+    Session::new(printer)
+        .with_store(global.store.clone())
+        .with_project_root(global.project_root.clone())
+}
+
+// Transitional: the command files not yet moved onto `ops` open the store themselves.
+fn store_root(global: &args::GlobalArgs) -> Result<std::path::PathBuf, Error> {
     match &global.store {
         Some(dir) => Ok(dir.clone()),
         None => Ok(himg_store::Store::default_root()?),
     }
 }
 
-/// Opens the store named by `--store`, `$HIMG_STORE` or the XDG default.
-fn open_store(global: &args::GlobalArgs) -> Result<himg_store::Store, CliError> {
-    let root = match &global.store {
-        Some(dir) => dir.clone(),
-        None => himg_store::Store::default_root()?,
-    };
-    Ok(himg_store::Store::open(&root)?)
+fn open_store(global: &args::GlobalArgs) -> Result<himg_store::Store, Error> {
+    Ok(himg_store::Store::open(&store_root(global)?)?)
 }

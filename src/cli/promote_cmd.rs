@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use super::args::{GlobalArgs, PromoteArgs};
-use super::{CliError, Printer};
+use super::{Error, Printer};
 use crate::cache::{PublicKey, TrustedKeys};
 use crate::promote::{
     self, Gate, PromoteError, Record, SignedRecord, Subject, record::RECORD_VERSION,
@@ -20,7 +20,7 @@ use crate::registry::base::is_loopback_registry;
 use crate::registry::{Client, ClientOptions, Credentials, Reference};
 
 /// A client for `registry` (plain http on the loopback interface), mounting blobs from `mount_from`.
-fn client_for(registry: &str, mount_from: Option<String>) -> Result<Client, CliError> {
+fn client_for(registry: &str, mount_from: Option<String>) -> Result<Client, Error> {
     Ok(Client::new(ClientOptions {
         insecure: is_loopback_registry(registry),
         credentials: Credentials::from_env()?,
@@ -44,8 +44,8 @@ fn now() -> String {
 }
 
 /// `--trusted-key`s and the config file's `[promote] trusted-keys`.
-fn trusted(keys: &[String]) -> Result<TrustedKeys, CliError> {
-    let configured = super::cache_cmd::promote_trusted_keys()?;
+fn trusted(keys: &[String]) -> Result<TrustedKeys, Error> {
+    let configured = crate::ops::config::promote_trusted_keys()?;
     let keys = keys
         .iter()
         .chain(&configured)
@@ -60,13 +60,13 @@ fn repo_of(reference: &Reference) -> String {
 }
 
 /// A `--fail-on` gate that cannot be evaluated (no database, unknown release) is a refusal.
-fn unevaluable(err: CliError, threshold: crate::vuln::Severity) -> CliError {
+fn unevaluable(err: Error, threshold: crate::vuln::Severity) -> Error {
     let reason = match err {
-        CliError::EmptyVulnDb { path } => format!(
+        Error::EmptyVulnDb { path } => format!(
             "no vulnerability database is imported (`{}` holds no advisories)",
             path.display()
         ),
-        CliError::UnknownRelease { image } => {
+        Error::UnknownRelease { image } => {
             format!("cannot tell the Debian release of image {image}")
         }
         other => return other,
@@ -82,14 +82,14 @@ pub fn promote(
     global: &GlobalArgs,
     args: &PromoteArgs,
     printer: &Printer,
-) -> Result<ExitCode, CliError> {
+) -> Result<ExitCode, Error> {
     if let Some(reference) = &args.show {
         return show(reference, args, printer);
     }
     let (Some(source), Some(destination), Some(stage)) =
         (&args.source, &args.destination, &args.stage)
     else {
-        return Err(CliError::Layout(
+        return Err(Error::Layout(
             "promote needs SRC, DEST and --stage (or --show REF)".into(),
         ));
     };
@@ -100,10 +100,10 @@ pub fn promote(
     let src: Reference = source.parse()?;
     let dest: Reference = destination.parse()?;
     // Everything that can be refused locally is refused before the network is touched.
-    let key = super::cache_cmd::signing_key_named(args.sign_key.as_deref())?;
+    let key = crate::ops::config::signing_key_named(args.sign_key.as_deref())?;
     let trusted = trusted(&args.trusted_keys)?;
     if args.require_stage.is_some() && trusted.is_empty() {
-        return Err(CliError::CacheConfig(
+        return Err(Error::CacheConfig(
             "--require-stage needs the keys whose records it accepts: give --trusted-key NAME:KEY, \
              or list them under [promote] trusted-keys in the config file"
                 .into(),
@@ -115,7 +115,7 @@ pub fn promote(
     if let Some(b) = &args.policy
         && crate::policy::baseline::rules_of(b).is_none()
     {
-        return Err(CliError::Layout(format!(
+        return Err(Error::Layout(format!(
             "unknown policy `{b}`: use baseline, strict or none"
         )));
     }
@@ -183,7 +183,7 @@ pub fn promote(
         });
     }
 
-    let scratch = tempfile::tempdir().map_err(|source| CliError::Io {
+    let scratch = tempfile::tempdir().map_err(|source| Error::Io {
         path: std::env::temp_dir(),
         source,
     })?;
@@ -205,7 +205,7 @@ pub fn promote(
         let (reports, failed) = super::audit_cmd::policy_gate(global, &layout, baseline, printer)?;
         if !failed.is_empty() {
             refused(&format!("policy `{baseline}` is violated"));
-            return Err(CliError::PolicyViolation { images: failed });
+            return Err(Error::PolicyViolation { images: failed });
         }
         let detail = format!(
             "{} image(s) pass `{baseline}` ({} rules)",
@@ -227,7 +227,7 @@ pub fn promote(
         )
         .map_err(|e| {
             let e = unevaluable(e, threshold);
-            if matches!(e, CliError::Promote(PromoteError::Unevaluable { .. })) {
+            if matches!(e, Error::Promote(PromoteError::Unevaluable { .. })) {
                 refused(&format!("`{gate}` cannot be evaluated"));
             }
             e
@@ -341,7 +341,7 @@ fn signature_status(signed: &SignedRecord, trusted: &TrustedKeys) -> String {
 }
 
 /// `himg promote --show REF`: the records of REF's digest in REF's repository.
-fn show(reference: &str, args: &PromoteArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+fn show(reference: &str, args: &PromoteArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let reference: Reference = reference.parse()?;
     let trusted = trusted(&args.trusted_keys)?;
     let client = client_for(&reference.registry, None)?;

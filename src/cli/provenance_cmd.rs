@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use super::args::{GlobalArgs, ProvenanceArgs, PushArgs};
-use super::{CliError, Printer};
+use super::{Error, Printer};
 use crate::cache::sign::{PublicKey, TrustedKeys};
 use crate::debian::lockfile::LockFile;
 use crate::image::{ImageSource, ManifestSummary};
@@ -19,12 +19,13 @@ pub fn provenance(
     global: &GlobalArgs,
     args: &ProvenanceArgs,
     printer: &Printer,
-) -> Result<ExitCode, CliError> {
+) -> Result<ExitCode, Error> {
     let (Some(file), None) = (&args.file, &args.verify) else {
         return verify(args, printer);
     };
     let images: Vec<String> = args.image.iter().cloned().collect();
-    let built = super::build::materialize(global, file, &images, printer)?;
+    let built =
+        crate::ops::build::materialize(&super::session(global, printer), file, &images, false)?;
     // Provenance names manifests only: their layers are not read back.
     let source = ImageSource::open(&built.layout())?;
     let views = source.manifests()?;
@@ -38,7 +39,7 @@ pub fn provenance(
         })
         .collect();
     let [view] = chosen.as_slice() else {
-        return Err(CliError::ImageSelect {
+        return Err(Error::ImageSelect {
             target: file.display().to_string(),
             wanted: format!(
                 "image {} architecture {}",
@@ -65,14 +66,14 @@ pub fn provenance(
         view,
     )?;
     let bytes = if args.sign {
-        let key = super::cache_cmd::signing_key_named(args.sign_key.as_deref())?;
+        let key = crate::ops::config::signing_key_named(args.sign_key.as_deref())?;
         Envelope::sign(&statement, &key).to_bytes()?
     } else {
         statement
     };
     match &args.out {
         Some(out) => {
-            std::fs::write(out, &bytes).map_err(|source| CliError::Io {
+            std::fs::write(out, &bytes).map_err(|source| Error::Io {
                 path: out.clone(),
                 source,
             })?;
@@ -98,7 +99,7 @@ pub fn provenance(
 
 /// `himg provenance --verify REF`: every image manifest REF names (each architecture of an index)
 /// has an attached envelope, signed by a `--trusted-key`, whose statement is about that manifest.
-fn verify(args: &ProvenanceArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+fn verify(args: &ProvenanceArgs, printer: &Printer) -> Result<ExitCode, Error> {
     use crate::registry::{ClientOptions, Credentials, OCI_INDEX, artifact};
     let text = args.verify.as_deref().unwrap_or_default();
     let reference: Reference = text.parse()?;
@@ -118,7 +119,7 @@ fn verify(args: &ProvenanceArgs, printer: &Printer) -> Result<ExitCode, CliError
     let mut manifests = Vec::new();
     if media_type == OCI_INDEX || media_type == crate::registry::DOCKER_MANIFEST_LIST {
         let index: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| CliError::Layout(format!("{reference}: the index is not JSON: {e}")))?;
+            .map_err(|e| Error::Layout(format!("{reference}: the index is not JSON: {e}")))?;
         for child in index["manifests"].as_array().into_iter().flatten() {
             let arch = child["platform"]["architecture"]
                 .as_str()
@@ -135,7 +136,7 @@ fn verify(args: &ProvenanceArgs, printer: &Printer) -> Result<ExitCode, CliError
     let mut verified = Vec::new();
     for (digest, arch) in &manifests {
         let tag = artifact::tag(digest, provenance::ENVELOPE_TAG_SUFFIX)
-            .ok_or_else(|| CliError::Layout(format!("manifest digest {digest} is not sha256")))?;
+            .ok_or_else(|| Error::Layout(format!("manifest digest {digest} is not sha256")))?;
         let payload = artifact::fetch(
             &client,
             &reference,
@@ -185,9 +186,9 @@ fn statement_of(
     project_root: Option<&Path>,
     lock: Option<&LockFile>,
     view: &ManifestSummary,
-) -> Result<Vec<u8>, CliError> {
+) -> Result<Vec<u8>, Error> {
     let read = |path: &Path| {
-        std::fs::read(path).map_err(|source| CliError::Io {
+        std::fs::read(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
         })
@@ -263,10 +264,10 @@ pub(super) fn attach(
     project_root: Option<&Path>,
     lock: Option<&LockFile>,
     printer: &Printer,
-) -> Result<Vec<serde_json::Value>, CliError> {
+) -> Result<Vec<serde_json::Value>, Error> {
     use crate::registry::artifact;
     let (file, image) = (&args.layout, args.image.as_deref());
-    let key = super::cache_cmd::signing_key_named(args.sign_key.as_deref())?;
+    let key = crate::ops::config::signing_key_named(args.sign_key.as_deref())?;
     let source = ImageSource::open(layout_dir)?;
     let mut attached = Vec::new();
     for view in source.manifests()? {
@@ -278,7 +279,7 @@ pub(super) fn attach(
             Envelope::sign(&statement_of(file, project_root, lock, &view)?, &key).to_bytes()?;
         let tag =
             artifact::tag(&view.digest, provenance::ENVELOPE_TAG_SUFFIX).ok_or_else(|| {
-                CliError::Layout(format!("manifest digest {} is not sha256", view.digest))
+                Error::Layout(format!("manifest digest {} is not sha256", view.digest))
             })?;
         let manifest = artifact::manifest(
             &subject,

@@ -9,7 +9,7 @@ use std::sync::{Mutex, PoisonError};
 use serde_json::json;
 
 use super::args::{PullArgs, PushArgs};
-use super::{CliError, Printer};
+use super::{Error, Printer};
 use crate::oci::{self, Descriptor, NamedImage};
 use crate::registry::{BlobSink, BlobSource, Client, ClientOptions, Credentials, Reference};
 
@@ -38,9 +38,9 @@ impl LayoutBlobs {
         Ok(self.blob_dir().join(digest.hex()))
     }
 
-    fn read(&self, digest: &str) -> Result<Vec<u8>, CliError> {
+    fn read(&self, digest: &str) -> Result<Vec<u8>, Error> {
         let p = self.path(digest)?;
-        std::fs::read(&p).map_err(|source| CliError::Io { path: p, source })
+        std::fs::read(&p).map_err(|source| Error::Io { path: p, source })
     }
 
     /// The blobs a pull wrote, as the layout writer takes them.
@@ -103,17 +103,17 @@ impl BlobSink for LayoutBlobs {
     }
 }
 
-fn json_of(bytes: &[u8], what: &str) -> Result<serde_json::Value, CliError> {
-    serde_json::from_slice(bytes).map_err(|e| CliError::Layout(format!("{what} is not JSON: {e}")))
+fn json_of(bytes: &[u8], what: &str) -> Result<serde_json::Value, Error> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Layout(format!("{what} is not JSON: {e}")))
 }
 
 /// The client for `reference`'s registry: plain HTTP when `insecure` or on loopback (as Docker
 /// treats 127.0.0.0/8), HTTPS elsewhere.
-fn client_for(reference: &Reference, insecure: bool) -> Result<Client, CliError> {
+fn client_for(reference: &Reference, insecure: bool) -> Result<Client, Error> {
     client(insecure || crate::registry::base::is_loopback_registry(&reference.registry))
 }
 
-fn client(insecure: bool) -> Result<Client, CliError> {
+fn client(insecure: bool) -> Result<Client, Error> {
     let credentials = Credentials::from_env()?;
     Ok(Client::new(ClientOptions {
         insecure,
@@ -127,24 +127,25 @@ pub fn push(
     global: &super::args::GlobalArgs,
     args: &PushArgs,
     printer: &Printer,
-) -> Result<ExitCode, CliError> {
+) -> Result<ExitCode, Error> {
     let reference: Reference = args.reference.parse()?;
-    if args.provenance && !super::build::is_himg_file(&args.layout) {
-        return Err(CliError::Layout(format!(
+    if args.provenance && !crate::ops::compile::is_himg_file(&args.layout) {
+        return Err(Error::Layout(format!(
             "--provenance needs the .himg file the image is built from, not `{}`",
             args.layout.display()
         )));
     }
     // A .himg file is built first (everything the store has is reused), then pushed from its layout.
-    let built = if super::build::is_himg_file(&args.layout) {
+    let built = if crate::ops::compile::is_himg_file(&args.layout) {
         let images: Vec<String> = args.image.iter().cloned().collect();
         // With --sbom, the build's analysis carries the SBOM documents: nothing is read back.
-        let materialize = if args.sbom {
-            super::build::materialize_analysed
-        } else {
-            super::build::materialize
-        };
-        Some(materialize(global, &args.layout, &images, printer)?)
+        let session = super::session(global, printer);
+        Some(crate::ops::build::materialize(
+            &session,
+            &args.layout,
+            &images,
+            args.sbom,
+        )?)
     } else {
         None
     };
@@ -229,10 +230,10 @@ pub(super) fn push_layout(
     label: &str,
     image: Option<&str>,
     reference: &Reference,
-) -> Result<crate::registry::PushReport, CliError> {
+) -> Result<crate::registry::PushReport, Error> {
     let layout = LayoutBlobs::new(layout_dir);
     let index_path = layout_dir.join("index.json");
-    let index_bytes = std::fs::read(&index_path).map_err(|source| CliError::Io {
+    let index_bytes = std::fs::read(&index_path).map_err(|source| Error::Io {
         path: index_path.clone(),
         source,
     })?;
@@ -246,7 +247,7 @@ pub(super) fn push_layout(
         None => None,
     }
     .ok_or_else(|| {
-        CliError::Layout(format!(
+        Error::Layout(format!(
             "choose the image with --image (`{}` holds: {})",
             label,
             manifests
@@ -300,7 +301,7 @@ pub(super) fn pull_layout(
     reference: &Reference,
     out: &Path,
     name: &str,
-) -> Result<crate::registry::Pulled, CliError> {
+) -> Result<crate::registry::Pulled, Error> {
     let created = std::fs::symlink_metadata(out).is_err();
     oci::prepare_layout(out)?;
     let _interrupt = created.then(|| crate::interrupt::guard(out));
@@ -316,7 +317,7 @@ fn pull_into(
     reference: &Reference,
     out: &Path,
     name: &str,
-) -> Result<crate::registry::Pulled, CliError> {
+) -> Result<crate::registry::Pulled, Error> {
     let sink = LayoutBlobs::new(out);
     let pulled = client.pull(reference, &sink)?;
     let top = Descriptor::new(
@@ -336,7 +337,7 @@ fn pull_into(
 }
 
 /// `himg pull REF --out DIR`: into an OCI layout, named by the reference's tag (or `latest`).
-pub fn pull(args: &PullArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+pub fn pull(args: &PullArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let reference: Reference = args.reference.parse()?;
     let name = args
         .name
@@ -381,7 +382,7 @@ impl PulledTemp {
     pub(super) fn referrers(
         &self,
         manifest_digest: &str,
-    ) -> Result<Vec<(String, crate::registry::artifact::Referrer)>, CliError> {
+    ) -> Result<Vec<(String, crate::registry::artifact::Referrer)>, Error> {
         let client = client(self.plain_http)?;
         let mut subjects = vec![self.digest.as_str()];
         if manifest_digest != self.digest {
@@ -404,7 +405,7 @@ pub(super) fn pull_if_reference(
     target: &str,
     insecure: bool,
     printer: &Printer,
-) -> Result<Option<PulledTemp>, CliError> {
+) -> Result<Option<PulledTemp>, Error> {
     if Path::new(target).exists() || !target.contains('/') {
         return Ok(None);
     }
@@ -414,7 +415,7 @@ pub(super) fn pull_if_reference(
     let dir = tempfile::Builder::new()
         .prefix("himg-pull-")
         .tempdir()
-        .map_err(|source| CliError::Io {
+        .map_err(|source| Error::Io {
             path: std::env::temp_dir(),
             source,
         })?;
@@ -468,8 +469,8 @@ fn sbom_documents(
     source: &crate::image::ImageSource,
     view: &crate::image::ManifestSummary,
     lock: Option<&crate::debian::lockfile::LockFile>,
-    analysed: Option<(&himg_store::Store, &[super::audit_cmd::Analysed])>,
-) -> Result<Vec<Vec<u8>>, CliError> {
+    analysed: Option<(&himg_store::Store, &[crate::ops::build::Analysed])>,
+) -> Result<Vec<Vec<u8>>, Error> {
     let name = view.name.as_deref().unwrap_or_default();
     let found = analysed.and_then(|(store, all)| {
         all.iter()
@@ -486,7 +487,7 @@ fn sbom_documents(
                 .find(|(suffix, _)| *suffix == format.suffix())
                 .map(|(_, blob)| *blob)
                 .ok_or_else(|| {
-                    CliError::Layout(format!(
+                    Error::Layout(format!(
                         "the analysis of `{name}` has no {} SBOM",
                         format.suffix()
                     ))
@@ -497,7 +498,7 @@ fn sbom_documents(
     }
     let view = source
         .manifest_image(&view.digest, view.name.as_deref())?
-        .ok_or_else(|| CliError::Layout(format!("{} is not an image manifest", view.digest)))?;
+        .ok_or_else(|| Error::Layout(format!("{} is not an image manifest", view.digest)))?;
     let bom = super::audit_cmd::bom(source, &view, lock);
     Ok(SBOM_ARTIFACTS
         .iter()
@@ -513,9 +514,9 @@ fn attach_sboms(
     reference: &Reference,
     image: Option<&str>,
     lock: Option<&crate::debian::lockfile::LockFile>,
-    analysed: Option<(&himg_store::Store, &[super::audit_cmd::Analysed])>,
+    analysed: Option<(&himg_store::Store, &[crate::ops::build::Analysed])>,
     printer: &Printer,
-) -> Result<Vec<serde_json::Value>, CliError> {
+) -> Result<Vec<serde_json::Value>, Error> {
     use crate::registry::artifact;
     let source = crate::image::ImageSource::open(layout_dir)?;
     let mut attached = Vec::new();
@@ -527,7 +528,7 @@ fn attach_sboms(
         let documents = sbom_documents(&source, &view, lock, analysed)?;
         for ((_, artifact_type, suffix), document) in SBOM_ARTIFACTS.iter().zip(documents) {
             let tag = artifact::tag(&view.digest, suffix).ok_or_else(|| {
-                CliError::Layout(format!("manifest digest {} is not sha256", view.digest))
+                Error::Layout(format!("manifest digest {} is not sha256", view.digest))
             })?;
             let manifest = artifact::manifest(&subject, artifact_type, &document, &created)?;
             let digest = artifact::push(client, reference, &tag, &manifest, &document)?;

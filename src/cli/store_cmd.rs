@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use super::args::{GlobalArgs, StoreCommand};
-use super::{CliError, Printer, open_store};
+use super::{Error, Printer, open_store};
 
 fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
@@ -24,11 +24,7 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
-pub fn run(
-    global: &GlobalArgs,
-    cmd: &StoreCommand,
-    printer: &Printer,
-) -> Result<ExitCode, CliError> {
+pub fn run(global: &GlobalArgs, cmd: &StoreCommand, printer: &Printer) -> Result<ExitCode, Error> {
     let store = open_store(global)?;
     match cmd {
         StoreCommand::Verify { repair: true, json } => {
@@ -121,12 +117,10 @@ pub fn run(
                 crate::registry::base::accounts_cache(store.root()),
                 crate::registry::base::dpkg_cache(store.root()),
             ] {
-                let c = cache
-                    .collect(&held, *dry_run)
-                    .map_err(|source| CliError::Io {
-                        path: store.root().to_path_buf(),
-                        source,
-                    })?;
+                let c = cache.collect(&held, *dry_run).map_err(|source| Error::Io {
+                    path: store.root().to_path_buf(),
+                    source,
+                })?;
                 caches.entries += c.entries;
                 caches.bytes += c.bytes;
             }

@@ -8,7 +8,7 @@ use himg_lang::TestSpec;
 use serde_json::json;
 
 use super::args::{GlobalArgs, RunArgs, TestArgs};
-use super::{CliError, Printer, open_store};
+use super::{Error, Printer, open_store};
 use crate::image::ImageView;
 use crate::load::load_file;
 use crate::testing::{self, Outcome, Target, cache::ResultCache};
@@ -28,7 +28,7 @@ fn host_architecture() -> &'static str {
 fn views(
     layout: &std::path::Path,
     specs: &[himg_lang::ImageSpec],
-) -> Result<Vec<(himg_lang::ImageSpec, ImageView)>, CliError> {
+) -> Result<Vec<(himg_lang::ImageSpec, ImageView)>, Error> {
     let source = crate::image::ImageSource::open(layout)?;
     let all = source.images()?;
     let arch = host_architecture();
@@ -41,7 +41,7 @@ fn views(
             })
             .cloned()
             .ok_or_else(|| {
-                CliError::Layout(format!(
+                Error::Layout(format!(
                     "image `{}` has no {arch} variant to run on this machine",
                     spec.name
                 ))
@@ -52,29 +52,34 @@ fn views(
 }
 
 /// Extracts the rootfs of `view` into a new temporary directory.
-fn extract(layout: &std::path::Path, view: &ImageView) -> Result<tempfile::TempDir, CliError> {
+fn extract(layout: &std::path::Path, view: &ImageView) -> Result<tempfile::TempDir, Error> {
     let dir = tempfile::Builder::new()
         .prefix("himg-rootfs-")
         .tempdir()
-        .map_err(|e| CliError::Io {
+        .map_err(|e| Error::Io {
             path: std::env::temp_dir(),
             source: e,
         })?;
     let source = crate::image::ImageSource::open(layout)?;
     let root = dir.path().join("rootfs");
     source.extract_rootfs(view, &root)?;
-    testing::sandbox::own_tree(&root).map_err(|e| CliError::Io {
+    testing::sandbox::own_tree(&root).map_err(|e| Error::Io {
         path: root.clone(),
         source: e,
     })?;
     Ok(dir)
 }
 
-pub fn test(global: &GlobalArgs, args: &TestArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+pub fn test(global: &GlobalArgs, args: &TestArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let started = Instant::now();
     let loaded = load_file(&args.file, global.project_root.as_deref())?;
-    let specs = super::build::select(&loaded, &args.images, &args.file)?;
-    let built = super::build::materialize(global, &args.file, &args.images, printer)?;
+    let specs = crate::ops::compile::select(&loaded, &args.images, &args.file)?;
+    let built = crate::ops::build::materialize(
+        &super::session(global, printer),
+        &args.file,
+        &args.images,
+        false,
+    )?;
     let store = open_store(global)?;
     let cache = (!args.no_cache).then(|| ResultCache::new(store.root()));
     drop(store);
@@ -114,7 +119,7 @@ pub fn test(global: &GlobalArgs, args: &TestArgs, printer: &Printer) -> Result<E
     }
 
     if let Some(path) = &args.junit {
-        std::fs::write(path, testing::junit::report(&outcomes)).map_err(|e| CliError::Io {
+        std::fs::write(path, testing::junit::report(&outcomes)).map_err(|e| Error::Io {
             path: path.clone(),
             source: e,
         })?;
@@ -140,7 +145,7 @@ pub fn test(global: &GlobalArgs, args: &TestArgs, printer: &Printer) -> Result<E
         ),
     );
     if failed > 0 {
-        return Err(CliError::TestsFailed {
+        return Err(Error::TestsFailed {
             failed,
             total: outcomes.len(),
         });
@@ -175,22 +180,27 @@ fn report(printer: &Printer, o: &Outcome) {
     printer.rendered(&text);
 }
 
-pub fn run(global: &GlobalArgs, args: &RunArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+pub fn run(global: &GlobalArgs, args: &RunArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let loaded = load_file(&args.file, global.project_root.as_deref())?;
     let names: Vec<String> = args.image.iter().cloned().collect();
-    let specs = super::build::select(&loaded, &names, &args.file)?;
+    let specs = crate::ops::compile::select(&loaded, &names, &args.file)?;
     let Some(spec) = specs.first().filter(|_| specs.len() == 1) else {
-        return Err(CliError::NoSuchImage {
+        return Err(Error::NoSuchImage {
             name: String::new(),
             file: args.file.display().to_string(),
             available: specs.iter().map(|s| s.name.clone()).collect(),
         });
     };
-    let built = super::build::materialize(global, &args.file, &names, printer)?;
+    let built = crate::ops::build::materialize(
+        &super::session(global, printer),
+        &args.file,
+        &names,
+        false,
+    )?;
     let (_, view) = views(&built.layout(), std::slice::from_ref(spec))?
         .into_iter()
         .next()
-        .ok_or_else(|| CliError::Layout("no image was built".into()))?;
+        .ok_or_else(|| Error::Layout("no image was built".into()))?;
     let rootfs = extract(&built.layout(), &view)?;
     let rc = &view.config.config;
     let argv = if args.command.is_empty() {
@@ -199,7 +209,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, printer: &Printer) -> Result<Exi
         args.command.clone()
     };
     if argv.is_empty() {
-        return Err(CliError::Layout(format!(
+        return Err(Error::Layout(format!(
             "image `{}` has no entrypoint or cmd: give a command after `--`",
             spec.name
         )));

@@ -4,10 +4,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::args::{GlobalArgs, ScanArgs, VulndbCommand};
-use super::build::{is_himg_file, materialize};
-use super::{CliError, Printer, store_root};
+use super::{Error, Printer, store_root};
 use crate::debian::lockfile::LockFile;
 use crate::image::ImageView;
+use crate::ops::build::materialize;
+use crate::ops::compile::is_himg_file;
 use crate::vuln::report::{self, Report, Subject};
 use crate::vuln::{PackageRef, VexDocument, VulnDb, cache, db, import, match_packages, release};
 
@@ -17,7 +18,7 @@ pub const EXIT_VULNERABLE: u8 = 11;
 /// The largest vulnerability document `vulndb import URL` downloads.
 const MAX_DOWNLOAD: u64 = 2 << 30;
 
-fn db_path(global: &GlobalArgs, db: &Option<PathBuf>) -> Result<PathBuf, CliError> {
+fn db_path(global: &GlobalArgs, db: &Option<PathBuf>) -> Result<PathBuf, Error> {
     match db {
         Some(p) => Ok(p.clone()),
         None => Ok(store_root(global)?.join(db::FILE_NAME)),
@@ -36,7 +37,7 @@ pub fn vulndb(
     global: &GlobalArgs,
     cmd: &VulndbCommand,
     printer: &Printer,
-) -> Result<ExitCode, CliError> {
+) -> Result<ExitCode, Error> {
     match cmd {
         VulndbCommand::Import { source, db, json } => {
             let path = db_path(global, db)?;
@@ -45,7 +46,7 @@ pub fn vulndb(
                 || source.starts_with("file://")
             {
                 printer.status("Fetching", source);
-                let bytes = super::debian_cmd::fetcher()?.get_bytes(source, MAX_DOWNLOAD)?;
+                let bytes = crate::ops::packages::fetcher()?.get_bytes(source, MAX_DOWNLOAD)?;
                 import::import_bytes(source, &bytes)?
             } else {
                 import::import_path(Path::new(source))?
@@ -126,12 +127,12 @@ struct Target {
     /// What `himg update` is run on.
     himg_file: String,
     /// Keeps a materialised layout alive while it is read.
-    _materialized: Option<super::build::Materialized>,
+    _materialized: Option<crate::ops::build::Materialized>,
     /// Keeps a pulled layout alive while it is read.
     _pulled: Option<super::registry_cmd::PulledTemp>,
 }
 
-fn read_images(layout: &Path) -> Result<Vec<ScanImage>, CliError> {
+fn read_images(layout: &Path) -> Result<Vec<ScanImage>, Error> {
     let source = crate::image::ImageSource::open(layout)?;
     let mut out = Vec::new();
     for view in source.images()? {
@@ -148,15 +149,16 @@ fn read_images(layout: &Path) -> Result<Vec<ScanImage>, CliError> {
     Ok(out)
 }
 
-fn open_target(
-    global: &GlobalArgs,
-    args: &ScanArgs,
-    printer: &Printer,
-) -> Result<Target, CliError> {
+fn open_target(global: &GlobalArgs, args: &ScanArgs, printer: &Printer) -> Result<Target, Error> {
     if is_himg_file(&args.target) {
         let loaded = crate::load::load_file(&args.target, global.project_root.as_deref())?;
         let declared_vex = super::audit_cmd::declared_vex(&loaded);
-        let m = materialize(global, &args.target, &args.images, printer)?;
+        let m = materialize(
+            &super::session(global, printer),
+            &args.target,
+            &args.images,
+            false,
+        )?;
         let images = read_images(&m.layout())?;
         return Ok(Target {
             images,
@@ -229,10 +231,10 @@ pub(super) fn fixed_by_update(
     name: &str,
     old: &[crate::debian::lockfile::LockedPackage],
     new: &[crate::debian::lockfile::LockedPackage],
-) -> Result<Option<std::collections::BTreeMap<String, Vec<Fix>>>, CliError> {
+) -> Result<Option<std::collections::BTreeMap<String, Vec<Fix>>>, Error> {
     let (vdb, _) = match imported_db(global) {
         Ok(db) => db,
-        Err(CliError::EmptyVulnDb { .. }) => return Ok(None),
+        Err(Error::EmptyVulnDb { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
     let Some(rel) = release_of(Some(new_lock), name, None) else {
@@ -285,7 +287,7 @@ fn cached_match(
     packages: &[PackageRef],
     rel: &str,
     db_version: &str,
-) -> Result<(crate::vuln::matcher::Matched, bool), CliError> {
+) -> Result<(crate::vuln::matcher::Matched, bool), Error> {
     if let Some(m) = cache::get(root, digest, rel, db_version) {
         return Ok((m, true));
     }
@@ -302,10 +304,10 @@ pub(super) fn vulnerability_counts(
     cx: &VulnContext<'_>,
     name: &str,
     facts: &crate::policy::Facts,
-) -> Result<Option<Vec<(String, u64)>>, CliError> {
+) -> Result<Option<Vec<(String, u64)>>, Error> {
     let (vdb, status) = match imported_db(global) {
         Ok(db) => db,
-        Err(CliError::EmptyVulnDb { .. }) => return Ok(None),
+        Err(Error::EmptyVulnDb { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
     let Some(rel) = release_of(cx.lock, name, facts.os_release.as_deref()) else {
@@ -338,17 +340,15 @@ pub(super) fn vulnerability_counts(
 
 /// The default vulnerability database, when advisories have been imported into it; else
 /// `EmptyVulnDb` (a missing file is not created).
-pub(super) fn imported_db(
-    global: &GlobalArgs,
-) -> Result<(VulnDb, crate::vuln::DbStatus), CliError> {
+pub(super) fn imported_db(global: &GlobalArgs) -> Result<(VulnDb, crate::vuln::DbStatus), Error> {
     let path = db_path(global, &None)?;
     if !path.is_file() {
-        return Err(CliError::EmptyVulnDb { path });
+        return Err(Error::EmptyVulnDb { path });
     }
     let vdb = VulnDb::open(&path)?;
     let status = vdb.status()?;
     if status.records == 0 {
-        return Err(CliError::EmptyVulnDb { path });
+        return Err(Error::EmptyVulnDb { path });
     }
     Ok((vdb, status))
 }
@@ -363,7 +363,7 @@ pub(super) fn vulnerability_gate(
     layout: &Path,
     threshold: crate::vuln::Severity,
     printer: &Printer,
-) -> Result<(Vec<String>, usize), CliError> {
+) -> Result<(Vec<String>, usize), Error> {
     let root = store_root(global)?;
     let (vdb, status) = imported_db(global)?;
     let mut lines = Vec::new();
@@ -376,7 +376,7 @@ pub(super) fn vulnerability_gate(
         let rel = match release_of(None, &name, img.os_release.as_deref()) {
             Some(r) => r,
             None if packages.is_empty() => "none".to_string(),
-            None => return Err(CliError::UnknownRelease { image: name }),
+            None => return Err(Error::UnknownRelease { image: name }),
         };
         let (matched, _) =
             cached_match(&root, &vdb, &view.digest, &packages, &rel, &status.version)?;
@@ -403,13 +403,13 @@ pub(super) fn vulnerability_gate(
     Ok((lines, failing))
 }
 
-pub fn scan(global: &GlobalArgs, args: &ScanArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+pub fn scan(global: &GlobalArgs, args: &ScanArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let root = store_root(global)?;
     let path = db_path(global, &args.db)?;
     let vdb = VulnDb::open(&path)?;
     let status = vdb.status()?;
     if status.records == 0 {
-        return Err(CliError::EmptyVulnDb { path });
+        return Err(Error::EmptyVulnDb { path });
     }
     let mut extra_vex = Vec::new();
     for f in &args.vex {
@@ -441,7 +441,7 @@ pub fn scan(global: &GlobalArgs, args: &ScanArgs, printer: &Printer) -> Result<E
         let rel = match rel {
             Some(r) => r,
             None if packages.is_empty() => "none".to_string(),
-            None => return Err(CliError::UnknownRelease { image: name }),
+            None => return Err(Error::UnknownRelease { image: name }),
         };
         let (matched, cached) =
             cached_match(&root, &vdb, &view.digest, &packages, &rel, &status.version)?;

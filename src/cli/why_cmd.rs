@@ -5,13 +5,14 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use super::args::{GlobalArgs, WhyArgs};
-use super::{CliError, Printer, open_store};
+use super::{Error, Printer, open_store};
 use crate::debian::why::{self, Why};
 use crate::load::load_file;
 
-pub fn why(global: &GlobalArgs, args: &WhyArgs, printer: &Printer) -> Result<ExitCode, CliError> {
+pub fn why(global: &GlobalArgs, args: &WhyArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let loaded = load_file(&args.file, global.project_root.as_deref())?;
-    let specs = super::build::select(&loaded, std::slice::from_ref(&args.image), &args.file)?;
+    let specs =
+        crate::ops::compile::select(&loaded, std::slice::from_ref(&args.image), &args.file)?;
     let Some(spec) = specs.first() else {
         return Ok(ExitCode::SUCCESS);
     };
@@ -20,17 +21,16 @@ pub fn why(global: &GlobalArgs, args: &WhyArgs, printer: &Printer) -> Result<Exi
         .clone()
         .or_else(|| spec.architectures.first().cloned())
         .unwrap_or_default();
-    let inputs = super::debian_cmd::prepare(
-        global,
+    let inputs = crate::ops::packages::prepare(
+        &super::session(global, printer),
         &loaded,
         &specs,
-        super::debian_cmd::LockMode::Locked,
-        printer,
+        crate::ops::packages::LockMode::Locked,
     )?;
     let image = why::image_packages(spec, &arch, &inputs)?;
     let store = open_store(global)?;
     let _guard = store.build_guard()?;
-    let fetcher = super::debian_cmd::fetcher()?;
+    let fetcher = crate::ops::packages::fetcher()?;
     let bar = std::sync::Mutex::new(None::<indicatif::ProgressBar>);
     let on_event = |ev: crate::plan::Event<'_>| {
         let Ok(mut slot) = bar.lock() else { return };

@@ -1,12 +1,20 @@
 //! The one way himg prints: JSON and data on stdout; status, warnings, errors and progress on stderr.
 //!
-//! Progress bars appear only when stderr is a terminal and `CI` is not set; colour follows `--color`.
+//! Progress bars appear only when stderr is a terminal and `CI` is not set; colour follows the
+//! caller's [`ColorChoice`] (`--color`). The command line and the operations print only through it.
 
 use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::args::ColorChoice;
+/// When to colour human output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorChoice {
+    /// On a terminal, unless `NO_COLOR` is set.
+    Auto,
+    Always,
+    Never,
+}
 
 #[derive(Debug, Clone)]
 pub struct Printer {

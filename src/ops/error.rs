@@ -1,0 +1,84 @@
+//! The operations' error type: every layer's error, and the refusals the use-cases add.
+
+use himg_store::StoreError;
+
+use crate::load::LoadError;
+use crate::oci::OciError;
+use crate::plan::PlanError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Oci(#[from] OciError),
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
+    #[error("no image named `{name}` in `{file}`")]
+    NoSuchImage {
+        name: String,
+        file: String,
+        available: Vec<String>,
+    },
+    #[error("`{file}` declares no image")]
+    NoImages { file: String },
+    #[error("the lock file `{lock}` is {} for image `{image}`", if *missing { "missing an entry" } else { "stale" })]
+    StaleLock {
+        image: String,
+        lock: String,
+        missing: bool,
+    },
+    #[error(transparent)]
+    Debian(#[from] crate::debian::DebianError),
+    #[error(transparent)]
+    Lock(#[from] crate::debian::lockfile::LockError),
+    #[error(transparent)]
+    Why(#[from] crate::debian::why::WhyError),
+    #[error(transparent)]
+    Fetch(#[from] crate::debian::fetch::FetchError),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    #[error(transparent)]
+    Base(#[from] crate::registry::base::BaseError),
+    #[error("{0}")]
+    Layout(String),
+    #[error(transparent)]
+    Test(#[from] crate::testing::TestError),
+    #[error("{failed} of {total} tests failed")]
+    TestsFailed { failed: usize, total: usize },
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+    #[error("`{target}` holds {found} images matching {wanted}, expected exactly one")]
+    ImageSelect {
+        target: String,
+        wanted: String,
+        found: usize,
+        available: Vec<String>,
+    },
+    #[error(transparent)]
+    Cache(#[from] crate::cache::CacheError),
+    #[error("{0}")]
+    CacheConfig(String),
+    #[error("policy violated by {}", images.join(", "))]
+    PolicyViolation { images: Vec<String> },
+    #[error(transparent)]
+    Vuln(#[from] crate::vuln::VulnError),
+    #[error("the vulnerability database `{path}` holds no advisories")]
+    EmptyVulnDb { path: std::path::PathBuf },
+    #[error("cannot tell the Debian release of image `{image}`")]
+    UnknownRelease { image: String },
+    #[error(transparent)]
+    Promote(#[from] crate::promote::PromoteError),
+    #[error(transparent)]
+    Provenance(#[from] crate::provenance::ProvenanceError),
+    #[error("cannot access `{path}`")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
