@@ -24,19 +24,19 @@ pub fn build(global: &GlobalArgs, args: &BuildArgs, printer: &Printer) -> Result
         let outputs = built.realised_outputs()?;
         ops::cache::push_outputs(&built.store, url, &opts.cache, &outputs, printer)?;
     }
-    let vex = super::audit_cmd::declared_vex(&built.loaded);
-    super::audit_cmd::after_build(
-        global,
+    let vex = crate::ops::audit::declared_vex(&built.loaded);
+    crate::ops::audit::after_build(
+        &super::session(global, printer),
         &built.store,
         &built.analysed,
         &built.specs,
-        &super::vuln_cmd::VulnContext {
+        &crate::ops::vuln::VulnContext {
             lock: built.lock.as_ref(),
             vex: &vex,
         },
-        super::audit_cmd::AfterBuild {
+        crate::ops::audit::AfterBuild {
             sboms: (!args.no_sbom)
-                .then(|| super::audit_cmd::sbom_dir(&args.out))
+                .then(|| crate::ops::audit::sbom_dir(&args.out))
                 .as_deref(),
             check_policy: !args.no_policy,
         },

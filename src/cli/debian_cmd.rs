@@ -90,7 +90,7 @@ struct Update {
     /// From a security suite.
     security: bool,
     /// The advisories the move fixes (with an imported vulnerability database).
-    fixes: Vec<super::vuln_cmd::Fix>,
+    fixes: Vec<crate::ops::vuln::Fix>,
 }
 
 /// What differs between image `image`'s `old` and `new` locks, per architecture and package.
@@ -183,7 +183,13 @@ pub fn update(
                 .and_then(|b| b.architectures.get(arch))
                 .map_or(&[][..], Vec::as_slice);
             // The vulnerability database only annotates: a broken one never blocks an update.
-            let mut fixes = match super::vuln_cmd::fixed_by_update(global, &new, image, was, pkgs) {
+            let mut fixes = match crate::ops::vuln::fixed_by_update(
+                &super::session(global, printer),
+                &new,
+                image,
+                was,
+                pkgs,
+            ) {
                 Ok(Some(fixes)) => fixes,
                 Ok(None) => break,
                 Err(e) => {

@@ -16,7 +16,7 @@ use crate::ops::compile::is_himg_file;
 #[derive(Default)]
 struct Holder {
     _built: Option<Materialized>,
-    pulled: Option<super::registry_cmd::PulledTemp>,
+    pulled: Option<crate::ops::registry::PulledTemp>,
 }
 
 /// Which image of a target to read.
@@ -49,7 +49,7 @@ fn open_target(
     } else if path.exists() {
         (path.to_path_buf(), Holder::default())
     } else if let Some(pulled) =
-        super::registry_cmd::pull_if_reference(target, sel.insecure, printer)?
+        crate::ops::registry::pull_if_reference(target, sel.insecure, printer)?
     {
         by_name = None;
         (

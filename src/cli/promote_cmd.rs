@@ -110,7 +110,8 @@ pub fn promote(
         ));
     }
     if let Some(threshold) = args.fail_on {
-        super::vuln_cmd::imported_db(global).map_err(|e| unevaluable(e, threshold))?;
+        crate::ops::vuln::imported_db(&super::session(global, printer))
+            .map_err(|e| unevaluable(e, threshold))?;
     }
     if let Some(b) = &args.policy
         && crate::policy::baseline::rules_of(b).is_none()
@@ -197,12 +198,17 @@ pub fn promote(
         .unwrap_or("image")
         .to_owned();
     // The copy is pushed from this verified pull, so the gates judge exactly what is copied.
-    super::registry_cmd::pull_layout(&src_client, &pinned, &layout, &name)?;
+    crate::ops::registry::pull_layout(&src_client, &pinned, &layout, &name)?;
     printer.status("Pulled", &pinned.to_string());
 
     if let Some(baseline) = &args.policy {
         let gate = format!("policy:{baseline}");
-        let (reports, failed) = super::audit_cmd::policy_gate(global, &layout, baseline, printer)?;
+        let (reports, failed) = crate::ops::audit::policy_gate(
+            &super::session(global, printer),
+            &layout,
+            baseline,
+            printer,
+        )?;
         if !failed.is_empty() {
             refused(&format!("policy `{baseline}` is violated"));
             return Err(Error::PolicyViolation { images: failed });
@@ -222,8 +228,11 @@ pub fn promote(
 
     if let Some(threshold) = args.fail_on {
         let gate = format!("vulnerabilities:{threshold}");
-        let (lines, failing) = super::vuln_cmd::vulnerability_gate(
-            global, &layout, threshold, printer,
+        let (lines, failing) = crate::ops::vuln::vulnerability_gate(
+            &super::session(global, printer),
+            &layout,
+            threshold,
+            printer,
         )
         .map_err(|e| {
             let e = unevaluable(e, threshold);
@@ -255,7 +264,7 @@ pub fn promote(
     // Every gate passed: copy, check, record.
     let mount_from = (dest.registry == src.registry).then(|| src.repository.clone());
     let dest_client = client_for(&dest.registry, mount_from)?;
-    let report = super::registry_cmd::push_layout(
+    let report = crate::ops::registry::push_layout(
         &dest_client,
         &layout,
         "the pulled image",

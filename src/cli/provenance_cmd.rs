@@ -274,7 +274,7 @@ pub(super) fn attach(
         if image.is_some_and(|n| view.name.as_deref() != Some(n)) {
             continue;
         }
-        let (subject, created) = super::registry_cmd::artifact_subject(&view);
+        let (subject, created) = crate::ops::registry::artifact_subject(&view);
         let envelope =
             Envelope::sign(&statement_of(file, project_root, lock, &view)?, &key).to_bytes()?;
         let tag =

@@ -6,24 +6,17 @@ use std::process::ExitCode;
 use super::args::{GlobalArgs, ScanArgs, VulndbCommand};
 use super::{Error, Printer, store_root};
 use crate::debian::lockfile::LockFile;
-use crate::image::ImageView;
 use crate::ops::build::materialize;
 use crate::ops::compile::is_himg_file;
+use crate::ops::vuln::{ScanImage, cached_match, db_path, read_images, release_of};
 use crate::vuln::report::{self, Report, Subject};
-use crate::vuln::{PackageRef, VexDocument, VulnDb, cache, db, import, match_packages, release};
+use crate::vuln::{PackageRef, VexDocument, VulnDb, import, release};
 
 /// The exit code of `scan --fail-on` when findings reach the threshold.
 pub const EXIT_VULNERABLE: u8 = 11;
 
 /// The largest vulnerability document `vulndb import URL` downloads.
 const MAX_DOWNLOAD: u64 = 2 << 30;
-
-fn db_path(global: &GlobalArgs, db: &Option<PathBuf>) -> Result<PathBuf, Error> {
-    match db {
-        Some(p) => Ok(p.clone()),
-        None => Ok(store_root(global)?.join(db::FILE_NAME)),
-    }
-}
 
 fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now()
@@ -40,7 +33,7 @@ pub fn vulndb(
 ) -> Result<ExitCode, Error> {
     match cmd {
         VulndbCommand::Import { source, db, json } => {
-            let path = db_path(global, db)?;
+            let path = db_path(&super::session(global, printer), db)?;
             let imported = if source.starts_with("http://")
                 || source.starts_with("https://")
                 || source.starts_with("file://")
@@ -87,7 +80,7 @@ pub fn vulndb(
             Ok(ExitCode::SUCCESS)
         }
         VulndbCommand::Status { db, json } => {
-            let path = db_path(global, db)?;
+            let path = db_path(&super::session(global, printer), db)?;
             let status = VulnDb::open(&path)?.status()?;
             if *json {
                 printer.json(&serde_json::to_value(&status).unwrap_or_default());
@@ -111,13 +104,6 @@ pub fn vulndb(
     }
 }
 
-/// An image to scan with what is known about it.
-struct ScanImage {
-    view: ImageView,
-    /// The image's `/etc/os-release` (or `/usr/lib/os-release`), when it has one.
-    os_release: Option<String>,
-}
-
 /// Everything one target yields.
 struct Target {
     images: Vec<ScanImage>,
@@ -129,30 +115,13 @@ struct Target {
     /// Keeps a materialised layout alive while it is read.
     _materialized: Option<crate::ops::build::Materialized>,
     /// Keeps a pulled layout alive while it is read.
-    _pulled: Option<super::registry_cmd::PulledTemp>,
-}
-
-fn read_images(layout: &Path) -> Result<Vec<ScanImage>, Error> {
-    let source = crate::image::ImageSource::open(layout)?;
-    let mut out = Vec::new();
-    for view in source.images()? {
-        // `/etc/os-release` is usually a symlink to `/usr/lib/os-release`.
-        let mut os_release = None;
-        for p in ["etc/os-release", "usr/lib/os-release"] {
-            if let Some(bytes) = source.read_file(&view, p)? {
-                os_release = Some(String::from_utf8_lossy(&bytes).into_owned());
-                break;
-            }
-        }
-        out.push(ScanImage { view, os_release });
-    }
-    Ok(out)
+    _pulled: Option<crate::ops::registry::PulledTemp>,
 }
 
 fn open_target(global: &GlobalArgs, args: &ScanArgs, printer: &Printer) -> Result<Target, Error> {
     if is_himg_file(&args.target) {
         let loaded = crate::load::load_file(&args.target, global.project_root.as_deref())?;
-        let declared_vex = super::audit_cmd::declared_vex(&loaded);
+        let declared_vex = crate::ops::audit::declared_vex(&loaded);
         let m = materialize(
             &super::session(global, printer),
             &args.target,
@@ -170,7 +139,7 @@ fn open_target(global: &GlobalArgs, args: &ScanArgs, printer: &Printer) -> Resul
         });
     }
     let pulled = match args.target.to_str() {
-        Some(t) => super::registry_cmd::pull_if_reference(t, false, printer)?,
+        Some(t) => crate::ops::registry::pull_if_reference(t, false, printer)?,
         None => None,
     };
     let path = pulled.as_ref().map_or(args.target.as_path(), |p| &p.layout);
@@ -197,215 +166,9 @@ fn image_release(
     release_of(lock, name, os_release)
 }
 
-/// The image's Debian release: from its lock's suites, else its `/etc/os-release`.
-fn release_of(lock: Option<&LockFile>, name: &str, os_release: Option<&str>) -> Option<String> {
-    if let Some(img) = lock.and_then(|l| l.images.get(name)) {
-        let found = img
-            .repositories
-            .iter()
-            .flat_map(|r| &r.suites)
-            .filter_map(|s| s.codename.as_deref().or(Some(s.suite.as_str())))
-            .filter_map(|c| release::normalize(c.split('-').next().unwrap_or(c)))
-            .next();
-        if found.is_some() {
-            return found;
-        }
-    }
-    os_release.and_then(release::from_os_release)
-}
-
-/// An advisory an update fixes: the finding the locked version has and the new one does not.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub(super) struct Fix {
-    pub id: String,
-    pub severity: String,
-}
-
-/// What moving image `name`'s packages of one architecture from `old` to `new` (both locked for
-/// the release the lock `new_lock` names) fixes, by binary package name: the advisories matched
-/// against the old versions and not against the new ones, most severe first. `None` when no
-/// vulnerability database has been imported or the release is unknown.
-pub(super) fn fixed_by_update(
-    global: &GlobalArgs,
-    new_lock: &LockFile,
-    name: &str,
-    old: &[crate::debian::lockfile::LockedPackage],
-    new: &[crate::debian::lockfile::LockedPackage],
-) -> Result<Option<std::collections::BTreeMap<String, Vec<Fix>>>, Error> {
-    let (vdb, _) = match imported_db(global) {
-        Ok(db) => db,
-        Err(Error::EmptyVulnDb { .. }) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let Some(rel) = release_of(Some(new_lock), name, None) else {
-        return Ok(None);
-    };
-    let matched = |pkgs: &[crate::debian::lockfile::LockedPackage]| {
-        let refs: Vec<PackageRef> = pkgs.iter().map(PackageRef::from).collect();
-        match_packages(&refs, &rel, |source| vdb.advisories(&rel, source))
-    };
-    let before = matched(old)?;
-    let after = matched(new)?;
-    let still: std::collections::BTreeSet<(&str, &str)> = after
-        .findings
-        .iter()
-        .map(|f| (f.id.as_str(), f.source.as_str()))
-        .collect();
-    let mut fixes: std::collections::BTreeMap<String, Vec<Fix>> = Default::default();
-    // Findings come most severe first; each fixed one is credited to its binary packages.
-    for f in &before.findings {
-        if still.contains(&(f.id.as_str(), f.source.as_str())) {
-            continue;
-        }
-        for p in &f.packages {
-            let list = fixes.entry(p.name.clone()).or_default();
-            if !list.iter().any(|x| x.id == f.id) {
-                list.push(Fix {
-                    id: f.id.clone(),
-                    severity: f.severity.to_string(),
-                });
-            }
-        }
-    }
-    Ok(Some(fixes))
-}
-
-/// What the `max-vulnerabilities` policy rule needs to scan an image: the lock and the declared VEX
-/// files per image name.
-pub(super) struct VulnContext<'a> {
-    pub lock: Option<&'a LockFile>,
-    pub vex: &'a std::collections::BTreeMap<String, Vec<PathBuf>>,
-}
-
-/// The matches of `packages` against the database for release `rel`: from the scan cache of
-/// image `digest` when it holds them for this database version (`true`), else matched now and
-/// cached.
-fn cached_match(
-    root: &Path,
-    vdb: &VulnDb,
-    digest: &str,
-    packages: &[PackageRef],
-    rel: &str,
-    db_version: &str,
-) -> Result<(crate::vuln::matcher::Matched, bool), Error> {
-    if let Some(m) = cache::get(root, digest, rel, db_version) {
-        return Ok((m, true));
-    }
-    let m = match_packages(packages, rel, |source| vdb.advisories(rel, source))?;
-    cache::put(root, digest, rel, db_version, &m);
-    Ok((m, false))
-}
-
-/// Counts of findings not suppressed by VEX, by severity, for the `max-vulnerabilities` rule (the
-/// same matching as `himg scan`, cached alike). `None` when no database has been imported or the
-/// image's release is unknown: the rule is then reported as not evaluated.
-pub(super) fn vulnerability_counts(
-    global: &GlobalArgs,
-    cx: &VulnContext<'_>,
-    name: &str,
-    facts: &crate::policy::Facts,
-) -> Result<Option<Vec<(String, u64)>>, Error> {
-    let (vdb, status) = match imported_db(global) {
-        Ok(db) => db,
-        Err(Error::EmptyVulnDb { .. }) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let Some(rel) = release_of(cx.lock, name, facts.os_release.as_deref()) else {
-        return Ok(None);
-    };
-    let packages = &facts.packages;
-    let root = store_root(global)?;
-    let (matched, _) = cached_match(&root, &vdb, &facts.digest, packages, &rel, &status.version)?;
-    let mut vex = Vec::new();
-    for f in cx.vex.get(name).into_iter().flatten() {
-        vex.push(VexDocument::read(f)?);
-    }
-    let subject = Subject {
-        image: name,
-        digest: &facts.digest,
-        architecture: &facts.architecture,
-        release: &rel,
-        database: &status.version,
-        packages: packages.len(),
-        himg_file: "IMAGE.himg",
-    };
-    let r = Report::new(&subject, matched.findings, matched.warnings, &vex);
-    Ok(Some(
-        r.summary
-            .iter()
-            .map(|(sev, n)| (sev.to_string(), *n as u64))
-            .collect(),
-    ))
-}
-
-/// The default vulnerability database, when advisories have been imported into it; else
-/// `EmptyVulnDb` (a missing file is not created).
-pub(super) fn imported_db(global: &GlobalArgs) -> Result<(VulnDb, crate::vuln::DbStatus), Error> {
-    let path = db_path(global, &None)?;
-    if !path.is_file() {
-        return Err(Error::EmptyVulnDb { path });
-    }
-    let vdb = VulnDb::open(&path)?;
-    let status = vdb.status()?;
-    if status.records == 0 {
-        return Err(Error::EmptyVulnDb { path });
-    }
-    Ok((vdb, status))
-}
-
-/// The vulnerability gate of `himg promote`: every image of the OCI layout at `layout` matched as
-/// `himg scan` does (release from its os-release, cached by digest); returns one summary line per
-/// image and the number of findings at `threshold` or above. A missing or empty database is an
-/// error (`EmptyVulnDb`), as is an image whose release cannot be told: a gate that cannot be
-/// evaluated never passes.
-pub(super) fn vulnerability_gate(
-    global: &GlobalArgs,
-    layout: &Path,
-    threshold: crate::vuln::Severity,
-    printer: &Printer,
-) -> Result<(Vec<String>, usize), Error> {
-    let root = store_root(global)?;
-    let (vdb, status) = imported_db(global)?;
-    let mut lines = Vec::new();
-    let mut failing = 0;
-    for img in read_images(layout)? {
-        let view = &img.view;
-        let name = view.name.clone().unwrap_or_else(|| view.digest.clone());
-        let arch = view.config.architecture.clone();
-        let packages: Vec<PackageRef> = view.packages.iter().map(PackageRef::from).collect();
-        let rel = match release_of(None, &name, img.os_release.as_deref()) {
-            Some(r) => r,
-            None if packages.is_empty() => "none".to_string(),
-            None => return Err(Error::UnknownRelease { image: name }),
-        };
-        let (matched, _) =
-            cached_match(&root, &vdb, &view.digest, &packages, &rel, &status.version)?;
-        for w in &matched.warnings {
-            printer.warn(w);
-        }
-        let subject = Subject {
-            image: &name,
-            digest: &view.digest,
-            architecture: &arch,
-            release: &rel,
-            database: &status.version,
-            packages: packages.len(),
-            himg_file: "IMAGE.himg",
-        };
-        let r = Report::new(&subject, matched.findings, matched.warnings, &[]);
-        failing += r.failing(threshold);
-        lines.push(format!(
-            "{} ({arch}, {rel}): {}",
-            view.digest,
-            r.summary_line()
-        ));
-    }
-    Ok((lines, failing))
-}
-
 pub fn scan(global: &GlobalArgs, args: &ScanArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let root = store_root(global)?;
-    let path = db_path(global, &args.db)?;
+    let path = db_path(&super::session(global, printer), &args.db)?;
     let vdb = VulnDb::open(&path)?;
     let status = vdb.status()?;
     if status.records == 0 {

@@ -9,6 +9,7 @@
 // An operation's error is built once per failed use-case: its size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod audit;
 pub mod build;
 mod build_report;
 pub mod cache;
@@ -16,7 +17,9 @@ pub mod compile;
 pub mod config;
 mod error;
 pub mod packages;
+pub mod registry;
 mod session;
+pub mod vuln;
 
 pub use error::Error;
 pub use session::Session;

@@ -1,0 +1,303 @@
+//! Judging and documenting built images: SBOMs (placed beside an output, or modelled from a read
+//! image), policies evaluated over an image's facts (with the vulnerability counts a policy
+//! limits), the reports printed, and what `himg build` does after writing its output.
+
+use std::path::{Path, PathBuf};
+
+use himg_lang::ImageSpec;
+
+use super::build::Analysed;
+use super::vuln::VulnContext;
+use super::{Error, Session};
+use crate::debian::lockfile::LockFile;
+use crate::image::{ImageSource, ImageView, RootfsContents};
+use crate::policy::{self, Date, Facts, Policy};
+use crate::printer::Printer;
+use crate::sbom::{self, Bom};
+
+/// The OpenVEX files each image of a loaded file declares, resolved to paths.
+pub fn declared_vex(
+    loaded: &crate::load::Loaded,
+) -> std::collections::BTreeMap<String, Vec<PathBuf>> {
+    loaded
+        .evaluated
+        .images
+        .iter()
+        .map(|spec| {
+            let files = spec.vex.iter().map(|p| loaded.loader.resolve(p)).collect();
+            (spec.name.clone(), files)
+        })
+        .collect()
+}
+
+/// The name of an image of a source (its ref name, else its digest).
+pub fn name_of(view: &ImageView) -> String {
+    view.name
+        .clone()
+        .unwrap_or_else(|| view.digest.trim_start_matches("sha256:")[..12].to_string())
+}
+
+/// Builds the SBOM model of one image.
+pub fn bom(source: &ImageSource, view: &ImageView, lock: Option<&LockFile>) -> Bom {
+    let name = name_of(view);
+    let locked_image = lock.and_then(|l| l.images.get(&name));
+    let locked = locked_image
+        .and_then(|i| i.architectures.get(&view.config.architecture))
+        .cloned()
+        .unwrap_or_default();
+    let codenames: Vec<String> = locked_image
+        .map(|i| {
+            i.repositories
+                .iter()
+                .flat_map(|r| r.suites.iter().filter_map(|s| s.codename.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Bom::new(&sbom::Input {
+        view,
+        name: &name,
+        locked: &locked,
+        codenames: &codenames,
+        contents: &RootfsContents::new(source, view),
+    })
+}
+
+/// Places `DIR/<image>-<arch>.spdx.json` and `.cdx.json` for every analysed image: hardlinks to
+/// the store's blobs (as OCI layouts hold their blobs), else copies; a file already linked to its
+/// blob is left alone.
+pub fn write_sboms(
+    store: &himg_store::Store,
+    analysed: &[Analysed],
+    dir: &Path,
+) -> Result<Vec<PathBuf>, Error> {
+    use std::os::unix::fs::MetadataExt as _;
+    let io = |path: &Path, source: std::io::Error| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    // Like image blobs, an SBOM leaves the store only after its digest is checked.
+    let blobs: Vec<himg_store::ObjectRef> = analysed
+        .iter()
+        .flat_map(|a| a.analysis.sboms.iter())
+        .map(|(_, blob)| himg_store::ObjectRef::Blob(*blob))
+        .collect();
+    store.check_objects(&blobs)?;
+    let mut written = Vec::new();
+    for a in analysed {
+        for (suffix, blob) in &a.analysis.sboms {
+            let path = dir.join(format!("{}-{}.{suffix}", a.image, a.architecture));
+            let source = store.blob_path(blob);
+            let same = |p: &Path| {
+                std::fs::symlink_metadata(p)
+                    .map(|m| (m.dev(), m.ino()))
+                    .ok()
+            };
+            if same(&path).is_none() || same(&path) != same(&source) {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io(&path, e)),
+                }
+                if std::fs::hard_link(&source, &path).is_err() {
+                    std::fs::copy(&source, &path).map_err(|e| io(&path, e))?;
+                }
+            }
+            written.push(path);
+        }
+    }
+    Ok(written)
+}
+
+/// `OUT` → `OUT.sbom` (a sibling, so an OCI layout stays a pure layout).
+pub fn sbom_dir(out: &Path) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(".sbom");
+    PathBuf::from(name)
+}
+
+/// The policy an image is judged by: `forced` (a baseline name) or the image's declared one.
+pub fn policy_for(spec: Option<&ImageSpec>, forced: Option<&str>) -> Result<Policy, Error> {
+    match forced {
+        Some(b) => Policy::named(b, true).ok_or_else(|| {
+            Error::Layout(format!(
+                "unknown policy `{b}`: use baseline, strict or none"
+            ))
+        }),
+        None => Policy::from_spec(spec.and_then(|s| s.policy.as_ref()))
+            .map_err(|e| Error::Layout(e.to_string())),
+    }
+}
+
+/// Evaluates `policy` over one image's facts (scanning for vulnerabilities when it limits them).
+pub fn judge(
+    session: &Session<'_>,
+    vuln: &VulnContext<'_>,
+    name: &str,
+    facts: &Facts,
+    policy: &Policy,
+    today: Date,
+) -> Result<policy::Report, Error> {
+    let counts = if policy.rules.contains(&policy::Rule::MaxVulnerabilities) {
+        super::vuln::vulnerability_counts(session, vuln, name, facts)?
+    } else {
+        None
+    };
+    Ok(policy::evaluate(
+        name,
+        facts,
+        policy,
+        counts.as_deref(),
+        today,
+    ))
+}
+
+pub fn today() -> Result<Date, Error> {
+    Date::today().map_err(|e| Error::Layout(e.to_string()))
+}
+
+/// Evaluates the policies of `views` (the images of `source`); `specs` give declared policies by
+/// image name.
+pub fn audit_source(
+    session: &Session<'_>,
+    vuln: &VulnContext<'_>,
+    source: &ImageSource,
+    views: &[ImageView],
+    specs: &[ImageSpec],
+    forced: Option<&str>,
+    only: &[String],
+) -> Result<Vec<policy::Report>, Error> {
+    let today = today()?;
+    let mut reports = Vec::new();
+    for view in views {
+        let name = name_of(view);
+        if !only.is_empty() && !only.contains(&name) {
+            continue;
+        }
+        let policy = policy_for(specs.iter().find(|s| s.name == name), forced)?;
+        let facts = Facts::gather(view, &RootfsContents::new(source, view));
+        reports.push(judge(session, vuln, &name, &facts, &policy, today)?);
+    }
+    Ok(reports)
+}
+
+/// The policy gate of `himg promote`: every image of the OCI layout at `layout` judged by the
+/// baseline `baseline` (as `himg audit --policy`), the reports printed; returns them and the images
+/// that fail.
+pub fn policy_gate(
+    session: &Session<'_>,
+    layout: &Path,
+    baseline: &str,
+    printer: &Printer,
+) -> Result<(Vec<policy::Report>, Vec<String>), Error> {
+    let source = ImageSource::open(layout)?;
+    let vex = std::collections::BTreeMap::new();
+    let vuln = VulnContext {
+        lock: None,
+        vex: &vex,
+    };
+    let reports = audit_source(
+        session,
+        &vuln,
+        &source,
+        &source.images()?,
+        &[],
+        Some(baseline),
+        &[],
+    )?;
+    let failed = print_reports(&reports, printer);
+    Ok((reports, failed))
+}
+
+/// Prints reports on stderr; returns the images that fail a declared policy.
+pub fn print_reports(reports: &[policy::Report], printer: &Printer) -> Vec<String> {
+    let mut failed = Vec::new();
+    for r in reports {
+        let label = format!("{} ({})", r.image, r.architecture);
+        for w in &r.in_force {
+            printer.status(
+                "Waived",
+                &format!(
+                    "{label}: `{}` for {} until {}: {}",
+                    w.rule.name(),
+                    w.target(),
+                    w.until,
+                    w.reason
+                ),
+            );
+        }
+        let lines = r.lines();
+        if r.passed() {
+            printer.status(
+                "Policy",
+                &format!(
+                    "{label} passes `{}` ({} rules)",
+                    r.policy.baseline,
+                    r.policy.rules.len()
+                ),
+            );
+        } else if r.policy.declared {
+            for l in &lines {
+                printer.rendered(&format!("violation: {label}: {l}"));
+            }
+            failed.push(label);
+        } else {
+            for l in &lines {
+                printer.warn(&format!("{label}: {l}"));
+            }
+            printer.warn(&format!(
+                "{label} declares no `policy`: these are warnings; declare `policy = \"baseline\"` to enforce them"
+            ));
+        }
+    }
+    failed
+}
+
+/// What `himg build` does after writing its output.
+pub struct AfterBuild<'a> {
+    /// Where the SBOMs go (`OUT.sbom/`), when they are wanted.
+    pub sboms: Option<&'a Path>,
+    /// Whether each image's policy is evaluated.
+    pub check_policy: bool,
+}
+
+/// After `himg build`: SBOMs and each image's policy, both from the images' analyses (made with
+/// the image, or found in the store or a binary cache).
+pub fn after_build(
+    session: &Session<'_>,
+    store: &himg_store::Store,
+    analysed: &[Analysed],
+    specs: &[ImageSpec],
+    vuln: &VulnContext<'_>,
+    what: AfterBuild<'_>,
+    printer: &Printer,
+) -> Result<(), Error> {
+    let check_policy = what.check_policy;
+    if let Some(dir) = what.sboms {
+        let written = write_sboms(store, analysed, dir)?;
+        printer.status(
+            "SBOM",
+            &format!("{} files → {}", written.len(), dir.display()),
+        );
+    }
+    if check_policy {
+        let today = today()?;
+        let mut reports = Vec::new();
+        for a in analysed {
+            let policy = policy_for(specs.iter().find(|s| s.name == a.image), None)?;
+            reports.push(judge(
+                session,
+                vuln,
+                &a.image,
+                &a.analysis.facts,
+                &policy,
+                today,
+            )?);
+        }
+        let failed = print_reports(&reports, printer);
+        if !failed.is_empty() {
+            return Err(Error::PolicyViolation { images: failed });
+        }
+    }
+    Ok(())
+}
