@@ -3,10 +3,10 @@
 //! from the host's, at most 40 links — over any [`LinkTree`]: the layer merger's file map, an
 //! [`ImageView`], the `ld.so.cache` generator's unpacked packages, or a closure.
 //!
-//! One walk gives two answers: `resolve_parents` (crate-internal) is the merger's strict one (parents only; a
-//! `..` leaving the root, a loop or a non-directory parent is a `ResolveError`, missing parent
-//! directories are listed), and [`resolve`] the lenient one the ldcache generator, the test runner
-//! and the SBOM use (`None` for anything but a path that exists).
+//! One walk gives two answers: `resolve_parents` (crate-internal) is the merger's strict one
+//! (parents only; a `..` leaving the root, a loop or a non-directory parent is a `ResolveError`,
+//! missing parent directories are listed), and [`resolve`] the lenient one the ldcache generator,
+//! the test runner and the SBOM use (`None` for anything but a path that exists).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
