@@ -27,10 +27,12 @@
 //! missing soname symlinks; packages ship them, so none are generated. Byte comparison of the key strings
 //! follows x86's signed `char` (only non-ASCII sonames would differ on aarch64).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::elf::{self, ElfError};
 use super::unpack::{ContentSource, DebEntry, DebEntryKind};
+use crate::image::links::{self, LinkTree, Node};
 
 /// `FLAG_ELF`: an ELF object of unknown libc.
 pub const FLAG_ELF: i32 = 0x0001;
@@ -302,13 +304,7 @@ impl<'a> ImageView<'a> {
     /// Resolve `path` to its canonical form, following symlinks in every component (also the last when
     /// `follow_last`). `None` if a component is missing or there are more than 40 links.
     pub fn resolve(&self, path: &str, follow_last: bool) -> Option<String> {
-        let lookup = |key: &str| {
-            self.get(&format!("/{key}")).map(|e| match &e.kind {
-                DebEntryKind::Symlink { target } => Some(target.clone()),
-                _ => None,
-            })
-        };
-        crate::image::links::resolve(path, follow_last, &lookup)
+        links::resolve(path, follow_last, self)
             .map(|components| format!("/{}", components.join("/")))
     }
 
@@ -337,6 +333,17 @@ impl<'a> ImageView<'a> {
             },
             _ => None,
         }
+    }
+}
+
+/// The entries as the one symlink resolver walks them (keys without the leading slash).
+impl LinkTree for ImageView<'_> {
+    fn node(&self, key: &str) -> Option<Node<'_>> {
+        self.get(&format!("/{key}")).map(|e| match &e.kind {
+            DebEntryKind::Dir => Node::Dir,
+            DebEntryKind::Symlink { target } => Node::Symlink(Cow::Borrowed(target)),
+            _ => Node::Other,
+        })
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::merge::resolve;
+use super::links::resolve_parents;
 use super::model::{FileEntry, FileKind, InstalledPackage};
 
 /// The dpkg status file.
@@ -130,7 +130,7 @@ pub(crate) fn list_paths(list: &str, files: &BTreeMap<String, FileEntry>) -> Vec
         if rel.is_empty() || rel.split('/').any(|c| c == "..") {
             continue;
         }
-        let Ok((path, missing)) = resolve(files, &rel) else {
+        let Ok((path, missing)) = resolve_parents(&rel, files) else {
             continue;
         };
         if missing.is_empty() && files.contains_key(&path) {

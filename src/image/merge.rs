@@ -1,6 +1,7 @@
 //! Applying layer entries, in order, to the merged file tree: overwrite rules, whiteouts (only
 //! lower layers are hidden), opaque directories, implicit parent directories, and symlinks met on
-//! the way to an entry resolved inside the root (a link that would leave the root is refused).
+//! the way to an entry resolved inside the root by the one resolver, [`super::links`], strictly (a
+//! link that would leave the root, a loop or a non-directory parent is refused).
 //!
 //! The same [`Merger`] drives both the [`super::ImageView`] and `extract_rootfs`, so the unpacked
 //! directory holds exactly the view's paths.
@@ -8,11 +9,9 @@
 use std::collections::BTreeMap;
 
 use super::error::ImageError;
+use super::links::{ResolveError, resolve_parents};
 use super::model::{FileEntry, FileKind};
 use super::walk::{RawEntry, RawKind};
-
-/// How many symlinks a path may traverse (Linux's `MAXSYMLINKS`).
-const MAX_LINKS: usize = 40;
 
 /// What applying one entry did, for code that mirrors it on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,94 +34,10 @@ pub(crate) enum Applied {
     Nothing,
 }
 
-/// Why a path could not be resolved.
-#[derive(Debug)]
-pub(crate) enum ResolveError {
-    Escape { link: String },
-    Loop { link: String },
-    NotDir { parent: String },
-}
-
 /// The merged tree being built.
 #[derive(Debug, Default)]
 pub(crate) struct Merger {
     pub files: BTreeMap<String, FileEntry>,
-}
-
-fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{dir}/{name}")
-    }
-}
-
-/// Resolves the parent directories of `path` through the symlinks of `files`; returns the resolved
-/// path and the parent directories that do not exist (in creation order). The last component is
-/// never followed.
-pub(crate) fn resolve(
-    files: &BTreeMap<String, FileEntry>,
-    path: &str,
-) -> Result<(String, Vec<String>), ResolveError> {
-    let mut comps: Vec<String> = path.split('/').rev().map(str::to_owned).collect();
-    let Some(last) = comps.first().cloned() else {
-        return Ok((String::new(), Vec::new()));
-    };
-    comps.remove(0);
-    // `comps` is a stack of components still to walk (reversed); `cur` the resolved prefix.
-    let mut cur: Vec<String> = Vec::new();
-    let mut missing: Vec<String> = Vec::new();
-    let mut links = 0usize;
-    while let Some(c) = comps.pop() {
-        match c.as_str() {
-            "" | "." => continue,
-            ".." => {
-                // Only symlink targets contain `..` here (entry names are normalised).
-                if cur.pop().is_none() {
-                    return Err(ResolveError::Escape {
-                        link: path.to_owned(),
-                    });
-                }
-                continue;
-            }
-            _ => {}
-        }
-        cur.push(c);
-        let key = cur.join("/");
-        match files.get(&key).map(|e| &e.kind) {
-            None => {
-                if !missing.contains(&key) {
-                    missing.push(key);
-                }
-            }
-            Some(FileKind::Dir) => {}
-            Some(FileKind::Symlink { target }) => {
-                links += 1;
-                if links > MAX_LINKS {
-                    return Err(ResolveError::Loop { link: key });
-                }
-                cur.pop();
-                if target.starts_with('/') {
-                    cur.clear();
-                }
-                let mut depth = cur.len();
-                for t in target.split('/') {
-                    match t {
-                        "" | "." => {}
-                        ".." if depth == 0 => return Err(ResolveError::Escape { link: key }),
-                        ".." => depth -= 1,
-                        _ => depth += 1,
-                    }
-                }
-                comps.extend(target.split('/').rev().map(str::to_owned));
-            }
-            Some(_) => return Err(ResolveError::NotDir { parent: key }),
-        }
-    }
-    // A missing directory met before a symlink jump may not be on the final path.
-    let prefix = cur.join("/");
-    missing.retain(|m| prefix == *m || prefix.starts_with(&format!("{m}/")));
-    Ok((join(&prefix, &last), missing))
 }
 
 impl Merger {
@@ -192,13 +107,13 @@ impl Merger {
                 Ok((String::new(), Vec::new()))
             } else {
                 // The directory itself is followed too.
-                resolve(&self.files, &format!("{}/x", raw.path)).map(|(p, m)| {
+                resolve_parents(&format!("{}/x", raw.path), &self.files).map(|(p, m)| {
                     let dir = p.strip_suffix("/x").unwrap_or("").to_owned();
                     (dir, m)
                 })
             }
         } else {
-            resolve(&self.files, &raw.path)
+            resolve_parents(&raw.path, &self.files)
         };
         let (path, missing) = resolved.map_err(|e| Self::resolve_err(digest, &raw.path, e))?;
 
@@ -231,7 +146,7 @@ impl Merger {
 
         let (kind, mode, uid, gid, size, sha256, facts) = match &raw.kind {
             RawKind::Hardlink(target) => {
-                let (tpath, tmissing) = resolve(&self.files, target)
+                let (tpath, tmissing) = resolve_parents(target, &self.files)
                     .map_err(|e| Self::resolve_err(digest, target, e))?;
                 let bad = |reason| ImageError::BadHardlink {
                     digest: digest.to_owned(),
@@ -277,19 +192,7 @@ impl Merger {
         };
 
         for m in &missing {
-            self.files.insert(
-                m.clone(),
-                FileEntry {
-                    kind: FileKind::Dir,
-                    mode: 0o755,
-                    uid: 0,
-                    gid: 0,
-                    size: 0,
-                    sha256: None,
-                    facts: None,
-                    layer,
-                },
-            );
+            self.files.insert(m.clone(), FileEntry::implicit_dir(layer));
         }
         let mut removed = Vec::new();
         let mut kept_dir = false;

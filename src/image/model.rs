@@ -66,6 +66,22 @@ pub struct FileEntry {
     pub layer: usize,
 }
 
+impl FileEntry {
+    /// A directory no layer names but `layer` needs as a parent (root's, `0o755`).
+    pub(crate) fn implicit_dir(layer: usize) -> Self {
+        Self {
+            kind: FileKind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            size: 0,
+            sha256: None,
+            facts: None,
+            layer,
+        }
+    }
+}
+
 /// Facts about a regular file's content, gathered while its layer is read (so that SBOMs and
 /// policies need not read the file again).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]

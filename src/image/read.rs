@@ -12,7 +12,7 @@ use super::blobs::{Blobs, Container, index_archive};
 use super::dpkg;
 use super::error::{ImageError, io_err};
 use super::extract;
-use super::merge::resolve;
+use super::links::resolve_parents;
 use super::model::{FileKind, ImageView, LayerView};
 use super::scan::{self, KeptFiles, LayerScan, Merged};
 use super::walk::{Flow, RawKind, walk_layer};
@@ -265,7 +265,7 @@ impl ImageSource {
             if raw.kind != RawKind::File {
                 return Ok(Flow::Continue);
             }
-            let resolved = resolve(&view.files, &raw.path).map(|(p, _)| p);
+            let resolved = resolve_parents(&raw.path, &view.files).map(|(p, _)| p);
             if resolved.as_deref().ok() != Some(key) {
                 return Ok(Flow::Continue);
             }

@@ -193,8 +193,7 @@ pub(crate) fn read_text(
     contents: &dyn FileContents,
     path: &str,
 ) -> Option<String> {
-    let key =
-        crate::image::links::resolve(path, true, &crate::image::links::of_view(view))?.join("/");
+    let key = crate::image::links::resolve(path, true, view)?.join("/");
     let key = match &view.files.get(&key)?.kind {
         FileKind::File => key,
         FileKind::Hardlink { target } => target.clone(),

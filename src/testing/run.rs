@@ -254,8 +254,7 @@ fn kind_name(kind: &FileKind) -> &'static str {
 /// the key of the entry in [`ImageView::files`](crate::image::ImageView) (`""` for `/`), or `None`
 /// when a component is missing or links loop.
 pub fn resolve(view: &crate::image::ImageView, path: &str, follow_last: bool) -> Option<String> {
-    crate::image::links::resolve(path, follow_last, &crate::image::links::of_view(view))
-        .map(|c| c.join("/"))
+    crate::image::links::resolve(path, follow_last, view).map(|c| c.join("/"))
 }
 
 fn lookup<'v>(target: &'v Target<'_>, path: &str) -> Option<&'v FileEntry> {

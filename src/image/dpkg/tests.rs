@@ -50,12 +50,7 @@ fn entry(kind: FileKind, layer: usize) -> FileEntry {
     FileEntry {
         kind,
         mode: 0o644,
-        uid: 0,
-        gid: 0,
-        size: 0,
-        sha256: None,
-        facts: None,
-        layer,
+        ..FileEntry::implicit_dir(layer)
     }
 }
 
