@@ -50,6 +50,13 @@ pub fn hint(err: &Error) -> Option<String> {
                 .into(),
         );
     }
+    input_hint(err)
+        .or_else(|| gate_hint(err))
+        .or_else(|| store_hint(err))
+}
+
+/// Hints for a wrong input: the file, its images, its lock.
+fn input_hint(err: &Error) -> Option<String> {
     match err {
         Error::NoSuchImage { available, .. } => Some(format!(
             "images in this file: {}",
@@ -69,6 +76,22 @@ pub fn hint(err: &Error) -> Option<String> {
             "choose with --image NAME and --arch ARCH; it holds: {}",
             available.join(", ")
         )),
+        Error::NoImages { .. } => {
+            Some("declare one with `image \"name\" { ... }`".to_string())
+        }
+        Error::Plan(PlanError::SourceChanged { .. }) => {
+            Some("a file changed during the build; nothing was recorded for it".into())
+        }
+        Error::Plan(PlanError::LayerBudget { .. }) => {
+            Some("raise `max_layers`, or group content into fewer `layer` blocks".to_string())
+        }
+        _ => None,
+    }
+}
+
+/// Hints for a gate that refused: policies, vulnerabilities, promotions, provenance, tests.
+fn gate_hint(err: &Error) -> Option<String> {
+    match err {
         Error::PolicyViolation { .. } => Some(
             "fix each file named above, or add a `waive \"RULE\" { path = …, reason = …, until = … }` to the image's `policy`".to_string(),
         ),
@@ -98,18 +121,19 @@ pub fn hint(err: &Error) -> Option<String> {
         Error::Promote(crate::promote::PromoteError::Vulnerable { .. }) => Some(
             "update the packages (`himg update`) and promote the rebuilt image; nothing was pushed".into(),
         ),
-        Error::NoImages { .. } => {
-            Some("declare one with `image \"name\" { ... }`".to_string())
-        }
-        Error::Plan(PlanError::SourceChanged { .. }) => {
-            Some("a file changed during the build; nothing was recorded for it".into())
-        }
+        Error::TestsFailed { .. } => Some(
+            "each failure above shows what was expected and what the image gave; `himg run FILE -- sh` opens a shell in the same sandbox when the image has one".into(),
+        ),
+        _ => None,
+    }
+}
+
+/// Hints for the store, caches and registry bases.
+fn store_hint(err: &Error) -> Option<String> {
+    match err {
         Error::Base(_) => Some(
             "registry bases are pulled once into the store (credentials as for `himg pull`); a registry on 127.0.0.1 or localhost is spoken to over http".into(),
         ),
-        Error::Plan(PlanError::LayerBudget { .. }) => {
-            Some("raise `max_layers`, or group content into fewer `layer` blocks".to_string())
-        }
         Error::Store(StoreError::IncompatibleVersion { .. }) => Some(
             "this store was written by a newer himg; use that version or another --store"
                 .to_string(),
@@ -121,9 +145,6 @@ pub fn hint(err: &Error) -> Option<String> {
         Error::Plan(PlanError::Store(_)) | Error::Store(_) => {
             Some("`himg store verify` checks the store and names any corrupt entry".into())
         }
-        Error::TestsFailed { .. } => Some(
-            "each failure above shows what was expected and what the image gave; `himg run FILE -- sh` opens a shell in the same sandbox when the image has one".into(),
-        ),
         Error::Plan(PlanError::Derivation { name, .. })
             if name.ends_with(" scan") || name.contains(" analysis ") =>
         {
