@@ -74,16 +74,7 @@ impl TestImage {
             self.view
                 .files
                 .entry(acc.clone())
-                .or_insert_with(|| FileEntry {
-                    kind: FileKind::Dir,
-                    mode: 0o755,
-                    uid: 0,
-                    gid: 0,
-                    size: 0,
-                    sha256: None,
-                    facts: None,
-                    layer: 0,
-                });
+                .or_insert_with(|| FileEntry::implicit_dir(0));
         }
     }
 

@@ -273,16 +273,7 @@ fn file(target: &Target<'_>, t: &FileTest, failures: &mut Vec<Failure>) {
     };
     let entry = if path == "/" {
         // The root is not an entry of the model; it is always a directory.
-        Some(FileEntry {
-            kind: FileKind::Dir,
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-            size: 0,
-            sha256: None,
-            facts: None,
-            layer: 0,
-        })
+        Some(FileEntry::implicit_dir(0))
     } else {
         lookup(target, path).cloned()
     };
