@@ -16,10 +16,15 @@ pub mod cache;
 pub mod compile;
 pub mod config;
 mod error;
+pub mod lang;
+pub mod lock;
 pub mod packages;
 pub mod registry;
 mod session;
+pub mod store;
+pub mod test;
 pub mod vuln;
+pub mod why;
 
 pub use error::Error;
 pub use session::Session;
