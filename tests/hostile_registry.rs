@@ -825,3 +825,35 @@ fn an_interrupted_pull_leaves_nothing_behind() {
     );
     scratch.assert_clean(&["kept"]);
 }
+
+#[test]
+fn a_registry_that_stops_sending_mid_blob_fails_the_pull_instead_of_holding_it() {
+    let layer_digest = sha256_digest(&[1u8; 1 << 20]);
+    let (config, manifest) = image(&[(&layer_digest, 1 << 20)]);
+    let mut r = routes("stuck", &config, &manifest);
+    r.insert(
+        format!("/v2/stuck/blobs/{layer_digest}"),
+        Answer::Stall {
+            declared: 1 << 20,
+            sent: vec![1u8; 64 << 10],
+        },
+    );
+    let server = Hostile::start(r);
+    let scratch = Scratch::new();
+    let o = scratch
+        .command(&[
+            "pull",
+            &format!("{}/stuck:latest", server.host()),
+            "--out",
+            "out",
+        ])
+        .env("HIMG_REGISTRY_TIMEOUT", "1")
+        .output()
+        .unwrap();
+    let err = refused(&o, &[&layer_digest]);
+    assert!(
+        err.contains("timed out") || err.contains("timeout"),
+        "{err}"
+    );
+    scratch.assert_clean(&[]);
+}

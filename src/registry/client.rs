@@ -35,6 +35,18 @@ pub struct ClientOptions {
     pub credentials: Credentials,
     /// Repository on the same registry to try cross-repository blob mounts from.
     pub mount_from: Option<String>,
+    /// How long one read may wait for bytes (connect, response headers, each read of a body): a
+    /// registry that stops sending mid-body fails the request instead of holding it forever.
+    pub read_timeout: Duration,
+}
+
+/// The default [`ClientOptions::read_timeout`]: `$HIMG_REGISTRY_TIMEOUT` seconds, else 60.
+pub fn default_read_timeout() -> Duration {
+    std::env::var("HIMG_REGISTRY_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map_or(Duration::from_secs(60), Duration::from_secs)
 }
 
 impl Default for ClientOptions {
@@ -44,6 +56,7 @@ impl Default for ClientOptions {
             retries: 3,
             credentials: Credentials::none(),
             mount_from: None,
+            read_timeout: default_read_timeout(),
         }
     }
 }
@@ -259,8 +272,9 @@ impl Client {
     pub fn new(opts: ClientOptions) -> Self {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .timeout_recv_response(Some(Duration::from_secs(300)))
+            .timeout_connect(Some(opts.read_timeout.min(Duration::from_secs(30))))
+            .timeout_recv_response(Some(opts.read_timeout))
+            .timeout_per_read(Some(opts.read_timeout))
             .user_agent("himg")
             // Redirects are followed by `send`, which checks each target's scheme.
             .max_redirects(0)
