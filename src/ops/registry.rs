@@ -1,6 +1,7 @@
 //! Moving images between OCI layouts and registries: push a layout's image, pull one into a
-//! layout (every blob verified, written only inside it), pull a reference into a temporary layout
-//! for an operation that reads images, and the subject of attached artifacts.
+//! layout (every blob verified, written only inside it; `pull` is `himg pull`), pull a reference
+//! into a temporary layout for an operation that reads images, and the subject of attached
+//! artifacts.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -233,6 +234,67 @@ fn pull_into(
         }],
     )?;
     Ok(pulled)
+}
+
+/// What to pull, and where.
+#[derive(Debug, Clone)]
+pub struct PullOptions {
+    pub reference: Reference,
+    /// The OCI layout (created or updated).
+    pub out: PathBuf,
+    /// The image's name in the layout (`None`: the reference's tag, or `latest`).
+    pub name: Option<String>,
+    /// Plain HTTP to a registry that is not on the loopback interface.
+    pub insecure: bool,
+}
+
+/// An image pulled into a layout.
+#[derive(Debug, Clone)]
+pub struct PulledImage {
+    pub reference: Reference,
+    /// The digest of the top manifest (or index), as served.
+    pub digest: String,
+    /// Its name in the layout.
+    pub name: String,
+}
+
+impl PulledImage {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "reference": self.reference.to_string(),
+            "digest": self.digest,
+            "name": self.name,
+        })
+    }
+}
+
+/// Pulls `opts.reference` (every blob verified) into the layout `opts.out`; prints `Pulled`.
+pub fn pull(session: &super::Session<'_>, opts: &PullOptions) -> Result<PulledImage, Error> {
+    let reference = &opts.reference;
+    let name = opts
+        .name
+        .clone()
+        .or_else(|| reference.tag.clone())
+        .unwrap_or_else(|| "latest".to_string());
+    let pulled = pull_layout(
+        &client_for(reference, opts.insecure)?,
+        reference,
+        &opts.out,
+        &name,
+    )?;
+    session.printer().status(
+        "Pulled",
+        &format!(
+            "{reference} {} → {}:{name}",
+            pulled.digest,
+            opts.out.display()
+        ),
+    );
+    Ok(PulledImage {
+        reference: reference.clone(),
+        digest: pulled.digest,
+        name,
+    })
 }
 
 /// A registry image pulled into a temporary OCI layout (removed on drop).
