@@ -17,10 +17,12 @@ fn quiet() -> Printer {
 fn ops_build_gives_the_command_lines_digest_and_a_no_op_rebuild() {
     let project = Project::new();
     let printer = quiet();
+    // ANCHOR: build
     let session = Session::new(&printer).with_store(Some(project.store.clone()));
     let file = project.path("examples/hello.himg");
 
     let first = build(&session, &BuildOptions::new(&file, project.path("ops-out"))).expect("build");
+    // ANCHOR_END: build
     assert!(first.summary.built() > 0);
     let digest = first.images[0].top.digest.to_string();
     assert_eq!(first.json()["images"][0]["digest"], digest.as_str());
