@@ -16,9 +16,11 @@ pub mod cache;
 pub mod compile;
 pub mod config;
 mod error;
+pub mod inspect;
 pub mod packages;
 pub mod registry;
 mod session;
+pub mod target;
 pub mod vuln;
 
 pub use error::Error;
