@@ -347,40 +347,8 @@ pub fn sbom(session: &Session<'_>, opts: &SbomOptions) -> Result<SbomDocument, E
     };
     let target = Target::open(session, &opts.target, &open)?;
     let format = opts.format;
-    let several = |labels: Vec<String>| {
-        Error::Layout(format!(
-            "`{}` holds {} matching images ({}); choose one with --image and --arch",
-            opts.target.display(),
-            labels.len(),
-            labels.join(", ")
-        ))
-    };
     if !target.analysed().is_empty() {
-        let chosen: Vec<&Analysed> = target
-            .analysed()
-            .iter()
-            .filter(|a| opts.image.as_ref().is_none_or(|n| &a.image == n))
-            .filter(|a| opts.arch.as_ref().is_none_or(|x| &a.architecture == x))
-            .collect();
-        let [a] = chosen.as_slice() else {
-            let labels = chosen
-                .iter()
-                .map(|a| format!("{} {}", a.image, a.architecture));
-            return Err(several(labels.collect()));
-        };
-        let blob = a
-            .analysis
-            .sboms
-            .iter()
-            .find(|(suffix, _)| *suffix == format.suffix())
-            .map(|(_, b)| *b)
-            .ok_or_else(|| Error::Layout(format!("no {} document", format.suffix())))?;
-        let store = session.open_store()?;
-        let bytes = store
-            .read_blob(&blob)
-            .map_err(crate::plan::PlanError::from)?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| Error::Layout("the stored SBOM is not UTF-8".into()))?;
+        let text = stored_sbom(session, target.analysed(), opts)?;
         return Ok(SbomDocument { format, text });
     }
     let all = target.source.images()?;
@@ -401,10 +369,52 @@ pub fn sbom(session: &Session<'_>, opts: &SbomOptions) -> Result<SbomDocument, E
         let labels = views
             .iter()
             .map(|v| format!("{} {}", name_of(v), v.config.architecture));
-        return Err(several(labels.collect()));
+        return Err(not_one_image(&opts.target, labels.collect()));
     };
     let text = format.render(&bom(&target.source, view, target.lock.as_ref()));
     Ok(SbomDocument { format, text })
+}
+
+/// The SBOM the analysis of the one image `opts` selects made, read from the store.
+fn stored_sbom(
+    session: &Session<'_>,
+    analysed: &[Analysed],
+    opts: &SbomOptions,
+) -> Result<String, Error> {
+    let chosen: Vec<&Analysed> = analysed
+        .iter()
+        .filter(|a| opts.image.as_ref().is_none_or(|n| &a.image == n))
+        .filter(|a| opts.arch.as_ref().is_none_or(|x| &a.architecture == x))
+        .collect();
+    let [a] = chosen.as_slice() else {
+        let labels = chosen
+            .iter()
+            .map(|a| format!("{} {}", a.image, a.architecture));
+        return Err(not_one_image(&opts.target, labels.collect()));
+    };
+    let suffix = opts.format.suffix();
+    let blob = a
+        .analysis
+        .sboms
+        .iter()
+        .find(|(s, _)| *s == suffix)
+        .map(|(_, b)| *b)
+        .ok_or_else(|| Error::Layout(format!("no {suffix} document")))?;
+    let bytes = session
+        .open_store()?
+        .read_blob(&blob)
+        .map_err(crate::plan::PlanError::from)?;
+    String::from_utf8(bytes).map_err(|_| Error::Layout("the stored SBOM is not UTF-8".into()))
+}
+
+/// `target` matches none or several images (`labels`) where one is needed.
+fn not_one_image(target: &Path, labels: Vec<String>) -> Error {
+    Error::Layout(format!(
+        "`{}` holds {} matching images ({}); choose one with --image and --arch",
+        target.display(),
+        labels.len(),
+        labels.join(", ")
+    ))
 }
 
 /// What `himg audit` judges.

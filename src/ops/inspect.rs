@@ -45,7 +45,20 @@ pub fn open_image(
         Some(_) => None,
         None => sel.image.as_deref(),
     };
-    let views = opened.source.images()?;
+    let view = select(opened.source.images()?, by_name, sel, target)?;
+    Ok(OpenedImage {
+        target: opened,
+        view,
+    })
+}
+
+/// The one image of `views` named `by_name` (or `NAME:latest`) for `sel`'s architecture.
+fn select(
+    views: Vec<ImageView>,
+    by_name: Option<&str>,
+    sel: &Selection,
+    target: &str,
+) -> Result<ImageView, Error> {
     let available: Vec<String> = views
         .iter()
         .map(|v| {
@@ -69,29 +82,25 @@ pub fn open_image(
                 .is_none_or(|a| v.config.architecture == a)
         })
         .collect();
-    if chosen.len() != 1 {
-        let mut wanted = Vec::new();
-        if let Some(n) = &sel.image {
-            wanted.push(format!("image `{n}`"));
-        }
-        if let Some(a) = &sel.arch {
-            wanted.push(format!("architecture `{a}`"));
-        }
-        return Err(Error::ImageSelect {
-            target: target.to_owned(),
-            wanted: if wanted.is_empty() {
-                "a single image".to_owned()
-            } else {
-                wanted.join(" and ")
-            },
-            found: chosen.len(),
-            available,
-        });
+    if chosen.len() == 1 {
+        return Ok(chosen.remove(0));
     }
-    let view = chosen.remove(0);
-    Ok(OpenedImage {
-        target: opened,
-        view,
+    let mut wanted = Vec::new();
+    if let Some(n) = &sel.image {
+        wanted.push(format!("image `{n}`"));
+    }
+    if let Some(a) = &sel.arch {
+        wanted.push(format!("architecture `{a}`"));
+    }
+    Err(Error::ImageSelect {
+        target: target.to_owned(),
+        wanted: if wanted.is_empty() {
+            "a single image".to_owned()
+        } else {
+            wanted.join(" and ")
+        },
+        found: chosen.len(),
+        available,
     })
 }
 

@@ -401,7 +401,6 @@ impl Scanned {
 /// Matches the Debian packages of a target's images against the imported advisories (cached by
 /// image digest and database version), applying declared and given VEX statements.
 pub fn scan(session: &Session<'_>, opts: &ScanOptions) -> Result<Scanned, Error> {
-    let printer = session.printer();
     let root = session.store_root()?;
     let path = db_path(session, &opts.db)?;
     let vdb = VulnDb::open(&path)?;
@@ -422,28 +421,66 @@ pub fn scan(session: &Session<'_>, opts: &ScanOptions) -> Result<Scanned, Error>
         .himg_file
         .as_ref()
         .map_or_else(|| "IMAGE.himg".to_owned(), |f| f.display().to_string());
+    let scanning = Scanning {
+        session,
+        opts,
+        root,
+        vdb,
+        status,
+        extra_vex,
+        target: &target,
+        himg_file,
+    };
     let mut reports = Vec::new();
     for img in scan_images(&target.source)? {
-        let view = &img.view;
-        let name = view.name.clone().unwrap_or_else(|| view.digest.clone());
+        let name = img
+            .view
+            .name
+            .clone()
+            .unwrap_or_else(|| img.view.digest.clone());
+        let arch = &img.view.config.architecture;
         if !opts.images.is_empty() && !opts.images.contains(&name) {
             continue;
         }
-        let arch = view.config.architecture.clone();
-        if opts.arch.as_ref().is_some_and(|a| *a != arch) {
+        if opts.arch.as_ref().is_some_and(|a| a != arch) {
             continue;
         }
-        let rel = match &opts.release {
+        reports.push(scanning.image(&img, name)?);
+    }
+    Ok(Scanned { reports })
+}
+
+/// What every image of one `scan` is matched with.
+struct Scanning<'a> {
+    session: &'a Session<'a>,
+    opts: &'a ScanOptions,
+    /// The store directory (where the scan cache lives).
+    root: PathBuf,
+    vdb: VulnDb,
+    status: DbStatus,
+    /// The `--vex` documents, applied to every image.
+    extra_vex: Vec<VexDocument>,
+    target: &'a Target,
+    /// What the report tells to run `himg update` on.
+    himg_file: String,
+}
+
+impl Scanning<'_> {
+    /// The report of image `name`.
+    fn image(&self, img: &ScanImage, name: String) -> Result<Report, Error> {
+        let printer = self.session.printer();
+        let view = &img.view;
+        let arch = &view.config.architecture;
+        let lock = self.target.lock.as_ref();
+        let rel = match &self.opts.release {
             Some(r) => release::normalize(r),
-            None => release_of(target.lock.as_ref(), &name, img.os_release.as_deref()),
+            None => release_of(lock, &name, img.os_release.as_deref()),
         };
         let mut packages: Vec<PackageRef> = view.packages.iter().map(PackageRef::from).collect();
         if packages.is_empty()
-            && let Some(locked) = target
-                .lock
-                .as_ref()
+            && let Some(locked) = lock
                 .and_then(|l| l.images.get(&name))
-                .and_then(|i| i.architectures.get(&arch))
+                .and_then(|i| i.architectures.get(arch))
         {
             packages = locked.iter().map(PackageRef::from).collect();
         }
@@ -452,8 +489,15 @@ pub fn scan(session: &Session<'_>, opts: &ScanOptions) -> Result<Scanned, Error>
             None if packages.is_empty() => "none".to_string(),
             None => return Err(Error::UnknownRelease { image: name }),
         };
-        let (matched, cached) =
-            cached_match(&root, &vdb, &view.digest, &packages, &rel, &status.version)?;
+        let version = &self.status.version;
+        let (matched, cached) = cached_match(
+            &self.root,
+            &self.vdb,
+            &view.digest,
+            &packages,
+            &rel,
+            version,
+        )?;
         if cached {
             printer.status(
                 "Cached",
@@ -464,25 +508,24 @@ pub fn scan(session: &Session<'_>, opts: &ScanOptions) -> Result<Scanned, Error>
             printer.warn(w);
         }
         let mut vex = Vec::new();
-        for f in target.vex.get(&name).into_iter().flatten() {
+        for f in self.target.vex.get(&name).into_iter().flatten() {
             vex.push(VexDocument::read(f)?);
         }
-        vex.extend(extra_vex.iter().cloned());
+        vex.extend(self.extra_vex.iter().cloned());
         let subject = Subject {
             image: &name,
             digest: &view.digest,
-            architecture: &arch,
+            architecture: arch,
             release: &rel,
-            database: &status.version,
+            database: version,
             packages: packages.len(),
-            himg_file: &himg_file,
+            himg_file: &self.himg_file,
         };
         let r = Report::new(&subject, matched.findings, matched.warnings, &vex);
         printer.status(
             "Scanned",
             &format!("{name} ({arch}, {rel}): {}", r.summary_line()),
         );
-        reports.push(r);
+        Ok(r)
     }
-    Ok(Scanned { reports })
 }
