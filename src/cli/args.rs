@@ -272,6 +272,15 @@ pub enum SbomFormat {
     Cyclonedx,
 }
 
+impl From<SbomFormat> for crate::sbom::Format {
+    fn from(f: SbomFormat) -> Self {
+        match f {
+            SbomFormat::Spdx => crate::sbom::Format::Spdx,
+            SbomFormat::Cyclonedx => crate::sbom::Format::CycloneDx,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct SbomArgs {
     /// A .himg file (built first), an OCI layout directory, an oci-archive or docker-archive, or a

@@ -1,12 +1,14 @@
 //! Judging and documenting built images: SBOMs (placed beside an output, or modelled from a read
 //! image), policies evaluated over an image's facts (with the vulnerability counts a policy
-//! limits), the reports printed, and what `himg build` does after writing its output.
+//! limits), the reports printed, what `himg build` does after writing its output, and the `sbom` and
+//! `audit` use-cases over any image target.
 
 use std::path::{Path, PathBuf};
 
 use himg_lang::ImageSpec;
 
 use super::build::Analysed;
+use super::target::{OpenOptions, Target};
 use super::vuln::VulnContext;
 use super::{Error, Session};
 use crate::debian::lockfile::LockFile;
@@ -300,4 +302,188 @@ pub fn after_build(
         }
     }
     Ok(())
+}
+
+/// What `himg sbom` documents.
+#[derive(Debug, Clone)]
+pub struct SbomOptions {
+    /// A `.himg` file, an OCI layout, an archive or a registry reference.
+    pub target: PathBuf,
+    pub format: sbom::Format,
+    /// The image (needed when the target holds several).
+    pub image: Option<String>,
+    /// The architecture (needed for a multi-architecture image).
+    pub arch: Option<String>,
+}
+
+/// One image's SBOM document.
+pub struct SbomDocument {
+    pub format: sbom::Format,
+    pub text: String,
+}
+
+impl SbomDocument {
+    /// Writes the document to `path`, saying so.
+    pub fn write(&self, path: &Path, printer: &Printer) -> Result<(), Error> {
+        std::fs::write(path, &self.text).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        printer.status(
+            "Wrote",
+            &format!("{} SBOM → {}", self.format.suffix(), path.display()),
+        );
+        Ok(())
+    }
+}
+
+/// The SBOM of one image of a target: for a `.himg` file the one its build's analysis made (the
+/// store's copy, byte for byte), else modelled from the image read back.
+pub fn sbom(session: &Session<'_>, opts: &SbomOptions) -> Result<SbomDocument, Error> {
+    let open = OpenOptions {
+        images: opts.image.iter().cloned().collect(),
+        analyse: true,
+        ..OpenOptions::default()
+    };
+    let target = Target::open(session, &opts.target, &open)?;
+    let format = opts.format;
+    if !target.analysed().is_empty() {
+        let text = stored_sbom(session, target.analysed(), opts)?;
+        return Ok(SbomDocument { format, text });
+    }
+    let all = target.source.images()?;
+    let views: Vec<&ImageView> = all
+        .iter()
+        .filter(|v| {
+            opts.image
+                .as_ref()
+                .is_none_or(|n| v.name.as_ref() == Some(n))
+        })
+        .filter(|v| {
+            opts.arch
+                .as_ref()
+                .is_none_or(|a| &v.config.architecture == a)
+        })
+        .collect();
+    let [view] = views.as_slice() else {
+        let labels = views
+            .iter()
+            .map(|v| format!("{} {}", name_of(v), v.config.architecture));
+        return Err(not_one_image(&opts.target, labels.collect()));
+    };
+    let text = format.render(&bom(&target.source, view, target.lock.as_ref()));
+    Ok(SbomDocument { format, text })
+}
+
+/// The SBOM the analysis of the one image `opts` selects made, read from the store.
+fn stored_sbom(
+    session: &Session<'_>,
+    analysed: &[Analysed],
+    opts: &SbomOptions,
+) -> Result<String, Error> {
+    let chosen: Vec<&Analysed> = analysed
+        .iter()
+        .filter(|a| opts.image.as_ref().is_none_or(|n| &a.image == n))
+        .filter(|a| opts.arch.as_ref().is_none_or(|x| &a.architecture == x))
+        .collect();
+    let [a] = chosen.as_slice() else {
+        let labels = chosen
+            .iter()
+            .map(|a| format!("{} {}", a.image, a.architecture));
+        return Err(not_one_image(&opts.target, labels.collect()));
+    };
+    let suffix = opts.format.suffix();
+    let blob = a
+        .analysis
+        .sboms
+        .iter()
+        .find(|(s, _)| *s == suffix)
+        .map(|(_, b)| *b)
+        .ok_or_else(|| Error::Layout(format!("no {suffix} document")))?;
+    let bytes = session
+        .open_store()?
+        .read_blob(&blob)
+        .map_err(crate::plan::PlanError::from)?;
+    String::from_utf8(bytes).map_err(|_| Error::Layout("the stored SBOM is not UTF-8".into()))
+}
+
+/// `target` matches none or several images (`labels`) where one is needed.
+fn not_one_image(target: &Path, labels: Vec<String>) -> Error {
+    Error::Layout(format!(
+        "`{}` holds {} matching images ({}); choose one with --image and --arch",
+        target.display(),
+        labels.len(),
+        labels.join(", ")
+    ))
+}
+
+/// What `himg audit` judges.
+#[derive(Debug, Clone, Default)]
+pub struct AuditOptions {
+    /// A `.himg` file (its images' declared policies apply), an OCI layout, an archive or a
+    /// registry reference.
+    pub target: PathBuf,
+    /// Only these images (empty: all).
+    pub images: Vec<String>,
+    /// Judge by this baseline (`baseline`, `strict`, `none`) instead of the declared policies.
+    pub policy: Option<String>,
+}
+
+/// The policy reports of a target's images.
+pub struct Audited {
+    pub reports: Vec<policy::Report>,
+}
+
+impl Audited {
+    /// `{"images": [...], "passed": bool}` (an image without a declared policy does not fail).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "images": self.reports.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
+            "passed": self.reports.iter().all(|r| r.passed() || !r.policy.declared),
+        })
+    }
+}
+
+/// Evaluates the policies of a target's images: a `.himg` file's on the facts its build's analysis
+/// gathered (as `himg build` does), anything else's on the image read back.
+pub fn audit(session: &Session<'_>, opts: &AuditOptions) -> Result<Audited, Error> {
+    let open = OpenOptions {
+        images: opts.images.clone(),
+        analyse: true,
+        ..OpenOptions::default()
+    };
+    let target = Target::open(session, &opts.target, &open)?;
+    let vuln = target.vuln_context();
+    let forced = opts.policy.as_deref();
+    if target.analysed().is_empty() {
+        let views = target.source.images()?;
+        let reports = audit_source(
+            session,
+            &vuln,
+            &target.source,
+            &views,
+            &target.specs,
+            forced,
+            &opts.images,
+        )?;
+        return Ok(Audited { reports });
+    }
+    let today = today()?;
+    let mut reports = Vec::new();
+    for a in target.analysed() {
+        if !opts.images.is_empty() && !opts.images.contains(&a.image) {
+            continue;
+        }
+        let spec = target.specs.iter().find(|s| s.name == a.image);
+        let policy = policy_for(spec, forced)?;
+        reports.push(judge(
+            session,
+            &vuln,
+            &a.image,
+            &a.analysis.facts,
+            &policy,
+            today,
+        )?);
+    }
+    Ok(Audited { reports })
 }
