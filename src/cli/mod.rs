@@ -97,15 +97,3 @@ fn session<'p>(global: &args::GlobalArgs, printer: &'p Printer) -> Session<'p> {
         .with_store(global.store.clone())
         .with_project_root(global.project_root.clone())
 }
-
-// Transitional: the command files not yet moved onto `ops` open the store themselves.
-fn store_root(global: &args::GlobalArgs) -> Result<std::path::PathBuf, Error> {
-    match &global.store {
-        Some(dir) => Ok(dir.clone()),
-        None => Ok(himg_store::Store::default_root()?),
-    }
-}
-
-fn open_store(global: &args::GlobalArgs) -> Result<himg_store::Store, Error> {
-    Ok(himg_store::Store::open(&store_root(global)?)?)
-}
