@@ -4,11 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::packages::{base_status, fetcher, index_cache, now};
+use super::packages::Resolver;
 use super::{Error, Session};
 use crate::debian::lockfile::{DroppedPackage, LOCK_VERSION, LockFile, LockedImage, lock_path};
-use crate::debian::locking::{LockContext, lock_image};
-use crate::debian::mirror::MirrorResolver;
 use crate::load::Loaded;
 
 /// What `lock` and `update` say of a file none of whose images declares packages.
@@ -21,29 +19,15 @@ pub fn no_packages(file: &Path) -> String {
 
 /// Resolves the packages of every image of `loaded` that declares some, one status line each.
 pub fn resolve_all(session: &Session<'_>, loaded: &Loaded) -> Result<LockFile, Error> {
-    let printer = session.printer();
-    let mirrors = MirrorResolver::from_env().map_err(crate::debian::DebianError::from)?;
-    let fetcher = fetcher()?;
-    let scratch = index_cache(session)?;
-    let cx = LockContext {
-        loader: &loaded.loader,
-        fetcher: &fetcher,
-        mirrors: &mirrors,
-        now: now(),
-        scratch: &scratch,
-    };
+    let resolver = Resolver::new(session)?;
     let mut lock = LockFile {
         version: LOCK_VERSION,
         images: BTreeMap::new(),
     };
     for spec in &loaded.evaluated.images {
         if let Some(packages) = &spec.packages {
-            printer.status("Resolving", &format!("packages of image `{}`", spec.name));
-            let base = base_status(session, spec)?;
-            lock.images.insert(
-                spec.name.clone(),
-                lock_image(&cx, spec, packages, base.as_ref())?,
-            );
+            let locked = resolver.lock(session, loaded, spec, packages)?;
+            lock.images.insert(spec.name.clone(), locked);
         }
     }
     Ok(lock)

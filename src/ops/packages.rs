@@ -7,7 +7,7 @@ use himg_lang::ImageSpec;
 
 use super::{Error, Session};
 use crate::debian::fetch::{FetchOptions, Fetcher};
-use crate::debian::lockfile::{LOCK_VERSION, LockFile, lock_path};
+use crate::debian::lockfile::{LOCK_VERSION, LockFile, LockedImage, lock_path};
 use crate::debian::locking::{LockContext, inputs_hash, lock_image};
 use crate::debian::mirror::MirrorResolver;
 use crate::debian::plan::DebianInputs;
@@ -43,7 +43,7 @@ pub fn images_with_packages(specs: &[ImageSpec]) -> Vec<&ImageSpec> {
 
 /// Where verified package indexes are kept, by sha256 (`<store>/indexes/`), so that re-locking
 /// downloads only indexes that changed.
-pub fn index_cache(session: &Session<'_>) -> Result<std::path::PathBuf, Error> {
+fn index_cache(session: &Session<'_>) -> Result<std::path::PathBuf, Error> {
     let dir = session.store_root()?.join("indexes");
     std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
         path: dir.clone(),
@@ -52,7 +52,7 @@ pub fn index_cache(session: &Session<'_>) -> Result<std::path::PathBuf, Error> {
     Ok(dir)
 }
 
-pub fn now() -> i64 {
+fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -70,7 +70,7 @@ pub fn fetcher() -> Result<Fetcher, Error> {
 /// On a registry base (`from = "HOST/REPO@sha256:…"` at the bottom of the chain), what it has
 /// installed: the base is pulled into the store when missing (as `himg build` does) and its dpkg
 /// database read, per architecture of the image.
-pub fn base_status(
+fn base_status(
     session: &Session<'_>,
     spec: &ImageSpec,
 ) -> Result<Option<crate::debian::locking::BaseStatus>, Error> {
@@ -99,6 +99,46 @@ pub fn base_status(
     Ok(Some(status))
 }
 
+/// What resolving packages needs: the mirrors, a fetcher and the index cache.
+pub struct Resolver {
+    mirrors: MirrorResolver,
+    fetcher: Fetcher,
+    scratch: std::path::PathBuf,
+}
+
+impl Resolver {
+    pub fn new(session: &Session<'_>) -> Result<Resolver, Error> {
+        Ok(Resolver {
+            mirrors: MirrorResolver::from_env().map_err(crate::debian::DebianError::from)?,
+            fetcher: fetcher()?,
+            scratch: index_cache(session)?,
+        })
+    }
+
+    /// Resolves and locks the packages of image `spec` of `loaded` (a status line first); on a
+    /// registry base, what the base has installed counts as installed.
+    pub fn lock(
+        &self,
+        session: &Session<'_>,
+        loaded: &Loaded,
+        spec: &ImageSpec,
+        packages: &himg_lang::spec::PackagesSpec,
+    ) -> Result<LockedImage, Error> {
+        session
+            .printer()
+            .status("Resolving", &format!("packages of image `{}`", spec.name));
+        let cx = LockContext {
+            loader: &loaded.loader,
+            fetcher: &self.fetcher,
+            mirrors: &self.mirrors,
+            now: now(),
+            scratch: &self.scratch,
+        };
+        let base = base_status(session, spec)?;
+        Ok(lock_image(&cx, spec, packages, base.as_ref())?)
+    }
+}
+
 /// Resolves the locks the build needs and the repositories' base URLs.
 pub fn prepare(
     session: &Session<'_>,
@@ -112,6 +152,7 @@ pub fn prepare(
         return Ok(inputs);
     }
     let mirrors = MirrorResolver::from_env().map_err(crate::debian::DebianError::from)?;
+    let mut resolver: Option<Resolver> = None;
     let mut locks: BTreeMap<std::path::PathBuf, (LockFile, bool)> = BTreeMap::new();
     for spec in with_packages {
         let Some(packages) = &spec.packages else {
@@ -145,20 +186,8 @@ pub fn prepare(
                 });
             }
             (None, LockMode::Auto) => {
-                session
-                    .printer()
-                    .status("Resolving", &format!("packages of image `{}`", spec.name));
-                let fetcher = fetcher()?;
-                let scratch = index_cache(session)?;
-                let cx = LockContext {
-                    loader: &loaded.loader,
-                    fetcher: &fetcher,
-                    mirrors: &mirrors,
-                    now: now(),
-                    scratch: &scratch,
-                };
-                let base = base_status(session, spec)?;
-                let l = lock_image(&cx, spec, packages, base.as_ref())?;
+                let resolver = resolver.get_or_insert(Resolver::new(session)?);
+                let l = resolver.lock(session, loaded, spec, packages)?;
                 lock.images.insert(spec.name.clone(), l.clone());
                 *dirty = true;
                 l

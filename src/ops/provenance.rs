@@ -337,32 +337,19 @@ pub fn attach(
     file: &Path,
     sign_key: Option<&str>,
 ) -> Result<Vec<serde_json::Value>, Error> {
-    use crate::registry::artifact;
-    let (client, reference) = (pushed.client, pushed.reference);
+    let reference = pushed.reference;
     let key = super::config::signing_key_named(sign_key)?;
-    let source = ImageSource::open(pushed.layout_dir)?;
+    let (_, manifests) = pushed.manifests()?;
     let mut attached = Vec::new();
-    for view in source.manifests()? {
-        if pushed
-            .image
-            .is_some_and(|n| view.name.as_deref() != Some(n))
-        {
-            continue;
-        }
-        let (subject, created) = super::registry::artifact_subject(&view);
+    for view in manifests {
         let statement = statement_of(session, file, pushed.lock, &view)?;
         let envelope = Envelope::sign(&statement, &key).to_bytes()?;
-        let tag =
-            artifact::tag(&view.digest, provenance::ENVELOPE_TAG_SUFFIX).ok_or_else(|| {
-                Error::Layout(format!("manifest digest {} is not sha256", view.digest))
-            })?;
-        let manifest = artifact::manifest(
-            &subject,
+        let (digest, tag) = pushed.attach(
+            &view,
+            provenance::ENVELOPE_TAG_SUFFIX,
             provenance::ENVELOPE_ARTIFACT_TYPE,
             &envelope,
-            &created,
         )?;
-        let digest = artifact::push(client, reference, &tag, &manifest, &envelope)?;
         session.printer().status(
             "Attached",
             &format!(

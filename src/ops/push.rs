@@ -2,6 +2,7 @@
 //! built first, byte-identical (the pushed manifest has the local digest), with its SBOMs and its
 //! signed provenance attached beside it when asked.
 
+use crate::image::{ImageSource, ManifestSummary};
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
@@ -169,6 +170,38 @@ pub struct PushedLayout<'a> {
     pub lock: Option<&'a LockFile>,
 }
 
+impl PushedLayout<'_> {
+    /// The layout, and the image manifests that were pushed (the chosen image's, or every one).
+    pub fn manifests(&self) -> Result<(ImageSource, Vec<ManifestSummary>), Error> {
+        let source = ImageSource::open(self.layout_dir)?;
+        let manifests = source
+            .manifests()?
+            .into_iter()
+            .filter(|view| self.image.is_none_or(|n| view.name.as_deref() == Some(n)))
+            .collect();
+        Ok((source, manifests))
+    }
+
+    /// Pushes `payload` as an artifact about the manifest `view`, tagged `sha256-<hex>.<suffix>`;
+    /// returns the artifact manifest's digest and its tag.
+    pub fn attach(
+        &self,
+        view: &ManifestSummary,
+        suffix: &str,
+        artifact_type: &str,
+        payload: &[u8],
+    ) -> Result<(String, String), Error> {
+        use crate::registry::artifact;
+        let (subject, created) = artifact_subject(view);
+        let tag = artifact::tag(&view.digest, suffix).ok_or_else(|| {
+            Error::Layout(format!("manifest digest {} is not sha256", view.digest))
+        })?;
+        let manifest = artifact::manifest(&subject, artifact_type, payload, &created)?;
+        let digest = artifact::push(self.client, self.reference, &tag, &manifest, payload)?;
+        Ok((digest, tag))
+    }
+}
+
 /// The artifact types of attached SBOMs, with their tag suffixes.
 const SBOM_ARTIFACTS: [(crate::sbom::Format, &str, &str); 2] = [
     (crate::sbom::Format::Spdx, "application/spdx+json", "spdx"),
@@ -230,25 +263,13 @@ fn attach_sboms(
     analysed: Option<(&himg_store::Store, &[Analysed])>,
     printer: &Printer,
 ) -> Result<Vec<serde_json::Value>, Error> {
-    use crate::registry::artifact;
-    let (client, reference) = (pushed.client, pushed.reference);
-    let source = crate::image::ImageSource::open(pushed.layout_dir)?;
+    let reference = pushed.reference;
+    let (source, manifests) = pushed.manifests()?;
     let mut attached = Vec::new();
-    for view in source.manifests()? {
-        if pushed
-            .image
-            .is_some_and(|n| view.name.as_deref() != Some(n))
-        {
-            continue;
-        }
-        let (subject, created) = artifact_subject(&view);
+    for view in manifests {
         let documents = sbom_documents(&source, &view, pushed.lock, analysed)?;
         for ((_, artifact_type, suffix), document) in SBOM_ARTIFACTS.iter().zip(documents) {
-            let tag = artifact::tag(&view.digest, suffix).ok_or_else(|| {
-                Error::Layout(format!("manifest digest {} is not sha256", view.digest))
-            })?;
-            let manifest = artifact::manifest(&subject, artifact_type, &document, &created)?;
-            let digest = artifact::push(client, reference, &tag, &manifest, &document)?;
+            let (digest, tag) = pushed.attach(&view, suffix, artifact_type, &document)?;
             printer.status(
                 "Attached",
                 &format!(
