@@ -9,6 +9,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod analysis;
+pub mod builder;
 pub mod cache;
 pub mod cli;
 pub mod debian;

@@ -106,8 +106,26 @@ pub struct Input<'a> {
     pub bases: &'a [String],
     /// `SOURCE_DATE_EPOCH` of the build.
     pub epoch: u64,
+    /// The build steps (`build` blocks) whose outputs the image holds, directly or through the
+    /// builds they consume.
+    pub builds: Vec<BuildStepInput>,
     /// himg's version.
     pub himg_version: &'a str,
+}
+
+/// One build step of an image, for its provenance: what ran, in which environment, and the
+/// environment's locked packages (listed among the resolved dependencies).
+#[derive(Debug, Clone)]
+pub struct BuildStepInput {
+    pub name: String,
+    /// The environment image's name.
+    pub environment: String,
+    pub run: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub outputs: Vec<String>,
+    /// A fixed-output build's declared hash.
+    pub hash: Option<String>,
+    pub packages: Vec<LockedPackage>,
 }
 
 /// The provenance statement of one image manifest, as a JSON value.
@@ -136,6 +154,22 @@ pub fn statement(input: &Input<'_>) -> Value {
             "annotations": {"version": p.version, "architecture": p.architecture},
         })
     }));
+    for build in &input.builds {
+        let mut packages: Vec<&LockedPackage> = build.packages.iter().collect();
+        packages.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
+        dependencies.extend(packages.iter().map(|p| {
+            json!({
+                "name": p.name,
+                "uri": format!("mirror://{}/{}", p.repository, p.filename.trim_start_matches('/')),
+                "digest": {"sha256": p.sha256},
+                "annotations": {
+                    "version": p.version,
+                    "architecture": p.architecture,
+                    "buildEnvironment": build.name,
+                },
+            })
+        }));
+    }
     let mut bases: Vec<&String> = input.bases.iter().collect();
     bases.sort();
     bases.dedup();
@@ -156,11 +190,7 @@ pub fn statement(input: &Input<'_>) -> Value {
         "predicate": {
             "buildDefinition": {
                 "buildType": BUILD_TYPE,
-                "externalParameters": {
-                    "file": input.file.path,
-                    "image": input.image,
-                    "architecture": input.architecture,
-                },
+                "externalParameters": external_parameters(input),
                 "internalParameters": {
                     "himgVersion": input.himg_version,
                     "SOURCE_DATE_EPOCH": input.epoch.to_string(),
@@ -175,6 +205,36 @@ pub fn statement(input: &Input<'_>) -> Value {
             },
         },
     })
+}
+
+/// What the user declared: the file, image and architecture, and the build steps (when any).
+fn external_parameters(input: &Input<'_>) -> Value {
+    let mut params = json!({
+        "file": input.file.path,
+        "image": input.image,
+        "architecture": input.architecture,
+    });
+    if !input.builds.is_empty() {
+        let mut builds: Vec<&BuildStepInput> = input.builds.iter().collect();
+        builds.sort_by(|a, b| a.name.cmp(&b.name));
+        params["builds"] = builds
+            .iter()
+            .map(|b| {
+                let mut step = json!({
+                    "name": b.name,
+                    "environment": b.environment,
+                    "run": b.run,
+                    "env": b.env.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+                    "outputs": b.outputs,
+                });
+                if let Some(hash) = &b.hash {
+                    step["hash"] = json!(hash);
+                }
+                step
+            })
+            .collect();
+    }
+    params
 }
 
 /// The statement's bytes: canonical JSON (sorted keys, no whitespace).
@@ -321,6 +381,7 @@ mod tests {
             packages,
             bases,
             epoch: 7,
+            builds: Vec::new(),
             himg_version: "0.1.0",
         }
     }

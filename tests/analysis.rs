@@ -48,11 +48,11 @@ fn sboms(project: &Project, out: &str) -> Vec<(String, Vec<u8>)> {
 fn warm_rebuilds_reuse_the_analysis_and_gc_keeps_it() {
     let project = Project::new();
     let today = "2026-11-26";
-    let a = build_json(&project, today, "examples/hello.himg", "a", &[]);
+    let a = build_json(&project, today, "examples/prebuilt.himg", "a", &[]);
     assert_eq!(a["analysis"]["built"], 1, "{a}");
 
     // Same file again: image and analysis come from the store; the SBOMs are the same bytes.
-    let b = build_json(&project, today, "examples/hello.himg", "b", &[]);
+    let b = build_json(&project, today, "examples/prebuilt.himg", "b", &[]);
     assert_eq!(b["built"], 0, "{b}");
     assert_eq!(
         b["analysis"],
@@ -68,7 +68,7 @@ fn warm_rebuilds_reuse_the_analysis_and_gc_keeps_it() {
         "cached SBOMs differ from the first build's"
     );
     // `himg sbom FILE` prints the stored analysis' document.
-    let o = project.himg(&["sbom", "examples/hello.himg", "--format", "spdx"]);
+    let o = project.himg(&["sbom", "examples/prebuilt.himg", "--format", "spdx"]);
     assert_success(&o, "himg sbom FILE");
     assert!(
         o.stdout == first[1].1,
@@ -77,12 +77,12 @@ fn warm_rebuilds_reuse_the_analysis_and_gc_keeps_it() {
 
     // The build's GC root holds the analysis: after a collection it is still reused.
     assert_success(&project.himg(&["store", "gc"]), "store gc");
-    let c = build_json(&project, today, "examples/hello.himg", "c", &[]);
+    let c = build_json(&project, today, "examples/prebuilt.himg", "c", &[]);
     assert_eq!(c["analysis"]["reused"], 1, "{c}");
     assert!(first == sboms(&project, "c"));
 
     // The graph shows the analysis above the manifest.
-    let o = project.himg(&["graph", "examples/hello.himg", "--json"]);
+    let o = project.himg(&["graph", "examples/prebuilt.himg", "--json"]);
     assert_success(&o, "graph");
     let graph: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let nodes = graph["nodes"].as_array().unwrap();
@@ -94,7 +94,7 @@ fn warm_rebuilds_reuse_the_analysis_and_gc_keeps_it() {
     let d = build_json(
         &project,
         today,
-        "examples/hello.himg",
+        "examples/prebuilt.himg",
         "d",
         &["--no-sbom", "--no-policy"],
     );

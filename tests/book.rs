@@ -58,7 +58,21 @@ fn book_snippets_are_checked_files() {
                         "{name}: a himg snippet must be an {{{{#include}}}} of an example:\n{block}"
                     )
                 });
-            let file = src.join(include.trim());
+            // mdBook's `file:START:END` (a line range) names the same file.
+            let include = include.trim();
+            let path_part = match include.split_once(':') {
+                Some((path, range)) => {
+                    assert!(
+                        range
+                            .split(':')
+                            .all(|n| n.is_empty() || n.parse::<usize>().is_ok()),
+                        "{name}: `{include}` is not `FILE:START:END`"
+                    );
+                    path
+                }
+                None => include,
+            };
+            let file = src.join(path_part);
             let canonical = file
                 .canonicalize()
                 .unwrap_or_else(|e| panic!("{name}: {}: {e}", file.display()));

@@ -20,7 +20,7 @@ use support::{DebBuilder, TestKey, TestServer, serve};
 
 const UNREACHABLE: &str = "http://127.0.0.1:9";
 
-/// A project with examples/hello.himg and a Debian image `fx.himg` from a signed fixture repository
+/// A project with examples/prebuilt.himg and a Debian image `fx.himg` from a signed fixture repository
 /// reached as `mirror://fixture`, plus team A's signing key.
 struct Teams {
     project: Project,
@@ -186,7 +186,7 @@ fn digest(report: &serde_json::Value) -> String {
     report["images"][0]["digest"].as_str().unwrap().to_owned()
 }
 
-const FILES: [&str; 2] = ["examples/hello.himg", "fx.himg"];
+const FILES: [&str; 2] = ["examples/prebuilt.himg", "fx.himg"];
 
 /// A builds and pushes both files, B builds them from the cache: nothing built, same digests.
 fn a_pushes_b_substitutes(
@@ -288,7 +288,7 @@ fn file_cache_shares_hello_and_debian_images() {
     .unwrap();
     let d = teams.build(
         "d",
-        "examples/hello.himg",
+        "examples/prebuilt.himg",
         &[("HIMG_CONFIG_DIR", config.to_str().unwrap())],
         &[],
     );
@@ -442,7 +442,7 @@ fn tampered_unsigned_and_untrusted_entries_are_refused() {
     let teams = Teams::new();
     let cache = teams.project.path("cache");
     let url = format!("file://{}", cache.display());
-    let a = teams.build("a", "examples/hello.himg", &[], &["--push-to", &url]);
+    let a = teams.build("a", "examples/prebuilt.himg", &[], &["--push-to", &url]);
     let want = digest(&a);
     let entries: Vec<PathBuf> = std::fs::read_dir(cache.join("entries"))
         .unwrap()
@@ -525,7 +525,7 @@ fn tampered_unsigned_and_untrusted_entries_are_refused() {
         let team = format!("b{i}");
         let b = teams.build(
             &team,
-            "examples/hello.himg",
+            "examples/prebuilt.himg",
             &[],
             &["--substituters", &url, "--trusted-key", &trusted],
         );
@@ -601,7 +601,7 @@ fn a_cache_dropping_the_connection_mid_transfer_falls_back_to_building() {
     drop(server);
     let c = teams.build(
         "c",
-        "examples/hello.himg",
+        "examples/prebuilt.himg",
         &[],
         &["--substituters", &down, "--trusted-key", &teams.public_key],
     );
@@ -795,12 +795,12 @@ fn an_endless_archive_body_is_cut_off_at_the_signed_size() {
     let teams = Teams::new();
     let cache = teams.project.path("cache");
     let url = format!("file://{}", cache.display());
-    let a = teams.build("a", "examples/hello.himg", &[], &["--push-to", &url]);
+    let a = teams.build("a", "examples/prebuilt.himg", &[], &["--push-to", &url]);
     let server = EndlessCache::start(&cache);
     let key = teams.public_key.clone();
     let b = teams.build_bounded(
         "b",
-        "examples/hello.himg",
+        "examples/prebuilt.himg",
         &["--substituters", &server.url, "--trusted-key", &key],
     );
     let stderr = b["stderr"].as_str().unwrap();
@@ -822,7 +822,7 @@ fn an_endless_archive_body_is_cut_off_at_the_signed_size() {
     // The next build, with the same cache, succeeds and builds nothing.
     let again = teams.build_bounded(
         "b",
-        "examples/hello.himg",
+        "examples/prebuilt.himg",
         &["--substituters", &server.url, "--trusted-key", &key],
     );
     assert_eq!(again["built"], 0, "{again}");
@@ -834,7 +834,7 @@ fn file_cache_entries_and_archives_linked_to_dev_zero_are_refused() {
     let teams = Teams::new();
     let cache = teams.project.path("cache");
     let url = format!("file://{}", cache.display());
-    let a = teams.build("a", "examples/hello.himg", &[], &["--push-to", &url]);
+    let a = teams.build("a", "examples/prebuilt.himg", &[], &["--push-to", &url]);
     let key = teams.public_key.clone();
     for (team, dir) in [("b-archives", "archives"), ("b-entries", "entries")] {
         let hostile = teams.project.path(&format!("cache-{dir}"));
@@ -847,7 +847,7 @@ fn file_cache_entries_and_archives_linked_to_dev_zero_are_refused() {
         let hostile_url = format!("file://{}", hostile.display());
         let b = teams.build_bounded(
             team,
-            "examples/hello.himg",
+            "examples/prebuilt.himg",
             &["--substituters", &hostile_url, "--trusted-key", &key],
         );
         let stderr = b["stderr"].as_str().unwrap();
@@ -857,7 +857,7 @@ fn file_cache_entries_and_archives_linked_to_dev_zero_are_refused() {
         teams.verify_clean(team);
         let again = teams.build_bounded(
             team,
-            "examples/hello.himg",
+            "examples/prebuilt.himg",
             &["--substituters", &hostile_url, "--trusted-key", &key],
         );
         assert_eq!(again["built"], 0, "{team}: {again}");
@@ -903,7 +903,7 @@ fn a_signed_tree_whose_file_size_lies_is_refused() {
     let teams = Teams::new();
     let cache = teams.project.path("cache");
     let url = format!("file://{}", cache.display());
-    let a = teams.build("a", "examples/hello.himg", &[], &["--push-to", &url]);
+    let a = teams.build("a", "examples/prebuilt.himg", &[], &["--push-to", &url]);
 
     // The entry of a copied directory: a tree with a file at its top.
     let scratch = himg_store::Store::open(&teams.project.path("scratch-store")).unwrap();
@@ -987,7 +987,7 @@ fn a_signed_tree_whose_file_size_lies_is_refused() {
     let key = teams.public_key.clone();
     let b = teams.build_bounded(
         "b",
-        "examples/hello.himg",
+        "examples/prebuilt.himg",
         &["--substituters", &url, "--trusted-key", &key],
     );
     let stderr = b["stderr"].as_str().unwrap();
@@ -998,7 +998,7 @@ fn a_signed_tree_whose_file_size_lies_is_refused() {
     teams.verify_clean("b");
     let again = teams.build_bounded(
         "b",
-        "examples/hello.himg",
+        "examples/prebuilt.himg",
         &["--substituters", &url, "--trusted-key", &key],
     );
     assert_eq!(again["built"], 0, "{again}");

@@ -73,7 +73,7 @@ fn missing_file_and_unknown_image_are_clear_errors() {
 
     let out = project.himg(&[
         "build",
-        "examples/hello.himg",
+        "examples/prebuilt.himg",
         "--image",
         "helo",
         "--out",
@@ -145,12 +145,12 @@ fn eval_prints_the_specs_as_json() {
 #[test]
 fn graph_prints_dot_and_json() {
     let project = Project::new();
-    let out = project.himg(&["graph", "examples/hello.himg"]);
+    let out = project.himg(&["graph", "examples/prebuilt.himg"]);
     assert_success(&out, "graph");
     let dot = stdout(&out);
     assert!(dot.starts_with("digraph himg {"), "{dot}");
     assert!(dot.contains("manifest"), "{dot}");
-    let out = project.himg(&["graph", "examples/hello.himg", "--json"]);
+    let out = project.himg(&["graph", "examples/prebuilt.himg", "--json"]);
     assert_success(&out, "graph --json");
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
     let kinds: Vec<&str> = v["nodes"]
@@ -167,11 +167,11 @@ fn graph_prints_dot_and_json() {
 #[test]
 fn store_commands_report_roots_info_gc_and_corruption() {
     let project = Project::new();
-    project.build("examples/hello.himg", "out");
+    project.build("examples/prebuilt.himg", "out");
     let out = project.himg(&["store", "roots", "--json"]);
     assert_success(&out, "store roots");
     assert!(
-        stdout(&out).contains("hello.himg#hello"),
+        stdout(&out).contains("prebuilt.himg#hello"),
         "{}",
         stdout(&out)
     );
@@ -183,7 +183,7 @@ fn store_commands_report_roots_info_gc_and_corruption() {
     // GC keeps what the root reaches: the next build is still a no-op.
     let out = project.himg(&["store", "gc"]);
     assert_success(&out, "store gc");
-    let again = project.build("examples/hello.himg", "out");
+    let again = project.build("examples/prebuilt.himg", "out");
     assert_eq!(again["built"], 0, "{again}");
 
     // Remove the root: GC deletes everything; the next build rebuilds everything, same digest.
@@ -194,7 +194,7 @@ fn store_commands_report_roots_info_gc_and_corruption() {
     assert_success(&out, "roots --remove");
     let out = project.himg(&["store", "gc", "--json"]);
     assert_success(&out, "gc");
-    let rebuilt = project.build("examples/hello.himg", "out");
+    let rebuilt = project.build("examples/prebuilt.himg", "out");
     assert!(rebuilt["built"].as_u64().unwrap_or(0) > 0);
     assert_eq!(rebuilt["images"][0]["digest"], again["images"][0]["digest"]);
 
@@ -230,19 +230,19 @@ fn store_commands_report_roots_info_gc_and_corruption() {
 fn lock_and_update_without_packages_write_no_lock() {
     let project = Project::new();
     for args in [
-        &["lock", "examples/hello.himg"][..],
-        &["update", "examples/hello.himg"],
+        &["lock", "examples/prebuilt.himg"][..],
+        &["update", "examples/prebuilt.himg"],
     ] {
         let out = project.himg(args);
         assert_success(&out, args[0]);
         assert!(
-            stderr(&out).contains("no image of `examples/hello.himg` declares packages"),
+            stderr(&out).contains("no image of `examples/prebuilt.himg` declares packages"),
             "{}",
             stderr(&out)
         );
-        assert!(!project.path("examples/hello.himg.lock").exists());
+        assert!(!project.path("examples/prebuilt.himg.lock").exists());
     }
-    let out = project.himg(&["update", "examples/hello.himg", "--json"]);
+    let out = project.himg(&["update", "examples/prebuilt.himg", "--json"]);
     assert_success(&out, "update --json");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("update --json");
     assert_eq!(report["written"], false);

@@ -1,4 +1,4 @@
-//! `himg inspect` and `himg diff` on real builds: two builds of examples/hello.himg that differ in one
+//! `himg inspect` and `himg diff` on real builds: two builds of examples/prebuilt.himg that differ in one
 //! copied file, and (issue 4, acceptance 5 in hermetic form) one image built at two versions of a
 //! package from the signed fixture repository served on 127.0.0.1.
 
@@ -32,13 +32,13 @@ fn paths(list: &Value) -> Vec<String> {
 #[test]
 fn diff_of_two_hello_builds_lists_the_changed_file() {
     let project = Project::new();
-    project.build("examples/hello.himg", "out1");
+    project.build("examples/prebuilt.himg", "out1");
     std::fs::write(
         project.path("examples/hello/site/index.html"),
         "<h1>changed</h1>\n",
     )
     .unwrap();
-    project.build("examples/hello.himg", "out2");
+    project.build("examples/prebuilt.himg", "out2");
 
     let d = json_of(
         &project.himg(&["diff", "out1", "out2", "--json"]),
@@ -78,14 +78,14 @@ fn diff_of_two_hello_builds_lists_the_changed_file() {
 
     // A .himg target is built first; an archive reads like its layout.
     let d = json_of(
-        &project.himg(&["diff", "examples/hello.himg", "out2", "--json"]),
+        &project.himg(&["diff", "examples/prebuilt.himg", "out2", "--json"]),
         "diff of a .himg and a layout",
     );
     assert_eq!(d["identical"], true, "{d}");
     assert_success(
         &project.himg(&[
             "build",
-            "examples/hello.himg",
+            "examples/prebuilt.himg",
             "--format",
             "docker-archive",
             "--out",
@@ -113,7 +113,7 @@ fn diff_of_two_hello_builds_lists_the_changed_file() {
         "1.0.0"
     );
     assert_eq!(r["totals"]["layers"], r["layers"].as_array().unwrap().len());
-    let o = project.himg(&["inspect", "examples/hello.himg"]);
+    let o = project.himg(&["inspect", "examples/prebuilt.himg"]);
     assert_success(&o, "himg inspect FILE");
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(text.contains("Image:        hello"), "{text}");
@@ -227,7 +227,7 @@ fn diff_between_two_lock_versions_lists_exactly_the_changed_package() {
 #[test]
 fn registry_references_are_pulled_and_read() {
     let project = Project::new();
-    project.build("examples/hello.himg", "out");
+    project.build("examples/prebuilt.himg", "out");
     let reg = Registry::start();
     let reference = format!("127.0.0.1:{}/hello:1", reg.port);
     assert_success(
@@ -295,7 +295,7 @@ fn push_attaches_sboms_as_referring_artifacts() {
         json_of(
             &project.himg(&[
                 "push",
-                "examples/hello.himg",
+                "examples/prebuilt.himg",
                 &reference,
                 "--insecure",
                 "--sbom",
@@ -345,7 +345,7 @@ fn push_attaches_sboms_as_referring_artifacts() {
         let payload = artifact::fetch(&client, &repo, &tag, artifact_type, &digest, 1 << 24)
             .unwrap()
             .expect("an attached SBOM");
-        let local = project.himg(&["sbom", "examples/hello.himg", "--format", format]);
+        let local = project.himg(&["sbom", "examples/prebuilt.himg", "--format", format]);
         assert_success(&local, "himg sbom");
         assert!(
             payload == local.stdout,
@@ -412,7 +412,7 @@ fn push_attaches_sboms_as_referring_artifacts() {
 
     // Pushing the built layout (SBOMs rendered from its layers, not from the build's analysis)
     // attaches the same documents.
-    project.build("examples/hello.himg", "out");
+    project.build("examples/prebuilt.himg", "out");
     let other = format!("127.0.0.1:{}/team/other:1", reg.port);
     let from_layout = json_of(
         &project.himg(&["push", "out", &other, "--insecure", "--sbom", "--json"]),

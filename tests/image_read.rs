@@ -1,4 +1,4 @@
-//! The image reader against real builds: the view of examples/hello.himg (files, modes, owners,
+//! The image reader against real builds: the view of examples/prebuilt.himg (files, modes, owners,
 //! layers), `extract_rootfs` against `umoci unpack`, the same views from a layout, an oci-archive
 //! and a docker-archive, and tampered blobs refused.
 
@@ -17,7 +17,7 @@ use sha2::Digest as _;
 fn build(project: &Project, format: &str, out: &str) {
     let output = project.himg(&[
         "build",
-        "examples/hello.himg",
+        "examples/prebuilt.himg",
         "--format",
         format,
         "--out",

@@ -64,7 +64,7 @@ fn hello_example_passes_its_tests_then_uses_the_cache() {
     let junit = project.path("report.xml");
     let first = project.himg(&[
         "test",
-        "examples/hello.himg",
+        "examples/prebuilt.himg",
         "--junit",
         junit.to_str().unwrap(),
     ]);
@@ -94,7 +94,7 @@ fn hello_example_passes_its_tests_then_uses_the_cache() {
         "hello/greets\nhello/greets as root with another greeting\nhello/layout\nhello/config\n"
     );
 
-    let second = project.himg(&["test", "examples/hello.himg", "--json"]);
+    let second = project.himg(&["test", "examples/prebuilt.himg", "--json"]);
     assert_success(&second, "himg test (cached)");
     assert!(
         stderr(&second).contains("4 passed (4 cached)"),
@@ -106,7 +106,7 @@ fn hello_example_passes_its_tests_then_uses_the_cache() {
     assert_eq!(report["cached"], 4);
     assert_eq!(report["tests"][0]["cached"], true);
 
-    let third = project.himg(&["test", "examples/hello.himg", "--no-cache"]);
+    let third = project.himg(&["test", "examples/prebuilt.himg", "--no-cache"]);
     assert_success(&third, "himg test --no-cache");
     assert!(
         stderr(&third).contains("4 passed (0 cached)"),
@@ -141,7 +141,7 @@ fn hello_example_passes_its_tests_then_uses_the_cache() {
         .unwrap()
         .count();
     assert_eq!(left, 0, "test results of a collected image remain");
-    let again = project.himg(&["test", "examples/hello.himg"]);
+    let again = project.himg(&["test", "examples/prebuilt.himg"]);
     assert_success(&again, "himg test after gc");
     assert!(
         stderr(&again).contains("4 passed (0 cached)"),
@@ -154,7 +154,7 @@ fn hello_example_passes_its_tests_then_uses_the_cache() {
 fn a_failing_test_shows_a_diff_and_exits_6() {
     require_sandbox();
     let project = Project::new();
-    let file = project.path("examples/hello.himg");
+    let file = project.path("examples/prebuilt.himg");
     let text = std::fs::read_to_string(&file).unwrap();
     let broken = text.replacen(
         "      hello from himg\n      uid=",
@@ -166,7 +166,7 @@ fn a_failing_test_shows_a_diff_and_exits_6() {
     let junit = project.path("report.xml");
     let out = project.himg(&[
         "test",
-        "examples/hello.himg",
+        "examples/prebuilt.himg",
         "--junit",
         junit.to_str().unwrap(),
     ]);
@@ -191,7 +191,7 @@ fn a_failing_test_shows_a_diff_and_exits_6() {
     assert_success(&check, "failure in the JUnit report");
 
     // The failure was not cached: it fails again.
-    let again = project.himg(&["test", "examples/hello.himg"]);
+    let again = project.himg(&["test", "examples/prebuilt.himg"]);
     assert_eq!(again.status.code(), Some(6));
     assert!(stderr(&again).contains("3 passed (3 cached), 1 failed"));
 }
@@ -283,15 +283,15 @@ fn the_sandbox_has_no_network_and_a_read_only_rootfs() {
 #[test]
 fn test_blocks_do_not_change_the_image() {
     let project = Project::new();
-    let with = project.path("examples/hello.himg");
+    let with = project.path("examples/prebuilt.himg");
     let text = std::fs::read_to_string(&with).unwrap();
     let cut = text
-        .find("  # `himg test examples/hello.himg`")
-        .expect("hello.himg has tests");
+        .find("  # `himg test examples/prebuilt.himg`")
+        .expect("prebuilt.himg has tests");
     let without_dir = project.path("plain/examples");
     common::copy_dir(&project.path("examples"), &without_dir);
     std::fs::write(
-        without_dir.join("hello.himg"),
+        without_dir.join("prebuilt.himg"),
         format!("{}}}\n", &text[..cut]),
     )
     .unwrap();
@@ -302,11 +302,11 @@ fn test_blocks_do_not_change_the_image() {
         stdout(&o)
     };
     assert_eq!(
-        graph("examples/hello.himg"),
-        graph("plain/examples/hello.himg")
+        graph("examples/prebuilt.himg"),
+        graph("plain/examples/prebuilt.himg")
     );
-    let a = project.build("examples/hello.himg", "out-with");
-    let b = project.build("plain/examples/hello.himg", "out-without");
+    let a = project.build("examples/prebuilt.himg", "out-with");
+    let b = project.build("plain/examples/prebuilt.himg", "out-without");
     assert_eq!(
         common::image(&a, "hello")["digest"],
         common::image(&b, "hello")["digest"]

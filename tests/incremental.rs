@@ -9,9 +9,9 @@ use common::{Project, assert_success, image, layer_digests};
 #[test]
 fn second_build_is_a_no_op_with_the_same_digest() {
     let project = Project::new();
-    let first = project.build("examples/hello.himg", "out");
+    let first = project.build("examples/prebuilt.himg", "out");
     assert!(first["built"].as_u64().unwrap_or(0) > 0, "{first}");
-    let second = project.build("examples/hello.himg", "out");
+    let second = project.build("examples/prebuilt.himg", "out");
     assert_eq!(second["built"], 0, "{second}");
     assert_eq!(second["substituted"], 0);
     assert_eq!(
@@ -30,7 +30,7 @@ fn second_build_is_a_no_op_with_the_same_digest() {
 #[test]
 fn one_changed_file_rebuilds_exactly_its_layer() {
     let project = Project::new();
-    let before = project.build("examples/hello.himg", "out");
+    let before = project.build("examples/prebuilt.himg", "out");
     let before_layers = layer_digests(image(&before, "hello"));
 
     // Change a file of the `site` layer.
@@ -39,7 +39,7 @@ fn one_changed_file_rebuilds_exactly_its_layer() {
         "<p>changed</p>\n",
     )
     .expect("write");
-    let after = project.build("examples/hello.himg", "out");
+    let after = project.build("examples/prebuilt.himg", "out");
     let after_layers = layer_digests(image(&after, "hello"));
     assert_eq!(before_layers.len(), after_layers.len());
     let changed: Vec<usize> = (0..before_layers.len())
@@ -71,18 +71,18 @@ fn one_changed_file_rebuilds_exactly_its_layer() {
         "other notes\n",
     )
     .expect("write");
-    let excluded = project.build("examples/hello.himg", "out");
+    let excluded = project.build("examples/prebuilt.himg", "out");
     assert_eq!(excluded["built"], 0, "{excluded}");
 }
 
 #[test]
 fn comment_only_edit_rebuilds_nothing() {
     let project = Project::new();
-    let before = project.build("examples/hello.himg", "out");
-    let file = project.path("examples/hello.himg");
+    let before = project.build("examples/prebuilt.himg", "out");
+    let file = project.path("examples/prebuilt.himg");
     let text = std::fs::read_to_string(&file).expect("read");
     std::fs::write(&file, format!("# a new comment\n{text}\n# and another\n")).expect("write");
-    let after = project.build("examples/hello.himg", "out");
+    let after = project.build("examples/prebuilt.himg", "out");
     assert_eq!(after["built"], 0, "{after}");
     assert_eq!(
         image(&before, "hello")["digest"],
@@ -93,13 +93,13 @@ fn comment_only_edit_rebuilds_nothing() {
 #[test]
 fn touching_a_file_without_changing_it_rebuilds_nothing() {
     let project = Project::new();
-    project.build("examples/hello.himg", "out");
+    project.build("examples/prebuilt.himg", "out");
     // Rewrite the same bytes: new mtime, same content. The stat cache misses, the hash matches.
     let f = project.path("examples/hello/site/index.html");
     let bytes = std::fs::read(&f).expect("read");
     std::thread::sleep(std::time::Duration::from_millis(20));
     std::fs::write(&f, bytes).expect("write");
-    let after = project.build("examples/hello.himg", "out");
+    let after = project.build("examples/prebuilt.himg", "out");
     assert_eq!(after["built"], 0, "{after}");
 }
 

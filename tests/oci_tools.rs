@@ -32,7 +32,7 @@ fn nix_is_root() -> bool {
 #[test]
 fn hello_layout_passes_real_validators_and_runs() {
     let project = Project::new();
-    let report = project.build("examples/hello.himg", "out");
+    let report = project.build("examples/prebuilt.himg", "out");
     let hello = image(&report, "hello");
     let digest = hello["digest"].as_str().expect("digest");
     assert!(digest.starts_with("sha256:"));
@@ -236,7 +236,7 @@ image "multi" {
     // oci-archive and docker-archive of the hello image.
     let out = project.himg(&[
         "build",
-        "examples/hello.himg",
+        "examples/prebuilt.himg",
         "--format",
         "oci-archive",
         "--out",
@@ -249,7 +249,7 @@ image "multi" {
     )));
     let out = project.himg(&[
         "build",
-        "examples/hello.himg",
+        "examples/prebuilt.himg",
         "--format",
         "docker-archive",
         "--out",
@@ -278,7 +278,7 @@ fn docker_loads_and_runs_the_docker_archive() {
     let project = Project::new();
     let out = project.himg(&[
         "build",
-        "examples/hello.himg",
+        "examples/prebuilt.himg",
         "--format",
         "docker-archive",
         "--out",

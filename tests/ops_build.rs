@@ -19,7 +19,7 @@ fn ops_build_gives_the_command_lines_digest_and_a_no_op_rebuild() {
     let printer = quiet();
     // ANCHOR: build
     let session = Session::new(&printer).with_store(Some(project.store.clone()));
-    let file = project.path("examples/hello.himg");
+    let file = project.path("examples/prebuilt.himg");
 
     let first = build(&session, &BuildOptions::new(&file, project.path("ops-out"))).expect("build");
     // ANCHOR_END: build
@@ -38,7 +38,7 @@ fn ops_build_gives_the_command_lines_digest_and_a_no_op_rebuild() {
     drop(again);
 
     // The binary, on the same store, agrees.
-    let cli = project.build("examples/hello.himg", "cli-out");
+    let cli = project.build("examples/prebuilt.himg", "cli-out");
     assert_eq!(image(&cli, "hello")["digest"], digest.as_str());
     assert_eq!(cli["built"], 0, "{cli}");
 }
@@ -47,7 +47,7 @@ fn ops_build_gives_the_command_lines_digest_and_a_no_op_rebuild() {
 fn two_stores_give_the_same_digests_through_ops() {
     let project = Project::new();
     let printer = quiet();
-    let file = project.path("examples/hello.himg");
+    let file = project.path("examples/prebuilt.himg");
     let digests: Vec<String> = ["store-a", "store-b"]
         .iter()
         .map(|store| {
@@ -67,7 +67,7 @@ fn materialize_leaves_a_readable_layout_and_unknown_images_are_refused() {
     let project = Project::new();
     let printer = quiet();
     let session = Session::new(&printer).with_store(Some(project.store.clone()));
-    let file = project.path("examples/hello.himg");
+    let file = project.path("examples/prebuilt.himg");
 
     let m = materialize(&session, &file, &["hello".to_owned()], false).expect("materialize");
     let source = himg::image::ImageSource::open(&m.layout()).expect("open layout");

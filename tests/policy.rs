@@ -183,7 +183,7 @@ fn undeclared_policy_warns_and_policies_do_not_change_digests() {
         common::image(&b, "p")["digest"]
     );
     // hello passes `baseline` as it is.
-    let (code, report) = audit_json(&project, "2026-11-26", "examples/hello.himg");
+    let (code, report) = audit_json(&project, "2026-11-26", "examples/prebuilt.himg");
     assert_eq!(code, Some(0), "{report}");
     assert_eq!(report["images"][0]["violations"], serde_json::json!([]));
 }

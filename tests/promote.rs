@@ -135,7 +135,7 @@ fn record_tag(digest: &str, stage: &str) -> String {
 #[test]
 fn one_digest_moves_through_stages_with_signed_records() {
     let s = Stages::new();
-    let (digest, manifest) = s.push_dev("examples/hello.himg", "hello");
+    let (digest, manifest) = s.push_dev("examples/prebuilt.himg", "hello");
 
     // dev → staging, gated by the baseline policy.
     let o = s.himg(&[
@@ -365,7 +365,7 @@ fn a_failing_policy_gate_pushes_nothing() {
 #[test]
 fn a_vulnerability_gate_without_a_database_is_refused() {
     let s = Stages::new();
-    s.push_dev("examples/hello.himg", "hello");
+    s.push_dev("examples/prebuilt.himg", "hello");
     let o = s.himg(&[
         "promote",
         &s.at("dev/hello:1"),

@@ -81,7 +81,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 #[test]
 fn hello_provenance_validates_and_is_reproducible() {
     let project = Project::new();
-    let report = project.build("examples/hello.himg", "out");
+    let report = project.build("examples/prebuilt.himg", "out");
     let digest = common::image(&report, "hello")["digest"]
         .as_str()
         .unwrap()
@@ -89,7 +89,7 @@ fn hello_provenance_validates_and_is_reproducible() {
     let o = himg(
         &project,
         &project.store,
-        &["provenance", "examples/hello.himg", "--out", "one.json"],
+        &["provenance", "examples/prebuilt.himg", "--out", "one.json"],
     );
     assert_success(&o, "himg provenance --out");
     validate_statement(&project.path("one.json"));
@@ -110,12 +110,12 @@ fn hello_provenance_validates_and_is_reproducible() {
     assert_eq!(definition["buildType"], "urn:himg:build:v1");
     assert_eq!(
         definition["externalParameters"],
-        serde_json::json!({"file": "examples/hello.himg", "image": "hello", "architecture": "amd64"})
+        serde_json::json!({"file": "examples/prebuilt.himg", "image": "hello", "architecture": "amd64"})
     );
     assert_eq!(definition["internalParameters"]["SOURCE_DATE_EPOCH"], "1");
     assert_eq!(
         definition["resolvedDependencies"][0]["digest"]["sha256"],
-        sha256_hex(&read(&project.path("examples/hello.himg")))
+        sha256_hex(&read(&project.path("examples/prebuilt.himg")))
     );
     // Every copied project file, by path and sha256; what the copy's globs leave out is not listed.
     let deps = definition["resolvedDependencies"].as_array().unwrap();
@@ -123,7 +123,7 @@ fn hello_provenance_validates_and_is_reproducible() {
     assert_eq!(
         names,
         [
-            "examples/hello.himg",
+            "examples/prebuilt.himg",
             "examples/hello/build/hello",
             "examples/hello/site/about.html",
             "examples/hello/site/index.html"
@@ -144,7 +144,7 @@ fn hello_provenance_validates_and_is_reproducible() {
         &project.path("store2"),
         &[
             "provenance",
-            "examples/hello.himg",
+            "examples/prebuilt.himg",
             "--image",
             "hello",
             "--arch",
@@ -165,7 +165,7 @@ fn hello_provenance_validates_and_is_reproducible() {
     let o = himg(
         &project,
         &project.store,
-        &["provenance", "examples/hello.himg", "--arch", "riscv64"],
+        &["provenance", "examples/prebuilt.himg", "--arch", "riscv64"],
     );
     assert_eq!(
         o.status.code(),
@@ -185,7 +185,7 @@ fn signed_envelope_verifies_and_detects_tampering() {
             &project.store,
             &[
                 "provenance",
-                "examples/hello.himg",
+                "examples/prebuilt.himg",
                 "--sign",
                 "--sign-key",
                 "prov-test",
@@ -211,7 +211,7 @@ fn signed_envelope_verifies_and_detects_tampering() {
     let bare = himg(
         &project,
         &project.store,
-        &["provenance", "examples/hello.himg"],
+        &["provenance", "examples/prebuilt.himg"],
     );
     assert_success(&bare, "himg provenance");
     let bare_statement: Value = serde_json::from_slice(&bare.stdout).unwrap();
@@ -357,7 +357,7 @@ fn push_attaches_the_signed_provenance() {
         &project.store,
         &[
             "push",
-            "examples/hello.himg",
+            "examples/prebuilt.himg",
             &reference,
             "--insecure",
             "--provenance",
@@ -417,7 +417,7 @@ fn push_attaches_the_signed_provenance() {
         &project.store,
         &[
             "provenance",
-            "examples/hello.himg",
+            "examples/prebuilt.himg",
             "--sign",
             "--sign-key",
             "prov-push",
@@ -467,7 +467,7 @@ fn push_attaches_the_signed_provenance() {
         &himg(
             &project,
             &project.store,
-            &["push", "examples/hello.himg", &bare, "--insecure"],
+            &["push", "examples/prebuilt.himg", &bare, "--insecure"],
         ),
         "himg push",
     );

@@ -399,7 +399,7 @@ fn htpasswd_auth() {
 fn cli_push_and_pull_round_trip_with_a_local_registry() {
     let reg = Registry::start();
     let project = common::Project::new();
-    let report = project.build("examples/hello.himg", "out");
+    let report = project.build("examples/prebuilt.himg", "out");
     let digest = report["images"][0]["digest"]
         .as_str()
         .expect("digest")
@@ -438,7 +438,7 @@ fn cli_push_and_pull_round_trip_with_a_local_registry() {
         "<p>changed</p>\n",
     )
     .expect("write");
-    let rebuilt = project.build("examples/hello.himg", "out");
+    let rebuilt = project.build("examples/prebuilt.himg", "out");
     let third = push("push after one change");
     let uploaded = third["uploaded"].as_array().cloned().unwrap_or_default();
     assert_eq!(
@@ -495,7 +495,7 @@ fn cli_push_of_a_himg_file_with_and_without_credentials() {
             .env_remove("HIMG_REGISTRY_PASSWORD")
             .args([
                 "push",
-                "examples/hello.himg",
+                "examples/prebuilt.himg",
                 &target,
                 "--insecure",
                 "--json",
@@ -531,7 +531,7 @@ fn cli_push_of_a_himg_file_with_and_without_credentials() {
     common::assert_success(&ok, "push with credentials");
     let report: serde_json::Value = serde_json::from_slice(&ok.stdout).expect("push json");
     // The pushed digest is the one `himg build` gives.
-    let built = project.build("examples/hello.himg", "out");
+    let built = project.build("examples/prebuilt.himg", "out");
     assert_eq!(report["digest"], built["images"][0]["digest"]);
     let raw = common::run_tool(
         Command::new("skopeo")
@@ -559,7 +559,7 @@ fn cli_push_of_a_himg_file_with_and_without_credentials() {
 fn registry_base_image_pinned_by_digest() {
     let mut reg = Registry::start();
     let project = common::Project::new();
-    let base_report = project.build("examples/hello.himg", "base-out");
+    let base_report = project.build("examples/prebuilt.himg", "base-out");
     let base_digest = base_report["images"][0]["digest"]
         .as_str()
         .expect("digest")

@@ -10,7 +10,7 @@ use common::{Project, image, require_tool, run_tool};
 #[test]
 fn fresh_store_other_cwd_and_umask_give_identical_layouts() {
     let a = Project::new();
-    let report_a = a.build("examples/hello.himg", "out");
+    let report_a = a.build("examples/prebuilt.himg", "out");
 
     // Project B: another temp dir, another store, builds from a sub-directory with umask 077 and the
     // files' modes and times changed (only executable bits and contents matter).
@@ -29,7 +29,7 @@ fn fresh_store_other_cwd_and_umask_give_identical_layouts() {
         .env("HIMG_STORE", b.path("other-store"))
         .arg("-c")
         .arg(format!(
-            "umask 077 && exec '{}' build ../hello.himg --out ../../out-b --json",
+            "umask 077 && exec '{}' build ../prebuilt.himg --out ../../out-b --json",
             common::himg_bin().display()
         ))
         .output()
@@ -58,12 +58,12 @@ fn fresh_store_other_cwd_and_umask_give_identical_layouts() {
 #[test]
 fn source_date_epoch_changes_the_image_and_only_through_times() {
     let project = Project::new();
-    let one = project.build("examples/hello.himg", "out1");
+    let one = project.build("examples/prebuilt.himg", "out1");
     let out = Command::new(common::himg_bin())
         .current_dir(project.path(""))
         .env("HIMG_STORE", &project.store)
         .env("SOURCE_DATE_EPOCH", "1700000000")
-        .args(["build", "examples/hello.himg", "--out", "out2", "--json"])
+        .args(["build", "examples/prebuilt.himg", "--out", "out2", "--json"])
         .output()
         .expect("run");
     common::assert_success(&out, "build with SOURCE_DATE_EPOCH");

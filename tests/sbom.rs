@@ -1,4 +1,4 @@
-//! SBOMs (issue 4/5, acceptance 1): the SBOMs `himg build` writes for examples/hello.himg and for a
+//! SBOMs (issue 4/5, acceptance 1): the SBOMs `himg build` writes for examples/prebuilt.himg and for a
 //! hermetic Debian fixture image validate with `pyspdxtools -i` and CycloneDX's JsonStrictValidator;
 //! every locked package appears with its purl and .deb sha256; every `dependsOn` exists; two builds
 //! (the second in an empty store) give byte-identical SBOMs; `himg sbom` prints the same documents.
@@ -20,7 +20,7 @@ fn read(p: &std::path::Path) -> String {
 #[test]
 fn hello_sboms_validate_and_are_reproducible() {
     let project = Project::new();
-    let report = project.build("examples/hello.himg", "out");
+    let report = project.build("examples/prebuilt.himg", "out");
     let digest = common::image(&report, "hello")["digest"]
         .as_str()
         .unwrap()
@@ -70,7 +70,7 @@ fn hello_sboms_validate_and_are_reproducible() {
     let o = project.himg_in(
         project.dir.path(),
         &project.path("store2"),
-        &["build", "examples/hello.himg", "--out", "out2"],
+        &["build", "examples/prebuilt.himg", "--out", "out2"],
     );
     assert_success(&o, "second build");
     for suffix in ["spdx.json", "cdx.json"] {
@@ -89,7 +89,7 @@ fn hello_sboms_validate_and_are_reproducible() {
         let path = project.path(&format!("from-file.{suffix}"));
         let o = project.himg(&[
             "sbom",
-            "examples/hello.himg",
+            "examples/prebuilt.himg",
             "--format",
             format,
             "--out",

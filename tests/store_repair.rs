@@ -88,21 +88,21 @@ fn assert_refused(project: &Project, file: &str, out: &str, what: &str) {
 #[test]
 fn a_flipped_oci_blob_is_never_shipped_and_repair_restores_the_clean_image() {
     let p = Project::new();
-    let first = p.build("examples/hello.himg", "out1");
+    let first = p.build("examples/prebuilt.himg", "out1");
     let clean = digest_of(&first);
     let layer = layer_digests(image(&first, "hello"))[0].clone();
     flip(&oci_blob(&p, &layer));
 
     // A no-op build would hard-link the damaged blob into a new layout: refused.
     let hex = layer.trim_start_matches("sha256:");
-    assert_refused(&p, "examples/hello.himg", "out2", hex);
+    assert_refused(&p, "examples/prebuilt.himg", "out2", hex);
     repair(&p, hex);
 
-    let again = p.build("examples/hello.himg", "out3");
+    let again = p.build("examples/prebuilt.himg", "out3");
     assert_eq!(digest_of(&again), clean);
     assert_layout_sound(&p.path("out3"));
     // The first layout still holds a link to the damaged file: a rebuild into it replaces it.
-    let again = p.build("examples/hello.himg", "out1");
+    let again = p.build("examples/prebuilt.himg", "out1");
     assert_eq!(digest_of(&again), clean);
     assert_layout_sound(&p.path("out1"));
 }
@@ -110,9 +110,9 @@ fn a_flipped_oci_blob_is_never_shipped_and_repair_restores_the_clean_image() {
 #[test]
 fn a_flipped_file_blob_is_never_packed_and_repair_restores_the_clean_image() {
     let p = Project::new();
-    let gzip = p.build("examples/hello.himg", "out-gzip");
+    let gzip = p.build("examples/prebuilt.himg", "out-gzip");
     // The same image with zstd layers: its layers are packed again from the same file blobs.
-    let text = std::fs::read_to_string(p.path("examples/hello.himg")).unwrap();
+    let text = std::fs::read_to_string(p.path("examples/prebuilt.himg")).unwrap();
     let zstd_text = text.replacen(
         "architectures = [\"amd64\"]",
         "architectures = [\"amd64\"]\n  compression = \"zstd\"",
@@ -149,6 +149,6 @@ fn a_flipped_file_blob_is_never_packed_and_repair_restores_the_clean_image() {
     let zstd = p.build("examples/hello-zstd.himg", "out-zstd");
     assert_eq!(digest_of(&zstd), digest_of(&fresh));
     assert_layout_sound(&p.path("out-zstd"));
-    let again = p.build("examples/hello.himg", "out-gzip-2");
+    let again = p.build("examples/prebuilt.himg", "out-gzip-2");
     assert_eq!(digest_of(&again), digest_of(&gzip));
 }

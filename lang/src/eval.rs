@@ -18,11 +18,11 @@ use crate::loader::{SourceError, SourceLoader, outside_by_dots};
 use crate::parser::parse;
 use crate::schema;
 use crate::span::{FileId, Files, Span};
-use crate::spec::{Evaluated, ImageSpec, SourcePath};
+use crate::spec::{BuildSpec, Evaluated, ImageSpec, SourcePath};
 use crate::strings::Seg;
 use crate::suggest::did_you_mean;
 use crate::syntax::*;
-use crate::value::{Env, Field, Func, ImageLookup, Incomparable, TopScope, V, Value};
+use crate::value::{DeclLookup, Env, Field, Func, Incomparable, TopScope, V, Value, builtin_kind};
 
 /// Errors of one evaluation step (usually one; schema checks report all they find).
 #[derive(Debug)]
@@ -45,9 +45,10 @@ type EResult<T> = Result<T, Errors>;
 /// The value of one evaluated file.
 #[derive(Debug)]
 struct Module {
-    /// Top-level `let`s plus `images`, as the value of `import`.
+    /// Top-level `let`s plus `images` and `builds`, as the value of `import`.
     exports: Rc<crate::value::Record>,
     images: Vec<Rc<ImageSpec>>,
+    builds: Vec<Rc<BuildSpec>>,
 }
 
 pub(crate) struct Evaluator<'l> {
@@ -65,6 +66,8 @@ pub(crate) struct Evaluator<'l> {
     scopes: Vec<Rc<TopScope>>,
     /// Steps taken so far (see [`MAX_STEPS`]).
     steps: u64,
+    /// How much each image and build embeds (see [`crate::limits::MAX_SPEC_NODES`]).
+    sizes: schema::SpecSizes,
 }
 
 /// Evaluates `entry` and everything it imports. See [`crate::evaluate`].
@@ -83,6 +86,7 @@ pub(crate) fn evaluate(
         calls: Vec::new(),
         scopes: Vec::new(),
         steps: 0,
+        sizes: schema::SpecSizes::default(),
     };
     let entry = match SourcePath::normalize(entry.as_str()) {
         Ok(path) => path,
@@ -99,6 +103,7 @@ pub(crate) fn evaluate(
             entry,
             images: module.images.iter().map(|s| (**s).clone()).collect(),
             files_read: std::mem::take(&mut ev.files_read).into_iter().collect(),
+            builds: module.builds.iter().map(|b| (**b).clone()).collect(),
         }),
         Err(Errors(diags)) => Err(resolve_all(&diags, &ev.files)),
     };
@@ -125,7 +130,7 @@ impl Evaluator<'_> {
                 .iter()
                 .filter_map(|s| match &s.node {
                     Stmt::Let(b) => Some(b.name.clone()),
-                    Stmt::Image { .. } => None,
+                    Stmt::Decl { .. } => None,
                 })
                 .collect(),
         );
@@ -199,17 +204,19 @@ impl Evaluator<'_> {
         self.scopes.push(scope.clone());
         let mut lets: IndexMap<String, Field> = IndexMap::new();
         let mut images: IndexMap<String, Field> = IndexMap::new();
+        let mut builds: IndexMap<String, Field> = IndexMap::new();
         let mut specs: Vec<Rc<ImageSpec>> = Vec::new();
+        let mut build_specs: Vec<Rc<BuildSpec>> = Vec::new();
         for (statement, item) in ast.stmts.iter().enumerate() {
             let env = Env::top(scope.clone(), statement);
             match &item.node {
                 Stmt::Let(binding) => {
                     let name = &binding.name;
-                    if name.name == "images" {
+                    if builtin_kind(&name.name).is_some() {
                         return Err(Diag::new(
                             codes::RESERVED_NAME,
                             name.span,
-                            "`images` is a builtin and cannot be redefined",
+                            format!("`{}` is a builtin and cannot be redefined", name.name),
                         )
                         .label("reserved name")
                         .help("choose another name")
@@ -236,31 +243,60 @@ impl Evaluator<'_> {
                         },
                     );
                 }
-                Stmt::Image { name, body, span } => {
-                    let (image_name, name_span) = self.image_name(name, &env, &images)?;
+                Stmt::Decl {
+                    kind,
+                    name,
+                    body,
+                    span,
+                } => {
+                    let declared = match kind {
+                        DeclKind::Image => &images,
+                        DeclKind::Build => &builds,
+                    };
+                    let (decl_name, name_span) = self.decl_name(*kind, name, &env, declared)?;
                     let body_value = match &**body {
-                        ImageBody::Block(record) => self.record(record, &env)?,
-                        ImageBody::Expr(expr) => self.eval(expr, &env)?,
+                        DeclBody::Block(record) => self.record(record, &env)?,
+                        DeclBody::Expr(expr) => self.eval(expr, &env)?,
                     };
                     let record = match &body_value.kind {
                         V::Record(record) => record.clone(),
-                        _ => return Err(not_a_record_body(&body_value, *span).into()),
+                        _ => return Err(not_a_record_body(*kind, &body_value, *span).into()),
                     };
                     let cx = schema::Cx {
                         loader: self.loader,
                         files: &self.files,
                         declared_in: path,
+                        sizes: &self.sizes,
                     };
-                    let spec = schema::image(&cx, &image_name, name_span, *span, &record)
-                        .map_err(Errors)?;
-                    let spec = Rc::new(spec);
-                    specs.push(spec.clone());
+                    let value = match kind {
+                        DeclKind::Image => {
+                            let (spec, size) =
+                                schema::image(&cx, &decl_name, name_span, *span, &record)
+                                    .map_err(Errors)?;
+                            self.charge(size, name_span)?;
+                            let spec = Rc::new(spec);
+                            specs.push(spec.clone());
+                            V::Image(spec)
+                        }
+                        DeclKind::Build => {
+                            let (spec, size) =
+                                schema::build(&cx, &decl_name, name_span, *span, &record)
+                                    .map_err(Errors)?;
+                            self.charge(size, name_span)?;
+                            let spec = Rc::new(spec);
+                            build_specs.push(spec.clone());
+                            V::Build(spec)
+                        }
+                    };
                     let field = Field {
                         key_span: name_span,
-                        value: Value::new(V::Image(spec), name_span),
+                        value: Value::new(value, name_span),
                     };
-                    scope.add_image(statement, &image_name, field.clone());
-                    images.insert(image_name, field);
+                    scope.add_decl(*kind, statement, &decl_name, field.clone());
+                    match kind {
+                        DeclKind::Image => images.insert(decl_name, field),
+                        DeclKind::Build => builds.insert(decl_name, field),
+                    };
                 }
             }
         }
@@ -272,6 +308,13 @@ impl Evaluator<'_> {
                 value: Value::record(images, empty),
             },
         );
+        exports.insert(
+            "builds".to_owned(),
+            Field {
+                key_span: empty,
+                value: Value::record(builds, empty),
+            },
+        );
         let depth = 1 + exports.values().map(|f| f.value.depth()).max().unwrap_or(0);
         Ok(Module {
             exports: Rc::new(crate::value::Record {
@@ -279,24 +322,28 @@ impl Evaluator<'_> {
                 depth,
             }),
             images: specs,
+            builds: build_specs,
         })
     }
 
-    fn image_name(
+    /// The name of an image or build: a valid name not yet declared by this file for `kind`.
+    fn decl_name(
         &mut self,
+        kind: DeclKind,
         name: &Expr,
         env: &Env,
-        images: &IndexMap<String, Field>,
+        declared: &IndexMap<String, Field>,
     ) -> EResult<(String, Span)> {
+        let word = kind.keyword();
         let value = self.eval(name, env)?;
         let Some(text) = value.as_str() else {
             return Err(Diag::new(
                 codes::TYPE_MISMATCH,
                 name.span,
-                format!("image name must be a string, found {}", value.type_name()),
+                format!("{word} name must be a string, found {}", value.type_name()),
             )
             .label("expected a string")
-            .help("write `image \"name\" { … }`")
+            .help(format!("write `{word} \"name\" {{ … }}`"))
             .into());
         };
         let valid = !text.is_empty()
@@ -308,21 +355,27 @@ impl Evaluator<'_> {
             return Err(Diag::new(
                 codes::BAD_IMAGE_NAME,
                 name.span,
-                format!("invalid image name `{text}`"),
+                format!("invalid {word} name `{text}`"),
             )
-            .label("not a valid image name")
-            .help("image names are 1 to 128 characters from `A-Z a-z 0-9 . _ -`")
+            .label(format!("not a valid {word} name"))
+            .help(format!(
+                "{word} names are 1 to 128 characters from `A-Z a-z 0-9 . _ -`"
+            ))
             .into());
         }
-        if let Some(first) = images.get(text) {
+        if let Some(first) = declared.get(text) {
+            let code = match kind {
+                DeclKind::Image => codes::DUPLICATE_IMAGE,
+                DeclKind::Build => codes::DUPLICATE_BUILD,
+            };
             return Err(Diag::new(
-                codes::DUPLICATE_IMAGE,
+                code,
                 name.span,
-                format!("image `{text}` is declared twice"),
+                format!("{word} `{text}` is declared twice"),
             )
             .label("second declaration")
             .secondary(first.key_span, "first declared here")
-            .help("image names must be unique within a file")
+            .help(format!("{word} names must be unique within a file"))
             .into());
         }
         Ok((text.to_owned(), name.span))
@@ -453,13 +506,14 @@ impl Evaluator<'_> {
     #[inline(never)]
     fn field_access(&mut self, target: &Expr, field: &FieldName, env: &Env) -> EResult<Value> {
         // `images.NAME` reads one image; only a bare `images` makes the record of all of them.
+        // The same for `builds`.
         if let ExprKind::Var(ident) = &target.kind
-            && ident.name == "images"
+            && let Some(kind) = builtin_kind(&ident.name)
         {
-            match env.image(&field.name) {
-                ImageLookup::Declared(Some(image)) => return Ok(image),
-                ImageLookup::Shadowed(value) => return self.field(&value, field),
-                ImageLookup::Declared(None) => {}
+            match env.decl(kind, &field.name) {
+                DeclLookup::Declared(Some(decl)) => return Ok(decl),
+                DeclLookup::Shadowed(value) => return self.field(&value, field),
+                DeclLookup::Declared(None) => {}
             }
         }
         let target_value = self.eval(target, env)?;
@@ -641,8 +695,8 @@ impl Evaluator<'_> {
 
     fn var(&mut self, ident: &Ident, env: &Env) -> EResult<Value> {
         if let Some(value) = env.get(&ident.name) {
-            if ident.name == "images" {
-                self.charge(env.image_count() as u64, ident.span)?;
+            if let Some(kind) = builtin_kind(&ident.name) {
+                self.charge(env.decl_count(kind) as u64, ident.span)?;
             }
             return Ok(value);
         }
@@ -661,9 +715,14 @@ impl Evaluator<'_> {
             diag = diag
                 .secondary(def.span, "defined here, later in the file")
                 .help("a name can only be used after its `let`: move the definition up");
-        } else if env.has_image(&ident.name) {
+        } else if env.has_decl(DeclKind::Image, &ident.name) {
             diag = diag.help(format!(
                 "images are values of the builtin record `images`: did you mean `images.{}`?",
+                ident.name
+            ));
+        } else if env.has_decl(DeclKind::Build, &ident.name) {
+            diag = diag.help(format!(
+                "builds are values of the builtin record `builds`: did you mean `builds.{}`?",
                 ident.name
             ));
         } else {
@@ -708,6 +767,14 @@ impl Evaluator<'_> {
             )
             .label("images are opaque")
             .help("use an image as `from = …`; share settings through a `let` record or a template function instead")
+            .into()),
+            V::Build(build) => Err(Diag::new(
+                codes::IMAGE_FIELD_ACCESS,
+                field.span,
+                format!("cannot read field `{}` of build `{}`", field.name, build.name),
+            )
+            .label("builds are opaque")
+            .help("use a build's outputs with `copy builds.NAME { path = \"…\", to = \"/…\" }` or `source builds.NAME { … }`")
             .into()),
             _ => Err(Diag::new(
                 codes::TYPE_MISMATCH,
@@ -1049,17 +1116,22 @@ fn check_depth(value: Value) -> EResult<Value> {
     Ok(value)
 }
 
-fn not_a_record_body(value: &Value, stmt: Span) -> Diag {
+fn not_a_record_body(kind: DeclKind, value: &Value, stmt: Span) -> Diag {
+    let word = kind.keyword();
     let mut diag = Diag::new(
         codes::IMAGE_NOT_RECORD,
         value.span,
-        format!("image body must be a record, found {}", value.type_name()),
+        format!("{word} body must be a record, found {}", value.type_name()),
     )
     .label(format!("this is {}", value.type_name()));
     if !stmt.contains(value.span) {
-        diag = diag.secondary(stmt, "in this image");
+        diag = diag.secondary(stmt, format!("in this {word}"));
     }
-    if matches!(value.kind, V::Image(_)) {
+    if kind == DeclKind::Build {
+        diag.help(
+            "write `build \"name\" { … }`, or `build \"name\" = f(…)` where `f` returns a record",
+        )
+    } else if matches!(value.kind, V::Image(_)) {
         diag.help("to extend an image write `image \"name\" { from = images.base }`")
     } else {
         diag.help(
@@ -1203,6 +1275,56 @@ mod tests {
             Some("true")
         );
         assert_eq!(evaluated.images[2].max_layers, Some(3));
+    }
+
+    #[test]
+    fn builds_are_values_exported_and_listed_in_order() {
+        let lib = b"image \"env\" {}\nbuild \"base\" { environment = images.env, run = \"true\", outputs = [\"lib\"] }\n";
+        let main = b"let lib = import \"lib.himg\"\nbuild \"b\" { environment = lib.images.env, run = [\"make\"], outputs = [\"x\"], source lib.builds.base { path = \"lib/a\" } }\nlet so_far = builds\nbuild \"a\" { environment = lib.images.env, run = \"true\", outputs = [\"y\"] }\nlet f(builds) = builds.a\nimage \"b\" { labels = { n = \"${so_far == { b = builds.b }}\", s = f({ a = \"shadowed\" }) }, copy builds.a { to = \"/y\" } }\n";
+        let l = loader(&[("lib.himg", lib), ("main.himg", main)]);
+        let evaluated = evaluate(&entry("main.himg"), &l);
+        let Ok(evaluated) = evaluated else {
+            panic!(
+                "{}",
+                evaluated.err().map(|d| d.render()).unwrap_or_default()
+            )
+        };
+        let names: Vec<&str> = evaluated.builds.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["b", "a"], "only the entry file's builds, in order");
+        let labels = &evaluated.images[0].config.labels;
+        assert_eq!(labels.get("n").map(String::as_str), Some("true"));
+        assert_eq!(labels.get("s").map(String::as_str), Some("shadowed"));
+        let crate::spec::BuildSource::Output { build, path, to } = &evaluated.builds[0].sources[0]
+        else {
+            panic!("expected a build output source")
+        };
+        assert_eq!(
+            (build.name.as_str(), path.as_deref(), to.as_str()),
+            ("base", Some("lib/a"), ".")
+        );
+        assert_eq!(build.declared_in, entry("lib.himg"));
+        assert_eq!(
+            evaluated.builds[0].environment.declared_in,
+            entry("lib.himg")
+        );
+        // Same text, same value.
+        assert_eq!(evaluate(&entry("main.himg"), &l).ok(), Some(evaluated));
+    }
+
+    #[test]
+    fn a_build_and_an_image_may_share_a_name() {
+        let text = b"image \"app\" {}\nbuild \"app\" { environment = images.app, run = \"true\", outputs = [\"a\"] }\nimage \"out\" { copy builds.app { path = \"a\", to = \"/a\" } }\n";
+        let l = loader(&[("main.himg", text)]);
+        let evaluated = evaluate(&entry("main.himg"), &l);
+        assert!(
+            evaluated.is_ok(),
+            "{:?}",
+            evaluated.err().map(|d| d.render())
+        );
+        // A build used before its statement is unknown, like an image.
+        let text = b"image \"env\" {}\nimage \"out\" { copy builds.later { to = \"/a\" } }\nbuild \"later\" { environment = images.env, run = \"true\", outputs = [\"a\"] }\n";
+        let l = loader(&[("main.himg", text)]);
+        assert_eq!(codes(evaluate(&entry("main.himg"), &l)), ["H0017"]);
     }
 
     #[test]

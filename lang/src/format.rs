@@ -101,16 +101,19 @@ impl Printer {
     fn stmt(&self, stmt: &Stmt) -> String {
         match stmt {
             Stmt::Let(binding) => self.binding(binding, 0, 0),
-            Stmt::Image { name, body, .. } => {
-                let mut out = String::from("image ");
-                out.push_str(&self.expr(name, 0, 6));
+            Stmt::Decl {
+                kind, name, body, ..
+            } => {
+                let mut out = format!("{} ", kind.keyword());
+                let col = out.len();
+                out.push_str(&self.expr(name, 0, col));
                 match &**body {
-                    ImageBody::Block(record) => {
+                    DeclBody::Block(record) => {
                         out.push(' ');
                         let col = col_after(0, &out);
                         out.push_str(&self.record(record, 0, col));
                     }
-                    ImageBody::Expr(expr) => {
+                    DeclBody::Expr(expr) => {
                         out.push_str(" = ");
                         let col = col_after(0, &out);
                         out.push_str(&self.expr(expr, 0, col));

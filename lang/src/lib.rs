@@ -1,5 +1,5 @@
-//! The `.himg` language: text → syntax tree → values → validated [`ImageSpec`]s, with rustc-style
-//! [`Diagnostics`] and a canonical formatter.
+//! The `.himg` language: text → syntax tree → values → validated [`ImageSpec`]s and [`BuildSpec`]s,
+//! with rustc-style [`Diagnostics`] and a canonical formatter.
 //!
 //! Data flows one way: `lexer` → `parser` (→ `syntax` tree) → `eval` (→ `value`s) → `schema`
 //! (→ [`spec`]); `format` prints syntax trees back, `diagnostic` renders errors. The crate does no IO
@@ -37,7 +37,7 @@ pub use diagnostic::{Diagnostic, Diagnostics, SecondaryLabel};
 pub use loader::{EntryKind, MemoryLoader, SourceError, SourceLoader};
 pub use spec::*;
 
-/// Evaluates the file `entry` (and what it imports) into validated image specifications.
+/// Evaluates the file `entry` (and what it imports) into validated image and build specifications.
 ///
 /// Deterministic and hermetic: the result depends only on what `loader` returns.
 pub fn evaluate(entry: &SourcePath, loader: &dyn SourceLoader) -> Result<Evaluated, Diagnostics> {

@@ -24,5 +24,11 @@ pub(crate) const MAX_PARAMS: usize = 255;
 /// images stays far below it.
 pub(crate) const MAX_STEPS: u64 = 20_000_000;
 
+/// The most images and builds one image or build may embed, counting repeats: itself, its `from`
+/// chain, each build it copies and, for a build, its environment and the builds it takes sources
+/// from, each with everything it embeds. A spec holds copies of what it embeds, so without this
+/// bound builds that each use the previous one twice would grow exponentially.
+pub(crate) const MAX_SPEC_NODES: u64 = 10_000;
+
 /// String bytes built per step (so strings built in one evaluation total at most 320 MiB).
 pub(crate) const BYTES_PER_STEP: u64 = 16;

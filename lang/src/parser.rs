@@ -8,7 +8,7 @@
 //! Grammar (EBNF, `{}` = repetition, `[]` = option; the book has the annotated version):
 //! ```text
 //! file     = { statement } ;
-//! statement= binding | "image" expr ( record | "=" expr ) ;
+//! statement= binding | ( "image" | "build" ) expr ( record | "=" expr ) ;
 //! binding  = "let" NAME [ "(" [ NAME { "," NAME } [","] ] ")" ] "=" expr ;
 //! expr     = "if" expr "then" expr "else" expr | binding "in" expr | compare ;
 //! compare  = merge [ ( "==" | "!=" ) merge ] ;
@@ -241,46 +241,52 @@ impl Parser<'_> {
                     }
                     Stmt::Let(binding)
                 }
-                Some("image") => self.image()?,
+                Some("image") => self.decl(DeclKind::Image)?,
+                Some("build") => self.decl(DeclKind::Build)?,
                 Some(other) => {
                     let other = other.to_owned();
                     return cold(|| {
-                        self.unexpected("`let` or `image`")
-                            .maybe_help(did_you_mean(&other, ["let", "image"]))
+                        self.unexpected("`let`, `image` or `build`")
+                            .maybe_help(did_you_mean(&other, ["let", "image", "build"]))
                     });
                 }
-                None => return self.unexpected("`let` or `image`").err(),
+                None => return self.unexpected("`let`, `image` or `build`").err(),
             };
             let item = self.end_item(start, stmt);
             stmts.push(item);
         }
     }
 
-    fn image(&mut self) -> DResult<Stmt> {
+    /// `image NAME …` or `build NAME …`.
+    fn decl(&mut self, kind: DeclKind) -> DResult<Stmt> {
         let keyword = self.bump();
+        let word = kind.keyword();
         if self.at(Tok::LBrace) || self.at(Tok::Eq) {
             return cold(|| {
-                self.unexpected("the image name")
-                    .help("write `image \"name\" { … }`")
+                self.unexpected(&format!("the {word} name"))
+                    .help(format!("write `{word} \"name\" {{ … }}`"))
             });
         }
         let name = self.expr()?;
         let body = if self.at(Tok::LBrace) {
-            ImageBody::Block(self.record()?)
+            DeclBody::Block(self.record()?)
         } else if self.at(Tok::Eq) {
             self.bump();
-            ImageBody::Expr(self.expr()?)
+            DeclBody::Expr(self.expr()?)
         } else {
             return cold(|| {
-                self.unexpected("`{` or `=` after the image name")
-                    .help("write `image \"name\" { … }` or `image \"name\" = template(…)`")
+                self.unexpected(&format!("`{{` or `=` after the {word} name"))
+                    .help(format!(
+                        "write `{word} \"name\" {{ … }}` or `{word} \"name\" = template(…)`"
+                    ))
             });
         };
         let end = match &body {
-            ImageBody::Block(r) => r.span,
-            ImageBody::Expr(e) => e.span,
+            DeclBody::Block(r) => r.span,
+            DeclBody::Expr(e) => e.span,
         };
-        Ok(Stmt::Image {
+        Ok(Stmt::Decl {
+            kind,
             name,
             body: Box::new(body),
             span: keyword.to(end),
@@ -637,6 +643,13 @@ impl Parser<'_> {
                         .help("images declared earlier in this file are values in `images`: `images.NAME`")
                 });
             }
+            "build" => {
+                return cold(|| {
+                    Diag::new(codes::KEYWORD_AS_NAME, span, "`build` is a keyword and cannot be used as a value")
+                        .label("keyword")
+                        .help("builds declared earlier in this file are values in `builds`: `builds.NAME`")
+                });
+            }
             word => ExprKind::Var(Box::new(Ident {
                 name: word.to_owned(),
                 span,
@@ -940,6 +953,26 @@ mod tests {
             "let a = 1\nlet f(x, y,) = x + y\nimage \"x\" {\n  user \"app\" { uid = 1 }\n  a = [1, 2,]\n  b = f(1, 2).c\n}\nimage \"y\" = f(1) // { c = 1 }\n",
         );
         assert_eq!(file.stmts.len(), 4);
+    }
+
+    #[test]
+    fn build_statements_parse_like_images() {
+        let file = ok(
+            "build \"b\" {\n  source builds.a { path = \"x\" }\n  outputs = [\"y\"]\n}\nbuild \"c\" = f(1)\n",
+        );
+        let kinds: Vec<Option<DeclKind>> = file
+            .stmts
+            .iter()
+            .map(|s| match &s.node {
+                Stmt::Decl { kind, .. } => Some(*kind),
+                Stmt::Let(_) => None,
+            })
+            .collect();
+        assert_eq!(kinds, [Some(DeclKind::Build), Some(DeclKind::Build)]);
+        assert_eq!(err("build {}"), codes::UNEXPECTED_TOKEN);
+        assert_eq!(err("build \"x\" []"), codes::UNEXPECTED_TOKEN);
+        assert_eq!(err("let build = 1"), codes::KEYWORD_AS_NAME);
+        assert_eq!(err("let x = build"), codes::KEYWORD_AS_NAME);
     }
 
     #[test]

@@ -93,6 +93,137 @@ pub struct Evaluated {
     pub images: Vec<ImageSpec>,
     /// Every file the evaluation read (the entry, imports), sorted, for cache invalidation.
     pub files_read: Vec<SourcePath>,
+    /// Builds declared by the entry file itself (`build "NAME" { … }`), in declaration order. Images
+    /// reach the builds they use through their items; this list is for `himg log` and tooling.
+    pub builds: Vec<BuildSpec>,
+}
+
+/// Every image `specs` need, each once in the order first reached: the images themselves, their
+/// `from` chains, and the environments of the builds their items use (and of the builds those
+/// consume), with those environments' chains.
+pub fn images_reached(specs: &[ImageSpec]) -> Vec<&ImageSpec> {
+    reached(specs).0
+}
+
+/// Every build `specs` use, each once in the order first reached: builds whose outputs an item
+/// copies, the builds those consume, and the builds the environments' images use.
+pub fn builds_reached(specs: &[ImageSpec]) -> Vec<&BuildSpec> {
+    reached(specs).1
+}
+
+fn reached(specs: &[ImageSpec]) -> (Vec<&ImageSpec>, Vec<&BuildSpec>) {
+    let mut images: Vec<&ImageSpec> = Vec::new();
+    let mut builds: Vec<&BuildSpec> = Vec::new();
+    let mut image_queue: Vec<&ImageSpec> = specs.iter().rev().collect();
+    let mut build_queue: Vec<&BuildSpec> = Vec::new();
+    let same_image =
+        |a: &ImageSpec, b: &ImageSpec| a.name == b.name && a.declared_in == b.declared_in;
+    loop {
+        while let Some(image) = image_queue.pop() {
+            if images.iter().any(|i| same_image(i, image)) {
+                continue;
+            }
+            images.push(image);
+            for layer in &image.layers {
+                for item in &layer.items {
+                    if let ContentItem::BuildOutput { build, .. } = item {
+                        build_queue.push(build);
+                    }
+                }
+            }
+            if let Some(base) = &image.base {
+                image_queue.push(base);
+            }
+        }
+        let Some(build) = build_queue.pop() else {
+            break;
+        };
+        if builds
+            .iter()
+            .any(|b| b.name == build.name && b.declared_in == build.declared_in)
+        {
+            continue;
+        }
+        builds.push(build);
+        image_queue.push(&build.environment);
+        for source in &build.sources {
+            if let BuildSource::Output { build, .. } = source {
+                build_queue.push(build);
+            }
+        }
+    }
+    (images, builds)
+}
+
+/// The work directory of a build inside its sandbox: sources are placed here, writable.
+pub const BUILD_WORKDIR: &str = "/build";
+/// Where a build writes its outputs (also in `$out`).
+pub const BUILD_OUTDIR: &str = "/out";
+/// Seconds a build may run when it declares no `timeout`.
+pub const DEFAULT_BUILD_TIMEOUT: u32 = 3600;
+
+/// One `build "NAME" { … }` block: a command run in a sandbox over an environment image's root
+/// filesystem, whose declared outputs are captured into the store (a derivation, like Nix's).
+///
+/// ```text
+/// build "hello" {
+///   environment = images.toolchain
+///   source "hello" { include = ["*.c"] }
+///   run = "gcc -static -Os -o $out/hello hello.c"
+///   outputs = ["hello"]
+/// }
+/// image "app" { copy builds.hello { path = "hello", to = "/usr/local/bin/hello" } }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BuildSpec {
+    /// `build "NAME"`: unique among the builds of one file; same character set as image names.
+    pub name: String,
+    /// The file that declared it.
+    pub declared_in: SourcePath,
+    /// `environment = images.X`: the image whose root filesystem the command runs in, read-only.
+    pub environment: Box<ImageSpec>,
+    /// `source "path" { … }` and `source builds.X { … }` blocks, in declaration order: what is
+    /// placed into the work directory ([`BUILD_WORKDIR`]) before the command runs.
+    pub sources: Vec<BuildSource>,
+    /// The argv. `run = "script"` is `["/bin/sh", "-euc", script]`; `run = [argv…]` as written.
+    pub run: Vec<String>,
+    /// `env = { KEY = "value" }`, declaration order, set over the sandbox's fixed variables
+    /// (`PATH`, `HOME`, `TZ`, `LANG`, `TMPDIR`); `out` and `SOURCE_DATE_EPOCH` cannot be set.
+    pub env: Vec<(String, String)>,
+    /// `outputs = ["bin/app", "lib"]`: paths relative to [`BUILD_OUTDIR`] the command must create;
+    /// exactly these are captured. Normalised, sorted, none below another. Never empty.
+    pub outputs: Vec<String>,
+    /// `timeout = SECONDS` (default [`DEFAULT_BUILD_TIMEOUT`]).
+    pub timeout: u32,
+    /// `hash = "blake3:HEX"`: a fixed-output build (a fetch): it gets the network, and its
+    /// captured outputs must hash to this. `None`: no network at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+}
+
+/// One source of a build, placed into the work directory.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BuildSource {
+    /// `source "SRC" { to = "dir", include = [...], exclude = [...] }`: project files, like `copy`.
+    /// A file source lands at `to` (default: its file name); a directory source's contents land
+    /// under `to` (default `.`, the work directory itself).
+    Files {
+        source: SourcePath,
+        source_is_dir: bool,
+        /// Relative to the work directory, normalised (`.` for the work directory).
+        to: String,
+        include: Vec<String>,
+        exclude: Vec<String>,
+    },
+    /// `source builds.X { path = "target", to = "target" }`: another build's outputs (all of them,
+    /// or the one `path` names, which is a declared output or lies below one), placed at `to`
+    /// (relative to the work directory, default `.`).
+    Output {
+        build: Box<BuildSpec>,
+        path: Option<String>,
+        to: String,
+    },
 }
 
 /// One image, fully evaluated and validated.
@@ -447,6 +578,17 @@ pub enum ContentItem {
     Dir {
         path: String,
         mode: u32,
+        owner: Owner,
+    },
+    /// `copy builds.X { path = "bin/app", to = "/usr/local/bin/app", mode, dir_mode, owner }`: a
+    /// build's outputs (all of them, or the one `path` names — a declared output or below one)
+    /// placed like a `copy` of project files: a file lands at `to`, a directory's contents under it.
+    BuildOutput {
+        build: Box<BuildSpec>,
+        path: Option<String>,
+        to: String,
+        mode: Option<u32>,
+        dir_mode: Option<u32>,
         owner: Owner,
     },
 }

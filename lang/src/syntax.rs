@@ -9,7 +9,7 @@ use crate::strings::Seg;
 
 /// Words that cannot name a variable, a parameter or a `let`.
 pub(crate) const KEYWORDS: &[&str] = &[
-    "let", "in", "image", "import", "if", "then", "else", "true", "false", "null",
+    "let", "in", "image", "build", "import", "if", "then", "else", "true", "false", "null",
 ];
 
 pub(crate) fn is_keyword(word: &str) -> bool {
@@ -46,11 +46,30 @@ pub(crate) struct File {
 #[derive(Debug, Clone)]
 pub(crate) enum Stmt {
     Let(Binding),
-    Image {
+    /// `image NAME …` or `build NAME …`.
+    Decl {
+        kind: DeclKind,
         name: Expr,
-        body: Box<ImageBody>,
+        body: Box<DeclBody>,
         span: Span,
     },
+}
+
+/// What a top-level declaration declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum DeclKind {
+    Image,
+    Build,
+}
+
+impl DeclKind {
+    /// The keyword that starts the statement.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            DeclKind::Image => "image",
+            DeclKind::Build => "build",
+        }
+    }
 }
 
 /// `let NAME = value` or `let NAME(a, b) = value`.
@@ -62,10 +81,10 @@ pub(crate) struct Binding {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) enum ImageBody {
-    /// `image NAME { … }`
+pub(crate) enum DeclBody {
+    /// `image NAME { … }` (or `build`)
     Block(Record),
-    /// `image NAME = expr`
+    /// `image NAME = expr` (or `build`)
     Expr(Expr),
 }
 

@@ -8,8 +8,8 @@ use std::rc::Rc;
 use indexmap::IndexMap;
 
 use crate::span::{FileId, Span};
-use crate::spec::ImageSpec;
-use crate::syntax::{Expr, Ident};
+use crate::spec::{BuildSpec, ImageSpec};
+use crate::syntax::{DeclKind, Expr, Ident};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Value {
@@ -28,6 +28,8 @@ pub(crate) enum V {
     Func(Rc<Func>),
     /// An image declared earlier (`images.NAME`), already validated.
     Image(Rc<ImageSpec>),
+    /// A build declared earlier (`builds.NAME`), already validated.
+    Build(Rc<BuildSpec>),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -76,6 +78,7 @@ impl Value {
             V::Record(_) => "a record",
             V::Func(_) => "a function",
             V::Image(_) => "an image",
+            V::Build(_) => "a build",
         }
     }
 
@@ -146,6 +149,7 @@ impl Value {
                 true
             }
             (V::Image(a), V::Image(b)) => a.name == b.name && a.declared_in == b.declared_in,
+            (V::Build(a), V::Build(b)) => a.name == b.name && a.declared_in == b.declared_in,
             _ => false,
         })
     }
@@ -192,6 +196,8 @@ pub(crate) struct TopScope {
     lets: RefCell<HashMap<String, (usize, Value)>>,
     /// Each image in declaration order, with the index of its statement.
     images: RefCell<IndexMap<String, (usize, Field)>>,
+    /// Each build in declaration order, with the index of its statement.
+    builds: RefCell<IndexMap<String, (usize, Field)>>,
 }
 
 impl TopScope {
@@ -200,6 +206,7 @@ impl TopScope {
             file,
             lets: RefCell::default(),
             images: RefCell::default(),
+            builds: RefCell::default(),
         }
     }
 
@@ -209,10 +216,18 @@ impl TopScope {
             .insert(name.to_owned(), (statement, value));
     }
 
-    pub fn add_image(&self, statement: usize, name: &str, field: Field) {
-        self.images
+    /// Adds an image or a build (`kind`) declared by statement `statement`.
+    pub fn add_decl(&self, kind: DeclKind, statement: usize, name: &str, field: Field) {
+        self.decls(kind)
             .borrow_mut()
             .insert(name.to_owned(), (statement, field));
+    }
+
+    fn decls(&self, kind: DeclKind) -> &RefCell<IndexMap<String, (usize, Field)>> {
+        match kind {
+            DeclKind::Image => &self.images,
+            DeclKind::Build => &self.builds,
+        }
     }
 
     /// Forgets every value: functions hold scopes that hold them, so this breaks the cycles once
@@ -220,7 +235,8 @@ impl TopScope {
     pub fn clear(&self) {
         let lets = std::mem::take(&mut *self.lets.borrow_mut());
         let images = std::mem::take(&mut *self.images.borrow_mut());
-        drop((lets, images));
+        let builds = std::mem::take(&mut *self.builds.borrow_mut());
+        drop((lets, images, builds));
     }
 }
 
@@ -231,12 +247,29 @@ struct TopView {
     visible: usize,
 }
 
-/// The result of looking up `images.NAME`.
-pub(crate) enum ImageLookup {
-    /// `images` is a local binding: read the field from this value.
+/// The result of looking up `images.NAME` (or `builds.NAME`).
+pub(crate) enum DeclLookup {
+    /// `images` (or `builds`) is a local binding: read the field from this value.
     Shadowed(Value),
-    /// The image, if the file declared it before this point.
+    /// The image (or build), if the file declared it before this point.
     Declared(Option<Value>),
+}
+
+/// The builtin record that holds the declarations of `kind`.
+pub(crate) fn builtin_record(kind: DeclKind) -> &'static str {
+    match kind {
+        DeclKind::Image => "images",
+        DeclKind::Build => "builds",
+    }
+}
+
+/// The kind whose builtin record is called `name`.
+pub(crate) fn builtin_kind(name: &str) -> Option<DeclKind> {
+    match name {
+        "images" => Some(DeclKind::Image),
+        "builds" => Some(DeclKind::Build),
+        _ => None,
+    }
 }
 
 impl Env {
@@ -270,16 +303,16 @@ impl Env {
         None
     }
 
-    /// The value of `name`. The builtin `images` is made into a record of the images declared so
-    /// far (O(images): [`Env::image`] reads one image without it).
+    /// The value of `name`. The builtins `images` and `builds` are made into a record of the
+    /// declarations so far (O(declarations): [`Env::decl`] reads one without it).
     pub fn get(&self, name: &str) -> Option<Value> {
         if let Some(value) = self.local(name) {
             return Some(value.clone());
         }
         let top = self.top.as_ref()?;
-        if name == "images" {
-            let images = top.scope.images.borrow();
-            let fields: IndexMap<String, Field> = images
+        if let Some(kind) = builtin_kind(name) {
+            let decls = top.scope.decls(kind).borrow();
+            let fields: IndexMap<String, Field> = decls
                 .iter()
                 .take_while(|(_, (statement, _))| *statement < top.visible)
                 .map(|(name, (_, field))| (name.clone(), field.clone()))
@@ -293,12 +326,13 @@ impl Env {
         }
     }
 
-    /// How many images `images` holds here (0 when it is shadowed or there is no top level).
-    pub fn image_count(&self) -> usize {
-        match (&self.top, self.local("images")) {
+    /// How many declarations of `kind` its builtin record holds here (0 when it is shadowed or
+    /// there is no top level).
+    pub fn decl_count(&self, kind: DeclKind) -> usize {
+        match (&self.top, self.local(builtin_record(kind))) {
             (Some(top), None) => top
                 .scope
-                .images
+                .decls(kind)
                 .borrow()
                 .values()
                 .take_while(|(statement, _)| *statement < top.visible)
@@ -307,24 +341,24 @@ impl Env {
         }
     }
 
-    /// `images.NAME`, without making the whole `images` record.
-    pub fn image(&self, name: &str) -> ImageLookup {
-        if let Some(value) = self.local("images") {
-            return ImageLookup::Shadowed(value.clone());
+    /// `images.NAME` or `builds.NAME`, without making the whole record.
+    pub fn decl(&self, kind: DeclKind, name: &str) -> DeclLookup {
+        if let Some(value) = self.local(builtin_record(kind)) {
+            return DeclLookup::Shadowed(value.clone());
         }
         let found = self.top.as_ref().and_then(|top| {
-            let images = top.scope.images.borrow();
-            images
+            let decls = top.scope.decls(kind).borrow();
+            decls
                 .get(name)
                 .filter(|(statement, _)| *statement < top.visible)
                 .map(|(_, field)| field.value.clone())
         });
-        ImageLookup::Declared(found)
+        DeclLookup::Declared(found)
     }
 
-    /// Whether the file declares an image `name` before this point (for hints).
-    pub fn has_image(&self, name: &str) -> bool {
-        matches!(self.image(name), ImageLookup::Declared(Some(_)))
+    /// Whether the file declares an image or build `name` before this point (for hints).
+    pub fn has_decl(&self, kind: DeclKind, name: &str) -> bool {
+        matches!(self.decl(kind, name), DeclLookup::Declared(Some(_)))
     }
 
     /// Every name in scope (for suggestions), unsorted.
@@ -337,6 +371,7 @@ impl Env {
         }
         if let Some(top) = &self.top {
             out.push("images".to_owned());
+            out.push("builds".to_owned());
             let lets = top.scope.lets.borrow();
             out.extend(
                 lets.iter()

@@ -66,6 +66,7 @@ fn check_format(text: &str) -> Result<(), TestCaseError> {
 const TOKENS: &[&str] = &[
     "let",
     "image",
+    "build",
     "import",
     "if",
     "then",
@@ -77,6 +78,9 @@ const TOKENS: &[&str] = &[
     "x",
     "f",
     "images",
+    "builds",
+    "source",
+    "outputs",
     "user",
     "copy",
     "file",

@@ -74,6 +74,8 @@ pub enum Command {
     Run(RunArgs),
     /// Print the derivation graph (DOT, or JSON with --json).
     Graph(GraphArgs),
+    /// Print the log of a build step (`build "NAME"`) of a .himg file.
+    Log(LogArgs),
     /// Show an image: config, annotations, layers with sizes and the packages each holds.
     Inspect(InspectArgs),
     /// Compare two images: packages, files per layer, config and size.
@@ -262,6 +264,10 @@ pub struct BuildArgs {
     /// Do not write SBOMs beside the output (`OUT.sbom/`).
     #[arg(long)]
     pub no_sbom: bool,
+    /// After the build, run every build step once more and compare its outputs with the recorded
+    /// ones (exit code 14, with a diff, when they differ).
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -515,6 +521,14 @@ pub struct PullArgs {
     /// Print a JSON report on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// The .himg file.
+    pub file: PathBuf,
+    /// The build's name (may be left out when the file's images use one build).
+    pub build: Option<String>,
 }
 
 #[derive(Debug, Args)]

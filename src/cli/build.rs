@@ -1,8 +1,8 @@
-//! `himg build` and `himg graph`.
+//! `himg build` (and `--check`), `himg graph` and `himg log`.
 
 use std::process::ExitCode;
 
-use super::args::{BuildArgs, GlobalArgs, GraphArgs};
+use super::args::{BuildArgs, GlobalArgs, GraphArgs, LogArgs};
 use super::{Error, Printer, session};
 use crate::ops::build::BuildOptions;
 use crate::ops::packages::LockMode;
@@ -46,6 +46,59 @@ pub fn build(global: &GlobalArgs, args: &BuildArgs, printer: &Printer) -> Result
         printer.json(&built.json());
     }
     built.print(printer);
+    if args.check {
+        check(&built, printer)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--check`: every build step run again, its outputs compared with the recorded ones.
+fn check(built: &ops::build::Built, printer: &Printer) -> Result<(), Error> {
+    let outcomes = ops::builds::check(&built.store, &built.graph)?;
+    let mut differing = Vec::new();
+    for outcome in &outcomes {
+        if outcome.reproducible {
+            printer.status(
+                "Checked",
+                &format!(
+                    "build {}: same outputs ({})",
+                    outcome.build, outcome.recorded
+                ),
+            );
+            continue;
+        }
+        printer.fail(
+            "Differs",
+            &format!(
+                "build {}: {} then {}",
+                outcome.build, outcome.recorded, outcome.rebuilt
+            ),
+        );
+        for difference in &outcome.differences {
+            printer.rendered(&format!("{difference}\n"));
+        }
+        differing.push(outcome.build.clone());
+    }
+    if differing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::NotReproducible { builds: differing })
+    }
+}
+
+pub fn log(global: &GlobalArgs, args: &LogArgs, printer: &Printer) -> Result<ExitCode, Error> {
+    let session = session(global, printer);
+    let log = ops::builds::log(
+        &session,
+        &ops::builds::LogOptions {
+            file: args.file.clone(),
+            build: args.build.clone(),
+        },
+    )?;
+    if log.failed {
+        printer.warn(&format!("build {} failed; its last run's log:", log.build));
+    }
+    printer.data(&log.text);
     Ok(ExitCode::SUCCESS)
 }
 

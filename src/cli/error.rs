@@ -13,6 +13,8 @@ pub fn exit_code(err: &Error) -> u8 {
         Error::Load(LoadError::Language(_)) => 1,
         Error::Load(_) => 1,
         Error::NoSuchImage { .. } | Error::NoImages { .. } => 1,
+        Error::NoSuchBuild { .. } | Error::NoBuildLog { .. } => 1,
+        Error::NotReproducible { .. } => 14,
         Error::StaleLock { .. } => 1,
         Error::Why(
             crate::debian::why::WhyError::NotInImage { .. }

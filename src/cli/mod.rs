@@ -70,6 +70,7 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
         Command::Eval(a) => lang_cmd::eval(&cli.global, a, printer),
         Command::Build(a) => build::build(&cli.global, a, printer),
         Command::Graph(a) => build::graph(&cli.global, a, printer),
+        Command::Log(a) => build::log(&cli.global, a, printer),
         Command::Test(a) => test_cmd::test(&cli.global, a, printer),
         Command::Run(a) => test_cmd::run(&cli.global, a, printer),
         Command::Push(a) => registry_cmd::push(&cli.global, a, printer),

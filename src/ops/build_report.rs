@@ -331,6 +331,31 @@ pub struct BuildSummary {
     downloaded: u64,
     /// How many analyses the build wanted.
     analyses: usize,
+    /// Derivations built by this run, by step kind (`build`, `layer`, `manifest`, …).
+    built_by_kind: std::collections::BTreeMap<&'static str, usize>,
+    /// The build steps (`build` blocks) of the graph and what this run did with each.
+    builds: Vec<BuildRun>,
+}
+
+/// One `build` block in a build's report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BuildRun {
+    pub name: String,
+    /// `built`, `reused`, `cut_off`, `substituted` or `skipped`.
+    pub outcome: &'static str,
+    /// How long its command ran, when it ran in this build.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command_ms: Option<u64>,
+}
+
+fn outcome_name(outcome: plan::NodeOutcome) -> &'static str {
+    match outcome {
+        plan::NodeOutcome::Built => "built",
+        plan::NodeOutcome::Reused => "reused",
+        plan::NodeOutcome::CutOff => "cut_off",
+        plan::NodeOutcome::Substituted => "substituted",
+        plan::NodeOutcome::Skipped => "skipped",
+    }
 }
 
 impl BuildSummary {
@@ -357,7 +382,30 @@ impl BuildSummary {
                 removed_bytes += count("removed_bytes");
             }
         }
+        let mut built_by_kind = std::collections::BTreeMap::new();
+        let mut builds = Vec::new();
+        for id in graph.graph.node_indices() {
+            let node = graph.node(id);
+            let outcome = report.outcomes[id.index()];
+            if outcome == plan::NodeOutcome::Built {
+                *built_by_kind.entry(node.step.kind()).or_insert(0) += 1;
+            }
+            if let plan::Step::Build(_) = node.step {
+                builds.push(BuildRun {
+                    name: node.name.trim_start_matches("build ").to_owned(),
+                    outcome: outcome_name(outcome),
+                    command_ms: (outcome == plan::NodeOutcome::Built)
+                        .then(|| report.output(id))
+                        .flatten()
+                        .and_then(|out| out.meta.get("command_ms"))
+                        .and_then(|v| v.as_u64()),
+                });
+            }
+        }
+        builds.sort_by(|a, b| a.name.cmp(&b.name));
         BuildSummary {
+            built_by_kind,
+            builds,
             counts: Counts::of(graph, report, wanted),
             packages: PackagesReport::of(store, graph, report, specs),
             dropped: dropped_packages(debian.locks.values()),
@@ -387,6 +435,8 @@ impl BuildSummary {
             "built": c.built,
             "reused": c.reused,
             "substituted": c.substituted,
+            "built_by_kind": self.built_by_kind,
+            "builds": self.builds,
             "downloaded_bytes": self.downloaded,
             "minimized": {"files": self.removed.0, "bytes": self.removed.1},
             "setuid_stripped": self.packages.stripped.iter().map(|(path, package, mode)| json!({
@@ -410,6 +460,18 @@ impl BuildSummary {
 
     /// The status lines: dropped packages, minimisation, scripts, hardening.
     pub(super) fn print(&self, printer: &Printer) {
+        for run in &self.builds {
+            if let Some(ms) = run.command_ms {
+                printer.status(
+                    "Ran",
+                    &format!(
+                        "build {} (its command took {:.2}s; `himg log` shows its output)",
+                        run.name,
+                        ms as f64 / 1000.0
+                    ),
+                );
+            }
+        }
         for d in &self.dropped {
             printer.status("Dropped", &format!("excluded {d}"));
         }

@@ -38,21 +38,15 @@ pub fn select(
         .collect()
 }
 
-/// The registry bases along the images' `from` chains, pulled into the store when missing.
+/// The registry bases of every image `specs` need (`from` chains, builds' environments), pulled into the store when missing.
 pub fn registry_bases(
     store: &himg_store::Store,
     specs: &[himg_lang::ImageSpec],
 ) -> Result<std::collections::BTreeMap<String, crate::registry::base::ResolvedBase>, Error> {
-    let mut refs = Vec::new();
-    for spec in specs {
-        let mut next = Some(spec);
-        while let Some(s) = next {
-            if let Some(r) = &s.base_reference {
-                refs.push(r.clone());
-            }
-            next = s.base.as_deref();
-        }
-    }
+    let mut refs: Vec<String> = himg_lang::images_reached(specs)
+        .into_iter()
+        .filter_map(|s| s.base_reference.clone())
+        .collect();
     refs.sort();
     refs.dedup();
     Ok(crate::registry::base::resolve_bases(store, &refs)?)

@@ -24,6 +24,16 @@ pub enum Error {
         file: String,
         available: Vec<String>,
     },
+    #[error("{}", no_such_build(name, file, available))]
+    NoSuchBuild {
+        name: String,
+        file: String,
+        available: Vec<String>,
+    },
+    #[error("build `{build}` has no log: {why}")]
+    NoBuildLog { build: String, why: String },
+    #[error("{} not reproducible: a second run gave different outputs", if builds.len() == 1 { format!("build `{}` is", builds[0]) } else { format!("builds {} are", builds.join(", ")) })]
+    NotReproducible { builds: Vec<String> },
     #[error("`{file}` declares no image")]
     NoImages { file: String },
     #[error("the lock file `{lock}` is {} for image `{image}`", if *missing { "missing an entry" } else { "stale" })]
@@ -81,4 +91,17 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn no_such_build(name: &str, file: &str, available: &[String]) -> String {
+    let list = if available.is_empty() {
+        "its images use no build".to_owned()
+    } else {
+        format!("its images use: {}", available.join(", "))
+    };
+    if name.is_empty() {
+        format!("name the build whose log to show: `{file}` has several ({list})")
+    } else {
+        format!("no build named `{name}` in `{file}` ({list})")
+    }
 }

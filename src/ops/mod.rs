@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod build;
 mod build_report;
+pub mod builds;
 pub mod cache;
 pub mod compile;
 pub mod config;

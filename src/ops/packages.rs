@@ -22,23 +22,12 @@ pub enum LockMode {
     Locked,
 }
 
-/// Every image of the chains below `specs` that declares packages, with the file that declared it.
+/// Every image `specs` need (their chains, their builds' environments) that declares packages.
 pub fn images_with_packages(specs: &[ImageSpec]) -> Vec<&ImageSpec> {
-    let mut out: Vec<&ImageSpec> = Vec::new();
-    for spec in specs {
-        let mut next = Some(spec);
-        while let Some(s) = next {
-            if s.packages.is_some()
-                && !out
-                    .iter()
-                    .any(|o| o.name == s.name && o.declared_in == s.declared_in)
-            {
-                out.push(s);
-            }
-            next = s.base.as_deref();
-        }
-    }
-    out
+    himg_lang::images_reached(specs)
+        .into_iter()
+        .filter(|s| s.packages.is_some())
+        .collect()
 }
 
 /// Where verified package indexes are kept, by sha256 (`<store>/indexes/`), so that re-locking

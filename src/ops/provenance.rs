@@ -285,6 +285,7 @@ fn statement_of(
         .unwrap_or_default();
     let loaded = session.load(file)?;
     let bases = registry_bases(&loaded, &name);
+    let builds = build_steps(&loaded, lock, &name);
     let sources = provenance::sources::project_files(&loaded, &name)?
         .into_iter()
         .map(|f| InputFile {
@@ -303,8 +304,42 @@ fn statement_of(
         packages: &packages,
         bases: &bases,
         epoch,
+        builds,
         himg_version: env!("CARGO_PKG_VERSION"),
     })?)
+}
+
+/// The build steps image `name` uses, with their environments' locked packages (builds run on
+/// this host's architecture).
+fn build_steps(
+    loaded: &crate::load::Loaded,
+    lock: Option<&LockFile>,
+    name: &str,
+) -> Vec<provenance::BuildStepInput> {
+    let specs: Vec<himg_lang::ImageSpec> = loaded
+        .evaluated
+        .images
+        .iter()
+        .filter(|i| i.name == name)
+        .cloned()
+        .collect();
+    let arch = crate::builder::native_architecture();
+    himg_lang::builds_reached(&specs)
+        .into_iter()
+        .map(|b| provenance::BuildStepInput {
+            name: b.name.clone(),
+            environment: b.environment.name.clone(),
+            run: b.run.clone(),
+            env: b.env.clone(),
+            outputs: b.outputs.clone(),
+            hash: b.hash.clone(),
+            packages: lock
+                .and_then(|l| l.images.get(&b.environment.name))
+                .and_then(|i| i.architectures.get(arch))
+                .cloned()
+                .unwrap_or_default(),
+        })
+        .collect()
 }
 
 /// `path` as given, or relative to the working directory when it is absolute and below it.

@@ -129,8 +129,8 @@ pub struct Collected {
 pub fn gc(session: &Session<'_>, dry_run: bool) -> Result<Collected, Error> {
     let store = session.open_store()?;
     let report = store.gc(dry_run)?;
-    // Test results, scan matches and base account files and dpkg databases of images
-    // whose manifest left the store.
+    // Test results, scan matches, base account files and dpkg databases, and builds'
+    // extracted environments, of images whose manifest left the store.
     let held = |digest: &str| {
         digest
             .strip_prefix("sha256:")
@@ -138,6 +138,23 @@ pub fn gc(session: &Session<'_>, dry_run: bool) -> Result<Collected, Error> {
             .is_some_and(|d| store.has_oci_blob(&d))
     };
     let mut caches = crate::digest_cache::Collected::default();
+    // What builds keep beside the store, swept while no build runs: the scratch directories a
+    // killed build left, and the environments of images that left the store (with any
+    // half-extracted one).
+    let swept = store.with_exclusive(|| -> std::io::Result<crate::digest_cache::Collected> {
+        let mut swept = crate::builder::sweep_scratch(store.root(), dry_run)?;
+        let roots = crate::digest_cache::DigestCache::new(store.root(), crate::builder::ROOTS_DIR)
+            .collect(&held, dry_run)?;
+        swept.entries += roots.entries;
+        swept.bytes += roots.bytes;
+        Ok(swept)
+    })?;
+    let swept = swept.map_err(|source| Error::Io {
+        path: store.root().to_path_buf(),
+        source,
+    })?;
+    caches.entries += swept.entries;
+    caches.bytes += swept.bytes;
     for cache in [
         crate::testing::cache::cache(store.root()),
         crate::vuln::cache::cache(store.root()),

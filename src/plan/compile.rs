@@ -8,14 +8,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use himg_lang::{ContentItem, ImageSpec, LayerSpec, Owner};
+use himg_lang::{BuildSource, BuildSpec, ContentItem, ImageSpec, LayerSpec, Owner};
 use himg_store::Store;
 
 use super::PlanError;
 use super::accounts::Accounts;
 use super::derivation::{
-    ArchOutputs, BuildGraph, ConfigStep, ImageOutputs, IndexStep, LayerItem, LayerStep,
-    ManifestStep, NodeId, Step,
+    ArchOutputs, BuildGraph, BuildPlacement, BuildStep, ConfigStep, ImageOutputs, IndexStep,
+    LayerItem, LayerStep, ManifestStep, NodeId, Step,
 };
 use super::inputs::{ScannedEntry, scan_copy};
 use crate::load::FsLoader;
@@ -148,6 +148,8 @@ struct Compiler<'a> {
     memo: HashMap<(String, String), Flat>,
     /// Every copy source of the build, scanned up front in parallel.
     scans: HashMap<ScanKey, Vec<ScannedEntry>>,
+    /// Build nodes by (declaring file, build name).
+    builds: HashMap<(String, String), NodeId>,
 }
 
 /// Compiles every given image (and the bases they extend) into one graph.
@@ -164,6 +166,7 @@ pub fn compile(
         opts,
         memo: HashMap::new(),
         scans,
+        builds: HashMap::new(),
     };
     for spec in images {
         let flat = c.flatten(spec)?;
@@ -414,7 +417,8 @@ impl Compiler<'_> {
                 ContentItem::Copy { owner, .. }
                 | ContentItem::File { owner, .. }
                 | ContentItem::Symlink { owner, .. }
-                | ContentItem::Dir { owner, .. } => resolve_owner(owner, flat, &spec.name)?,
+                | ContentItem::Dir { owner, .. }
+                | ContentItem::BuildOutput { owner, .. } => resolve_owner(owner, flat, &spec.name)?,
             };
             match item {
                 ContentItem::Copy {
@@ -480,6 +484,33 @@ impl Compiler<'_> {
                     uid: owner.0,
                     gid: owner.1,
                 }),
+                ContentItem::BuildOutput {
+                    build,
+                    path,
+                    to,
+                    mode,
+                    dir_mode,
+                    ..
+                } => {
+                    let node = self.build_node(build)?;
+                    let node = match path {
+                        Some(path) => self.graph.add(
+                            format!("build {} output {path}", build.name),
+                            Step::Select { path: path.clone() },
+                            vec![node],
+                        ),
+                        None => node,
+                    };
+                    inputs.push(node);
+                    items.push(LayerItem::Copy {
+                        input: inputs.len() - 1,
+                        to: to.clone(),
+                        mode: *mode,
+                        dir_mode: *dir_mode,
+                        uid: owner.0,
+                        gid: owner.1,
+                    });
+                }
             }
         }
         let step = Step::Layer(LayerStep {
@@ -490,6 +521,96 @@ impl Compiler<'_> {
         Ok(self
             .graph
             .add(format!("{}/{}", spec.name, layer.name), step, inputs))
+    }
+
+    /// The node of a `build` block (and, first, of its environment image and the builds it
+    /// consumes). Builds run natively: the environment must have the host's architecture.
+    fn build_node(&mut self, build: &BuildSpec) -> Result<NodeId, PlanError> {
+        let memo_key = (build.declared_in.0.clone(), build.name.clone());
+        if let Some(&id) = self.builds.get(&memo_key) {
+            return Ok(id);
+        }
+        let env = &build.environment;
+        let host = crate::builder::native_architecture();
+        if !env.architectures.iter().any(|a| a == host) {
+            return Err(PlanError::BuildEnvironment {
+                build: build.name.clone(),
+                image: env.name.clone(),
+                problem: format!(
+                    "has no `{host}` variant (it has: {}); builds run natively on this `{host}` host",
+                    env.architectures.join(", ")
+                ),
+            });
+        }
+        let flat = self.flatten(env)?;
+        let outputs = self.image_nodes(env, &flat);
+        let Some(manifest) = outputs
+            .per_arch
+            .iter()
+            .find(|a| a.architecture == host)
+            .map(|a| a.manifest)
+        else {
+            return Err(PlanError::BuildEnvironment {
+                build: build.name.clone(),
+                image: env.name.clone(),
+                problem: format!("has no `{host}` manifest"),
+            });
+        };
+        let mut inputs = vec![manifest];
+        let mut sources = Vec::new();
+        for source in &build.sources {
+            match source {
+                BuildSource::Files {
+                    source,
+                    source_is_dir,
+                    to,
+                    include,
+                    exclude,
+                } => {
+                    let abs = absolute_source(self.loader, source);
+                    let entries = self
+                        .scans
+                        .get(&(abs, include.clone(), exclude.clone()))
+                        .cloned()
+                        .unwrap_or_default();
+                    inputs.push(self.graph.add(
+                        format!("copy {source}"),
+                        Step::Copy {
+                            entries,
+                            single_file: !source_is_dir,
+                        },
+                        Vec::new(),
+                    ));
+                    sources.push(BuildPlacement {
+                        path: None,
+                        to: to.clone(),
+                    });
+                }
+                BuildSource::Output { build, path, to } => {
+                    inputs.push(self.build_node(build)?);
+                    sources.push(BuildPlacement {
+                        path: path.clone(),
+                        to: to.clone(),
+                    });
+                }
+            }
+        }
+        let node = self.graph.add(
+            format!("build {}", build.name),
+            Step::Build(BuildStep {
+                argv: build.run.clone(),
+                env: build.env.clone(),
+                outputs: build.outputs.clone(),
+                epoch: self.opts.epoch,
+                hash: build.hash.clone(),
+                sources,
+                timeout: build.timeout,
+                rules: crate::builder::RULES,
+            }),
+            inputs,
+        );
+        self.builds.insert(memo_key, node);
+        Ok(node)
     }
 
     /// What an image's analysis takes from the lock: the packages of the nearest image along the
@@ -620,27 +741,38 @@ fn scan_all(
 ) -> Result<HashMap<ScanKey, Vec<ScannedEntry>>, PlanError> {
     use rayon::prelude::*;
     let mut keys: std::collections::BTreeSet<ScanKey> = std::collections::BTreeSet::new();
-    let mut stack: Vec<&ImageSpec> = images.iter().collect();
-    while let Some(spec) = stack.pop() {
-        for layer in &spec.layers {
-            for item in &layer.items {
-                if let ContentItem::Copy {
-                    source,
-                    include,
-                    exclude,
-                    ..
-                } = item
-                {
-                    keys.insert((
-                        absolute_source(loader, source),
-                        include.clone(),
-                        exclude.clone(),
-                    ));
-                }
+    for spec in himg_lang::images_reached(images) {
+        for item in spec.layers.iter().flat_map(|l| &l.items) {
+            if let ContentItem::Copy {
+                source,
+                include,
+                exclude,
+                ..
+            } = item
+            {
+                keys.insert((
+                    absolute_source(loader, source),
+                    include.clone(),
+                    exclude.clone(),
+                ));
             }
         }
-        if let Some(base) = &spec.base {
-            stack.push(base);
+    }
+    for build in himg_lang::builds_reached(images) {
+        for source in &build.sources {
+            if let BuildSource::Files {
+                source,
+                include,
+                exclude,
+                ..
+            } = source
+            {
+                keys.insert((
+                    absolute_source(loader, source),
+                    include.clone(),
+                    exclude.clone(),
+                ));
+            }
         }
     }
     keys.into_par_iter()

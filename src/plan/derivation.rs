@@ -118,6 +118,12 @@ pub enum Step {
     Manifest(ManifestStep),
     /// An OCI index over per-architecture manifests (multi-arch images only).
     Index(IndexStep),
+    /// A `build` block's command run in a sandbox (inputs: the environment image's manifest, then
+    /// one per source) → the tree of its declared outputs, its log kept as a blob.
+    Build(BuildStep),
+    /// One path of a tree (the only input: a build's outputs) → a tree like a `copy` source's
+    /// (a file path gives a one-entry tree marked `single_file`).
+    Select { path: String },
     /// One layer blob (the only input) read into a [`crate::image::scan::LayerScan`] → a blob.
     LayerScan { rules: u32 },
     /// SBOMs and policy facts of one image: inputs are its manifest, then its layers' scans,
@@ -142,10 +148,43 @@ impl Step {
             Step::Config(_) => "config",
             Step::Manifest(_) => "manifest",
             Step::Index(_) => "index",
+            Step::Build(_) => "build",
+            Step::Select { .. } => "select",
             Step::LayerScan { .. } => "layer-scan",
             Step::Analysis(_) => "analysis",
         }
     }
+}
+
+/// What a build runs. Its inputs are the environment's manifest, then its sources in order.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildStep {
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub outputs: Vec<String>,
+    /// `SOURCE_DATE_EPOCH` in the sandbox.
+    pub epoch: u64,
+    /// A fixed-output build's declared output hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    /// Where each source (input `1 + i`) lands in the work directory.
+    pub sources: Vec<BuildPlacement>,
+    /// Seconds before the command is killed (not part of the key: it does not change outputs).
+    #[serde(skip)]
+    pub timeout: u32,
+    /// Version of the build rules (the sandbox's fixed environment, the capture); bump when they
+    /// change what a build produces.
+    pub rules: u32,
+}
+
+/// Where one source of a build lands.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildPlacement {
+    /// Only this path of another build's outputs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Relative to the work directory.
+    pub to: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -47,6 +47,12 @@ pub enum PlanError {
     },
     #[error("the store entry `{what}` is malformed; run `himg store verify`")]
     BadStoreEntry { what: String },
+    #[error("the environment of build `{build}`, image `{image}`, {problem}")]
+    BuildEnvironment {
+        build: String,
+        image: String,
+        problem: String,
+    },
     #[error("SOURCE_DATE_EPOCH=`{0}` is not a whole number of seconds")]
     BadEpoch(String),
     #[error("derivation `{name}` failed")]
@@ -57,6 +63,8 @@ pub enum PlanError {
     },
     #[error("image `{image}` has packages but no valid lock; run `himg lock`")]
     NotLocked { image: String },
+    #[error(transparent)]
+    Build(#[from] crate::builder::BuildError),
     #[error(transparent)]
     Debian(#[from] crate::debian::DebianError),
     #[error(transparent)]

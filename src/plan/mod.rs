@@ -15,7 +15,11 @@ mod steps;
 
 pub use compile::{CompileOptions, compile};
 pub use derivation::{
-    ArchOutputs, BuildGraph, Derivation, ImageOutputs, LayerItem, LayerStep, NodeId, Step,
+    ArchOutputs, BuildGraph, BuildStep, Derivation, ImageOutputs, LayerItem, LayerStep, NodeId,
+    Step,
 };
 pub use error::PlanError;
-pub use realise::{BuildReport, Event, NodeOutcome, Realised, Substituter, realise, realise_with};
+pub use realise::{
+    BuildReport, Event, NodeOutcome, Realised, Substituter, realise, realise_with, rebuild,
+};
+pub use steps::failed_build_log;

@@ -292,7 +292,7 @@ fn realise_one(
         name: &node.name,
         kind: node.step.kind(),
     });
-    let built = build_step(cx, &node.step, &inputs)?;
+    let built = build_step(cx, &node.key, &node.step, &inputs)?;
     let record = OutputRecord {
         path: output_path(&node.key, &node.name)?,
         content: built.content,
@@ -339,4 +339,36 @@ fn output_path(key: &B3Digest, name: &str) -> Result<OutputPath, PlanError> {
     OutputPath::new(key, &safe).map_err(|e| PlanError::BadStoreEntry {
         what: format!("output name `{safe}`: {e}"),
     })
+}
+
+/// Builds node `id` once more from its inputs' recorded outputs (which must be in the store),
+/// without registering the result: what `himg build --check` compares with the recorded output.
+/// Returns the recorded output and the new content.
+pub fn rebuild(
+    graph: &BuildGraph,
+    store: &Store,
+    id: NodeId,
+) -> Result<(Realised, ObjectRef), PlanError> {
+    let node = graph.node(id);
+    let missing = |name: &str| PlanError::BadStoreEntry {
+        what: format!("{name} (not built in this store; build it first)"),
+    };
+    let recorded: Realised = store
+        .lookup_derivation(&node.key)?
+        .ok_or_else(|| missing(&node.name))?
+        .into();
+    let mut inputs: Vec<Realised> = Vec::with_capacity(node.inputs.len());
+    for input in &node.inputs {
+        let rec = store
+            .lookup_derivation(&graph.node(*input).key)?
+            .ok_or_else(|| missing(&graph.node(*input).name))?;
+        inputs.push(rec.into());
+    }
+    let refs: Vec<&Realised> = inputs.iter().collect();
+    let cx = StepContext {
+        store,
+        fetcher: None,
+    };
+    let built = build_step(&cx, &node.key, &node.step, &refs)?;
+    Ok((recorded, built.content))
 }

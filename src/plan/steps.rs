@@ -30,11 +30,14 @@ pub struct StepContext<'a> {
 
 pub fn build_step(
     cx: &StepContext<'_>,
+    key: &B3Digest,
     step: &Step,
     inputs: &[&Realised],
 ) -> Result<Built, PlanError> {
     let store = cx.store;
     match step {
+        Step::Build(build) => build_derivation(store, key, build, inputs),
+        Step::Select { path } => select(store, path, inputs),
         Step::FetchDeb { sha256, size, url } => {
             let fetcher = cx.fetcher.ok_or_else(|| PlanError::BadStoreEntry {
                 what: format!("{url} (no network access configured)"),
@@ -490,6 +493,117 @@ fn build_copy(
         size,
         meta: json!({"single_file": single_file}),
         refs_objects: vec![ObjectRef::Tree(root)],
+    })
+}
+
+/// Where the log of the failed build with derivation key `key` is kept (`himg log` reads it).
+pub fn failed_build_log(store: &Store, key: &B3Digest) -> std::path::PathBuf {
+    store
+        .root()
+        .join("build-logs")
+        .join(format!("{}.log", key.to_hex()))
+}
+
+fn build_derivation(
+    store: &Store,
+    key: &B3Digest,
+    build: &super::derivation::BuildStep,
+    inputs: &[&Realised],
+) -> Result<Built, PlanError> {
+    let (environment, sources) = inputs
+        .split_first()
+        .ok_or_else(|| PlanError::BadStoreEntry {
+            what: "build step without an environment".into(),
+        })?;
+    let ObjectRef::Oci(manifest) = environment.content else {
+        return Err(PlanError::BadStoreEntry {
+            what: format!(
+                "{} (the environment is not an image manifest)",
+                environment.path
+            ),
+        });
+    };
+    let placements = build
+        .sources
+        .iter()
+        .zip(sources)
+        .map(|(placement, input)| crate::builder::Placement {
+            content: input.content,
+            single_file: input.meta.get("single_file").and_then(|v| v.as_bool()) == Some(true),
+            path: placement.path.clone(),
+            to: placement.to.clone(),
+        })
+        .collect();
+    let request = crate::builder::BuildRequest {
+        name: "",
+        environment: manifest,
+        sources: placements,
+        argv: &build.argv,
+        env: &build.env,
+        outputs: &build.outputs,
+        timeout: build.timeout,
+        epoch: build.epoch,
+        hash: build.hash.as_deref(),
+        failed_log: failed_build_log(store, key),
+    };
+    let produced = crate::builder::run_build(store, &request)?;
+    Ok(Built {
+        content: ObjectRef::Tree(produced.tree),
+        size: produced.size,
+        meta: json!({
+            "single_file": false,
+            "log": produced.log.to_string(),
+            "command_ms": produced.command_time.as_millis() as u64,
+        }),
+        refs_objects: vec![
+            ObjectRef::Tree(produced.tree),
+            ObjectRef::Blob(produced.log),
+        ],
+    })
+}
+
+/// One path of a build's outputs as a copy source.
+fn select(store: &Store, path: &str, inputs: &[&Realised]) -> Result<Built, PlanError> {
+    let input = inputs.first().ok_or_else(|| PlanError::BadStoreEntry {
+        what: format!("select `{path}` without an input"),
+    })?;
+    let ObjectRef::Tree(root) = input.content else {
+        return Err(PlanError::BadStoreEntry {
+            what: format!("{} (build outputs are not a tree)", input.path),
+        });
+    };
+    let tree = store.get_tree(&root)?;
+    let missing = || PlanError::BadStoreEntry {
+        what: format!("{} (no output `{path}`)", input.path),
+    };
+    let node = crate::builder::lookup(store, &tree, path)?.ok_or_else(missing)?;
+    let last = path.rsplit('/').next().unwrap_or(path);
+    let (tree, single_file, size) = match &node {
+        Node::Dir { tree } => (*tree, false, 0),
+        Node::File { size, .. } => {
+            let single = Tree {
+                entries: vec![TreeEntry {
+                    name: last.to_owned(),
+                    node: node.clone(),
+                }],
+            };
+            (store.put_tree(&single)?, true, *size)
+        }
+        Node::Symlink { .. } => {
+            let single = Tree {
+                entries: vec![TreeEntry {
+                    name: last.to_owned(),
+                    node: node.clone(),
+                }],
+            };
+            (store.put_tree(&single)?, true, 0)
+        }
+    };
+    Ok(Built {
+        content: ObjectRef::Tree(tree),
+        size,
+        meta: json!({"single_file": single_file}),
+        refs_objects: vec![ObjectRef::Tree(tree)],
     })
 }
 

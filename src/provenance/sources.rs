@@ -1,12 +1,13 @@
 //! The project files one image's build read: the `.himg` files it imports, its repositories'
-//! keyrings, and every file its `copy` items put into it (along its local `from` chain), each
+//! keyrings, every file its `copy` items put into it (along its local `from` chain) and every
+//! project file its builds read (their `source` blocks, and their environments' copies), each
 //! with its sha256, for the statement's `resolvedDependencies`.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use himg_lang::ContentItem;
 use himg_lang::ImageSpec;
+use himg_lang::{BuildSource, ContentItem};
 use rayon::prelude::*;
 
 use crate::load::Loaded;
@@ -32,8 +33,14 @@ pub fn project_files(loaded: &Loaded, image: &str) -> Result<Vec<ProjectFile>, P
         .map(|p| loader.resolve(p))
         .filter(|p| *p != entry)
         .collect();
-    let mut next: Option<&ImageSpec> = loaded.evaluated.images.iter().find(|i| i.name == image);
-    while let Some(spec) = next {
+    let specs: Vec<ImageSpec> = loaded
+        .evaluated
+        .images
+        .iter()
+        .filter(|i| i.name == image)
+        .cloned()
+        .collect();
+    for spec in himg_lang::images_reached(&specs) {
         if let Some(packages) = &spec.packages {
             paths.extend(
                 packages
@@ -54,7 +61,20 @@ pub fn project_files(loaded: &Loaded, image: &str) -> Result<Vec<ProjectFile>, P
                 paths.extend(files.into_iter().map(|(_, abs)| abs));
             }
         }
-        next = spec.base.as_deref();
+    }
+    for build in himg_lang::builds_reached(&specs) {
+        for source in &build.sources {
+            if let BuildSource::Files {
+                source,
+                include,
+                exclude,
+                ..
+            } = source
+            {
+                let files = copied_files(&loader.resolve(source), include, exclude)?;
+                paths.extend(files.into_iter().map(|(_, abs)| abs));
+            }
+        }
     }
     paths
         .into_par_iter()

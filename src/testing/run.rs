@@ -112,6 +112,7 @@ pub fn sandbox_command(
             .unwrap_or("/")
             .to_owned(),
         network,
+        writable: Vec::new(),
     })
 }
 

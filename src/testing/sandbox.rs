@@ -29,6 +29,9 @@ pub struct SandboxCommand {
     pub workdir: String,
     /// Share the host's network namespace.
     pub network: bool,
+    /// Host directories bound writable at absolute paths inside (a build's work and output
+    /// directories); everything else stays read-only.
+    pub writable: Vec<(PathBuf, String)>,
 }
 
 /// What a command did.
@@ -118,18 +121,20 @@ impl Sandbox {
             }
         }
         c.args([
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--tmpfs",
-            "/tmp",
-            "--chmod",
-            "1777",
-            "/tmp",
-            "--remount-ro",
-            "/",
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chmod", "1777", "/tmp",
         ]);
+        // With the network, names resolve as on the host (over the image's own file).
+        let resolv = self.rootfs.join("etc/resolv.conf");
+        if cmd.network
+            && std::fs::symlink_metadata(&resolv).is_ok_and(|m| m.is_file())
+            && Path::new("/etc/resolv.conf").exists()
+        {
+            c.args(["--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf"]);
+        }
+        for (host, inside) in &cmd.writable {
+            c.arg("--bind").arg(host).arg(inside);
+        }
+        c.args(["--remount-ro", "/"]);
         c.arg("--chdir").arg(&cmd.workdir);
         c.arg("--clearenv");
         for (k, v) in &cmd.env {
@@ -264,6 +269,7 @@ mod tests {
             gid: 1234,
             workdir: "/".into(),
             network: false,
+            writable: Vec::new(),
         }
     }
 

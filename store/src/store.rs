@@ -588,6 +588,14 @@ impl Store {
         Ok(BuildGuard { _file: file })
     }
 
+    /// Runs `f` while no build holds a [`BuildGuard`] (the store-wide lock taken exclusively): for
+    /// sweeping what builds keep beside the store (their scratch directories), which only a
+    /// running build may be using. Must not be called while this thread holds a guard.
+    pub fn with_exclusive<T>(&self, f: impl FnOnce() -> T) -> Result<T, StoreError> {
+        let _guard = self.exclusive_guard()?;
+        Ok(f())
+    }
+
     /// Takes the store-wide lock exclusively (gc, repair).
     pub(crate) fn exclusive_guard(&self) -> Result<BuildGuard, StoreError> {
         let file = self.gc_lock_file()?;

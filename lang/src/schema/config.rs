@@ -113,7 +113,14 @@ impl Check<'_> {
                 );
                 None
             }
-            V::Image(image) => Some((**image).clone()),
+            V::Image(image) => self
+                .embed(
+                    crate::syntax::DeclKind::Image,
+                    &image.declared_in,
+                    &image.name,
+                    field.value.span,
+                )
+                .then(|| (**image).clone()),
             V::Null => None,
             // A registry base: checked by [`Check::base_reference`].
             V::Str(_) => None,

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::accounts::{AccountKind, Accounts};
+use super::build::{as_build, without_globs};
 use super::{Check, MAX_ID};
 use crate::codes;
 use crate::diagnostic::Diag;
@@ -18,6 +19,8 @@ const ITEM_KINDS: &[&str] = &["copy", "file", "symlink", "dir"];
 const COPY_FIELDS: &[&str] = &[
     "source", "to", "include", "exclude", "mode", "dir_mode", "owner", "group",
 ];
+/// Fields of `copy builds.X { … }`.
+const COPY_OUTPUT_FIELDS: &[&str] = &["source", "path", "to", "mode", "dir_mode", "owner", "group"];
 const FILE_FIELDS: &[&str] = &["path", "text", "mode", "owner", "group"];
 const SYMLINK_FIELDS: &[&str] = &["path", "target", "owner", "group"];
 const DIR_FIELDS: &[&str] = &["path", "mode", "owner", "group"];
@@ -149,6 +152,12 @@ impl Check<'_> {
         claims: &mut Vec<Claim>,
     ) -> Option<ContentItem> {
         const WHAT: &str = "a `copy` block";
+        if let Some(field) = record.fields.get("source")
+            && let Some(build) = as_build(&field.value)
+        {
+            let used_at = field.value.span;
+            return self.copy_output(record, span, (build, used_at), accounts, claims);
+        }
         self.unknown_fields(record, COPY_FIELDS, WHAT, false);
         let source = self
             .required(record, span, "source", WHAT)
@@ -215,6 +224,63 @@ impl Check<'_> {
         })
     }
 
+    /// `copy builds.X { path, to, mode, dir_mode, owner, group }`: a build's outputs, or the part
+    /// `path` selects, placed at `to`.
+    fn copy_output(
+        &mut self,
+        record: &Record,
+        span: Span,
+        (build, used_at): (&BuildSpec, Span),
+        accounts: &Accounts,
+        claims: &mut Vec<Claim>,
+    ) -> Option<ContentItem> {
+        let had_globs = self.refuse_globs(record, build);
+        let record = without_globs(record);
+        self.unknown_fields(
+            &record,
+            COPY_OUTPUT_FIELDS,
+            "a `copy builds.…` block",
+            false,
+        );
+        let path = record
+            .fields
+            .get("path")
+            .map(|f| self.output_path(f, build));
+        let to_field = self.required(&record, span, "to", "a `copy` block");
+        let to = to_field.and_then(|f| self.abs_path(f, "to"));
+        let mode = record.fields.get("mode").map(|f| self.mode(f));
+        let dir_mode = record.fields.get("dir_mode").map(|f| self.mode(f));
+        let owner = self.owner(&record, accounts);
+        let (to, to_field, owner) = (to?, to_field?, owner?);
+        let path = path.map_or(Some(None), |p| p.map(Some))?;
+        let mode = mode.map_or(Some(None), |m| m.map(Some))?;
+        let dir_mode = dir_mode.map_or(Some(None), |m| m.map(Some))?;
+        // Whether the output is a file is known only once it is built: claim it as a directory.
+        claims.push(Claim {
+            path: to.clone(),
+            span: to_field.value.span,
+            leaf: false,
+        });
+        if had_globs
+            || !self.embed(
+                crate::syntax::DeclKind::Build,
+                &build.declared_in,
+                &build.name,
+                used_at,
+            )
+        {
+            return None;
+        }
+        Some(ContentItem::BuildOutput {
+            build: Box::new(build.clone()),
+            path,
+            to,
+            mode,
+            dir_mode,
+            owner,
+        })
+    }
+
     /// A copy source: relative to the file that wrote the string, and present in the loader.
     fn source(&mut self, field: &Field) -> Option<(SourcePath, bool)> {
         let (_, path, kind) = self.project_file(field, "source", "copy source", |declaring| {
@@ -223,7 +289,7 @@ impl Check<'_> {
         Some((path, kind == EntryKind::Dir))
     }
 
-    fn globs(&mut self, field: Option<&Field>, name: &str) -> Option<Vec<String>> {
+    pub(super) fn globs(&mut self, field: Option<&Field>, name: &str) -> Option<Vec<String>> {
         let Some(field) = field else {
             return Some(Vec::new());
         };

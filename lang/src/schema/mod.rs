@@ -1,10 +1,12 @@
-//! Schema: an image body (a record value) → a validated [`ImageSpec`]. Every problem becomes a coded
-//! diagnostic pointing at the offending value; all problems of one image are reported together.
+//! Schema: an image body (a record value) → a validated [`ImageSpec`], a build body → a validated
+//! [`BuildSpec`]. Every problem becomes a coded diagnostic pointing at the offending value; all
+//! problems of one image or build are reported together.
 //!
-//! This module holds the entry point, the field tables and typed access to values; [`accounts`],
-//! [`config`] and [`content`] check their parts of an image.
+//! This module holds the entry points, the field tables and typed access to values; [`accounts`],
+//! [`config`] and [`content`] check their parts of an image, [`build`] a build's body.
 
 mod accounts;
+mod build;
 mod config;
 mod content;
 mod packages;
@@ -12,12 +14,17 @@ mod policy;
 mod testing;
 mod vex;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use crate::codes;
 use crate::diagnostic::Diag;
+use crate::limits::MAX_SPEC_NODES;
 use crate::loader::{EntryKind, SourceLoader, outside_by_dots};
 use crate::span::{Files, Span};
 use crate::spec::*;
 use crate::suggest::did_you_mean;
+use crate::syntax::DeclKind;
 use crate::value::{Field, Record, V, Value};
 
 use accounts::Accounts;
@@ -27,13 +34,35 @@ pub(crate) struct Cx<'a> {
     pub loader: &'a dyn SourceLoader,
     pub files: &'a Files,
     pub declared_in: &'a SourcePath,
+    pub sizes: &'a SpecSizes,
+}
+
+/// How many images and builds each spec declared so far embeds, counting repeats and itself (see
+/// [`MAX_SPEC_NODES`]); keyed by kind, declaring file and name, which identify a spec.
+#[derive(Debug, Default)]
+pub(crate) struct SpecSizes(RefCell<HashMap<(DeclKind, SourcePath, String), u64>>);
+
+impl SpecSizes {
+    fn get(&self, kind: DeclKind, declared_in: &SourcePath, name: &str) -> u64 {
+        self.0
+            .borrow()
+            .get(&(kind, declared_in.clone(), name.to_owned()))
+            .copied()
+            .unwrap_or(1)
+    }
+
+    fn set(&self, kind: DeclKind, declared_in: &SourcePath, name: &str, size: u64) {
+        self.0
+            .borrow_mut()
+            .insert((kind, declared_in.clone(), name.to_owned()), size);
+    }
 }
 
 /// The field a block label fills: `user "app" {}` sets `name = "app"`.
 pub(crate) fn label_field(kind: &str) -> &'static str {
     match kind {
         "user" | "group" | "layer" | "test" => "name",
-        "copy" => "source",
+        "copy" | "source" => "source",
         "repository" => "name",
         "file" | "symlink" | "dir" => "path",
         "waive" => "rule",
@@ -115,14 +144,12 @@ pub(crate) fn image(
     name_span: Span,
     stmt_span: Span,
     body: &Record,
-) -> Result<ImageSpec, Vec<Diag>> {
-    let mut c = Check {
-        cx,
-        errors: Vec::new(),
-    };
+) -> Result<(ImageSpec, u64), Vec<Diag>> {
+    let mut c = Check::new(cx, DeclKind::Image, name);
     let spec = c.image(name, body);
     if c.errors.is_empty() {
-        return Ok(spec);
+        cx.sizes.set(DeclKind::Image, cx.declared_in, name, c.size);
+        return Ok((spec, c.size));
     }
     let mut errors = c.errors;
     errors.sort_by_key(|d| (d.span.file, d.span.start));
@@ -135,9 +162,43 @@ pub(crate) fn image(
     Err(errors)
 }
 
+/// Validates one build body.
+pub(crate) fn build(
+    cx: &Cx<'_>,
+    name: &str,
+    name_span: Span,
+    stmt_span: Span,
+    body: &Record,
+) -> Result<(BuildSpec, u64), Vec<Diag>> {
+    let mut c = Check::new(cx, DeclKind::Build, name);
+    let spec = c.build(name, body, stmt_span);
+    let size = c.size;
+    let mut errors = c.errors;
+    match spec {
+        Some(spec) if errors.is_empty() => {
+            cx.sizes.set(DeclKind::Build, cx.declared_in, name, size);
+            return Ok((spec, size));
+        }
+        _ => {}
+    }
+    errors.sort_by_key(|d| (d.span.file, d.span.start));
+    for diag in &mut errors {
+        if !stmt_span.contains(diag.span) {
+            diag.secondary
+                .push((name_span, format!("while checking build `{name}`")));
+        }
+    }
+    Err(errors)
+}
+
 struct Check<'a> {
     cx: &'a Cx<'a>,
     errors: Vec<Diag>,
+    /// What is being checked, for [`Check::embed`]'s message.
+    kind: DeclKind,
+    name: String,
+    /// Images and builds the spec embeds so far, itself included (see [`MAX_SPEC_NODES`]).
+    size: u64,
 }
 
 /// `a` and `b` say the same thing two ways: a diagnostic on the later one, pointing back at the
@@ -163,9 +224,53 @@ fn base_chain(base: Option<&ImageSpec>) -> Vec<&ImageSpec> {
     out
 }
 
+impl<'a> Check<'a> {
+    fn new(cx: &'a Cx<'a>, kind: DeclKind, name: &str) -> Check<'a> {
+        Check {
+            cx,
+            errors: Vec::new(),
+            kind,
+            name: name.to_owned(),
+            size: 1,
+        }
+    }
+}
+
 impl Check<'_> {
     fn push(&mut self, diag: Diag) {
         self.errors.push(diag);
+    }
+
+    /// Accounts for embedding (copying) the spec `kind` `name` of `declared_in`, used at `span`;
+    /// false, with a diagnostic, when that would make this spec larger than [`MAX_SPEC_NODES`].
+    fn embed(&mut self, kind: DeclKind, declared_in: &SourcePath, name: &str, span: Span) -> bool {
+        let over = self.size > MAX_SPEC_NODES;
+        let embedded = self.cx.sizes.get(kind, declared_in, name);
+        self.size = self.size.saturating_add(embedded);
+        if self.size <= MAX_SPEC_NODES {
+            return true;
+        }
+        if !over {
+            let what = match self.kind {
+                DeclKind::Image => "image",
+                DeclKind::Build => "build",
+            };
+            self.push(
+                Diag::new(
+                    codes::SPEC_TOO_LARGE,
+                    span,
+                    format!(
+                        "{what} `{}` embeds more than {MAX_SPEC_NODES} images and builds",
+                        self.name
+                    ),
+                )
+                .label(format!(
+                    "`{name}` embeds {embedded}, which crosses the limit"
+                ))
+                .help("each `from`, `environment`, `copy builds.…` and `source builds.…` embeds what it names with all it uses, repeats included: use each build once, or merge builds"),
+            );
+        }
+        false
     }
 
     // ------------------------------------------------------------ image

@@ -32,6 +32,9 @@ pub struct Effects {
     pub removed: Vec<String>,
 }
 
+/// ldconfig's auxiliary cache, present after a run or not by timing (see `effects`).
+const VOLATILE_LDCONFIG: &str = "/var/cache/ldconfig/";
+
 /// Mount points of the sandbox: never effects, never walked (`/tmp` is a tmpfs there, so the
 /// root's own `/tmp` is walked and unchanged).
 const MOUNTS: [&str; 4] = ["/.himg", "/proc", "/dev", "/sys"];
@@ -304,6 +307,13 @@ pub fn collect(
             (!keep_docs && is_doc(&c.path)).then_some("documentation (docs are minimised)")
         });
         if let Some(reason) = reason {
+            // ldconfig writes its auxiliary cache or not depending on the files' change times
+            // during the run: listing it would make the image's configure record, and so its
+            // digest, differ between two builds. It is dropped like the cache beside it, and the
+            // rule (not each run's accident) is what the book documents.
+            if c.path.starts_with(VOLATILE_LDCONFIG) {
+                continue;
+            }
             fx.dropped.push(DroppedEffect {
                 path: c.path,
                 reason: reason.into(),

@@ -64,17 +64,7 @@ pub const TOOLS: &[&str] = &[
 /// Whether this host runs programs of the Debian architecture `arch` natively: the configure step
 /// runs only there (no emulation); other architectures' images report their scripts as not run.
 pub fn runs_here(arch: &str) -> bool {
-    let native = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "i386",
-        "arm" => "armhf",
-        "powerpc64" => "ppc64el",
-        "s390x" => "s390x",
-        "riscv64" => "riscv64",
-        other => other,
-    };
-    arch == native
+    arch == crate::builder::native_architecture()
 }
 
 /// Version of the configure rules (part of the configure derivation's key).
