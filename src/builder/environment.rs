@@ -45,6 +45,15 @@ pub fn environment_root(store: &Store, manifest: &Sha256Digest) -> Result<PathBu
     if rootfs.join("etc").is_dir() && std::fs::symlink_metadata(&resolv).is_err() {
         std::fs::write(&resolv, b"").map_err(io_err(&resolv))?;
     }
+    // Likewise its trusted authorities: the host's bundle is bound over the image's own (or over
+    // this empty placeholder, which only a fetch ever reads filled).
+    let bundle = rootfs.join(crate::testing::sandbox::CA_BUNDLE.trim_start_matches('/'));
+    if rootfs.join("etc").is_dir() && std::fs::symlink_metadata(&bundle).is_err() {
+        if let Some(dir) = bundle.parent() {
+            std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        }
+        std::fs::write(&bundle, b"").map_err(io_err(&bundle))?;
+    }
     // The sandbox maps only the calling user: make the tree readable by it whatever the image's
     // owners (the image's own owners do not matter to a build, which reads it only).
     crate::testing::sandbox::own_tree(&rootfs).map_err(io_err(&rootfs))?;

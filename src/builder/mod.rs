@@ -22,7 +22,7 @@ pub use workdir::lookup;
 
 /// Version of the build rules (the sandbox's fixed environment, the work directory's layout, the
 /// capture of outputs): part of every build's key, bumped when they change what a build produces.
-pub const RULES: u32 = 1;
+pub const RULES: u32 = 2;
 
 /// The architecture this himg runs on, in Debian's spelling (what `architectures` lists): builds
 /// run natively, as does the configure step (`debian::configure::runs_here`).

@@ -13,9 +13,9 @@ use himg_store::{B3Digest, Node, ObjectRef, Sha256Digest, Store};
 use wait_timeout::ChildExt;
 
 use super::capture::capture;
-use super::workdir::{lookup, place_node, place_tree};
+use super::workdir::{clamp_times, lookup, place_node, place_tree};
 use super::{BuildError, environment_root, io_err};
-use crate::testing::sandbox::{DEFAULT_PATH, Sandbox, SandboxCommand};
+use crate::testing::sandbox::{CA_BUNDLE, DEFAULT_PATH, Sandbox, SandboxCommand};
 
 /// The directory under the store that holds running builds' scratch directories.
 pub const SCRATCH_DIR: &str = "builds";
@@ -93,6 +93,9 @@ pub fn run_build(store: &Store, req: &BuildRequest<'_>) -> Result<Produced, Buil
     for placement in &req.sources {
         place(store, placement, &work)?;
     }
+    // Every placed file and directory dated at the epoch: tools that record times see the same ones
+    // on every machine (a build that must look newer, as an incremental compiler's edit, touches).
+    clamp_times(&work, req.epoch)?;
     let log_path = scratch.path().join("log");
     let mut log = std::fs::File::options()
         .create_new(true)
@@ -202,6 +205,18 @@ pub const FETCH_PASSTHROUGH: &[&str] = &[
     "npm_config_registry",
 ];
 
+/// The variables by which language tools are told where the trusted authorities are (a fetch's are
+/// the host's, bound at [`CA_BUNDLE`]): OpenSSL, curl, cargo, pip and requests, git, Node.
+pub const CA_VARIABLES: &[&str] = &[
+    "SSL_CERT_FILE",
+    "CURL_CA_BUNDLE",
+    "CARGO_HTTP_CAINFO",
+    "PIP_CERT",
+    "REQUESTS_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+    "NODE_EXTRA_CA_CERTS",
+];
+
 /// The sandbox's fixed variables, then the build's own (which the language keeps off `out` and
 /// `SOURCE_DATE_EPOCH`); a fetch also gets the host's [`FETCH_PASSTHROUGH`] variables.
 fn environment(req: &BuildRequest<'_>) -> Vec<(String, String)> {
@@ -223,6 +238,10 @@ fn environment(req: &BuildRequest<'_>) -> Vec<(String, String)> {
             if let Ok(value) = std::env::var(name) {
                 env.push(((*name).to_owned(), value));
             }
+        }
+        // The bundle the sandbox binds from the host, named for the tools that carry their own.
+        for name in CA_VARIABLES {
+            env.push(((*name).to_owned(), CA_BUNDLE.to_owned()));
         }
     }
     for (k, v) in req.env {

@@ -65,3 +65,28 @@ pub fn lookup(store: &Store, tree: &Tree, path: &str) -> Result<Option<Node>, Bu
     }
     Ok(current.get(last).cloned())
 }
+
+/// Sets the modification time of every file and directory under `root` (and of `root`) to `epoch`
+/// seconds; symlinks keep theirs (the standard library cannot date a link itself).
+pub(crate) fn clamp_times(root: &Path, epoch: u64) -> Result<(), BuildError> {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch);
+    let times = std::fs::FileTimes::new()
+        .set_accessed(time)
+        .set_modified(time);
+    // Children first: dating a directory's entries would otherwise not change its own time, but
+    // creating them already has.
+    for entry in walkdir::WalkDir::new(root).contents_first(true) {
+        let entry = entry.map_err(|e| BuildError::Io {
+            path: e.path().unwrap_or(root).to_path_buf(),
+            source: e.into(),
+        })?;
+        if entry.file_type().is_symlink() {
+            continue;
+        }
+        let path = entry.path();
+        std::fs::File::open(path)
+            .and_then(|f| f.set_times(times))
+            .map_err(io_err(path))?;
+    }
+    Ok(())
+}

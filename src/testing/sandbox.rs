@@ -52,6 +52,18 @@ pub struct Sandbox {
     rootfs: PathBuf,
 }
 
+/// Where Debian's tools look for the trusted certificate authorities, in the sandbox as on the host.
+pub const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// The host's bundle of trusted authorities: `$SSL_CERT_FILE` when it names a file, else
+/// [`CA_BUNDLE`] when the host has it.
+pub fn host_ca_bundle() -> Option<PathBuf> {
+    std::env::var_os("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+        .or_else(|| Some(PathBuf::from(CA_BUNDLE)).filter(|p| p.is_file()))
+}
+
 impl Sandbox {
     /// Checks that `bwrap` is available.
     pub fn new(rootfs: &Path) -> Result<Sandbox, TestError> {
@@ -130,6 +142,15 @@ impl Sandbox {
             && Path::new("/etc/resolv.conf").exists()
         {
             c.args(["--ro-bind", "/etc/resolv.conf", "/etc/resolv.conf"]);
+        }
+        // ... and TLS is trusted as on the host (whose bundle may hold a proxy's own authority):
+        // what a fetch downloads is checked by its declared hash, not by who served it.
+        if cmd.network
+            && std::fs::symlink_metadata(self.rootfs.join(CA_BUNDLE.trim_start_matches('/')))
+                .is_ok_and(|m| m.is_file())
+            && let Some(host) = host_ca_bundle()
+        {
+            c.arg("--ro-bind").arg(host).arg(CA_BUNDLE);
         }
         for (host, inside) in &cmd.writable {
             c.arg("--bind").arg(host).arg(inside);
