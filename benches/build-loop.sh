@@ -50,7 +50,7 @@ DOCKERFILE
     file=rust-service.himg toolchain=rust image=greeter
     edit() { sed -i -E "s/hello from rust[ 0-9a-z-]*/hello from rust $1/" rust-service/src/main.rs; }
     sync() { cp -r rust-service/src "$work/docker/"; }
-    cp rust-service/Cargo.toml rust-service/Cargo.lock "$work/docker/"
+    cp -r rust-service/Cargo.toml rust-service/Cargo.lock rust-service/src "$work/docker/"
     (cd "$work/docker" && cargo vendor -q --locked --versioned-dirs vendor >/dev/null)
     "$himg" build "$file" --locked --image greeter --format docker-archive --out "$work/runtime.tar" -q
     docker load -q -i "$work/runtime.tar" >/dev/null
