@@ -349,6 +349,8 @@ image "app" { copy builds.broken { to = "/x" } }
     assert!(err.contains("exit code 3"), "{err}");
     assert!(err.contains("error: something broke"), "{err}");
     assert!(err.contains("compiling step one"), "{err}");
+    // It had no network (it declares no hash): the hint says how a build downloads.
+    assert!(err.contains("declares the `hash` of its outputs"), "{err}");
     let log = p.himg(&["log", "builds.himg"]);
     assert_success(&log, "himg log of a failed build");
     assert!(String::from_utf8_lossy(&log.stdout).contains("error: something broke"));

@@ -49,6 +49,8 @@ pub enum BuildError {
         code: i32,
         log: PathBuf,
         tail: String,
+        /// Whether it ran without the network (it declares no `hash`).
+        offline: bool,
     },
     #[error(
         "the build command ran longer than its timeout of {seconds} s and was killed; the last lines of its log ({log}):\n{tail}"

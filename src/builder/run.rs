@@ -161,6 +161,7 @@ pub fn run_build(store: &Store, req: &BuildRequest<'_>) -> Result<Produced, Buil
             code,
             log: kept,
             tail,
+            offline: req.hash.is_none(),
         });
     }
     // A command that succeeded but left wrong outputs is a failed build too: its log is kept.

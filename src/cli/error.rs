@@ -147,6 +147,17 @@ fn store_hint(err: &Error) -> Option<String> {
         Error::Plan(PlanError::Store(_)) | Error::Store(_) => {
             Some("`himg store verify` checks the store and names any corrupt entry".into())
         }
+        Error::Plan(PlanError::Derivation { source, .. })
+            if matches!(
+                **source,
+                PlanError::Build(crate::builder::BuildError::Failed { offline: true, .. })
+            ) =>
+        {
+            Some(
+                "the command ran without the network, as every build does unless it declares the `hash` of its outputs: download in a fetch (a build with `hash`), then consume its outputs (`source builds.NAME`)"
+                    .into(),
+            )
+        }
         Error::Plan(PlanError::Derivation { name, .. })
             if name.ends_with(" scan") || name.contains(" analysis ") =>
         {
