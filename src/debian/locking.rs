@@ -1,7 +1,8 @@
 //! Resolving an image's `packages` into a [`LockedImage`]: fetch and verify every repository's signed
 //! InRelease and package indexes, resolve the request per architecture, and pin the result.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use himg_lang::{ImageSpec, PackagesSpec, SourceLoader};
 use sha2::Digest;
@@ -15,11 +16,44 @@ use super::lockfile::{
     BaseInstalledPackage, DroppedPackage, LockedImage, LockedPackage, LockedRepository, LockedSuite,
 };
 use super::mirror::MirrorResolver;
-use super::release::{fetch_verified_index, verify_inrelease_named};
+use super::release::{fetch_verified_index, index_path, verify_inrelease_named};
 use super::resolve::{Request, Universe, resolve};
 use super::version::DebVersion;
 use super::{BaseConflict, DebianError};
 use crate::load::FsLoader;
+
+/// What one process has read of the repositories: each suite's signed InRelease, fetched once (so
+/// every image and file locked together sees the same snapshot), and the parsed Packages indexes
+/// by the signed digests of the index files (parsed once however many images lock against them).
+#[derive(Default)]
+pub struct IndexMemo {
+    releases: Mutex<HashMap<String, Arc<Vec<u8>>>>,
+    packages: Mutex<HashMap<Vec<[u8; 32]>, Arc<Vec<BinaryPackage>>>>,
+}
+
+impl IndexMemo {
+    fn packages(&self, key: &[[u8; 32]]) -> Option<Arc<Vec<BinaryPackage>>> {
+        self.packages.lock().ok()?.get(key).cloned()
+    }
+
+    fn put_packages(&self, key: Vec<[u8; 32]>, packages: Arc<Vec<BinaryPackage>>) {
+        if let Ok(mut map) = self.packages.lock() {
+            map.insert(key, packages);
+        }
+    }
+
+    /// The InRelease at `url`, fetched on first use.
+    fn release(&self, fetcher: &Fetcher, url: &str) -> Result<Arc<Vec<u8>>, DebianError> {
+        if let Some(bytes) = self.releases.lock().ok().and_then(|m| m.get(url).cloned()) {
+            return Ok(bytes);
+        }
+        let bytes = Arc::new(fetcher.get_bytes(url, 64 * 1024 * 1024)?);
+        if let Ok(mut map) = self.releases.lock() {
+            map.insert(url.to_owned(), Arc::clone(&bytes));
+        }
+        Ok(bytes)
+    }
+}
 
 /// What locking needs from the outside world.
 pub struct LockContext<'a> {
@@ -30,6 +64,8 @@ pub struct LockContext<'a> {
     pub now: i64,
     /// Where index downloads go (a temp directory).
     pub scratch: &'a std::path::Path,
+    /// Indexes already parsed by this process.
+    pub indexes: &'a IndexMemo,
 }
 
 /// The registry image at the bottom of `spec`'s `from` chain (`HOST/REPO@sha256:…`), if any.
@@ -168,7 +204,7 @@ pub fn lock_image(
         let mut suites = Vec::new();
         for suite in &repo.suites {
             let url = format!("{base}/dists/{suite}/InRelease");
-            let bytes = cx.fetcher.get_bytes(&url, 64 * 1024 * 1024)?;
+            let bytes = cx.indexes.release(cx.fetcher, &url)?;
             let release = verify_inrelease_named(&bytes, &keyring, cx.now, Some(suite))
                 .and_then(|release| release.check_suite(suite).map(|()| release))
                 .map_err(|source| DebianError::Release {
@@ -180,23 +216,37 @@ pub fn lock_image(
                 suite: suite.clone(),
                 codename: release.codename.clone(),
                 date: crate::oci::epoch_to_rfc3339(u64::try_from(release.date).unwrap_or(0)),
-                inrelease_sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+                inrelease_sha256: hex::encode(sha2::Sha256::digest(bytes.as_slice())),
             });
+            let release_err = |source| DebianError::Release {
+                repository: repo.name.clone(),
+                suite: suite.clone(),
+                source: Box::new(source),
+            };
             for (arch, universe) in universes.iter_mut() {
-                let mut all = Vec::new();
-                for component in &repo.components {
-                    let text = fetch_verified_index(
-                        cx.fetcher, &base, suite, &release, component, arch, cx.scratch,
-                    )
-                    .map_err(|source| DebianError::Release {
-                        repository: repo.name.clone(),
-                        suite: suite.clone(),
-                        source: Box::new(source),
-                    })?;
-                    let text = String::from_utf8_lossy(&text);
-                    all.extend(parse_packages(&text)?);
-                }
-                universe.add_repository(&format!("{}/{}", repo.name, suite), all);
+                let key: Vec<[u8; 32]> = repo
+                    .components
+                    .iter()
+                    .map(|c| index_path(&release, c, arch).map(|choice| choice.sha256))
+                    .collect::<Result<_, _>>()
+                    .map_err(release_err)?;
+                let packages = match cx.indexes.packages(&key) {
+                    Some(packages) => packages,
+                    None => {
+                        let mut all = Vec::new();
+                        for component in &repo.components {
+                            let text = fetch_verified_index(
+                                cx.fetcher, &base, suite, &release, component, arch, cx.scratch,
+                            )
+                            .map_err(release_err)?;
+                            all.extend(parse_packages(&String::from_utf8_lossy(&text))?);
+                        }
+                        let all = Arc::new(all);
+                        cx.indexes.put_packages(key, Arc::clone(&all));
+                        all
+                    }
+                };
+                universe.add_repository(&format!("{}/{}", repo.name, suite), packages);
             }
         }
         repositories.push(LockedRepository {

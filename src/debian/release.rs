@@ -659,11 +659,39 @@ pub fn fetch_verified_index(
         move |source| ReleaseError::Io { path, what, source }
     };
     std::fs::create_dir_all(dest_dir).map_err(io("creating directory", dest_dir))?;
+    // The uncompressed index as the Release lists it: kept decompressed beside the download, and
+    // read back only when it still hashes to the signed value (the disk is not trusted).
+    let plain = release
+        .files
+        .get(&format!("{component}/binary-{arch}/Packages"))
+        .copied()
+        .filter(|_| !ext.is_empty());
+    let plain_path = plain.map(|(_, sha)| dest_dir.join(format!("{}.plain", hex::encode(sha))));
+    if let (Some((size, sha)), Some(path)) = (plain, &plain_path)
+        && let Ok(bytes) = std::fs::read(path)
+        && bytes.len() as u64 == size
+        && super::fetch::sha256(&bytes) == sha
+    {
+        return Ok(bytes);
+    }
+    let keep_plain = |text: Vec<u8>| -> Result<Vec<u8>, ReleaseError> {
+        if let (Some((size, sha)), Some(path)) = (plain, &plain_path)
+            && text.len() as u64 == size
+            && super::fetch::sha256(&text) == sha
+        {
+            // Best effort: a cache that cannot be written is only slower next time.
+            let tmp = path.with_extension("plain.part");
+            if std::fs::write(&tmp, &text).is_ok() && std::fs::rename(&tmp, path).is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+        }
+        Ok(text)
+    };
     if let Ok(bytes) = std::fs::read(&final_path)
         && bytes.len() as u64 == choice.size
         && super::fetch::sha256(&bytes) == choice.sha256
     {
-        return decompress_index(&choice.path, &bytes);
+        return decompress_index(&choice.path, &bytes).and_then(keep_plain);
     }
     let part = dest_dir.join(format!("{hexd}{ext}.part"));
     let dists = format!("{}/dists/{suite}", base.trim_end_matches('/'));
@@ -679,7 +707,7 @@ pub fn fetch_verified_index(
     result.map_err(|source| ReleaseError::Fetch { what, source })?;
     std::fs::rename(&part, &final_path).map_err(io("renaming", &part))?;
     let bytes = std::fs::read(&final_path).map_err(io("reading", &final_path))?;
-    decompress_index(&choice.path, &bytes)
+    decompress_index(&choice.path, &bytes).and_then(keep_plain)
 }
 
 // ---- time -----------------------------------------------------------------------------------
@@ -765,6 +793,61 @@ pub fn parse_date(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Release listing `main/binary-amd64/Packages.gz` and the plain `Packages` it holds.
+    fn release_of(gz: &[u8], plain: &[u8]) -> Release {
+        let entry = |b: &[u8]| (b.len() as u64, super::super::fetch::sha256(b));
+        Release {
+            origin: None,
+            label: None,
+            suite: Some("stable".into()),
+            codename: Some("fixture".into()),
+            date: 0,
+            valid_until: None,
+            architectures: vec!["amd64".into()],
+            components: vec!["main".into()],
+            acquire_by_hash: false,
+            files: BTreeMap::from([
+                ("main/binary-amd64/Packages.gz".to_owned(), entry(gz)),
+                ("main/binary-amd64/Packages".to_owned(), entry(plain)),
+            ]),
+            signed_by: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_decompressed_index_is_kept_and_read_back_only_when_it_matches_the_release() {
+        use std::io::Write;
+        let plain = b"Package: a\nVersion: 1\n".to_vec();
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&plain).expect("gzip");
+        let gz = enc.finish().expect("gzip");
+        let release = release_of(&gz, &plain);
+        let dir = tempfile::tempdir().expect("tempdir");
+        // The download is already cached: nothing is fetched (the base URL leads nowhere).
+        let sha = |b: &[u8]| hex::encode(super::super::fetch::sha256(b));
+        std::fs::write(dir.path().join(format!("{}.gz", sha(&gz))), &gz).expect("cache");
+        let fetcher = Fetcher::new(super::super::fetch::FetchOptions::default());
+        let read = || {
+            fetch_verified_index(
+                &fetcher,
+                "http://127.0.0.1:9",
+                "stable",
+                &release,
+                "main",
+                "amd64",
+                dir.path(),
+            )
+            .expect("index")
+        };
+        assert_eq!(read(), plain);
+        let kept = dir.path().join(format!("{}.plain", sha(&plain)));
+        assert_eq!(std::fs::read(&kept).expect("kept decompressed"), plain);
+        // A changed copy on disk is not believed: the index is decompressed again and rewritten.
+        std::fs::write(&kept, b"Package: b\nVersion: 1\n").expect("tamper, same size");
+        assert_eq!(read(), plain);
+        assert_eq!(std::fs::read(&kept).expect("rewritten"), plain);
+    }
 
     #[test]
     fn dates_round_trip() {

@@ -212,7 +212,8 @@ struct PkgId {
 #[derive(Debug, Clone)]
 struct Repo {
     id: String,
-    packages: Vec<BinaryPackage>,
+    /// Shared with other universes built from the same indexes (`locking::IndexMemo`).
+    packages: std::sync::Arc<Vec<BinaryPackage>>,
 }
 
 /// All packages of all repositories, in priority order.
@@ -233,7 +234,12 @@ impl Universe {
     }
 
     /// Adds one repository's packages; repositories added earlier win ties.
-    pub fn add_repository(&mut self, id: &str, packages: Vec<BinaryPackage>) {
+    pub fn add_repository(
+        &mut self,
+        id: &str,
+        packages: impl Into<std::sync::Arc<Vec<BinaryPackage>>>,
+    ) {
+        let packages = packages.into();
         let repo = u32::try_from(self.repos.len()).unwrap_or(u32::MAX);
         for (i, p) in packages.iter().enumerate() {
             let pid = PkgId {

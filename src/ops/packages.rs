@@ -93,6 +93,8 @@ pub struct Resolver {
     mirrors: MirrorResolver,
     fetcher: Fetcher,
     scratch: std::path::PathBuf,
+    /// What this resolver has read: each suite's InRelease once, each index parsed once.
+    indexes: crate::debian::locking::IndexMemo,
 }
 
 impl Resolver {
@@ -101,6 +103,7 @@ impl Resolver {
             mirrors: MirrorResolver::from_env().map_err(crate::debian::DebianError::from)?,
             fetcher: fetcher()?,
             scratch: index_cache(session)?,
+            indexes: Default::default(),
         })
     }
 
@@ -122,6 +125,7 @@ impl Resolver {
             mirrors: &self.mirrors,
             now: now(),
             scratch: &self.scratch,
+            indexes: &self.indexes,
         };
         let base = base_status(session, spec)?;
         Ok(lock_image(&cx, spec, packages, base.as_ref())?)
