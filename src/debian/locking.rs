@@ -28,8 +28,11 @@ use crate::load::FsLoader;
 #[derive(Default)]
 pub struct IndexMemo {
     releases: Mutex<HashMap<String, Arc<Vec<u8>>>>,
-    packages: Mutex<HashMap<Vec<[u8; 32]>, Arc<Vec<BinaryPackage>>>>,
+    packages: Mutex<HashMap<IndexKey, Arc<Vec<BinaryPackage>>>>,
 }
+
+/// The sha256 of each component's index file of one suite and architecture, in component order.
+type IndexKey = Vec<[u8; 32]>;
 
 impl IndexMemo {
     fn packages(&self, key: &[[u8; 32]]) -> Option<Arc<Vec<BinaryPackage>>> {
