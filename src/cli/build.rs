@@ -9,8 +9,72 @@ use crate::ops::packages::LockMode;
 use crate::ops::{self, compile::compile_file};
 
 pub fn build(global: &GlobalArgs, args: &BuildArgs, printer: &Printer) -> Result<ExitCode, Error> {
+    if ops::workspace::is_workspace(&args.file) {
+        return build_workspace(global, args, printer);
+    }
     let session = session(global, printer);
-    let opts = BuildOptions {
+    let opts = options(args);
+    let built = ops::build::build(&session, &opts)?;
+    after_build(global, args, &opts, &built, printer)?;
+    if args.json {
+        printer.json(&built.json());
+    }
+    built.print(printer);
+    if args.check {
+        check(&built, printer)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `himg build DIR`: every `.himg` file under DIR, in dependency order, one report.
+fn build_workspace(
+    global: &GlobalArgs,
+    args: &BuildArgs,
+    printer: &Printer,
+) -> Result<ExitCode, Error> {
+    if !args.images.is_empty() {
+        return Err(Error::Workspace {
+            dir: args.file.clone(),
+            problem: "is a workspace: it builds every image of every file (--image selects within one file)".into(),
+        });
+    }
+    let session = session(global, printer);
+    let ws = ops::workspace::discover(&session, &args.file)?;
+    let template = options(args);
+    let built = ops::workspace::build(&session, &ws, &template, |m| {
+        let opts = BuildOptions {
+            out: m.built.out.clone(),
+            ..template.clone()
+        };
+        after_build(global, args, &opts, &m.built, printer)?;
+        if !args.json {
+            m.built.print(printer);
+        }
+        if args.check {
+            check(&m.built, printer)?;
+        }
+        Ok(())
+    })?;
+    let report = ops::workspace::build_json(&args.file, &built);
+    if args.json {
+        printer.json(&report);
+    }
+    printer.status(
+        "Workspace",
+        &format!(
+            "{}: {} files, {} images, {} derivations built",
+            args.file.display(),
+            built.len(),
+            report["images"].as_array().map_or(0, Vec::len),
+            report["built"]
+        ),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The build options `himg build` asks for.
+fn options(args: &BuildArgs) -> BuildOptions {
+    BuildOptions {
         images: args.images.clone(),
         format: args.format.into(),
         arch: args.arch.clone(),
@@ -18,15 +82,25 @@ pub fn build(global: &GlobalArgs, args: &BuildArgs, printer: &Printer) -> Result
         cache: args.cache.options(),
         analyse: !(args.no_sbom && args.no_policy),
         ..BuildOptions::new(&args.file, &args.out)
-    };
-    let built = ops::build::build(&session, &opts)?;
+    }
+}
+
+/// What follows a build: its outputs pushed to a cache (`--push-to`), SBOMs written and the
+/// policy judged.
+fn after_build(
+    global: &GlobalArgs,
+    args: &BuildArgs,
+    opts: &BuildOptions,
+    built: &ops::build::Built,
+    printer: &Printer,
+) -> Result<(), Error> {
     if let Some(url) = &args.push_to {
         let outputs = built.realised_outputs()?;
         ops::cache::push_outputs(&built.store, url, &opts.cache, &outputs, printer)?;
     }
     let vex = crate::ops::audit::declared_vex(&built.loaded);
     crate::ops::audit::after_build(
-        &super::session(global, printer),
+        &session(global, printer),
         &built.store,
         &built.analysed,
         &built.specs,
@@ -36,20 +110,13 @@ pub fn build(global: &GlobalArgs, args: &BuildArgs, printer: &Printer) -> Result
         },
         crate::ops::audit::AfterBuild {
             sboms: (!args.no_sbom)
-                .then(|| crate::ops::audit::sbom_dir(&args.out))
+                .then(|| crate::ops::audit::sbom_dir(&opts.out))
                 .as_deref(),
             check_policy: !args.no_policy,
         },
         printer,
     )?;
-    if args.json {
-        printer.json(&built.json());
-    }
-    built.print(printer);
-    if args.check {
-        check(&built, printer)?;
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// `--check`: every build step run again, its outputs compared with the recorded ones.

@@ -9,10 +9,24 @@ use crate::ops::lock::{self, UpdateOptions, UpdateStatus};
 
 /// `himg lock FILE`: resolve every image's packages and write the lock, even if it is current.
 pub fn lock(global: &GlobalArgs, args: &LockArgs, printer: &Printer) -> Result<ExitCode, Error> {
-    let locked = lock::lock(&session(global, printer), &args.file)?;
-    if locked.lock.is_none() {
-        printer.status("Unlocked", &lock::no_packages(&args.file));
+    let session = session(global, printer);
+    if crate::ops::workspace::is_workspace(&args.file) {
+        let ws = crate::ops::workspace::discover(&session, &args.file)?;
+        for (member, locked) in crate::ops::workspace::lock(&session, &ws)? {
+            print_locked(&member.file, &locked, printer);
+        }
         return Ok(ExitCode::SUCCESS);
+    }
+    let locked = lock::lock(&session, &args.file)?;
+    print_locked(&args.file, &locked, printer);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `lock` wrote for one file.
+fn print_locked(file: &std::path::Path, locked: &lock::Locked, printer: &Printer) {
+    if locked.lock.is_none() {
+        printer.status("Unlocked", &lock::no_packages(file));
+        return;
     }
     printer.status(
         "Locked",
@@ -28,7 +42,6 @@ pub fn lock(global: &GlobalArgs, args: &LockArgs, printer: &Printer) -> Result<E
             &format!("excluded {dropped} from image `{image}`"),
         );
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `himg update [PKG…] [--check]`: re-resolve against the newest indexes and show what changes;

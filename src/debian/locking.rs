@@ -34,6 +34,22 @@ pub struct IndexMemo {
 /// The sha256 of each component's index file of one suite and architecture, in component order.
 type IndexKey = Vec<[u8; 32]>;
 
+impl std::fmt::Debug for IndexMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = |n: Option<usize>| n.unwrap_or(0);
+        f.debug_struct("IndexMemo")
+            .field(
+                "releases",
+                &count(self.releases.lock().ok().map(|m| m.len())),
+            )
+            .field(
+                "indexes",
+                &count(self.packages.lock().ok().map(|m| m.len())),
+            )
+            .finish()
+    }
+}
+
 impl IndexMemo {
     fn packages(&self, key: &[[u8; 32]]) -> Option<Arc<Vec<BinaryPackage>>> {
         self.packages.lock().ok()?.get(key).cloned()

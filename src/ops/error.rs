@@ -36,6 +36,11 @@ pub enum Error {
     NotReproducible { builds: Vec<String> },
     #[error("`{file}` declares no image")]
     NoImages { file: String },
+    #[error("workspace `{}` {problem}", dir.display())]
+    Workspace {
+        dir: std::path::PathBuf,
+        problem: String,
+    },
     #[error("the lock file `{lock}` is {} for image `{image}`", if *missing { "missing an entry" } else { "stale" })]
     StaleLock {
         image: String,

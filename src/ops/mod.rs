@@ -31,6 +31,7 @@ pub mod target;
 pub mod test;
 pub mod vuln;
 pub mod why;
+pub mod workspace;
 
 pub use error::Error;
 pub use session::Session;

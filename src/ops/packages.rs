@@ -94,7 +94,7 @@ pub struct Resolver {
     fetcher: Fetcher,
     scratch: std::path::PathBuf,
     /// What this resolver has read: each suite's InRelease once, each index parsed once.
-    indexes: crate::debian::locking::IndexMemo,
+    indexes: std::sync::Arc<crate::debian::locking::IndexMemo>,
 }
 
 impl Resolver {
@@ -103,7 +103,7 @@ impl Resolver {
             mirrors: MirrorResolver::from_env().map_err(crate::debian::DebianError::from)?,
             fetcher: fetcher()?,
             scratch: index_cache(session)?,
-            indexes: Default::default(),
+            indexes: session.indexes(),
         })
     }
 

@@ -1,6 +1,9 @@
 //! The context every operation runs in: which store, which project root, and the printer.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::debian::locking::IndexMemo;
 
 use crate::load::{Loaded, load_file};
 use crate::printer::Printer;
@@ -13,6 +16,9 @@ pub struct Session<'p> {
     store: Option<PathBuf>,
     project_root: Option<PathBuf>,
     printer: &'p Printer,
+    /// What the session's operations have read of the package repositories (shared by every
+    /// file a workspace locks or builds: one InRelease fetch and one parse per index).
+    indexes: Arc<IndexMemo>,
 }
 
 impl<'p> Session<'p> {
@@ -23,6 +29,7 @@ impl<'p> Session<'p> {
             store: None,
             project_root: None,
             printer,
+            indexes: Arc::default(),
         }
     }
 
@@ -45,6 +52,11 @@ impl<'p> Session<'p> {
 
     pub fn printer(&self) -> &'p Printer {
         self.printer
+    }
+
+    /// The repositories' InReleases and parsed indexes read so far in this session.
+    pub fn indexes(&self) -> Arc<IndexMemo> {
+        Arc::clone(&self.indexes)
     }
 
     /// The store directory (not opened).

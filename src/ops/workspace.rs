@@ -1,0 +1,246 @@
+//! Workspaces: every `.himg` file under a directory handled as one — discovered, ordered so that a
+//! file comes after the files it imports, locked and built in one session (one InRelease fetch and
+//! one parse per index, one store, shared derivations) with one report.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use super::build::{BuildOptions, Built};
+use super::lock::Locked;
+use super::{Error, Session};
+
+/// Directories a workspace walk never enters: hidden ones (`.git`), Cargo's `target`, and build
+/// outputs (`*.sbom`, OCI layouts).
+fn skipped_dir(name: &str) -> bool {
+    name.starts_with('.') || name == "target" || name == "node_modules" || name.ends_with(".sbom")
+}
+
+/// One `.himg` file of a workspace.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// The file, as found under the workspace directory.
+    pub file: PathBuf,
+    /// Its path relative to the workspace directory, `/`-separated (its name in reports).
+    pub name: String,
+    /// The images it declares (none: a library other files import).
+    pub images: Vec<String>,
+    /// The other members it imports, by name.
+    pub imports: Vec<String>,
+}
+
+/// The `.himg` files under a directory, each after the members it imports.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub dir: PathBuf,
+    pub members: Vec<Member>,
+}
+
+impl Workspace {
+    /// The members that declare images (the ones there is something to build, lock or test).
+    pub fn with_images(&self) -> impl Iterator<Item = &Member> {
+        self.members.iter().filter(|m| !m.images.is_empty())
+    }
+}
+
+/// Whether `target` names a workspace (a directory) rather than one file.
+pub fn is_workspace(target: &Path) -> bool {
+    target.is_dir()
+}
+
+/// The session a workspace is handled in: every file is loaded below the workspace directory
+/// (unless a project root is already set), so members may import each other.
+pub fn session_for<'p>(session: &Session<'p>, dir: &Path) -> Session<'p> {
+    match session.project_root() {
+        Some(_) => session.clone(),
+        None => session.clone().with_project_root(Some(dir.to_path_buf())),
+    }
+}
+
+/// Finds and evaluates every `.himg` file under `dir` and orders them: a file after the files it
+/// imports, otherwise by name.
+pub fn discover(session: &Session<'_>, dir: &Path) -> Result<Workspace, Error> {
+    let session = session_for(session, dir);
+    let mut files = Vec::new();
+    let walk = walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() == 0
+                || !e.file_type().is_dir()
+                || !e.file_name().to_str().is_some_and(skipped_dir)
+        });
+    for entry in walk {
+        let entry = entry.map_err(|e| Error::Workspace {
+            dir: dir.to_path_buf(),
+            problem: e.to_string(),
+        })?;
+        if entry.file_type().is_file() && entry.path().extension().is_some_and(|x| x == "himg") {
+            files.push(entry.into_path());
+        }
+    }
+    if files.is_empty() {
+        return Err(Error::Workspace {
+            dir: dir.to_path_buf(),
+            problem: "holds no `.himg` file".into(),
+        });
+    }
+    let mut members = BTreeMap::new();
+    for file in files {
+        let name = relative_name(dir, &file);
+        let loaded = session.load(&file)?;
+        let imports = loaded
+            .evaluated
+            .files_read
+            .iter()
+            .map(|p| p.as_str().trim_start_matches("./").to_owned())
+            .filter(|p| *p != name)
+            .collect();
+        let images = loaded
+            .evaluated
+            .images
+            .iter()
+            .map(|i| i.name.clone())
+            .collect();
+        members.insert(
+            name.clone(),
+            Member {
+                file,
+                name,
+                images,
+                imports,
+            },
+        );
+    }
+    Ok(Workspace {
+        dir: dir.to_path_buf(),
+        members: ordered(members),
+    })
+}
+
+/// `file`'s path below `dir`, `/`-separated.
+fn relative_name(dir: &Path, file: &Path) -> String {
+    let rel = file.strip_prefix(dir).unwrap_or(file);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Members in dependency order (a file after the members it imports), ties by name. Imports are
+/// acyclic (the language refuses a cycle), so every member is placed.
+fn ordered(mut members: BTreeMap<String, Member>) -> Vec<Member> {
+    let names: BTreeSet<String> = members.keys().cloned().collect();
+    for m in members.values_mut() {
+        m.imports.retain(|i| names.contains(i));
+    }
+    let mut placed: BTreeSet<String> = BTreeSet::new();
+    let mut out = Vec::new();
+    while !members.is_empty() {
+        let ready: Vec<String> = members
+            .values()
+            .filter(|m| m.imports.iter().all(|i| placed.contains(i)))
+            .map(|m| m.name.clone())
+            .collect();
+        // Never empty for acyclic imports; place the rest by name rather than loop forever.
+        let ready = if ready.is_empty() {
+            members.keys().cloned().collect()
+        } else {
+            ready
+        };
+        for name in ready {
+            if let Some(m) = members.remove(&name) {
+                placed.insert(name);
+                out.push(m);
+            }
+        }
+    }
+    out
+}
+
+/// Where a member's images are written under the workspace output directory: its name without
+/// `.himg` (`products/api.himg` → `OUT/products/api`).
+pub fn member_out(out: &Path, member: &Member) -> PathBuf {
+    out.join(member.name.trim_end_matches(".himg"))
+}
+
+/// Locks every member that declares packages, in order, in one session.
+pub fn lock(session: &Session<'_>, ws: &Workspace) -> Result<Vec<(Member, Locked)>, Error> {
+    let session = session_for(session, &ws.dir);
+    let mut out = Vec::new();
+    for member in ws.with_images() {
+        let locked = super::lock::lock(&session, &member.file)?;
+        out.push((member.clone(), locked));
+    }
+    Ok(out)
+}
+
+/// One member's build within a workspace build.
+pub struct MemberBuilt {
+    pub member: Member,
+    pub built: Built,
+}
+
+/// Builds every member that declares images, in order, in one session: `template` gives the
+/// settings (its `file`, `out` and `images` are replaced per member; output goes to
+/// [`member_out`]). Stops at the first member that fails.
+pub fn build(
+    session: &Session<'_>,
+    ws: &Workspace,
+    template: &BuildOptions,
+    mut each: impl FnMut(&MemberBuilt) -> Result<(), Error>,
+) -> Result<Vec<MemberBuilt>, Error> {
+    let session = session_for(session, &ws.dir);
+    let mut out = Vec::new();
+    for member in ws.with_images() {
+        let opts = BuildOptions {
+            file: member.file.clone(),
+            out: member_out(&template.out, member),
+            images: Vec::new(),
+            ..template.clone()
+        };
+        let built = super::build::build(&session, &opts)?;
+        let done = MemberBuilt {
+            member: member.clone(),
+            built,
+        };
+        each(&done)?;
+        out.push(done);
+    }
+    Ok(out)
+}
+
+/// The report of a workspace build: a row per image (file, image, digest, whether its manifest
+/// was built in this run), then each member's own report.
+pub fn build_json(dir: &Path, built: &[MemberBuilt]) -> serde_json::Value {
+    let mut rows = Vec::new();
+    let mut total = 0;
+    for m in built {
+        let report = m.built.json();
+        total += report["built"].as_u64().unwrap_or(0);
+        for img in &m.built.graph.images {
+            let digest = report["images"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|i| i["name"] == img.name.as_str())
+                .map(|i| i["digest"].clone())
+                .unwrap_or_default();
+            rows.push(serde_json::json!({
+                "file": m.member.name,
+                "image": img.name,
+                "digest": digest,
+                "built": m.built.report.outcomes[img.top.index()] == crate::plan::NodeOutcome::Built,
+                "out": m.built.out.display().to_string(),
+            }));
+        }
+    }
+    serde_json::json!({
+        "workspace": dir.display().to_string(),
+        "images": rows,
+        "built": total,
+        "files": built
+            .iter()
+            .map(|m| serde_json::json!({"file": m.member.name, "report": m.built.json()}))
+            .collect::<Vec<_>>(),
+    })
+}
