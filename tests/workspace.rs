@@ -12,7 +12,7 @@ use std::process::Output;
 
 use common::{Project, assert_success};
 use serde_json::Value;
-use support::{DebBuilder, RepoBuilder, TestKey, serve};
+use support::{DebBuilder, RepoBuilder, TestKey, TestServer, serve};
 
 fn json(o: &Output) -> Value {
     serde_json::from_slice(&o.stdout).expect("json report")
@@ -38,29 +38,42 @@ fn row(file: &str, image: &str, built: bool) -> (String, String, bool) {
     (file.to_owned(), image.to_owned(), built)
 }
 
-#[test]
-fn a_directory_is_locked_and_built_as_one_workspace() {
-    let project = Project::new();
-    let key = TestKey::generate("fixture archive");
+/// Writes the fixture repository (`greet-a`, `greet-b`, `greet-c` at `version`) into `dir`.
+fn publish(dir: &std::path::Path, key: &TestKey, version: &str) {
+    let _ = std::fs::remove_dir_all(dir);
     let mut repo = RepoBuilder::new();
-    repo.sign_with(&key);
+    repo.sign_with(key);
     let suite = repo.suite("stable");
-    for (name, file) in [
-        ("greet-a", "./usr/bin/greet-a"),
-        ("greet-b", "./usr/bin/greet-b"),
-    ] {
-        let deb = DebBuilder::new(name, "1.0", "amd64")
-            .file(file, b"#!/bin/sh\necho hi\n", 0o755)
+    for name in ["greet-a", "greet-b", "greet-c"] {
+        let deb = DebBuilder::new(name, version, "amd64")
+            .file(
+                &format!("./usr/bin/{name}"),
+                format!("#!/bin/sh\necho {version}\n").as_bytes(),
+                0o755,
+            )
             .build()
             .expect("deb");
         suite.add("main", &deb);
     }
-    repo.write(&project.path("repo")).expect("repo");
-    let server = serve(&project.path("repo")).expect("serve");
+    repo.write(dir).expect("repo");
+}
 
-    // A library of shared settings, a base and two products in a subdirectory importing it.
+/// A product: one package and the files of `site` (next to the file).
+fn product(pkg: &str, site: &str) -> String {
+    format!(
+        "let c = import \"../common.himg\"\n\nimage \"{pkg}\" {{\n  repositories = c.repositories\n  packages = [\"{pkg}\"]\n  layer \"site\" {{\n    copy \"{site}\" {{ to = \"/srv\" }}\n  }}\n}}\n"
+    )
+}
+
+/// A workspace `ws/` of a library (`common.himg`, the fixture repository) and products `a`, `b`
+/// (and `c` when asked) under `ws/products/`, each with its own site directory.
+fn workspace(products: &[&str]) -> (Project, TestServer, TestKey) {
+    let project = Project::new();
+    let key = TestKey::generate("fixture archive");
+    publish(&project.path("repo"), &key, "1.0");
+    let server = serve(&project.path("repo")).expect("serve");
     let ws = project.path("ws");
-    std::fs::create_dir_all(ws.join("products/site")).expect("mkdir");
+    std::fs::create_dir_all(ws.join("products")).expect("mkdir");
     std::fs::write(ws.join("fixture.gpg"), key.public_keyring()).expect("keyring");
     std::fs::write(
         ws.join("common.himg"),
@@ -70,14 +83,27 @@ fn a_directory_is_locked_and_built_as_one_workspace() {
         ),
     )
     .expect("common");
-    let product = |pkg: &str| {
-        format!(
-            "let c = import \"../common.himg\"\n\nimage \"{pkg}\" {{\n  repositories = c.repositories\n  packages = [\"{pkg}\"]\n  layer \"site\" {{\n    copy \"site\" {{ to = \"/srv\" }}\n  }}\n}}\n"
+    for p in products {
+        let site = format!("site-{p}");
+        std::fs::create_dir_all(ws.join("products").join(&site)).expect("mkdir site");
+        std::fs::write(
+            ws.join("products").join(&site).join("index.html"),
+            format!("{p}\n"),
         )
-    };
-    std::fs::write(ws.join("products/a.himg"), product("greet-a")).expect("a");
-    std::fs::write(ws.join("products/b.himg"), product("greet-b")).expect("b");
-    std::fs::write(ws.join("products/site/index.html"), "hello\n").expect("site");
+        .expect("site");
+        std::fs::write(
+            ws.join(format!("products/{p}.himg")),
+            product(&format!("greet-{p}"), &site),
+        )
+        .expect("product");
+    }
+    (project, server, key)
+}
+
+#[test]
+fn a_directory_is_locked_and_built_as_one_workspace() {
+    let (project, server, _key) = workspace(&["a", "b"]);
+    let ws = project.path("ws");
 
     let o = project.himg(&["lock", "ws"]);
     assert_success(&o, "himg lock ws");
@@ -135,7 +161,7 @@ fn a_directory_is_locked_and_built_as_one_workspace() {
     // One product's file changes: only its image is built again.
     std::fs::write(
         ws.join("products/b.himg"),
-        product("greet-b").replace("/srv", "/srv/www"),
+        product("greet-b", "site-b").replace("/srv", "/srv/www"),
     )
     .expect("edit b");
     let o = project.himg(&[
@@ -161,4 +187,146 @@ fn a_directory_is_locked_and_built_as_one_workspace() {
     let o = project.himg(&["build", "empty", "--out", "x"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("holds no `.himg` file"));
+}
+
+/// `(file, image, reasons' kinds)` of the affected images of an `affected --json` answer.
+fn affected_rows(o: &Output) -> Vec<(String, String, Vec<String>)> {
+    json(o)["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .filter(|r| r["affected"] == true)
+        .map(|r| {
+            (
+                r["file"].as_str().unwrap_or_default().to_owned(),
+                r["image"].as_str().unwrap_or_default().to_owned(),
+                r["reasons"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|x| x["kind"].as_str().unwrap_or_default().to_owned())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let o = std::process::Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .output()
+        .expect("git");
+    assert_success(&o, &format!("git {args:?}"));
+}
+
+#[test]
+fn affected_names_the_images_a_change_will_rebuild_and_why() {
+    common::require_tool("git");
+    let (project, _server, key) = workspace(&["a", "b", "c"]);
+    let ws = project.path("ws");
+    assert_success(&project.himg(&["lock", "ws"]), "lock");
+
+    // Against the store: nothing built yet, every image is affected; after a build, none.
+    let o = project.himg(&["affected", "ws", "--json"]);
+    assert_success(&o, "affected before a build");
+    assert_eq!(
+        affected_rows(&o).len(),
+        3,
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = project.himg(&[
+        "build",
+        "ws",
+        "--locked",
+        "--out",
+        "out",
+        "--no-sbom",
+        "--no-policy",
+    ]);
+    assert_success(&o, "build");
+    let o = project.himg(&["affected", "ws", "--json"]);
+    assert!(
+        affected_rows(&o).is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+
+    // Against a revision: three kinds of change, one per product.
+    git(&ws, &["init", "-q"]);
+    git(&ws, &["add", "-A"]);
+    git(&ws, &["commit", "-q", "-m", "fleet"]);
+    // a: a package moves (the repository publishes 1.1; only a's lock is refreshed).
+    publish(&project.path("repo"), &key, "1.1");
+    assert_success(
+        &project.himg(&["lock", "ws/products/a.himg", "--project-root", "ws"]),
+        "relock a",
+    );
+    // b: its definition is edited.
+    std::fs::write(
+        ws.join("products/b.himg"),
+        product("greet-b", "site-b").replace("/srv", "/srv/www"),
+    )
+    .expect("edit b");
+    // c: a file it copies is edited.
+    std::fs::write(ws.join("products/site-c/index.html"), "c, edited\n").expect("edit c");
+
+    let o = project.himg(&["affected", "ws", "--since", "HEAD", "--json"]);
+    assert_success(&o, "affected --since HEAD");
+    assert_eq!(
+        affected_rows(&o),
+        vec![
+            (
+                "products/a.himg".into(),
+                "greet-a".into(),
+                vec!["lock-moved".to_owned()]
+            ),
+            (
+                "products/b.himg".into(),
+                "greet-b".into(),
+                vec!["definition-edited".to_owned()]
+            ),
+            (
+                "products/c.himg".into(),
+                "greet-c".into(),
+                vec!["source-edited".to_owned()]
+            ),
+        ],
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    // The text form says the same per image.
+    let o = project.himg(&["affected", "ws", "--since", "HEAD"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("products/c.himg greet-c changes (products/site-c/index.html edited)"),
+        "{text}"
+    );
+
+    // Building then rebuilds exactly those three images' manifests.
+    let o = project.himg(&[
+        "build",
+        "ws",
+        "--locked",
+        "--out",
+        "out",
+        "--no-sbom",
+        "--no-policy",
+        "--json",
+    ]);
+    assert_success(&o, "rebuild");
+    assert!(
+        rows(&json(&o)).iter().all(|(_, _, built)| *built),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 }

@@ -64,6 +64,8 @@ pub enum Command {
     Update(UpdateArgs),
     /// Why is a Debian package in an image: the dependency paths from the requested packages.
     Why(WhyArgs),
+    /// Which images of a workspace (or file) will change, and why, from derivation keys alone.
+    Affected(AffectedArgs),
     /// Push an image of an OCI layout to a registry (only missing blobs are uploaded).
     Push(PushArgs),
     /// Pull an image from a registry into an OCI layout.
@@ -362,6 +364,18 @@ pub struct RunArgs {
 pub struct LockArgs {
     /// The .himg file.
     pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct AffectedArgs {
+    /// A workspace directory, or one .himg file.
+    pub target: PathBuf,
+    /// Compare with the files at this git revision (default: with what the store has built).
+    #[arg(long, value_name = "GIT-REV")]
+    pub since: Option<String>,
+    /// Print the answer as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@
 // A CLI error is built once per process, on the way out: its size does not matter.
 #![allow(clippy::result_large_err)]
 
+mod affected_cmd;
 mod args;
 mod audit_cmd;
 mod build;
@@ -78,6 +79,7 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
         Command::Lock(a) => debian_cmd::lock(&cli.global, a, printer),
         Command::Update(a) => debian_cmd::update(&cli.global, a, printer),
         Command::Why(a) => why_cmd::why(&cli.global, a, printer),
+        Command::Affected(a) => affected_cmd::affected(&cli.global, a, printer),
         Command::Inspect(a) => image_cmd::inspect(&cli.global, a, printer),
         Command::Diff(a) => image_cmd::diff(&cli.global, a, printer),
         Command::Store(s) => store_cmd::run(&cli.global, s, printer),

@@ -9,6 +9,7 @@
 // An operation's error is built once per failed use-case: its size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod affected;
 pub mod audit;
 pub mod build;
 mod build_report;
