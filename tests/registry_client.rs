@@ -582,6 +582,54 @@ fn registry_base_image_pinned_by_digest() {
     assert_eq!(layers.len(), base_layers.len() + 1, "{report}");
     assert_eq!(&layers[..base_layers.len()], base_layers.as_slice());
 
+    // Pushed to another repository of the same registry, the base's layers are mounted from the
+    // base's repository, not uploaded again; only the new layer and config travel.
+    let pushed = |args: &[&str]| -> serde_json::Value {
+        let o = project.himg(args);
+        common::assert_success(&o, "push");
+        serde_json::from_slice(&o.stdout).expect("push json")
+    };
+    let mounted = |report: &serde_json::Value| -> Vec<String> {
+        let mut m: Vec<String> = report["mounted"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d.as_str().map(str::to_owned))
+            .collect();
+        m.sort();
+        m
+    };
+    let mut base_sorted = base_layers.clone();
+    base_sorted.sort();
+    let derived_ref = format!("127.0.0.1:{}/team/derived:1", reg.port);
+    let from_file = pushed(&["push", "examples/on-registry.himg", &derived_ref, "--json"]);
+    assert_eq!(mounted(&from_file), base_sorted, "{from_file}");
+    assert_eq!(
+        from_file["uploaded"].as_array().map(Vec::len),
+        Some(2),
+        "{from_file}"
+    );
+    // A layout has no `from` to go by: `--mount-from` names the repository.
+    let other_ref = format!("127.0.0.1:{}/team/other:1", reg.port);
+    let from_layout = pushed(&[
+        "push",
+        "derived-out",
+        &other_ref,
+        "--mount-from",
+        "team/derived",
+        "--json",
+    ]);
+    assert_eq!(
+        from_layout["uploaded"].as_array().map(Vec::len),
+        Some(0),
+        "{from_layout}"
+    );
+    assert_eq!(
+        mounted(&from_layout).len(),
+        layers.len() + 1,
+        "{from_layout}"
+    );
+
     let config = |dir: &str| -> serde_json::Value {
         serde_json::from_str(&common::run_tool(
             Command::new("skopeo")

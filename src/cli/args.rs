@@ -435,6 +435,10 @@ pub struct PushArgs {
     /// (default: the key `cache push` signs with).
     #[arg(long, value_name = "NAME", requires = "provenance")]
     pub sign_key: Option<String>,
+    /// Mount blobs the registry holds in this repository instead of uploading them (default: the
+    /// repository of the image's registry base, when it is on the same registry).
+    #[arg(long, value_name = "REPOSITORY")]
+    pub mount_from: Option<String>,
     /// Print a JSON report on stdout.
     #[arg(long)]
     pub json: bool,

@@ -17,6 +17,7 @@ pub fn push(global: &GlobalArgs, args: &PushArgs, printer: &Printer) -> Result<E
         sbom: args.sbom,
         provenance: args.provenance,
         sign_key: args.sign_key.clone(),
+        mount_from: args.mount_from.clone(),
         ..PushOptions::new(&args.layout, args.reference.parse()?)
     };
     let pushed = crate::ops::push::push(&session, &opts)?;

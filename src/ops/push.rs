@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::build::{Analysed, Materialized};
-use super::registry::{artifact_subject, client_for, push_layout};
+use super::registry::{artifact_subject, push_layout};
 use super::{Error, Session};
 use crate::debian::lockfile::LockFile;
 use crate::printer::Printer;
@@ -30,6 +30,9 @@ pub struct PushOptions {
     pub provenance: bool,
     /// The key signing the provenance (`None`: the configured one).
     pub sign_key: Option<String>,
+    /// A repository of the same registry whose blobs are mounted rather than uploaded (`None`:
+    /// the repository of the image's registry base, when the file declares one on that registry).
+    pub mount_from: Option<String>,
 }
 
 impl PushOptions {
@@ -43,6 +46,7 @@ impl PushOptions {
             sbom: false,
             provenance: false,
             sign_key: None,
+            mount_from: None,
         }
     }
 }
@@ -117,7 +121,12 @@ pub fn push(session: &Session<'_>, opts: &PushOptions) -> Result<Pushed, Error> 
     let layout_dir = built
         .as_ref()
         .map_or_else(|| opts.layout.clone(), Materialized::layout);
-    let client = client_for(&opts.reference, opts.insecure)?;
+    let mount_from = match &opts.mount_from {
+        Some(repo) => Some(repo.clone()),
+        None if is_file => registry_base_repository(session, opts)?,
+        None => None,
+    };
+    let client = super::registry::client_with_mount(&opts.reference, opts.insecure, mount_from)?;
     let report = push_layout(
         &client,
         &layout_dir,
@@ -287,4 +296,28 @@ fn attach_sboms(
         }
     }
     Ok(attached)
+}
+
+/// The repository of the pushed image's registry base (`from = "HOST/REPO…@sha256:…"`, on its own
+/// `from` chain), when that base lives on the registry pushed to: its blobs are already there.
+fn registry_base_repository(
+    session: &Session<'_>,
+    opts: &PushOptions,
+) -> Result<Option<String>, Error> {
+    let loaded = session.load(&opts.layout)?;
+    let images = &loaded.evaluated.images;
+    let spec = match &opts.image {
+        Some(name) => images.iter().find(|i| i.name == *name),
+        None if images.len() == 1 => images.first(),
+        None => None,
+    };
+    let mut current = spec;
+    while let Some(s) = current {
+        if let Some(reference) = &s.base_reference {
+            let base: Reference = reference.parse()?;
+            return Ok((base.registry == opts.reference.registry).then_some(base.repository));
+        }
+        current = s.base.as_deref();
+    }
+    Ok(None)
 }

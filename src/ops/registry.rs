@@ -109,14 +109,27 @@ fn json_of(bytes: &[u8], what: &str) -> Result<serde_json::Value, Error> {
 /// The client for `reference`'s registry: plain HTTP when `insecure` or on loopback (as Docker
 /// treats 127.0.0.0/8), HTTPS elsewhere.
 pub fn client_for(reference: &Reference, insecure: bool) -> Result<Client, Error> {
-    client(insecure || crate::registry::base::is_loopback_registry(&reference.registry))
+    client_with_mount(reference, insecure, None)
+}
+
+/// [`client_for`], mounting blobs from the repository `mount_from` of the same registry.
+pub fn client_with_mount(
+    reference: &Reference,
+    insecure: bool,
+    mount_from: Option<String>,
+) -> Result<Client, Error> {
+    Ok(Client::new(ClientOptions {
+        insecure: insecure || crate::registry::base::is_loopback_registry(&reference.registry),
+        credentials: Credentials::from_env()?,
+        mount_from,
+        ..ClientOptions::default()
+    }))
 }
 
 pub fn client(insecure: bool) -> Result<Client, Error> {
-    let credentials = Credentials::from_env()?;
     Ok(Client::new(ClientOptions {
         insecure,
-        credentials,
+        credentials: Credentials::from_env()?,
         ..ClientOptions::default()
     }))
 }
