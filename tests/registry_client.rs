@@ -757,3 +757,92 @@ fn registry_base_image_pinned_by_digest() {
         "{stderr}"
     );
 }
+
+/// `himg update` follows a pinned registry base's tag (issue 10/11, item 3): a re-published base is
+/// shown as a move (`--check` exits 10 and writes nothing), then written into the file that pins it,
+/// and the next build is on the new base.
+#[test]
+fn a_re_published_registry_base_moves_its_pin() {
+    let mut reg = Registry::start();
+    let project = common::Project::new();
+    let publish = |text: &str, out: &str| -> String {
+        std::fs::write(project.path("examples/base.himg"), text).unwrap();
+        let report = project.build("examples/base.himg", out);
+        let o = project.himg(&[
+            "push",
+            out,
+            &format!("127.0.0.1:{}/platform/base:1", reg.port),
+        ]);
+        common::assert_success(&o, "push base");
+        report["images"][0]["digest"].as_str().unwrap().to_owned()
+    };
+    let first = publish(
+        "image \"base\" {\n  file \"/etc/base-release\" { text = \"1\\n\" }\n}\n",
+        "base-1",
+    );
+    let pin = |digest: &str| format!("127.0.0.1:{}/platform/base:1@{digest}", reg.port);
+    let product = project.path("examples/product.himg");
+    std::fs::write(
+        &product,
+        format!(
+            "image \"product\" {{\n  from = \"{}\"\n  file \"/etc/product\" {{ text = \"p\\n\" }}\n}}\n",
+            pin(&first)
+        ),
+    )
+    .unwrap();
+    let o = project.himg(&["update", "examples/product.himg", "--check"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let second = publish(
+        "image \"base\" {\n  file \"/etc/base-release\" { text = \"2\\n\" }\n}\n",
+        "base-2",
+    );
+    assert_ne!(first, second);
+    let o = project.himg(&["update", "examples/product.himg", "--check", "--json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(10),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        report["base_pins"][0]["from"],
+        pin(&first).as_str(),
+        "{report}"
+    );
+    assert_eq!(
+        report["base_pins"][0]["to"],
+        pin(&second).as_str(),
+        "{report}"
+    );
+    assert_eq!(report["base_pins"][0]["images"][0], "product", "{report}");
+    assert!(
+        std::fs::read_to_string(&product).unwrap().contains(&first),
+        "--check wrote the file"
+    );
+
+    let o = project.himg(&["update", "examples/product.himg"]);
+    common::assert_success(&o, "update");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Moved"));
+    let text = std::fs::read_to_string(&product).unwrap();
+    assert!(text.contains(&pin(&second)), "{text}");
+    let built = project.build("examples/product.himg", "product-out");
+    let base_layers =
+        common::layer_digests(&project.build("examples/base.himg", "base-2")["images"][0]);
+    let layers = common::layer_digests(&built["images"][0]);
+    assert_eq!(&layers[..base_layers.len()], base_layers.as_slice());
+    let o = project.himg(&["update", "examples/product.himg", "--check"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    reg.stop();
+}

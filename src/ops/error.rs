@@ -36,6 +36,12 @@ pub enum Error {
     NotReproducible { builds: Vec<String> },
     #[error("`{file}` declares no image")]
     NoImages { file: String },
+    #[error("`{}` does not hold the pin `{from}` once as a string literal; write `{to}` there by hand", file.display())]
+    PinNotLiteral {
+        file: std::path::PathBuf,
+        from: String,
+        to: String,
+    },
     #[error("workspace `{}` {problem}", dir.display())]
     Workspace {
         dir: std::path::PathBuf,

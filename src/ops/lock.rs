@@ -120,6 +120,10 @@ pub struct Updated {
     pub lock_path: PathBuf,
     /// Every package move, per image and architecture.
     pub updates: Vec<Update>,
+    /// Every registry-base pin whose tag moved (written into its file unless checking).
+    pub pins: Vec<super::pins::PinMove>,
+    /// The moved pins were written.
+    pub pins_written: bool,
     /// No image declares packages.
     pub nothing_to_lock: bool,
     /// The lock was written.
@@ -131,7 +135,19 @@ pub struct Updated {
 /// `opts.packages` (when some are) at its locked version, lists the moves with the advisories each
 /// fixes, and writes the lock unless `opts.check` (or nothing changed).
 pub fn update(session: &Session<'_>, opts: &UpdateOptions) -> Result<Updated, Error> {
-    let loaded = session.load(&opts.file)?;
+    let mut loaded = session.load(&opts.file)?;
+    // Registry bases first: a moved pin is written before packages are resolved on it.
+    let pins = if opts.packages.is_empty() {
+        super::pins::moves(session, &loaded)?
+    } else {
+        Vec::new()
+    };
+    if !opts.check && !pins.is_empty() {
+        for mv in &pins {
+            super::pins::write(mv)?;
+        }
+        loaded = session.load(&opts.file)?;
+    }
     let path = lock_path(&opts.file);
     let old = LockFile::read(&path)?;
     let mut new = resolve_all(session, &loaded)?;
@@ -143,7 +159,7 @@ pub fn update(session: &Session<'_>, opts: &UpdateOptions) -> Result<Updated, Er
     if written {
         new.write(&path)?;
     }
-    let status = if opts.check && !updates.is_empty() {
+    let status = if opts.check && !(updates.is_empty() && pins.is_empty()) {
         UpdateStatus::UpdatesAvailable
     } else {
         UpdateStatus::Done
@@ -151,6 +167,8 @@ pub fn update(session: &Session<'_>, opts: &UpdateOptions) -> Result<Updated, Er
     Ok(Updated {
         file: opts.file.clone(),
         lock_path: path,
+        pins_written: !opts.check && !pins.is_empty(),
+        pins,
         updates,
         nothing_to_lock: new.images.is_empty(),
         written,
@@ -268,11 +286,38 @@ impl Updated {
             "lock": self.lock_path.display().to_string(),
             "updates": self.updates,
             "written": self.written,
+            "base_pins": self.pins,
+            "base_pins_written": self.pins_written,
         })
     }
 
     /// `Unlocked`, `Current`, or the table of moves with the advisories each fixes.
     pub fn print(&self, printer: &crate::printer::Printer) {
+        for mv in &self.pins {
+            let verb = if self.pins_written {
+                "Moved"
+            } else {
+                "Movable"
+            };
+            printer.status(
+                verb,
+                &format!(
+                    "base of {} in {}: {} → {}",
+                    mv.images.join(", "),
+                    mv.file.display(),
+                    mv.from,
+                    mv.to
+                ),
+            );
+            for p in &mv.packages {
+                let from = p.from.as_deref().unwrap_or("(new)");
+                let to = p.to.as_deref().unwrap_or("(removed)");
+                printer.rendered(&format!("  {} {from} → {to}\n", p.package));
+            }
+        }
+        if self.nothing_to_lock && !self.pins.is_empty() {
+            return;
+        }
         if self.nothing_to_lock {
             printer.status("Unlocked", &no_packages(&self.file));
         } else if self.updates.is_empty() {

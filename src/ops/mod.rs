@@ -22,6 +22,7 @@ pub mod inspect;
 pub mod lang;
 pub mod lock;
 pub mod packages;
+pub mod pins;
 pub mod promote;
 pub mod provenance;
 pub mod push;
