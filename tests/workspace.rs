@@ -330,3 +330,92 @@ fn affected_names_the_images_a_change_will_rebuild_and_why() {
         String::from_utf8_lossy(&o.stdout)
     );
 }
+
+/// `himg ARGS` in the project directory with its own store and config directory (no host config).
+fn himg_with(project: &Project, store: &str, args: &[&str]) -> Output {
+    std::process::Command::new(common::himg_bin())
+        .current_dir(project.path(""))
+        .env("HIMG_STORE", project.path(store))
+        .env("HIMG_CONFIG_DIR", project.path("config"))
+        .env_remove("HIMG_SUBSTITUTERS")
+        .env_remove("SOURCE_DATE_EPOCH")
+        .args(args)
+        .output()
+        .expect("run himg")
+}
+
+/// Beyond one machine (item 8): two runners build their shards of the workspace and push to one
+/// `oci://` cache on a registry on 127.0.0.1; an assembling job in a fresh store substitutes
+/// everything and gets the digests one machine gets alone.
+#[test]
+fn two_shards_and_a_shared_cache_give_one_machines_digests() {
+    let (project, _server, _key) = workspace(&["a", "b", "c"]);
+    assert_success(&himg_with(&project, "store-lock", &["lock", "ws"]), "lock");
+    let o = himg_with(
+        &project,
+        "store-lock",
+        &["key", "generate", "ci-1", "--out", "ci-1.secret"],
+    );
+    assert_success(&o, "key generate");
+    let public = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+    let registry = common::registry::Registry::start();
+    let cache = format!("oci://{}/fleet/cache", registry.host());
+
+    let common_args = ["--locked", "--no-sbom", "--no-policy", "--json"];
+    let shard = |n: &str, store: &str| -> Value {
+        let out = format!("out-{store}");
+        let mut args = vec![
+            "build",
+            "ws",
+            "--shard",
+            n,
+            "--out",
+            &out,
+            "--push-to",
+            &cache,
+        ];
+        args.extend_from_slice(&["--sign-key", "ci-1.secret"]);
+        args.extend_from_slice(&common_args);
+        let o = himg_with(&project, store, &args);
+        assert_success(&o, &format!("shard {n}"));
+        json(&o)
+    };
+    let one = shard("1/2", "store-1");
+    let two = shard("2/2", "store-2");
+    let files = |r: &Value| -> Vec<String> { rows(r).into_iter().map(|(f, _, _)| f).collect() };
+    assert_eq!(files(&one), ["products/a.himg", "products/c.himg"]);
+    assert_eq!(files(&two), ["products/b.himg"]);
+
+    let mut args = vec![
+        "build",
+        "ws",
+        "--out",
+        "assembled",
+        "--substituters",
+        &cache,
+    ];
+    args.extend_from_slice(&["--trusted-key", &public]);
+    args.extend_from_slice(&common_args);
+    let o = himg_with(&project, "store-assemble", &args);
+    assert_success(&o, "assemble");
+    let assembled = json(&o);
+    assert_eq!(
+        assembled["built"], 0,
+        "everything comes from the shards' cache: {assembled}"
+    );
+
+    let mut args = vec!["build", "ws", "--out", "alone"];
+    args.extend_from_slice(&common_args);
+    let o = himg_with(&project, "store-alone", &args);
+    assert_success(&o, "one machine");
+    let digests = |r: &Value| -> Vec<String> {
+        r["images"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|i| i["digest"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(digests(&assembled), digests(&json(&o)));
+    assert_eq!(digests(&assembled).len(), 3);
+}

@@ -260,6 +260,10 @@ pub struct BuildArgs {
     /// After the build, push the images' outputs to this cache.
     #[arg(long, value_name = "URL")]
     pub push_to: Option<String>,
+    /// For a workspace: build only this part of its files (`2/4`: the second of four; files are
+    /// dealt in turn, the same split on every runner).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::ops::workspace::Shard>,
     /// Do not evaluate the images' policies after the build.
     #[arg(long)]
     pub no_policy: bool,

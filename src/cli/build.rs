@@ -12,6 +12,12 @@ pub fn build(global: &GlobalArgs, args: &BuildArgs, printer: &Printer) -> Result
     if ops::workspace::is_workspace(&args.file) {
         return build_workspace(global, args, printer);
     }
+    if args.shard.is_some() {
+        return Err(Error::Workspace {
+            dir: args.file.clone(),
+            problem: "is one file: --shard splits a workspace (a directory)".into(),
+        });
+    }
     let session = session(global, printer);
     let opts = options(args);
     let built = ops::build::build(&session, &opts)?;
@@ -39,7 +45,10 @@ fn build_workspace(
         });
     }
     let session = session(global, printer);
-    let ws = ops::workspace::discover(&session, &args.file)?;
+    let mut ws = ops::workspace::discover(&session, &args.file)?;
+    if let Some(shard) = args.shard {
+        ws = ws.shard(shard);
+    }
     let template = options(args);
     let built = ops::workspace::build(&session, &ws, &template, |m| {
         let opts = BuildOptions {

@@ -40,6 +40,54 @@ impl Workspace {
     pub fn with_images(&self) -> impl Iterator<Item = &Member> {
         self.members.iter().filter(|m| !m.images.is_empty())
     }
+
+    /// The part of the workspace shard `shard` builds: the members with images taken in turn
+    /// (the first to shard 1, the second to shard 2, …, in workspace order), libraries kept. Every
+    /// runner of a CI matrix computes the same split from the same files.
+    pub fn shard(&self, shard: Shard) -> Workspace {
+        let mut turn = 0u32;
+        let members = self
+            .members
+            .iter()
+            .filter(|m| {
+                if m.images.is_empty() {
+                    return true;
+                }
+                let mine = turn % shard.count == shard.index - 1;
+                turn += 1;
+                mine
+            })
+            .cloned()
+            .collect();
+        Workspace {
+            dir: self.dir.clone(),
+            members,
+        }
+    }
+}
+
+/// One of `count` parts of a workspace (`--shard INDEX/COUNT`, 1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let bad = || format!("`{s}` is not INDEX/COUNT with 1 <= INDEX <= COUNT (e.g. 2/4)");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (
+            i.trim().parse::<u32>().map_err(|_| bad())?,
+            n.trim().parse::<u32>().map_err(|_| bad())?,
+        );
+        if index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
 }
 
 /// Whether `target` names a workspace (a directory) rather than one file.
@@ -243,4 +291,45 @@ pub fn build_json(dir: &Path, built: &[MemberBuilt]) -> serde_json::Value {
             .map(|m| serde_json::json!({"file": m.member.name, "report": m.built.json()}))
             .collect::<Vec<_>>(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(name: &str, images: &[&str]) -> Member {
+        Member {
+            file: PathBuf::from(name),
+            name: name.to_owned(),
+            images: images.iter().map(|s| (*s).to_owned()).collect(),
+            imports: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn shards_take_the_members_with_images_in_turn_and_keep_libraries() {
+        let ws = Workspace {
+            dir: PathBuf::from("ws"),
+            members: vec![
+                member("common.himg", &[]),
+                member("a.himg", &["a"]),
+                member("b.himg", &["b"]),
+                member("c.himg", &["c"]),
+            ],
+        };
+        let names = |s: &str| -> Vec<String> {
+            let shard: Shard = s.parse().expect("shard");
+            ws.shard(shard)
+                .members
+                .into_iter()
+                .map(|m| m.name)
+                .collect()
+        };
+        assert_eq!(names("1/2"), ["common.himg", "a.himg", "c.himg"]);
+        assert_eq!(names("2/2"), ["common.himg", "b.himg"]);
+        assert_eq!(names("1/1"), ["common.himg", "a.himg", "b.himg", "c.himg"]);
+        for bad in ["0/2", "3/2", "1", "a/b", "1/0"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
 }
