@@ -43,7 +43,7 @@ fn publish(dir: &std::path::Path, key: &TestKey, version: &str) {
     let _ = std::fs::remove_dir_all(dir);
     let mut repo = RepoBuilder::new();
     repo.sign_with(key);
-    let suite = repo.suite("stable");
+    let suite = repo.suite("trixie");
     for name in ["greet-a", "greet-b", "greet-c"] {
         let deb = DebBuilder::new(name, version, "amd64")
             .file(
@@ -78,7 +78,7 @@ fn workspace(products: &[&str]) -> (Project, TestServer, TestKey) {
     std::fs::write(
         ws.join("common.himg"),
         format!(
-            "let repositories = [{{ name = \"fixture\", url = \"{}\", suites = [\"stable\"], components = [\"main\"], keyring = \"fixture.gpg\" }}]\n",
+            "let repositories = [{{ name = \"fixture\", url = \"{}\", suites = [\"trixie\"], components = [\"main\"], keyring = \"fixture.gpg\" }}]\n",
             server.base_url
         ),
     )
@@ -114,7 +114,7 @@ fn a_directory_is_locked_and_built_as_one_workspace() {
     );
     // One session: the suite's InRelease was fetched once for both files.
     assert_eq!(
-        server.requests("/dists/stable/InRelease"),
+        server.requests("/dists/trixie/InRelease"),
         1,
         "{:?}",
         server.request_log()
@@ -418,4 +418,72 @@ fn two_shards_and_a_shared_cache_give_one_machines_digests() {
     };
     assert_eq!(digests(&assembled), digests(&json(&o)));
     assert_eq!(digests(&assembled).len(), 3);
+}
+
+/// Fleet inventory (item 6): which images hold a package (below a version), and which an advisory
+/// affects, over a workspace and a layout, in one answer.
+#[test]
+fn inventory_finds_packages_and_advisories_across_the_fleet() {
+    let (project, _server, _key) = workspace(&["a", "b"]);
+    assert_success(&project.himg(&["lock", "ws"]), "lock");
+    let o = project.himg(&["build", "ws", "--locked", "--out", "out", "--no-policy"]);
+    assert_success(&o, "build");
+    let images = |args: &[&str]| -> Vec<(String, String, String)> {
+        let mut all = vec!["inventory"];
+        all.extend_from_slice(args);
+        all.push("--json");
+        let o = project.himg(&all);
+        assert_success(&o, "inventory");
+        json(&o)["images"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| {
+                let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+                (s("target"), s("image"), s("version"))
+            })
+            .collect()
+    };
+    let row = |t: &str, i: &str, v: &str| (t.to_owned(), i.to_owned(), v.to_owned());
+    assert_eq!(
+        images(&["ws", "--package", "greet-a"]),
+        vec![row("products/a.himg", "greet-a", "1.0")]
+    );
+    assert!(images(&["ws", "--package", "greet-a", "--below", "1.0"]).is_empty());
+    // A layout is read from its dpkg database; a workspace from the stored analyses.
+    assert_eq!(
+        images(&[
+            "ws",
+            "out/products/b",
+            "--package",
+            "greet-b",
+            "--below",
+            "1.1"
+        ]),
+        vec![
+            row("out/products/b", "greet-b", "1.0"),
+            row("products/b.himg", "greet-b", "1.0"),
+        ]
+    );
+
+    let tracker = serde_json::json!({
+        "greet-b": { "CVE-2026-4242": { "releases": { "trixie": {
+            "status": "resolved", "fixed_version": "1.1", "urgency": "high"
+        } } } }
+    });
+    std::fs::write(project.path("tracker.json"), tracker.to_string()).expect("tracker");
+    assert_success(
+        &project.himg(&["vulndb", "import", "tracker.json"]),
+        "import",
+    );
+    assert_eq!(
+        images(&["ws", "--advisory", "CVE-2026-4242"]),
+        vec![row("products/b.himg", "greet-b", "1.0")]
+    );
+    let o = project.himg(&["inventory", "ws", "--advisory", "CVE-2026-4242"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("CVE-2026-4242 (high, fixed in 1.1)"),
+        "{text}"
+    );
 }

@@ -66,6 +66,9 @@ pub enum Command {
     Why(WhyArgs),
     /// Which images of a workspace (or file) will change, and why, from derivation keys alone.
     Affected(AffectedArgs),
+    /// Across workspaces, files, layouts and references: which images hold a package (below a
+    /// version) or are affected by an advisory.
+    Inventory(InventoryArgs),
     /// Push an image of an OCI layout to a registry (only missing blobs are uploaded).
     Push(PushArgs),
     /// Pull an image from a registry into an OCI layout.
@@ -368,6 +371,31 @@ pub struct RunArgs {
 pub struct LockArgs {
     /// The .himg file.
     pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    /// Workspace directories, .himg files, OCI layouts or archives, registry references.
+    #[arg(required = true)]
+    pub targets: Vec<PathBuf>,
+    /// Images holding this Debian binary package.
+    #[arg(long, value_name = "NAME", conflicts_with = "advisory")]
+    pub package: Option<String>,
+    /// … at a version below this one (Debian version order).
+    #[arg(long, value_name = "VERSION", requires = "package")]
+    pub below: Option<String>,
+    /// Images affected by this advisory (DSA/DLA/CVE id or alias; needs `himg vulndb import`).
+    #[arg(long, value_name = "ID")]
+    pub advisory: Option<String>,
+    /// Allow plain http for registries that are not on loopback.
+    #[arg(long)]
+    pub insecure: bool,
+    /// The vulnerability database (default: the store's).
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Print the rows as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

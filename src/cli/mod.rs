@@ -18,6 +18,7 @@ mod cache_cmd;
 mod debian_cmd;
 mod error;
 mod image_cmd;
+mod inventory_cmd;
 mod lang_cmd;
 mod promote_cmd;
 mod provenance_cmd;
@@ -80,6 +81,7 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
         Command::Update(a) => debian_cmd::update(&cli.global, a, printer),
         Command::Why(a) => why_cmd::why(&cli.global, a, printer),
         Command::Affected(a) => affected_cmd::affected(&cli.global, a, printer),
+        Command::Inventory(a) => inventory_cmd::inventory(&cli.global, a, printer),
         Command::Inspect(a) => image_cmd::inspect(&cli.global, a, printer),
         Command::Diff(a) => image_cmd::diff(&cli.global, a, printer),
         Command::Store(s) => store_cmd::run(&cli.global, s, printer),

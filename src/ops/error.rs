@@ -42,6 +42,8 @@ pub enum Error {
         from: String,
         to: String,
     },
+    #[error("inventory: {0}")]
+    Inventory(String),
     #[error("workspace `{}` {problem}", dir.display())]
     Workspace {
         dir: std::path::PathBuf,

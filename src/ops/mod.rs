@@ -19,6 +19,7 @@ pub mod compile;
 pub mod config;
 mod error;
 pub mod inspect;
+pub mod inventory;
 pub mod lang;
 pub mod lock;
 pub mod packages;

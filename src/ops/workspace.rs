@@ -90,9 +90,10 @@ impl std::str::FromStr for Shard {
     }
 }
 
-/// Whether `target` names a workspace (a directory) rather than one file.
+/// Whether `target` names a workspace (a directory that is not an OCI image layout) rather than
+/// one file or one layout.
 pub fn is_workspace(target: &Path) -> bool {
-    target.is_dir()
+    target.is_dir() && !target.join("oci-layout").exists()
 }
 
 /// The session a workspace is handled in: every file is loaded below the workspace directory
