@@ -61,7 +61,7 @@ fn publish(dir: &std::path::Path, key: &TestKey, version: &str) {
 /// A product: one package and the files of `site` (next to the file).
 fn product(pkg: &str, site: &str) -> String {
     format!(
-        "let c = import \"../common.himg\"\n\nimage \"{pkg}\" {{\n  repositories = c.repositories\n  packages = [\"{pkg}\"]\n  layer \"site\" {{\n    copy \"{site}\" {{ to = \"/srv\" }}\n  }}\n}}\n"
+        "let c = import \"../common.himg\"\n\nimage \"{pkg}\" {{\n  repositories = c.repositories\n  packages = [\"{pkg}\"]\n  layer \"site\" {{\n    copy \"{site}\" {{ to = \"/srv\" }}\n  }}\n  test \"installed\" {{\n    file \"/usr/bin/{pkg}\" {{ type = \"file\" }}\n  }}\n}}\n"
     )
 }
 
@@ -102,7 +102,7 @@ fn workspace(products: &[&str]) -> (Project, TestServer, TestKey) {
 
 #[test]
 fn a_directory_is_locked_and_built_as_one_workspace() {
-    let (project, server, _key) = workspace(&["a", "b"]);
+    let (project, server, key) = workspace(&["a", "b"]);
     let ws = project.path("ws");
 
     let o = project.himg(&["lock", "ws"]);
@@ -181,6 +181,44 @@ fn a_directory_is_locked_and_built_as_one_workspace() {
             row("products/b.himg", "greet-b", true)
         ]
     );
+
+    // The workspace's tests run as one run.
+    let o = project.himg(&["test", "ws", "--json"]);
+    assert_success(&o, "himg test ws");
+    let tested = json(&o);
+    assert_eq!(
+        (tested["passed"].as_u64(), tested["failed"].as_u64()),
+        (Some(2), Some(0)),
+        "{tested}"
+    );
+
+    // `update` over the workspace: current, then a package moves in every file.
+    let o = project.himg(&["update", "ws", "--check"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    publish(&project.path("repo"), &key, "1.1");
+    let o = project.himg(&["update", "ws", "--check", "--json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(10),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let files = json(&o)["files"].as_array().cloned().unwrap_or_default();
+    assert_eq!(files.len(), 2);
+    assert!(
+        files.iter().all(|f| f["updates"][0]["available"] == "1.1"),
+        "{files:?}"
+    );
+    assert_success(&project.himg(&["update", "ws"]), "update ws");
+    for lock in ["products/a.himg.lock", "products/b.himg.lock"] {
+        let text = std::fs::read_to_string(ws.join(lock)).expect("lock");
+        assert!(text.contains("\"1.1\""), "{lock} not moved");
+    }
 
     // A directory without `.himg` files is refused by name.
     std::fs::create_dir_all(project.path("empty")).expect("mkdir");

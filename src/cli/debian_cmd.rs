@@ -56,17 +56,39 @@ pub fn update(
         packages: args.packages.clone(),
         check: args.check,
     };
-    let updated = lock::update(&session(global, printer), &opts)?;
-    if args.json {
-        printer.json(&updated.json());
+    let session = session(global, printer);
+    let workspace = crate::ops::workspace::is_workspace(&args.file);
+    let all = if workspace {
+        let ws = crate::ops::workspace::discover(&session, &args.file)?;
+        crate::ops::workspace::update(&session, &ws, &opts)?
+            .into_iter()
+            .map(|(_, u)| u)
+            .collect()
     } else {
-        updated.print(printer);
+        vec![lock::update(&session, &opts)?]
+    };
+    if args.json {
+        match all.as_slice() {
+            [one] if !workspace => printer.json(&one.json()),
+            many => printer.json(&serde_json::json!({
+                "files": many.iter().map(lock::Updated::json).collect::<Vec<_>>()
+            })),
+        }
     }
-    if updated.written {
-        printer.status("Updated", &updated.lock_path.display().to_string());
+    for updated in &all {
+        if !args.json {
+            updated.print(printer);
+        }
+        if updated.written {
+            printer.status("Updated", &updated.lock_path.display().to_string());
+        }
     }
-    Ok(match updated.status {
-        UpdateStatus::Done => ExitCode::SUCCESS,
-        UpdateStatus::UpdatesAvailable => ExitCode::from(10),
+    let pending = all
+        .iter()
+        .any(|u| u.status == UpdateStatus::UpdatesAvailable);
+    Ok(if pending {
+        ExitCode::from(10)
+    } else {
+        ExitCode::SUCCESS
     })
 }

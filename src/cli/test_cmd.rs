@@ -14,7 +14,13 @@ pub fn test(global: &GlobalArgs, args: &TestArgs, printer: &Printer) -> Result<E
         junit: args.junit.clone(),
         no_cache: args.no_cache,
     };
-    let run = test::test(&session(global, printer), &opts)?;
+    let session = session(global, printer);
+    let run = if crate::ops::workspace::is_workspace(&args.file) {
+        let ws = crate::ops::workspace::discover(&session, &args.file)?;
+        crate::ops::workspace::test(&session, &ws, &opts)?
+    } else {
+        test::test(&session, &opts)?
+    };
     if args.json {
         printer.json(&run.json());
     }

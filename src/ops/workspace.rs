@@ -223,6 +223,55 @@ pub fn lock(session: &Session<'_>, ws: &Workspace) -> Result<Vec<(Member, Locked
     Ok(out)
 }
 
+/// Updates every member (registry-base pins, then packages), in order, in one session: the
+/// template's `file` is replaced per member.
+pub fn update(
+    session: &Session<'_>,
+    ws: &Workspace,
+    template: &super::lock::UpdateOptions,
+) -> Result<Vec<(Member, super::lock::Updated)>, Error> {
+    let session = session_for(session, &ws.dir);
+    let mut out = Vec::new();
+    for member in ws.with_images() {
+        let opts = super::lock::UpdateOptions {
+            file: member.file.clone(),
+            ..template.clone()
+        };
+        out.push((member.clone(), super::lock::update(&session, &opts)?));
+    }
+    Ok(out)
+}
+
+/// Runs the tests of every member, in order, in one session, as one run (one JUnit report when
+/// the template asks for one).
+pub fn test(
+    session: &Session<'_>,
+    ws: &Workspace,
+    template: &super::test::TestOptions,
+) -> Result<super::test::TestRun, Error> {
+    let session = session_for(session, &ws.dir);
+    let started = std::time::Instant::now();
+    let mut outcomes = Vec::new();
+    for member in ws.with_images() {
+        let opts = super::test::TestOptions {
+            file: member.file.clone(),
+            junit: None,
+            ..template.clone()
+        };
+        outcomes.extend(super::test::test(&session, &opts)?.outcomes);
+    }
+    if let Some(path) = &template.junit {
+        std::fs::write(path, crate::testing::junit::report(&outcomes)).map_err(|e| Error::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+    }
+    Ok(super::test::TestRun {
+        outcomes,
+        elapsed: started.elapsed(),
+    })
+}
+
 /// One member's build within a workspace build.
 pub struct MemberBuilt {
     pub member: Member,
