@@ -40,11 +40,24 @@ fn row(file: &str, image: &str, built: bool) -> (String, String, bool) {
 
 /// Writes the fixture repository (`greet-a`, `greet-b`, `greet-c` at `version`) into `dir`.
 fn publish(dir: &std::path::Path, key: &TestKey, version: &str) {
+    publish_versions(
+        dir,
+        key,
+        &[
+            ("greet-a", version),
+            ("greet-b", version),
+            ("greet-c", version),
+        ],
+    );
+}
+
+/// Writes the fixture repository with these packages at these versions into `dir`.
+fn publish_versions(dir: &std::path::Path, key: &TestKey, packages: &[(&str, &str)]) {
     let _ = std::fs::remove_dir_all(dir);
     let mut repo = RepoBuilder::new();
     repo.sign_with(key);
     let suite = repo.suite("trixie");
-    for name in ["greet-a", "greet-b", "greet-c"] {
+    for (name, version) in packages {
         let deb = DebBuilder::new(name, version, "amd64")
             .file(
                 &format!("./usr/bin/{name}"),
@@ -523,5 +536,115 @@ fn inventory_finds_packages_and_advisories_across_the_fleet() {
     assert!(
         text.contains("CVE-2026-4242 (high, fixed in 1.1)"),
         "{text}"
+    );
+}
+
+/// The scheduled pipeline (item 5): `examples/ci/pipeline.sh`, which both CI recipes run, run
+/// verbatim twice against a registry on 127.0.0.1 — the fixture repository publishes a security
+/// update of one package between the runs. The second run moves that lock only (the update report
+/// names the advisory it fixes) and pushes a new digest for the affected image only.
+#[test]
+fn the_scheduled_pipeline_refreshes_only_what_a_security_update_touches() {
+    for recipe in ["github-actions.yml", "gitlab-ci.yml"] {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("examples/ci")
+                .join(recipe),
+        )
+        .expect("recipe");
+        assert!(
+            text.contains("bash examples/ci/pipeline.sh fleet"),
+            "{recipe}"
+        );
+    }
+    let (project, _server, key) = workspace(&["a", "b", "c"]);
+    std::fs::rename(project.path("ws"), project.path("fleet")).expect("rename");
+    assert_success(&project.himg(&["lock", "fleet"]), "initial locks");
+    let tracker = serde_json::json!({
+        "greet-a": { "CVE-2026-5000": { "releases": { "trixie": {
+            "status": "resolved", "fixed_version": "1.1", "urgency": "high"
+        } } } }
+    });
+    std::fs::write(project.path("advisories.json"), tracker.to_string()).expect("advisories");
+    let registry = common::registry::Registry::start();
+    let prefix = format!("{}/fleet", registry.host());
+    let pipeline = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ci/pipeline.sh");
+    let run = || -> (Value, Value) {
+        let o = std::process::Command::new("bash")
+            .arg(&pipeline)
+            .args(["fleet", &prefix, "advisories.json"])
+            .current_dir(project.path(""))
+            .env("HIMG", common::himg_bin())
+            .env("HIMG_STORE", project.path("store"))
+            .env("HIMG_CONFIG_DIR", project.path("config"))
+            .env_remove("HIMG_SUBSTITUTERS")
+            .env_remove("SOURCE_DATE_EPOCH")
+            .output()
+            .expect("pipeline");
+        assert_success(&o, "examples/ci/pipeline.sh");
+        let read = |f: &str| -> Value {
+            serde_json::from_str(&std::fs::read_to_string(project.path(f)).expect(f)).expect(f)
+        };
+        (read("update.json"), read("push.json"))
+    };
+    let digests = |push: &Value| -> Vec<(String, String)> {
+        push["pushed"]
+            .as_array()
+            .expect("pushed")
+            .iter()
+            .map(|p| {
+                let s = |k: &str| p[k].as_str().unwrap_or_default().to_owned();
+                (s("reference"), s("digest"))
+            })
+            .collect()
+    };
+    let (_, first) = run();
+    let before = digests(&first);
+    assert_eq!(before.len(), 3, "{first}");
+
+    // The archive publishes greet-a 1.1, which fixes CVE-2026-5000; b and c do not move.
+    publish_versions(
+        &project.path("repo"),
+        &key,
+        &[("greet-a", "1.1"), ("greet-b", "1.0"), ("greet-c", "1.0")],
+    );
+    let (update, second) = run();
+    let moves: Vec<(String, Vec<String>)> = update["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .flat_map(|f| f["updates"].as_array().cloned().unwrap_or_default())
+        .map(|u| {
+            let fixes = u["fixes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f["id"].as_str().map(str::to_owned))
+                .collect();
+            (
+                format!("{} {} -> {}", u["package"], u["locked"], u["available"]),
+                fixes,
+            )
+        })
+        .collect();
+    assert_eq!(
+        moves,
+        vec![(
+            "\"greet-a\" \"1.0\" -> \"1.1\"".to_owned(),
+            vec!["CVE-2026-5000".to_owned()]
+        )],
+        "{update}"
+    );
+    let after = digests(&second);
+    let changed: Vec<&str> = before
+        .iter()
+        .zip(&after)
+        .filter(|(b, a)| b.1 != a.1)
+        .map(|(b, _)| b.0.as_str())
+        .collect();
+    assert_eq!(
+        changed,
+        [format!("{prefix}/greet-a:latest")],
+        "{first}\n{second}"
     );
 }

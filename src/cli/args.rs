@@ -471,6 +471,10 @@ pub struct PushArgs {
     /// repository of the image's registry base, when it is on the same registry).
     #[arg(long, value_name = "REPOSITORY")]
     pub mount_from: Option<String>,
+    /// For a workspace (LAYOUT is a directory of .himg files, REF a `HOST/PREFIX`): the tag each
+    /// image is pushed with, to `HOST/PREFIX/IMAGE:TAG`.
+    #[arg(long, value_name = "TAG", default_value = "latest")]
+    pub tag: String,
     /// Print a JSON report on stdout.
     #[arg(long)]
     pub json: bool,

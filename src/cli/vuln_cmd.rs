@@ -48,7 +48,13 @@ pub fn scan(global: &GlobalArgs, args: &ScanArgs, printer: &Printer) -> Result<E
         vex: args.vex.clone(),
         db: args.db.clone(),
     };
-    let scanned = vuln::scan(&session(global, printer), &opts)?;
+    let session = session(global, printer);
+    let scanned = if crate::ops::workspace::is_workspace(&args.target) {
+        let ws = crate::ops::workspace::discover(&session, &args.target)?;
+        crate::ops::workspace::scan(&session, &ws, &opts)?
+    } else {
+        vuln::scan(&session, &opts)?
+    };
     let reports = &scanned.reports;
     if args.json {
         printer.json(&report::to_json(reports));

@@ -272,6 +272,51 @@ pub fn test(
     })
 }
 
+/// Matches every member's images against the vulnerability database, in order, as one scan.
+pub fn scan(
+    session: &Session<'_>,
+    ws: &Workspace,
+    template: &super::vuln::ScanOptions,
+) -> Result<super::vuln::Scanned, Error> {
+    let session = session_for(session, &ws.dir);
+    let mut reports = Vec::new();
+    for member in ws.with_images() {
+        let opts = super::vuln::ScanOptions {
+            target: member.file.clone(),
+            ..template.clone()
+        };
+        reports.extend(super::vuln::scan(&session, &opts)?.reports);
+    }
+    Ok(super::vuln::Scanned { reports })
+}
+
+/// Pushes every image of every member to `PREFIX/IMAGE:TAG` (the template's layout, reference and
+/// image are replaced per image), in order, each with what the template attaches.
+pub fn push(
+    session: &Session<'_>,
+    ws: &Workspace,
+    prefix: &str,
+    tag: &str,
+    template: &super::push::PushOptions,
+) -> Result<Vec<(Member, super::push::Pushed)>, Error> {
+    let session = session_for(session, &ws.dir);
+    let mut out = Vec::new();
+    for member in ws.with_images() {
+        for image in &member.images {
+            let reference: crate::registry::Reference =
+                format!("{}/{image}:{tag}", prefix.trim_end_matches('/')).parse()?;
+            let opts = super::push::PushOptions {
+                layout: member.file.clone(),
+                image: Some(image.clone()),
+                reference,
+                ..template.clone()
+            };
+            out.push((member.clone(), super::push::push(&session, &opts)?));
+        }
+    }
+    Ok(out)
+}
+
 /// One member's build within a workspace build.
 pub struct MemberBuilt {
     pub member: Member,
