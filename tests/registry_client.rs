@@ -846,3 +846,53 @@ fn a_re_published_registry_base_moves_its_pin() {
     );
     reg.stop();
 }
+
+/// `himg push DIR HOST/PREFIX`: every image of a workspace goes to `PREFIX/IMAGE:TAG`, and a layer
+/// two images share is uploaded once — the second repository mounts it from the first.
+#[test]
+fn a_workspace_push_uploads_a_shared_layer_once() {
+    let mut reg = Registry::start();
+    let project = common::Project::new();
+    let ws = project.path("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    for name in ["one", "two"] {
+        std::fs::write(
+            ws.join(format!("{name}.himg")),
+            format!(
+                "image \"{name}\" {{\n  layer \"shared\" {{\n    file \"/etc/shared\" {{ text = \"the same in both\\n\" }}\n  }}\n  layer \"own\" {{\n    file \"/etc/{name}\" {{ text = \"{name}\\n\" }}\n  }}\n}}\n"
+            ),
+        )
+        .unwrap();
+    }
+    let prefix = format!("127.0.0.1:{}/team", reg.port);
+    let o = project.himg(&["push", "ws", &prefix, "--tag", "7", "--json"]);
+    common::assert_success(&o, "push a workspace");
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let pushed = report["pushed"].as_array().unwrap();
+    assert_eq!(
+        pushed[0]["reference"],
+        format!("{prefix}/one:7").as_str(),
+        "{report}"
+    );
+    assert_eq!(
+        pushed[1]["reference"],
+        format!("{prefix}/two:7").as_str(),
+        "{report}"
+    );
+    assert_eq!(
+        pushed[0]["mounted"].as_array().map(Vec::len),
+        Some(0),
+        "{report}"
+    );
+    assert_eq!(
+        pushed[1]["mounted"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
+    assert_eq!(
+        pushed[1]["uploaded"].as_array().map(Vec::len),
+        Some(2),
+        "{report}"
+    );
+    reg.stop();
+}

@@ -33,6 +33,9 @@ pub struct PushOptions {
     /// A repository of the same registry whose blobs are mounted rather than uploaded (`None`:
     /// the repository of the image's registry base, when the file declares one on that registry).
     pub mount_from: Option<String>,
+    /// Blobs known to be in other repositories of the same registry (digest → repository), mounted
+    /// from there (a workspace push fills it with what it pushed before).
+    pub mount_blobs: std::collections::BTreeMap<String, String>,
 }
 
 impl PushOptions {
@@ -47,6 +50,7 @@ impl PushOptions {
             provenance: false,
             sign_key: None,
             mount_from: None,
+            mount_blobs: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -126,7 +130,12 @@ pub fn push(session: &Session<'_>, opts: &PushOptions) -> Result<Pushed, Error> 
         None if is_file => registry_base_repository(session, opts)?,
         None => None,
     };
-    let client = super::registry::client_with_mount(&opts.reference, opts.insecure, mount_from)?;
+    let client = super::registry::client_with_mounts(
+        &opts.reference,
+        opts.insecure,
+        mount_from,
+        opts.mount_blobs.clone(),
+    )?;
     let report = push_layout(
         &client,
         &layout_dir,

@@ -118,10 +118,22 @@ pub fn client_with_mount(
     insecure: bool,
     mount_from: Option<String>,
 ) -> Result<Client, Error> {
+    client_with_mounts(reference, insecure, mount_from, Default::default())
+}
+
+/// [`client_with_mount`], also mounting each blob of `mount_blobs` (digest → repository) from its
+/// own repository.
+pub fn client_with_mounts(
+    reference: &Reference,
+    insecure: bool,
+    mount_from: Option<String>,
+    mount_blobs: std::collections::BTreeMap<String, String>,
+) -> Result<Client, Error> {
     Ok(Client::new(ClientOptions {
         insecure: insecure || crate::registry::base::is_loopback_registry(&reference.registry),
         credentials: Credentials::from_env()?,
         mount_from,
+        mount_blobs,
         ..ClientOptions::default()
     }))
 }

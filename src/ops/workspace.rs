@@ -300,7 +300,10 @@ pub fn push(
     template: &super::push::PushOptions,
 ) -> Result<Vec<(Member, super::push::Pushed)>, Error> {
     let session = session_for(session, &ws.dir);
-    let mut out = Vec::new();
+    let mut out: Vec<(Member, super::push::Pushed)> = Vec::new();
+    // Every blob this push has put in (or found in) a repository: later images mount it from
+    // there instead of uploading it again (a shared base layer travels once per run).
+    let mut known = template.mount_blobs.clone();
     for member in ws.with_images() {
         for image in &member.images {
             let reference: crate::registry::Reference =
@@ -308,10 +311,18 @@ pub fn push(
             let opts = super::push::PushOptions {
                 layout: member.file.clone(),
                 image: Some(image.clone()),
-                reference,
+                reference: reference.clone(),
+                mount_blobs: known.clone(),
                 ..template.clone()
             };
-            out.push((member.clone(), super::push::push(&session, &opts)?));
+            let pushed = super::push::push(&session, &opts)?;
+            let r = &pushed.report;
+            for d in r.uploaded.iter().chain(&r.skipped).chain(&r.mounted) {
+                known
+                    .entry(d.clone())
+                    .or_insert_with(|| reference.repository.clone());
+            }
+            out.push((member.clone(), pushed));
         }
     }
     Ok(out)

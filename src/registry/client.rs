@@ -35,6 +35,9 @@ pub struct ClientOptions {
     pub credentials: Credentials,
     /// Repository on the same registry to try cross-repository blob mounts from.
     pub mount_from: Option<String>,
+    /// Per blob (`sha256:` digest), a repository of the same registry known to hold it: tried
+    /// first, before [`ClientOptions::mount_from`].
+    pub mount_blobs: std::collections::BTreeMap<String, String>,
     /// How long one read may wait for bytes (connect, response headers, each read of a body): a
     /// registry that stops sending mid-body fails the request instead of holding it forever.
     pub read_timeout: Duration,
@@ -56,6 +59,7 @@ impl Default for ClientOptions {
             retries: 3,
             credentials: Credentials::none(),
             mount_from: None,
+            mount_blobs: std::collections::BTreeMap::new(),
             read_timeout: default_read_timeout(),
         }
     }
@@ -624,7 +628,15 @@ impl Client {
         let repo = reference.repository.as_str();
         let mount_from = self.opts.mount_from.as_deref().filter(|m| *m != repo);
         let mut scopes = vec![format!("repository:{repo}:pull,push")];
-        if let Some(m) = mount_from {
+        let mut sources: std::collections::BTreeSet<&str> = mount_from.into_iter().collect();
+        sources.extend(
+            blobs
+                .iter()
+                .filter_map(|(d, _)| self.opts.mount_blobs.get(d))
+                .map(String::as_str)
+                .filter(|m| *m != repo),
+        );
+        for m in sources {
             scopes.push(format!("repository:{m}:pull"));
         }
         let t = Target {
@@ -646,7 +658,14 @@ impl Client {
                 continue;
             }
             let mut url = format!("{}/v2/{repo}/blobs/uploads/", self.base(t.registry));
-            if let Some(m) = mount_from {
+            let mount = self
+                .opts
+                .mount_blobs
+                .get(digest)
+                .map(String::as_str)
+                .filter(|m| *m != repo)
+                .or(mount_from);
+            if let Some(m) = mount {
                 url = with_query(
                     &url,
                     &format!(
