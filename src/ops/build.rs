@@ -65,7 +65,7 @@ pub struct Analysed {
 
 /// A finished build: what was declared, the graph and what realising it did, the images written.
 pub struct Built {
-    pub store: Store,
+    pub store: std::sync::Arc<Store>,
     pub loaded: Loaded,
     /// The images built (the selected ones).
     pub specs: Vec<ImageSpec>,

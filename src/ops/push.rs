@@ -159,7 +159,7 @@ pub fn push(session: &Session<'_>, opts: &PushOptions) -> Result<Pushed, Error> 
         let analysed = store
             .as_ref()
             .zip(built.as_ref())
-            .map(|(s, b)| (s, &b.analysed[..]));
+            .map(|(s, b)| (&**s, &b.analysed[..]));
         attach_sboms(&pushed, analysed, session.printer())?
     } else {
         Vec::new()

@@ -19,6 +19,8 @@ pub struct Session<'p> {
     /// What the session's operations have read of the package repositories (shared by every
     /// file a workspace locks or builds: one InRelease fetch and one parse per index).
     indexes: Arc<IndexMemo>,
+    /// The store, once opened.
+    store_handle: Arc<std::sync::Mutex<Option<Arc<himg_store::Store>>>>,
 }
 
 impl<'p> Session<'p> {
@@ -30,12 +32,14 @@ impl<'p> Session<'p> {
             project_root: None,
             printer,
             indexes: Arc::default(),
+            store_handle: Arc::default(),
         }
     }
 
     /// Uses the store at `dir` (`None`: the default).
     pub fn with_store(mut self, dir: Option<PathBuf>) -> Self {
         self.store = dir;
+        self.store_handle = Arc::default();
         self
     }
 
@@ -67,9 +71,19 @@ impl<'p> Session<'p> {
         }
     }
 
-    /// Opens (creating when missing) the session's store.
-    pub fn open_store(&self) -> Result<himg_store::Store, Error> {
-        Ok(himg_store::Store::open(&self.store_root()?)?)
+    /// Opens (creating when missing) the session's store — once: every operation of the session
+    /// (every file of a workspace) shares the open store and its connections.
+    pub fn open_store(&self) -> Result<Arc<himg_store::Store>, Error> {
+        let mut slot = self
+            .store_handle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(store) = slot.as_ref() {
+            return Ok(Arc::clone(store));
+        }
+        let store = Arc::new(himg_store::Store::open(&self.store_root()?)?);
+        *slot = Some(Arc::clone(&store));
+        Ok(store)
     }
 
     /// Loads and evaluates a `.himg` file below the session's project root.
