@@ -34,6 +34,21 @@ fn rows(report: &Value) -> Vec<(String, String, bool)> {
         .collect()
 }
 
+/// `himg build ws --locked --out out --json --no-sbom`, asserting success; its report.
+fn build_ws(project: &Project, what: &str) -> Value {
+    let o = project.himg(&[
+        "build",
+        "ws",
+        "--locked",
+        "--out",
+        "out",
+        "--json",
+        "--no-sbom",
+    ]);
+    assert_success(&o, what);
+    json(&o)
+}
+
 fn row(file: &str, image: &str, built: bool) -> (String, String, bool) {
     (file.to_owned(), image.to_owned(), built)
 }
@@ -133,17 +148,7 @@ fn a_directory_is_locked_and_built_as_one_workspace() {
         server.request_log()
     );
 
-    let o = project.himg(&[
-        "build",
-        "ws",
-        "--locked",
-        "--out",
-        "out",
-        "--json",
-        "--no-sbom",
-    ]);
-    assert_success(&o, "himg build ws");
-    let first = json(&o);
+    let first = build_ws(&project, "himg build ws");
     assert_eq!(
         rows(&first),
         vec![
@@ -157,17 +162,7 @@ fn a_directory_is_locked_and_built_as_one_workspace() {
     }
 
     // Nothing changed: nothing is built.
-    let o = project.himg(&[
-        "build",
-        "ws",
-        "--locked",
-        "--out",
-        "out",
-        "--json",
-        "--no-sbom",
-    ]);
-    assert_success(&o, "no-op");
-    let again = json(&o);
+    let again = build_ws(&project, "no-op");
     assert_eq!(again["built"], 0, "{again}");
     assert!(rows(&again).iter().all(|(_, _, built)| !built), "{again}");
 
@@ -177,18 +172,8 @@ fn a_directory_is_locked_and_built_as_one_workspace() {
         product("greet-b", "site-b").replace("/srv", "/srv/www"),
     )
     .expect("edit b");
-    let o = project.himg(&[
-        "build",
-        "ws",
-        "--locked",
-        "--out",
-        "out",
-        "--json",
-        "--no-sbom",
-    ]);
-    assert_success(&o, "after an edit");
     assert_eq!(
-        rows(&json(&o)),
+        rows(&build_ws(&project, "after an edit")),
         vec![
             row("products/a.himg", "greet-a", false),
             row("products/b.himg", "greet-b", true)

@@ -213,36 +213,30 @@ fn why_changed(
     reasons.into_iter().collect()
 }
 
-/// The workspace-relative paths an image (and its bases) copies from.
+/// The workspace-relative paths an image (and its bases, and its builds) copies from.
 fn copy_sources(spec: &ImageSpec) -> Vec<String> {
-    let mut out = Vec::new();
-    for s in himg_lang::images_reached(std::slice::from_ref(spec)) {
-        for item in s.layers.iter().flat_map(|l| &l.items) {
-            if let ContentItem::Copy { source, .. } = item {
-                out.push(
-                    source
-                        .as_str()
-                        .trim_start_matches("./")
-                        .trim_end_matches('/')
-                        .to_owned(),
-                );
-            }
-        }
-    }
-    for b in himg_lang::builds_reached(std::slice::from_ref(spec)) {
-        for source in &b.sources {
-            if let himg_lang::BuildSource::Files { source, .. } = source {
-                out.push(
-                    source
-                        .as_str()
-                        .trim_start_matches("./")
-                        .trim_end_matches('/')
-                        .to_owned(),
-                );
-            }
-        }
-    }
-    out
+    let clean = |p: &himg_lang::SourcePath| {
+        p.as_str()
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_owned()
+    };
+    let specs = std::slice::from_ref(spec);
+    let copies = himg_lang::images_reached(specs)
+        .into_iter()
+        .flat_map(|s| s.layers.iter().flat_map(|l| &l.items))
+        .filter_map(|item| match item {
+            ContentItem::Copy { source, .. } => Some(clean(source)),
+            _ => None,
+        });
+    let build_sources = himg_lang::builds_reached(specs)
+        .into_iter()
+        .flat_map(|b| &b.sources)
+        .filter_map(|source| match source {
+            himg_lang::BuildSource::Files { source, .. } => Some(clean(source)),
+            himg_lang::BuildSource::Output { .. } => None,
+        });
+    copies.chain(build_sources).collect()
 }
 
 fn relative(dir: &Path, path: &Path) -> String {
