@@ -633,3 +633,112 @@ fn the_scheduled_pipeline_refreshes_only_what_a_security_update_touches() {
         "{first}\n{second}"
     );
 }
+
+#[test]
+fn a_base_the_workspace_publishes_cascades_to_the_files_pinned_on_it() {
+    let (project, _server, key) = workspace(&[]);
+    let registry = common::registry::Registry::start();
+    let host = registry.host();
+    let prefix = format!("{host}/fleet");
+    let ws = project.path("ws");
+    std::fs::write(
+        ws.join("base.himg"),
+        format!(
+            "let c = import \"common.himg\"\n\nimage \"base\" {{\n  repositories = c.repositories\n  packages = [\"greet-a\"]\n  publish = \"{host}/platform/base:stable\"\n}}\n"
+        ),
+    )
+    .expect("base");
+    let pushed = |what: &str| -> Vec<(String, String)> {
+        let o = project.himg(&["push", "ws", &prefix, "--json"]);
+        assert_success(&o, what);
+        json(&o)["pushed"]
+            .as_array()
+            .expect("pushed")
+            .iter()
+            .map(|p| {
+                let s = |k: &str| p[k].as_str().unwrap_or_default().to_owned();
+                (s("reference"), s("digest"))
+            })
+            .collect()
+    };
+    assert_success(&project.himg(&["lock", "ws"]), "lock the base");
+    let first = pushed("publish the base");
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].0, format!("{host}/platform/base:stable"));
+    let old_pin = format!("{host}/platform/base:stable@{}", first[0].1);
+
+    // A product pinned on the published base, by digest; named so that it sorts before the base:
+    // the workspace orders it after the file that publishes its base all the same.
+    std::fs::write(
+        ws.join("app.himg"),
+        format!(
+            "let c = import \"common.himg\"\n\nimage \"app\" {{\n  from = \"{old_pin}\"\n  repositories = c.repositories\n  packages = [\"greet-b\"]\n  test \"both\" {{\n    file \"/usr/bin/greet-a\" {{ contains = [\"1.1\"] }}\n    file \"/usr/bin/greet-b\" {{ type = \"file\" }}\n  }}\n}}\n"
+        ),
+    )
+    .expect("app");
+    assert_success(&project.himg(&["lock", "ws"]), "lock the product");
+    let report = build_ws(&project, "first build");
+    assert_eq!(
+        rows(&report),
+        [
+            row("base.himg", "base", false),
+            row("app.himg", "app", true)
+        ],
+        "{report}"
+    );
+
+    // greet-a moves: the update rebuilds the base and moves the product's pin to it.
+    publish_versions(
+        &project.path("repo"),
+        &key,
+        &[("greet-a", "1.1"), ("greet-b", "1.0"), ("greet-c", "1.0")],
+    );
+    let o = project.himg(&["update", "ws", "--json"]);
+    assert_success(&o, "update");
+    let update = json(&o);
+    let files = update["files"].as_array().expect("files");
+    assert!(
+        files[0]["file"]
+            .as_str()
+            .expect("file")
+            .ends_with("base.himg"),
+        "{update}"
+    );
+    assert_eq!(files[0]["updates"][0]["package"], "greet-a", "{update}");
+    let pin = &files[1]["base_pins"][0];
+    assert_eq!(pin["from"], old_pin.as_str(), "{update}");
+    assert_eq!(pin["published_by"], "base.himg", "{update}");
+    let new_pin = pin["to"].as_str().expect("to").to_owned();
+    assert_ne!(new_pin, old_pin);
+    assert_eq!(
+        pin["packages"],
+        serde_json::json!([{"package": "greet-a", "from": "1.0", "to": "1.1"}]),
+        "{update}"
+    );
+    let app = std::fs::read_to_string(ws.join("app.himg")).expect("app");
+    assert!(app.contains(&new_pin), "{app}");
+    let o = project.himg(&["update", "ws", "--check"]);
+    assert!(o.status.success(), "nothing left to move: {o:?}");
+
+    // One build and one push: the base first, at the digest the product is pinned on.
+    let report = build_ws(&project, "build after the update");
+    assert_eq!(
+        rows(&report),
+        [
+            row("base.himg", "base", false),
+            row("app.himg", "app", true)
+        ],
+        "{report}"
+    );
+    assert_success(
+        &project.himg(&["test", "ws"]),
+        "the product runs on the new base",
+    );
+    let second = pushed("push after the update");
+    assert_eq!(second[0].0, format!("{host}/platform/base:stable"));
+    assert_eq!(
+        format!("{host}/platform/base:stable@{}", second[0].1),
+        new_pin
+    );
+    assert_eq!(second[1].0, format!("{prefix}/app:latest"));
+}

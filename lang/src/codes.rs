@@ -102,6 +102,7 @@ codes! {
     BUILD_OUTPUT_MISUSE = "H0115": "`include` or `exclude` on a `copy` or `source` of a build's outputs",
     EMPTY_BUILD_LIST = "H0116": "a build whose `run` or `outputs` is empty",
     SPEC_TOO_LARGE = "H0117": "an image or build that embeds more images and builds (counting repeats) than the evaluator's limit",
+    BAD_PUBLISH = "H0118": "a `publish` repository that is not `HOST/REPOSITORY[:TAG]` (lower case, no digest)",
 }
 
 /// The one-line meaning of a diagnostic code (`"H0012"`), or `None` for an unknown code.

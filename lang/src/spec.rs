@@ -274,6 +274,11 @@ pub struct ImageSpec {
     /// ignores them, `himg test` runs them against the built image.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tests: Vec<TestSpec>,
+    /// Where the image is published (`publish = "HOST/REPOSITORY[:TAG]"`): the repository a
+    /// workspace push sends it to, and how a workspace tells that another file's registry base is
+    /// this image. Not image content, and not inherited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish: Option<String>,
 }
 
 /// Policy baselines: `none` checks only the rules named in `enable`.

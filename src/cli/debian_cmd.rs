@@ -55,6 +55,7 @@ pub fn update(
         file: args.file.clone(),
         packages: args.packages.clone(),
         check: args.check,
+        published: Vec::new(),
     };
     let session = session(global, printer);
     let workspace = crate::ops::workspace::is_workspace(&args.file);

@@ -102,6 +102,8 @@ pub struct UpdateOptions {
     pub packages: Vec<String>,
     /// Only report: never write the lock.
     pub check: bool,
+    /// Images the workspace publishes, as built now: pins on them follow these digests.
+    pub published: Vec<super::pins::Published>,
 }
 
 /// How an update ended, for the caller to map to an exit status.
@@ -138,7 +140,7 @@ pub fn update(session: &Session<'_>, opts: &UpdateOptions) -> Result<Updated, Er
     let mut loaded = session.load(&opts.file)?;
     // Registry bases first: a moved pin is written before packages are resolved on it.
     let pins = if opts.packages.is_empty() {
-        super::pins::moves(session, &loaded)?
+        super::pins::moves(session, &loaded, &opts.published)?
     } else {
         Vec::new()
     };
@@ -155,7 +157,8 @@ pub fn update(session: &Session<'_>, opts: &UpdateOptions) -> Result<Updated, Er
         keep_unlisted(&mut new, old, &opts.packages);
     }
     let updates = updates_with_fixes(session, old.as_ref(), &new);
-    let written = !opts.check && !new.images.is_empty() && (!updates.is_empty() || old.is_none());
+    // Written when anything in it moved: a package, or what a moved base has installed.
+    let written = !opts.check && !new.images.is_empty() && old.as_ref() != Some(&new);
     if written {
         new.write(&path)?;
     }
@@ -302,11 +305,15 @@ impl Updated {
             printer.status(
                 verb,
                 &format!(
-                    "base of {} in {}: {} → {}",
+                    "base of {} in {}: {} → {}{}",
                     mv.images.join(", "),
                     mv.file.display(),
                     mv.from,
-                    mv.to
+                    mv.to,
+                    mv.published_by
+                        .as_ref()
+                        .map(|by| format!(" (as {by} builds it now)"))
+                        .unwrap_or_default()
                 ),
             );
             for p in &mv.packages {

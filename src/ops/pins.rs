@@ -19,6 +19,28 @@ pub struct BasePackageChange {
     pub to: Option<String>,
 }
 
+/// An image a workspace member publishes (`publish = "HOST/REPO[:TAG]"`), as built now: a pin on
+/// that repository (and tag, when the publish names one) follows this digest instead of the
+/// registry's, so a base update cascades to the files built on it within one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub registry: String,
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: String,
+    /// The member that publishes it (`base.himg`).
+    pub by: String,
+}
+
+impl Published {
+    /// Whether a pin on `pinned` follows this image.
+    fn follows(&self, pinned: &Reference) -> bool {
+        self.registry == pinned.registry
+            && self.repository == pinned.repository
+            && (self.tag.is_none() || self.tag == pinned.tag)
+    }
+}
+
 /// A pinned registry base whose tag names another digest now.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PinMove {
@@ -31,11 +53,19 @@ pub struct PinMove {
     pub to: String,
     /// What the move changes in the base's installed packages (its first architecture).
     pub packages: Vec<BasePackageChange>,
+    /// The workspace member whose build the pin follows (absent: the registry's tag).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published_by: Option<String>,
 }
 
-/// Every pinned registry base (with a tag) that `loaded`'s images are built on, checked against the
-/// registry: the moves, pin by pin.
-pub fn moves(session: &Session<'_>, loaded: &Loaded) -> Result<Vec<PinMove>, Error> {
+/// Every pinned registry base (with a tag) that `loaded`'s images are built on, checked against
+/// what a workspace member publishes there (`published`), else against the registry: the moves,
+/// pin by pin.
+pub fn moves(
+    session: &Session<'_>,
+    loaded: &Loaded,
+    published: &[Published],
+) -> Result<Vec<PinMove>, Error> {
     // pin → (declaring file, images on it, an architecture)
     let mut pins: BTreeMap<String, (PathBuf, Vec<String>, String)> = BTreeMap::new();
     for image in &loaded.evaluated.images {
@@ -61,12 +91,18 @@ pub fn moves(session: &Session<'_>, loaded: &Loaded) -> Result<Vec<PinMove>, Err
         let (Some(tag), Some(old)) = (&pinned.tag, &pinned.digest) else {
             continue; // pinned by digest alone: there is no tag to follow
         };
-        let by_tag = Reference {
-            digest: None,
-            ..pinned.clone()
+        let publisher = published.iter().find(|p| p.follows(&pinned));
+        let now = match publisher {
+            Some(p) => p.digest.clone(),
+            None => {
+                let by_tag = Reference {
+                    digest: None,
+                    ..pinned.clone()
+                };
+                let client = super::registry::client_for(&by_tag, false)?;
+                client.manifest(&by_tag)?.2
+            }
         };
-        let client = super::registry::client_for(&by_tag, false)?;
-        let (_, _, now) = client.manifest(&by_tag)?;
         if now == *old {
             continue;
         }
@@ -78,6 +114,7 @@ pub fn moves(session: &Session<'_>, loaded: &Loaded) -> Result<Vec<PinMove>, Err
             from: pin,
             to,
             packages,
+            published_by: publisher.map(|p| p.by.clone()),
         });
     }
     Ok(out)

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::build::{BuildOptions, Built};
 use super::lock::Locked;
 use super::{Error, Session};
+use crate::registry::Reference;
 
 /// Directories a workspace walk never enters: hidden ones (`.git`), Cargo's `target`, and build
 /// outputs (`*.sbom`, OCI layouts).
@@ -26,6 +27,29 @@ pub struct Member {
     pub images: Vec<String>,
     /// The other members it imports, by name.
     pub imports: Vec<String>,
+    /// Its images that declare `publish`: (image, `HOST/REPO[:TAG]`).
+    pub publishes: Vec<(String, String)>,
+    /// The registry bases (`from = "HOST/REPO:TAG@sha256:…"`) its images are built on.
+    pub registry_bases: Vec<String>,
+    /// The other members whose published images it is built on, by name (placed before it).
+    pub built_on: Vec<String>,
+}
+
+impl Member {
+    /// Whether this member publishes the repository a registry base `pin` names (and its tag,
+    /// when the publish names one).
+    fn publishes_base(&self, pin: &str) -> bool {
+        let Ok(pinned) = pin.parse::<Reference>() else {
+            return false;
+        };
+        self.publishes.iter().any(|(_, p)| {
+            p.parse::<Reference>().is_ok_and(|r| {
+                r.registry == pinned.registry
+                    && r.repository == pinned.repository
+                    && (r.tag.is_none() || r.tag == pinned.tag)
+            })
+        })
+    }
 }
 
 /// The `.himg` files under a directory, each after the members it imports.
@@ -42,15 +66,18 @@ impl Workspace {
     }
 
     /// The part of the workspace shard `shard` builds: the members with images taken in turn
-    /// (the first to shard 1, the second to shard 2, …, in workspace order), libraries kept. Every
-    /// runner of a CI matrix computes the same split from the same files.
+    /// (the first to shard 1, the second to shard 2, …, in workspace order), libraries and the
+    /// members that publish a base other members are built on kept in every shard (their builds
+    /// are shared through the binary cache). Every runner of a CI matrix computes the same split
+    /// from the same files.
     pub fn shard(&self, shard: Shard) -> Workspace {
+        let bases: BTreeSet<&String> = self.members.iter().flat_map(|m| &m.built_on).collect();
         let mut turn = 0u32;
         let members = self
             .members
             .iter()
             .filter(|m| {
-                if m.images.is_empty() {
+                if m.images.is_empty() || bases.contains(&m.name) {
                     return true;
                 }
                 let mine = turn % shard.count == shard.index - 1;
@@ -144,26 +171,46 @@ pub fn discover(session: &Session<'_>, dir: &Path) -> Result<Workspace, Error> {
             .map(|p| p.as_str().trim_start_matches("./").to_owned())
             .filter(|p| *p != name)
             .collect();
-        let images = loaded
-            .evaluated
-            .images
+        let images = &loaded.evaluated.images;
+        let mut registry_bases: Vec<String> = images
             .iter()
-            .map(|i| i.name.clone())
+            .filter_map(|i| crate::debian::locking::registry_base_of(i).map(str::to_owned))
             .collect();
+        registry_bases.sort();
+        registry_bases.dedup();
         members.insert(
             name.clone(),
             Member {
                 file,
                 name,
-                images,
+                images: images.iter().map(|i| i.name.clone()).collect(),
                 imports,
+                publishes: images
+                    .iter()
+                    .filter_map(|i| Some((i.name.clone(), i.publish.clone()?)))
+                    .collect(),
+                registry_bases,
+                built_on: Vec::new(),
             },
         );
     }
+    link_published_bases(&mut members);
     Ok(Workspace {
         dir: dir.to_path_buf(),
         members: ordered(members),
     })
+}
+
+/// Fills each member's `built_on`: the members that publish a registry base it pins.
+fn link_published_bases(members: &mut BTreeMap<String, Member>) {
+    let all: Vec<Member> = members.values().cloned().collect();
+    for m in members.values_mut() {
+        m.built_on = all
+            .iter()
+            .filter(|p| p.name != m.name && m.registry_bases.iter().any(|b| p.publishes_base(b)))
+            .map(|p| p.name.clone())
+            .collect();
+    }
 }
 
 /// `file`'s path below `dir`, `/`-separated.
@@ -175,8 +222,10 @@ fn relative_name(dir: &Path, file: &Path) -> String {
         .join("/")
 }
 
-/// Members in dependency order (a file after the members it imports), ties by name. Imports are
-/// acyclic (the language refuses a cycle), so every member is placed.
+/// Members in dependency order (a file after the members it imports and the members that publish
+/// the registry bases it pins), ties by name. Imports are acyclic (the language refuses a cycle);
+/// a cycle through published bases (a publishes what b pins and the other way round) cannot be
+/// built from scratch, and is placed by name.
 fn ordered(mut members: BTreeMap<String, Member>) -> Vec<Member> {
     let names: BTreeSet<String> = members.keys().cloned().collect();
     for m in members.values_mut() {
@@ -187,10 +236,15 @@ fn ordered(mut members: BTreeMap<String, Member>) -> Vec<Member> {
     while !members.is_empty() {
         let ready: Vec<String> = members
             .values()
-            .filter(|m| m.imports.iter().all(|i| placed.contains(i)))
+            .filter(|m| {
+                m.imports
+                    .iter()
+                    .chain(&m.built_on)
+                    .all(|i| placed.contains(i))
+            })
             .map(|m| m.name.clone())
             .collect();
-        // Never empty for acyclic imports; place the rest by name rather than loop forever.
+        // Never empty without a cycle; place the rest by name rather than loop forever.
         let ready = if ready.is_empty() {
             members.keys().cloned().collect()
         } else {
@@ -224,20 +278,65 @@ pub fn lock(session: &Session<'_>, ws: &Workspace) -> Result<Vec<(Member, Locked
 }
 
 /// Updates every member (registry-base pins, then packages), in order, in one session: the
-/// template's `file` is replaced per member.
+/// template's `file` is replaced per member. A member that publishes a base another member is
+/// built on is built right after its update (into the store only), and the pins on it follow that
+/// build: a base update cascades to the files built on it in the same run. When checking, a
+/// publisher whose own update is pending is not built (the run already reports a change).
 pub fn update(
     session: &Session<'_>,
     ws: &Workspace,
     template: &super::lock::UpdateOptions,
 ) -> Result<Vec<(Member, super::lock::Updated)>, Error> {
     let session = session_for(session, &ws.dir);
+    let bases: BTreeSet<&String> = ws.members.iter().flat_map(|m| &m.built_on).collect();
+    let mut published = template.published.clone();
     let mut out = Vec::new();
     for member in ws.with_images() {
         let opts = super::lock::UpdateOptions {
             file: member.file.clone(),
+            published: published.clone(),
             ..template.clone()
         };
-        out.push((member.clone(), super::lock::update(&session, &opts)?));
+        let updated = super::lock::update(&session, &opts)?;
+        let pending = updated.status == super::lock::UpdateStatus::UpdatesAvailable;
+        if bases.contains(&member.name) && !(template.check && pending) {
+            published.extend(build_published(&session, member)?);
+        }
+        out.push((member.clone(), updated));
+    }
+    Ok(out)
+}
+
+/// Builds `member` (its lock as it is, into the store only) and returns the images it publishes
+/// with their digests.
+fn build_published(
+    session: &Session<'_>,
+    member: &Member,
+) -> Result<Vec<super::pins::Published>, Error> {
+    let scratch = tempfile::tempdir().map_err(|source| Error::Io {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let opts = BuildOptions {
+        images: member.publishes.iter().map(|(i, _)| i.clone()).collect(),
+        locked: true,
+        analyse: false,
+        ..BuildOptions::new(&member.file, scratch.path().join("out"))
+    };
+    let built = super::build::build(session, &opts)?;
+    let mut out = Vec::new();
+    for (image, publish) in &member.publishes {
+        let reference: Reference = publish.parse()?;
+        let Some(b) = built.images.iter().find(|b| &b.name == image) else {
+            continue;
+        };
+        out.push(super::pins::Published {
+            registry: reference.registry,
+            repository: reference.repository,
+            tag: reference.tag,
+            digest: b.top.digest.to_string(),
+            by: member.name.clone(),
+        });
     }
     Ok(out)
 }
@@ -290,7 +389,26 @@ pub fn scan(
     Ok(super::vuln::Scanned { reports })
 }
 
-/// Pushes every image of every member to `PREFIX/IMAGE:TAG` (the template's layout, reference and
+/// Where a workspace push sends `image`: its `publish` repository when it declares one (with the
+/// publish's tag, else `tag`), else `PREFIX/IMAGE:TAG`.
+pub fn destination(
+    member: &Member,
+    image: &str,
+    prefix: &str,
+    tag: &str,
+) -> Result<Reference, Error> {
+    let text = match member.publishes.iter().find(|(i, _)| i == image) {
+        Some((_, publish)) => {
+            let mut r: Reference = publish.parse()?;
+            r.tag.get_or_insert_with(|| tag.to_owned());
+            return Ok(r);
+        }
+        None => format!("{}/{image}:{tag}", prefix.trim_end_matches('/')),
+    };
+    Ok(text.parse()?)
+}
+
+/// Pushes every image of every member to its [`destination`] (the template's layout, reference and
 /// image are replaced per image), in order, each with what the template attaches.
 pub fn push(
     session: &Session<'_>,
@@ -306,8 +424,7 @@ pub fn push(
     let mut known = template.mount_blobs.clone();
     for member in ws.with_images() {
         for image in &member.images {
-            let reference: crate::registry::Reference =
-                format!("{}/{image}:{tag}", prefix.trim_end_matches('/')).parse()?;
+            let reference = destination(member, image, prefix, tag)?;
             let opts = super::push::PushOptions {
                 layout: member.file.clone(),
                 image: Some(image.clone()),
@@ -409,7 +526,34 @@ mod tests {
             name: name.to_owned(),
             images: images.iter().map(|s| (*s).to_owned()).collect(),
             imports: Vec::new(),
+            publishes: Vec::new(),
+            registry_bases: Vec::new(),
+            built_on: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_file_comes_after_the_file_that_publishes_its_registry_base() {
+        let mut base = member("z-base.himg", &["base"]);
+        base.publishes = vec![("base".into(), "127.0.0.1:5000/platform/base:stable".into())];
+        let mut app = member("app.himg", &["app"]);
+        app.registry_bases = vec![format!(
+            "127.0.0.1:5000/platform/base:stable@sha256:{}",
+            "0".repeat(64)
+        )];
+        let mut other = member("other.himg", &["other"]);
+        other.registry_bases = vec![format!(
+            "127.0.0.1:5000/platform/base:edge@sha256:{}",
+            "0".repeat(64)
+        )];
+        let mut members: BTreeMap<String, Member> = [base, app, other]
+            .into_iter()
+            .map(|m| (m.name.clone(), m))
+            .collect();
+        link_published_bases(&mut members);
+        let order: Vec<String> = ordered(members).into_iter().map(|m| m.name).collect();
+        // `other` pins another tag than the one published: not built on it.
+        assert_eq!(order, ["other.himg", "z-base.himg", "app.himg"]);
     }
 
     #[test]
@@ -423,7 +567,7 @@ mod tests {
                 member("c.himg", &["c"]),
             ],
         };
-        let names = |s: &str| -> Vec<String> {
+        let names = |ws: &Workspace, s: &str| -> Vec<String> {
             let shard: Shard = s.parse().expect("shard");
             ws.shard(shard)
                 .members
@@ -431,9 +575,19 @@ mod tests {
                 .map(|m| m.name)
                 .collect()
         };
-        assert_eq!(names("1/2"), ["common.himg", "a.himg", "c.himg"]);
-        assert_eq!(names("2/2"), ["common.himg", "b.himg"]);
-        assert_eq!(names("1/1"), ["common.himg", "a.himg", "b.himg", "c.himg"]);
+        assert_eq!(names(&ws, "1/2"), ["common.himg", "a.himg", "c.himg"]);
+        assert_eq!(names(&ws, "2/2"), ["common.himg", "b.himg"]);
+        assert_eq!(
+            names(&ws, "1/1"),
+            ["common.himg", "a.himg", "b.himg", "c.himg"]
+        );
+        // A member that publishes a base others are built on is in every shard (and takes no
+        // turn: b goes to shard 1, c to shard 2).
+        let mut ws = ws;
+        ws.members[1].publishes = vec![("a".into(), "127.0.0.1:5000/platform/a".into())];
+        ws.members[3].built_on = vec!["a.himg".into()];
+        assert_eq!(names(&ws, "1/2"), ["common.himg", "a.himg", "b.himg"]);
+        assert_eq!(names(&ws, "2/2"), ["common.himg", "a.himg", "c.himg"]);
         for bad in ["0/2", "3/2", "1", "a/b", "1/0"] {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }

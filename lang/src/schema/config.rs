@@ -97,6 +97,57 @@ impl Check<'_> {
         }
     }
 
+    /// `publish = "HOST/REPOSITORY[:TAG]"`: a repository, never a digest (the digest is what the
+    /// build makes).
+    pub(super) fn publish(&mut self, field: &Field) -> Option<String> {
+        let reference = self.string(field, "publish")?;
+        let path = reference.rsplit_once('/').map(|(_, last)| last);
+        let repository = match path.and_then(|last| last.split_once(':')) {
+            Some((_, _)) => &reference[..reference.rfind(':').unwrap_or(reference.len())],
+            None => reference.as_str(),
+        };
+        let tag_ok = |t: &str| {
+            !t.is_empty()
+                && t.len() <= 128
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        };
+        let problem = if reference.contains('@') {
+            Some("pinned by digest (the build makes the digest)")
+        } else if reference.contains("://") {
+            Some("a URL (write it without a scheme)")
+        } else if repository.chars().any(|c| c.is_ascii_uppercase()) {
+            Some("not lower case")
+        } else if !repository.contains('/')
+            || repository.starts_with('/')
+            || repository.ends_with('/')
+            || repository.contains("//")
+            || repository.chars().any(|c| c.is_whitespace())
+        {
+            Some("not `HOST/REPOSITORY[:TAG]`")
+        } else if repository.len() < reference.len() && !tag_ok(&reference[repository.len() + 1..])
+        {
+            Some("given a tag that is not 1 to 128 letters, digits, `_`, `.` or `-`")
+        } else {
+            None
+        };
+        match problem {
+            None => Some(reference),
+            Some(problem) => {
+                self.push(
+                    Diag::new(
+                        codes::BAD_PUBLISH,
+                        field.value.span,
+                        format!("`publish` repository `{reference}` is {problem}"),
+                    )
+                    .label("where `himg push DIR` sends this image")
+                    .help("write `publish = \"HOST/REPOSITORY[:TAG]\"`, e.g. `\"registry.example/platform/base:stable\"`"),
+                );
+                None
+            }
+        }
+    }
+
     pub(super) fn base(&mut self, field: &Field) -> Option<ImageSpec> {
         match &field.value.kind {
             V::Image(image) if base_chain(Some(image)).len() >= MAX_BASE_CHAIN => {

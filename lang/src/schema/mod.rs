@@ -129,6 +129,7 @@ pub(crate) const IMAGE_FIELDS: &[&str] = &[
     "policy",
     "test",
     "vex",
+    "publish",
 ];
 
 /// Accepted syntactically, rejected until implemented (none at present; kept for the next field).
@@ -333,6 +334,7 @@ impl Check<'_> {
             .map(|f| self.tests(f, &accounts))
             .unwrap_or_default();
         let vex = self.vex(get("vex"), base.as_ref());
+        let publish = get("publish").and_then(|f| self.publish(f));
 
         ImageSpec {
             name: name.to_owned(),
@@ -351,6 +353,7 @@ impl Check<'_> {
             policy,
             tests,
             vex,
+            publish,
         }
     }
 
