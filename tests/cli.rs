@@ -16,7 +16,12 @@ fn stdout(o: &std::process::Output) -> String {
 /// Every `.himg` under `examples/`, relative to the project.
 fn example_files(project: &Project) -> Vec<String> {
     let mut out = Vec::new();
-    for dir in ["examples", "examples/golden"] {
+    for dir in [
+        "examples",
+        "examples/golden",
+        "examples/fleet",
+        "examples/fleet/products",
+    ] {
         for e in std::fs::read_dir(project.path(dir)).expect("examples") {
             let name = e.expect("entry").file_name().to_string_lossy().into_owned();
             if name.ends_with(".himg") {

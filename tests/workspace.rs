@@ -554,12 +554,20 @@ fn the_scheduled_pipeline_refreshes_only_what_a_security_update_touches() {
     let registry = common::registry::Registry::start();
     let prefix = format!("{}/fleet", registry.host());
     let pipeline = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ci/pipeline.sh");
-    let run = || -> (Value, Value) {
+    let o = std::process::Command::new(common::himg_bin())
+        .args(["key", "generate", "release"])
+        .env("HIMG_CONFIG_DIR", project.path("config"))
+        .output()
+        .expect("key generate");
+    assert_success(&o, "key generate");
+    let run = || -> (Value, Value, Value) {
         let o = std::process::Command::new("bash")
             .arg(&pipeline)
             .args(["fleet", &prefix, "advisories.json"])
             .current_dir(project.path(""))
             .env("HIMG", common::himg_bin())
+            .env("PROMOTE_TO", format!("{}/staging", registry.host()))
+            .env("SIGN_KEY", "release")
             .env("HIMG_STORE", project.path("store"))
             .env("HIMG_CONFIG_DIR", project.path("config"))
             .env_remove("HIMG_SUBSTITUTERS")
@@ -570,7 +578,20 @@ fn the_scheduled_pipeline_refreshes_only_what_a_security_update_touches() {
         let read = |f: &str| -> Value {
             serde_json::from_str(&std::fs::read_to_string(project.path(f)).expect(f)).expect(f)
         };
-        (read("update.json"), read("push.json"))
+        (read("update.json"), read("push.json"), read("promote.json"))
+    };
+    // What reached the first stage: (destination, digest), with a record of the stage.
+    let promoted = |promote: &Value| -> Vec<(String, String)> {
+        promote["promoted"]
+            .as_array()
+            .expect("promoted")
+            .iter()
+            .map(|p| {
+                assert_eq!(p["stage"], "staging", "{p}");
+                let s = |k: &str| p[k].as_str().unwrap_or_default().to_owned();
+                (s("destination"), s("digest"))
+            })
+            .collect()
     };
     let digests = |push: &Value| -> Vec<(String, String)> {
         push["pushed"]
@@ -583,9 +604,16 @@ fn the_scheduled_pipeline_refreshes_only_what_a_security_update_touches() {
             })
             .collect()
     };
-    let (_, first) = run();
+    let (_, first, staged) = run();
     let before = digests(&first);
     assert_eq!(before.len(), 3, "{first}");
+    let staging = |pushed: &[(String, String)]| -> Vec<(String, String)> {
+        pushed
+            .iter()
+            .map(|(r, d)| (r.replace("/fleet/", "/staging/"), d.clone()))
+            .collect()
+    };
+    assert_eq!(promoted(&staged), staging(&before), "{staged}");
 
     // The archive publishes greet-a 1.1, which fixes CVE-2026-5000; b and c do not move.
     publish_versions(
@@ -593,7 +621,7 @@ fn the_scheduled_pipeline_refreshes_only_what_a_security_update_touches() {
         &key,
         &[("greet-a", "1.1"), ("greet-b", "1.0"), ("greet-c", "1.0")],
     );
-    let (update, second) = run();
+    let (update, second, staged) = run();
     let moves: Vec<(String, Vec<String>)> = update["files"]
         .as_array()
         .expect("files")
@@ -632,6 +660,7 @@ fn the_scheduled_pipeline_refreshes_only_what_a_security_update_touches() {
         [format!("{prefix}/greet-a:latest")],
         "{first}\n{second}"
     );
+    assert_eq!(promoted(&staged), staging(&after), "{staged}");
 }
 
 #[test]

@@ -8,11 +8,18 @@
 #   4. build the workspace (everything unchanged is reused, from the store or the binary cache);
 #   5. run the images' tests;
 #   6. gate on vulnerabilities (--fail-on, default critical);
-#   7. push every image with its SBOMs to PREFIX/IMAGE:TAG (push.json: the digests).
+#   7. push every image with its SBOMs to PREFIX/IMAGE:TAG, or to its `publish` repository
+#      (push.json: the digests);
+#   8. when PROMOTE_TO is set, promote those digests (the ones the gate above judged) to the first
+#      stage, PROMOTE_TO/IMAGE:TAG, each with a signed record (promote.json); later stages use
+#      `himg promote … --require-stage` on this record.
 #
 # Usage: bash examples/ci/pipeline.sh WORKSPACE REGISTRY/PREFIX [ADVISORIES]
 # Environment: HIMG (the himg binary, default `himg`), TAG (default `latest`), FAIL_ON (default
-# `critical`), HIMG_STORE and HIMG_SUBSTITUTERS as for any himg command.
+# `critical`), PROMOTE_TO (`REGISTRY/PREFIX` of the first stage; unset: no promotion), STAGE (its
+# name, default `staging`), SIGN_KEY (the key that signs promotion records: a `himg key generate`
+# NAME or a file; default the configured one), HIMG_STORE and HIMG_SUBSTITUTERS as for any himg
+# command.
 set -euo pipefail
 ws="$1"
 prefix="$2"
@@ -28,3 +35,8 @@ fi
 "$himg" test "$ws"
 "$himg" scan "$ws" --fail-on "${FAIL_ON:-critical}"
 "$himg" push "$ws" "$prefix" --tag "${TAG:-latest}" --sbom --json >push.json
+if [ -n "${PROMOTE_TO:-}" ]; then
+  "$himg" promote "$ws" "$PROMOTE_TO" --from "$prefix" --tag "${TAG:-latest}" \
+    --stage "${STAGE:-staging}" \
+    ${SIGN_KEY:+--sign-key "$SIGN_KEY"} --json >promote.json
+fi

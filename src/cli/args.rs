@@ -694,12 +694,21 @@ pub enum VulndbCommand {
 
 #[derive(Debug, Args)]
 pub struct PromoteArgs {
-    /// The image: `HOST/REPO[:TAG][@sha256:…]` (resolved to its digest first).
+    /// The image: `HOST/REPO[:TAG][@sha256:…]` (resolved to its digest first); or a workspace
+    /// directory, whose images `himg push DIR --from`'s PREFIX holds.
     #[arg(required_unless_present = "show")]
     pub source: Option<String>,
-    /// Where it goes: `HOST/REPO[:TAG]`; the manifest is copied byte for byte.
+    /// Where it goes: `HOST/REPO[:TAG]`; the manifest is copied byte for byte. For a workspace:
+    /// `HOST/PREFIX`, each image going to `HOST/PREFIX/IMAGE:TAG` (a published image to
+    /// `HOST/PREFIX/` + its repository path).
     #[arg(required_unless_present = "show")]
     pub destination: Option<String>,
+    /// For a workspace: the `HOST/PREFIX` its images were pushed to (`himg push DIR PREFIX`).
+    #[arg(long, value_name = "HOST/PREFIX")]
+    pub from: Option<String>,
+    /// For a workspace: the tag of every image, at the source and the destination.
+    #[arg(long, value_name = "TAG", default_value = "latest")]
+    pub tag: String,
     /// The stage the image enters (`staging`, `prod`, …): names the record.
     #[arg(long, value_name = "NAME", required_unless_present = "show")]
     pub stage: Option<String>,

@@ -24,6 +24,7 @@ pub fn promote(
             "promote needs SRC, DEST and --stage (or --show REF)".into(),
         ));
     };
+    let workspace = crate::ops::workspace::is_workspace(std::path::Path::new(source));
     let opts = PromoteOptions {
         source: source.clone(),
         destination: destination.clone(),
@@ -34,9 +35,49 @@ pub fn promote(
         trusted_keys: args.trusted_keys.clone(),
         sign_key: args.sign_key.clone(),
     };
+    if workspace {
+        return promote_workspace(&session, args, &opts);
+    }
     let promoted = crate::ops::promote::promote(&session, &opts)?;
     if args.json {
         printer.json(&promoted.json());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `himg promote DIR DEST_PREFIX --from PREFIX --stage NAME`: every image of a workspace.
+fn promote_workspace(
+    session: &Session<'_>,
+    args: &PromoteArgs,
+    template: &PromoteOptions,
+) -> Result<ExitCode, Error> {
+    let Some(from) = &args.from else {
+        return Err(Error::Layout(
+            "promoting a workspace needs --from HOST/PREFIX (where `himg push DIR PREFIX` put its images)".into(),
+        ));
+    };
+    let dir = std::path::Path::new(&template.source);
+    let ws = crate::ops::workspace::discover(session, dir)?;
+    let promoted = crate::ops::workspace::promote(
+        session,
+        &ws,
+        from,
+        &template.destination,
+        &args.tag,
+        template,
+    )?;
+    if args.json {
+        session.printer().json(&serde_json::json!({
+            "workspace": dir.display().to_string(),
+            "promoted": promoted
+                .iter()
+                .map(|(m, p)| {
+                    let mut row = p.json();
+                    row["file"] = serde_json::Value::from(m.name.clone());
+                    row
+                })
+                .collect::<Vec<_>>(),
+        }));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -445,6 +445,48 @@ pub fn push(
     Ok(out)
 }
 
+/// Where a workspace promotion sends `image` from its push [`destination`]: `TO/PATH:TAG`, PATH
+/// being the image's name, or the repository path of its `publish` (`platform/base`).
+pub fn promotion_destination(
+    member: &Member,
+    image: &str,
+    to: &str,
+    tag: &str,
+) -> Result<Reference, Error> {
+    let path = match member.publishes.iter().find(|(i, _)| i == image) {
+        Some((_, publish)) => publish.parse::<Reference>()?.repository,
+        None => image.to_owned(),
+    };
+    Ok(format!("{}/{path}:{tag}", to.trim_end_matches('/')).parse()?)
+}
+
+/// Promotes every image of every member, in order, from where `himg push DIR FROM` put it to
+/// [`promotion_destination`] under `to` (the template's source and destination are replaced per
+/// image; its stage, gates and key apply to each). Stops at the first image whose gates fail:
+/// what was promoted before it stays promoted.
+pub fn promote(
+    session: &Session<'_>,
+    ws: &Workspace,
+    from: &str,
+    to: &str,
+    tag: &str,
+    template: &super::promote::PromoteOptions,
+) -> Result<Vec<(Member, super::promote::Promoted)>, Error> {
+    let session = session_for(session, &ws.dir);
+    let mut out = Vec::new();
+    for member in ws.with_images() {
+        for image in &member.images {
+            let opts = super::promote::PromoteOptions {
+                source: destination(member, image, from, tag)?.to_string(),
+                destination: promotion_destination(member, image, to, tag)?.to_string(),
+                ..template.clone()
+            };
+            out.push((member.clone(), super::promote::promote(&session, &opts)?));
+        }
+    }
+    Ok(out)
+}
+
 /// One member's build within a workspace build.
 pub struct MemberBuilt {
     pub member: Member,
