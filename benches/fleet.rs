@@ -12,7 +12,8 @@
 //!
 //! Wall time and peak memory (max RSS of the himg process) of each, as a table. Environment:
 //! `HIMG` (the binary; default: this build's release binary), `HIMG_FLEET_PRODUCTS` (default 50),
-//! `HIMG_FLEET_KEEP` (keep the work directory, to profile a step by hand).
+//! `HIMG_FLEET_KEEP` (keep the work directory, to profile a step by hand), `HIMG_FLEET_PERF=FILE`
+//! (also record a `perf` profile of the rebuild after the update, in a copy of the store).
 
 #[allow(dead_code)]
 #[path = "../tests/support/mod.rs"]
@@ -22,13 +23,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use support::{Deb, DebBuilder, RepoBuilder, TestKey, serve};
+use support::{Compression, Deb, DebBuilder, RepoBuilder, TestKey, serve};
 
 /// The packages of the fixture repository (`add(name, version, depends, files, bytes per file)`).
 fn packages(base_version: &str) -> Vec<Deb> {
     let mut debs = Vec::new();
-    let mut add = |name: &str, version: &str, depends: &str, files: usize, size: usize| {
-        let mut b = DebBuilder::new(name, version, "amd64");
+    let mut add = |name: &str,
+                   version: &str,
+                   depends: &str,
+                   files: usize,
+                   size: usize,
+                   compression: Compression| {
+        let mut b = DebBuilder::new(name, version, "amd64").data_compression(compression);
         if !depends.is_empty() {
             b = b.depends(depends);
         }
@@ -52,13 +58,36 @@ fn packages(base_version: &str) -> Vec<Deb> {
         debs.push(b.build().expect("deb"));
     };
     // The golden base: a C library and CA certificates; `libfx` is the package that moves.
-    add("libfx", base_version, "", 40, 50_000);
-    add("cacerts-fx", "1.0", "", 10, 20_000);
-    // The runtimes the products use (2 to 9 MB each).
-    add("python3-fx", "3.13", "libfx", 120, 40_000);
-    add("nodejs-fx", "20.1", "libfx", 100, 50_000);
-    add("nginx-fx", "1.26", "libfx", 30, 60_000);
-    add("java-fx", "21.0", "libfx, cacerts-fx", 150, 60_000);
+    add("libfx", base_version, "", 40, 150_000, Compression::Xz);
+    add("cacerts-fx", "1.0", "", 10, 20_000, Compression::Xz);
+    // The runtimes the products use, about the installed size of Debian's (python3 ~25 MB,
+    // nodejs ~60 MB, nginx ~4 MB, a headless JRE ~120 MB). zstd-compressed, which only makes the
+    // cold build cheaper than xz would (a conservative ratio) and the fixture quicker to write.
+    add(
+        "python3-fx",
+        "3.13",
+        "libfx",
+        250,
+        100_000,
+        Compression::Zstd,
+    );
+    add(
+        "nodejs-fx",
+        "20.1",
+        "libfx",
+        300,
+        200_000,
+        Compression::Zstd,
+    );
+    add("nginx-fx", "1.26", "libfx", 40, 100_000, Compression::Zstd);
+    add(
+        "java-fx",
+        "21.0",
+        "libfx, cacerts-fx",
+        400,
+        300_000,
+        Compression::Zstd,
+    );
     debs
 }
 
@@ -70,7 +99,52 @@ fn publish(dir: &Path, key: &TestKey, base_version: &str) {
     for deb in packages(base_version) {
         suite.add("main", &deb);
     }
+    suite.extra_stanzas = filler_stanzas(index_packages());
     repo.write(dir).expect("repository");
+}
+
+/// How many packages the fixture index lists besides the fleet's own (`HIMG_FLEET_INDEX`, default
+/// 60,000: about Debian main's count, so that parsing the index costs what it costs for real).
+fn index_packages() -> usize {
+    std::env::var("HIMG_FLEET_INDEX")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60_000)
+}
+
+/// `n` Packages stanzas shaped like Debian's (dependencies, provides, a description), for packages
+/// the fleet never installs.
+fn filler_stanzas(n: usize) -> String {
+    let mut text = String::new();
+    for i in 0..n {
+        if i > 0 {
+            text.push('\n');
+        }
+        let depends = if i % 3 == 0 {
+            String::new()
+        } else {
+            format!(
+                "Depends: filler-{:05} (>= 1.0), filler-{:05} | filler-virtual-{}\n",
+                i / 2,
+                i / 3,
+                i % 97
+            )
+        };
+        let provides = if i % 11 == 0 {
+            format!("Provides: filler-virtual-{}\n", i % 97)
+        } else {
+            String::new()
+        };
+        text.push_str(&format!(
+            "Package: filler-{i:05}\nVersion: 1.{}-{}\nArchitecture: amd64\nMaintainer: Fleet Bench <bench@example.invalid>\nInstalled-Size: {}\n{depends}{provides}Section: misc\nPriority: optional\nFilename: pool/main/f/filler-{i:05}.deb\nSize: {}\nSHA256: {:064x}\nDescription: filler package {i}\n one of the packages an archive lists that this fleet never installs,\n so that an index costs what a real one costs to parse.\n",
+            i % 17,
+            i % 5 + 1,
+            100 + i % 4000,
+            1000 + i,
+            i
+        ));
+    }
+    text
 }
 
 const RUNTIMES: [&str; 4] = ["python3-fx", "nodejs-fx", "nginx-fx", "java-fx"];
@@ -282,6 +356,32 @@ fn main() {
     publish(&dir.join("repo"), &key, "1.1");
     let update = himg(&bin, dir, &store, &["update", "fleet"]);
     row("update after libfx 1.0 -> 1.1", &update, "");
+    if let Ok(perf) = std::env::var("HIMG_FLEET_PERF") {
+        // A profile of the rebuild, in a copy of the store (the measured run below is untouched).
+        let copy = dir.join("store-perf");
+        let _ = Command::new("cp").arg("-a").arg(&store).arg(&copy).status();
+        let _ = Command::new("cp")
+            .arg("-a")
+            .arg(dir.join("fleet"))
+            .arg(dir.join("fleet-perf"))
+            .status();
+        let _ = Command::new("perf")
+            .args(["record", "-g", "-o", &perf])
+            .arg(&bin)
+            .args([
+                "build",
+                "fleet-perf",
+                "--locked",
+                "--out",
+                "out-perf",
+                "--no-sbom",
+                "--no-policy",
+            ])
+            .current_dir(dir)
+            .env("HIMG_STORE", &copy)
+            .env("HIMG_CONFIG_DIR", dir.join("config"))
+            .output();
+    }
     let rebuild = himg(&bin, dir, &store, &build);
     let report = json(&rebuild);
     let by_kind = report["files"].as_array().into_iter().flatten().fold(

@@ -75,6 +75,9 @@ pub struct SuiteSpec {
     /// Hash algorithm of the InRelease signatures.
     pub signature_hash: HashAlgorithm,
     packages: Vec<(String, Deb)>,
+    /// Stanzas appended to every Packages index of `main` as they are (packages listed but never
+    /// fetched: a realistic index size for benchmarks).
+    pub extra_stanzas: String,
 }
 
 impl SuiteSpec {
@@ -92,6 +95,7 @@ impl SuiteSpec {
             components: ["main".to_string()].into(),
             signature_hash: HashAlgorithm::Sha256,
             packages: Vec::new(),
+            extra_stanzas: String::new(),
         }
     }
 
@@ -280,6 +284,12 @@ impl RepoBuilder {
                         d.bytes.len(),
                         d.sha256_hex()
                     ));
+                }
+                if component == "main" && !spec.extra_stanzas.is_empty() {
+                    if !text.is_empty() {
+                        text.push('\n');
+                    }
+                    text.push_str(&spec.extra_stanzas);
                 }
                 let dir = format!("{component}/binary-{arch}");
                 for fmt in &spec.formats {
