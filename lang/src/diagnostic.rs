@@ -41,6 +41,18 @@ pub struct SecondaryLabel {
     pub source: Arc<str>,
 }
 
+impl SecondaryLabel {
+    /// 1-based line and column (in characters) of the span's start.
+    pub fn line_col(&self) -> (usize, usize) {
+        line_col(&self.source, self.span.start)
+    }
+
+    /// 1-based line and column (in characters) of the span's end.
+    pub fn end_line_col(&self) -> (usize, usize) {
+        line_col(&self.source, self.span.end)
+    }
+}
+
 /// The errors of one evaluation or formatting run, in the order they were found. Never empty when
 /// returned as an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +62,11 @@ impl Diagnostic {
     /// 1-based line and column (in characters) of the primary span's start.
     pub fn line_col(&self) -> (usize, usize) {
         line_col(&self.source, self.span.start)
+    }
+
+    /// 1-based line and column (in characters) of the primary span's end.
+    pub fn end_line_col(&self) -> (usize, usize) {
+        line_col(&self.source, self.span.end)
     }
 
     /// Plain-text rendering (no colours), rustc style.
