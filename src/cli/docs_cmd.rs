@@ -20,22 +20,41 @@ pub fn completions(args: &CompletionsArgs, printer: &Printer) -> Result<ExitCode
 
 /// Prints `himg.1`, or writes every command's page into `--out`.
 pub fn man(args: &ManArgs, printer: &Printer) -> Result<ExitCode, Error> {
-    let cmd = Cli::command();
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
     match &args.out {
         None => {
             let mut page = Vec::new();
-            clap_mangen::Man::new(cmd)
+            page_of(cmd)
                 .render(&mut page)
                 .map_err(|source| io_error(Path::new("-"), source))?;
             printer.data(&String::from_utf8_lossy(&page));
         }
         Some(dir) => {
             std::fs::create_dir_all(dir).map_err(|source| io_error(dir, source))?;
-            clap_mangen::generate_to(cmd, dir).map_err(|source| io_error(dir, source))?;
-            printer.status("Wrote", &format!("manual pages to {}", dir.display()));
+            let count = write_pages(cmd, dir).map_err(|source| io_error(dir, source))?;
+            printer.status(
+                "Wrote",
+                &format!("{count} manual pages to {}", dir.display()),
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The page of one command, its footer naming himg and its version (not the subcommand's).
+fn page_of(cmd: clap::Command) -> clap_mangen::Man {
+    clap_mangen::Man::new(cmd).source(format!("himg {}", env!("CARGO_PKG_VERSION")))
+}
+
+/// Writes the page of `cmd` and of every subcommand below it into `dir`; returns how many.
+fn write_pages(cmd: clap::Command, dir: &Path) -> std::io::Result<usize> {
+    let mut count = 1;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        count += write_pages(sub.clone(), dir)?;
+    }
+    page_of(cmd).generate_to(dir)?;
+    Ok(count)
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> Error {
