@@ -370,6 +370,20 @@ mod tests {
     }
 
     #[test]
+    fn a_diagnostic_knows_where_its_spans_end() {
+        let text = "let a = 1\nlet b = \"é\" + a\n";
+        let files = files(text);
+        let string = text.find('"').unwrap_or(0);
+        let diag = Diag::new("H0020", Span::new(0, string, string + 4), "x")
+            .secondary(Span::new(0, 4, 5), "here");
+        let resolved = diag.resolve(&files);
+        assert_eq!(resolved.line_col(), (2, 9));
+        assert_eq!(resolved.end_line_col(), (2, 12));
+        assert_eq!(resolved.secondary[0].line_col(), (1, 5));
+        assert_eq!(resolved.secondary[0].end_line_col(), (1, 6));
+    }
+
+    #[test]
     fn line_and_column() {
         assert_eq!(line_col("ab\ncd", 4), (2, 2));
         assert_eq!(line_col("ab", 0), (1, 1));
