@@ -41,6 +41,18 @@ pub struct SecondaryLabel {
     pub source: Arc<str>,
 }
 
+impl SecondaryLabel {
+    /// 1-based line and column (in characters) of the span's start.
+    pub fn line_col(&self) -> (usize, usize) {
+        line_col(&self.source, self.span.start)
+    }
+
+    /// 1-based line and column (in characters) of the span's end.
+    pub fn end_line_col(&self) -> (usize, usize) {
+        line_col(&self.source, self.span.end)
+    }
+}
+
 /// The errors of one evaluation or formatting run, in the order they were found. Never empty when
 /// returned as an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +62,11 @@ impl Diagnostic {
     /// 1-based line and column (in characters) of the primary span's start.
     pub fn line_col(&self) -> (usize, usize) {
         line_col(&self.source, self.span.start)
+    }
+
+    /// 1-based line and column (in characters) of the primary span's end.
+    pub fn end_line_col(&self) -> (usize, usize) {
+        line_col(&self.source, self.span.end)
     }
 
     /// Plain-text rendering (no colours), rustc style.
@@ -350,6 +367,20 @@ mod tests {
         let empty = Diag::new("H0026", Span::new(7, 0, 0), "missing");
         let out = resolve_all(&[empty], &Files::default()).render();
         assert!(out.contains("missing"), "{out}");
+    }
+
+    #[test]
+    fn a_diagnostic_knows_where_its_spans_end() {
+        let text = "let a = 1\nlet b = \"é\" + a\n";
+        let files = files(text);
+        let string = text.find('"').unwrap_or(0);
+        let diag = Diag::new("H0020", Span::new(0, string, string + 4), "x")
+            .secondary(Span::new(0, 4, 5), "here");
+        let resolved = diag.resolve(&files);
+        assert_eq!(resolved.line_col(), (2, 9));
+        assert_eq!(resolved.end_line_col(), (2, 12));
+        assert_eq!(resolved.secondary[0].line_col(), (1, 5));
+        assert_eq!(resolved.secondary[0].end_line_col(), (1, 6));
     }
 
     #[test]

@@ -107,6 +107,10 @@ pub enum Command {
     /// Binary caches: push outputs, serve a cache over HTTP.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Write the manual pages (roff): `himg.1` on stdout, or one page per command with --out.
+    Man(ManArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,6 +199,25 @@ pub enum CacheCommand {
 pub struct CheckArgs {
     /// The .himg file.
     pub file: PathBuf,
+    /// Print the outcome as JSON on stdout: the images, or every diagnostic with its code, file,
+    /// line, column and byte range (for editors and CI).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write one page per command (`himg.1`, `himg-build.1`, …) into this directory (created if
+    /// needed) instead of printing `himg.1` on stdout.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,17 @@ use super::{Error, Printer, Session, session};
 use crate::ops;
 
 pub fn check(global: &GlobalArgs, args: &CheckArgs, printer: &Printer) -> Result<ExitCode, Error> {
+    if args.json {
+        let report = ops::lang::check_report(&session(global, printer), &args.file)?;
+        let text = serde_json::to_string_pretty(&report).unwrap_or_else(|_| "null".into());
+        printer.data(&format!("{text}\n"));
+        // The same exit code as without --json: 1 when the file has diagnostics.
+        return Ok(if report.ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
     let checked = ops::lang::check(&session(global, printer), &args.file)?;
     printer.status("Checked", &checked.summary());
     Ok(ExitCode::SUCCESS)

@@ -16,6 +16,7 @@ mod audit_cmd;
 mod build;
 mod cache_cmd;
 mod debian_cmd;
+mod docs_cmd;
 mod error;
 mod image_cmd;
 mod inventory_cmd;
@@ -93,6 +94,8 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
         Command::Audit(a) => audit_cmd::audit(&cli.global, a, printer),
         Command::Scan(a) => vuln_cmd::scan(&cli.global, a, printer),
         Command::Vulndb(c) => vuln_cmd::vulndb(&cli.global, c, printer),
+        Command::Completions(a) => docs_cmd::completions(a, printer),
+        Command::Man(a) => docs_cmd::man(a, printer),
     }
 }
 
