@@ -24,17 +24,25 @@ fn serve(listener: TcpListener, log: Log) {
         }
         let target = line.split(' ').take(2).collect::<Vec<_>>().join(" ");
         let mut auth = String::new();
+        let mut length = 0usize;
         loop {
             let mut h = String::new();
             if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
                 break;
             }
-            if let Some((k, v)) = h.split_once(':')
-                && k.eq_ignore_ascii_case("authorization")
-            {
-                auth = v.trim().to_owned();
+            if let Some((k, v)) = h.split_once(':') {
+                if k.eq_ignore_ascii_case("authorization") {
+                    auth = v.trim().to_owned();
+                } else if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
             }
         }
+        let mut form = vec![0; length];
+        if reader.read_exact(&mut form).is_err() {
+            continue;
+        }
+        let form = String::from_utf8_lossy(&form).into_owned();
         let seen_before = {
             let mut log = log.lock().unwrap();
             let n = log.iter().filter(|(t, _)| *t == target).count();
@@ -48,6 +56,25 @@ fn serve(listener: TcpListener, log: Log) {
             ("503 Service Unavailable", String::new(), Vec::new())
         } else if target == "GET /v2/flaky/manifests/1" {
             ("200 OK", format!("Content-Type: {OCI_MANIFEST}\r\n"), br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#.to_vec())
+        } else if target == "POST /token" {
+            // An identity token, as an OAuth2 refresh token.
+            let fields: Vec<&str> = form.split('&').collect();
+            if fields.contains(&"grant_type=refresh_token")
+                && fields.contains(&"refresh_token=id-tok")
+                && fields.contains(&"service=fake")
+            {
+                (
+                    "200 OK",
+                    String::new(),
+                    br#"{"access_token":"tok-123"}"#.to_vec(),
+                )
+            } else {
+                (
+                    "400 Bad Request",
+                    String::new(),
+                    br#"{"error":"invalid_grant"}"#.to_vec(),
+                )
+            }
         } else if target.starts_with("GET /token?") {
             // user:pw = himg:pw
             if auth == "Basic aGltZzpwdw==" {
@@ -134,6 +161,48 @@ fn bearer_token_is_fetched_once_and_reused() {
         tokens[0].0.contains("service=fake")
             && tokens[0].0.contains("scope=repository%3Aapp%3Apull")
     );
+}
+
+/// A Docker identity token (`identitytoken` in `auths`, or a helper's `<token>` user) is sent to
+/// the token service as an OAuth2 refresh token; a refused one is an unauthorized error.
+#[test]
+fn an_identity_token_is_exchanged_as_a_refresh_token() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let log: Log = Arc::default();
+    let l2 = log.clone();
+    std::thread::spawn(move || serve(listener, l2));
+    let r = format!("127.0.0.1:{port}/app:1").parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let client_with = |token: &str| {
+        let file = dir.path().join(format!("auth-{}.json", token.len()));
+        let json =
+            serde_json::json!({"auths": {format!("127.0.0.1:{port}"): {"identitytoken": token}}});
+        std::fs::write(&file, serde_json::to_vec(&json).unwrap()).unwrap();
+        let file = file.display().to_string();
+        Client::new(ClientOptions {
+            insecure: true,
+            credentials: Credentials::load_with(|k| {
+                (k == "REGISTRY_AUTH_FILE").then(|| file.clone())
+            })
+            .unwrap(),
+            ..ClientOptions::default()
+        })
+    };
+    let pulled = client_with("id-tok")
+        .pull(&r, &MemSink(Mutex::default()))
+        .unwrap();
+    assert_eq!(pulled.manifest_bytes, MANIFEST);
+    assert!(
+        log.lock().unwrap().iter().any(|(t, _)| t == "POST /token"),
+        "{:?}",
+        log.lock().unwrap()
+    );
+    let err = client_with("revoked")
+        .pull(&r, &MemSink(Mutex::default()))
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err:?}");
+    assert!(!err.to_string().contains("revoked"), "{err}");
 }
 
 #[test]

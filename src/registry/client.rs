@@ -1,9 +1,9 @@
 //! The blocking registry client: request/auth/retry machinery, push and pull.
 
-use super::auth::{self, Challenge};
+use super::auth::{self, Challenge, Grant};
 use super::credentials::SOURCES_HINT;
 use super::{
-    BlobSink, BlobSource, CHUNK_SIZE, Credentials, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST,
+    BlobSink, BlobSource, CHUNK_SIZE, Credentials, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Login,
     MAX_BLOB_SIZE, OCI_INDEX, OCI_MANIFEST, Pulled, PushReport, Reference, RegistryError,
     sha256_digest,
 };
@@ -328,12 +328,12 @@ impl Client {
     }
 
     fn unauthorized(&self, registry: &str, reason: &str) -> RegistryError {
-        let hint = match self.opts.credentials.lookup(registry) {
+        let credentials = &self.opts.credentials;
+        let hint = match credentials.source_of(registry) {
             None => format!("{reason}; no credentials for {registry}: {SOURCES_HINT}"),
-            Some(_) => format!(
-                "{reason}; the credentials for {registry} from {} were rejected",
-                self.opts.credentials.source()
-            ),
+            Some(source) => {
+                format!("{reason}; the credentials for {registry} from {source} were rejected")
+            }
         };
         RegistryError::Unauthorized {
             registry: registry.to_owned(),
@@ -341,10 +341,14 @@ impl Client {
         }
     }
 
-    /// Answers a 401 challenge, storing the resulting `Authorization` value.
+    /// Answers a 401 challenge, storing the resulting `Authorization` value. The credentials of
+    /// the registry are looked up here, so a credential helper runs only for a registry that asks.
     fn authenticate(&self, t: &Target<'_>, resp: &Resp) -> Result<(), RegistryError> {
-        let creds = self.opts.credentials.lookup(t.registry);
-        let basic = creds.map(|(u, p)| auth::basic_header(u, p));
+        let login = self.opts.credentials.lookup(t.registry)?;
+        let basic = match &login {
+            Some(Login::Password { user, password }) => Some(auth::basic_header(user, password)),
+            _ => None,
+        };
         let challenge = header_str(resp, "www-authenticate").and_then(auth::parse_challenge);
         match challenge {
             None => Err(self.unauthorized(
@@ -352,8 +356,13 @@ impl Client {
                 "HTTP 401 without a usable WWW-Authenticate challenge",
             )),
             Some(Challenge::Basic) => {
-                let basic = basic
-                    .ok_or_else(|| self.unauthorized(t.registry, "authentication required"))?;
+                let basic = basic.ok_or_else(|| match login {
+                    Some(Login::IdentityToken(_)) => self.unauthorized(
+                        t.registry,
+                        "the registry asks for Basic auth but the credentials are an identity token, which only a token service takes",
+                    ),
+                    _ => self.unauthorized(t.registry, "authentication required"),
+                })?;
                 self.store_auth(format!("{}|basic", t.registry), basic);
                 Ok(())
             }
@@ -370,14 +379,16 @@ impl Client {
                         }
                     }
                 }
-                let token = auth::fetch_token(
-                    &self.agent,
-                    &realm,
-                    service.as_deref(),
-                    &scopes,
-                    basic.as_deref(),
-                )?
-                .ok_or_else(|| self.unauthorized(t.registry, "the token service refused"))?;
+                let grant = match (&login, &basic) {
+                    (Some(Login::IdentityToken(token)), _) => Grant::RefreshToken(token),
+                    (_, Some(basic)) => Grant::Basic(basic),
+                    _ => Grant::Anonymous,
+                };
+                let token =
+                    auth::fetch_token(&self.agent, &realm, service.as_deref(), &scopes, grant)?
+                        .ok_or_else(|| {
+                            self.unauthorized(t.registry, "the token service refused")
+                        })?;
                 self.store_auth(
                     Self::cache_key(t.registry, &t.scopes),
                     format!("Bearer {token}"),

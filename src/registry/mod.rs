@@ -20,10 +20,12 @@ mod auth;
 pub mod base;
 mod client;
 mod credentials;
+mod credhelper;
 mod reference;
 
 pub use client::{Client, ClientOptions};
-pub use credentials::Credentials;
+pub use credentials::{Credentials, Login};
+pub use credhelper::HelperError;
 pub use reference::Reference;
 
 use crate::oci::Sha256Digest;
@@ -182,6 +184,9 @@ pub enum RegistryError {
         /// What is wrong.
         reason: String,
     },
+    /// A credential helper failed (it is named with the host; the secret never is).
+    #[error(transparent)]
+    CredentialHelper(#[from] HelperError),
     /// Local I/O (blob source or sink) failed.
     #[error("{context}: {source}")]
     Io {
