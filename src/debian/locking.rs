@@ -29,7 +29,14 @@ use crate::load::FsLoader;
 pub struct IndexMemo {
     releases: Mutex<HashMap<String, Arc<Vec<u8>>>>,
     packages: Mutex<HashMap<IndexKey, Arc<Vec<BinaryPackage>>>>,
+    /// Universes built from the same repositories' indexes, in the same order (one per
+    /// architecture of each distinct set of repositories): building one indexes every package by
+    /// name and by what it provides, which costs as much again as parsing.
+    universes: Mutex<HashMap<UniverseKey, Arc<Universe>>>,
 }
+
+/// The repositories of a universe, in order: each one's id and index key.
+type UniverseKey = Vec<(String, IndexKey)>;
 
 /// The sha256 of each component's index file of one suite and architecture, in component order.
 type IndexKey = Vec<[u8; 32]>;
@@ -59,6 +66,23 @@ impl IndexMemo {
         if let Ok(mut map) = self.packages.lock() {
             map.insert(key, packages);
         }
+    }
+
+    /// The universe of these repositories (id, index key, packages), built on first use.
+    fn universe(&self, repos: Vec<(String, IndexKey, Arc<Vec<BinaryPackage>>)>) -> Arc<Universe> {
+        let key: UniverseKey = repos.iter().map(|(id, k, _)| (id.clone(), k.clone())).collect();
+        if let Some(u) = self.universes.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return u;
+        }
+        let mut universe = Universe::new();
+        for (id, _, packages) in repos {
+            universe.add_repository(&id, packages);
+        }
+        let universe = Arc::new(universe);
+        if let Ok(mut map) = self.universes.lock() {
+            map.insert(key, Arc::clone(&universe));
+        }
+        universe
     }
 
     /// The InRelease at `url`, fetched on first use.
@@ -203,10 +227,12 @@ pub fn lock_image(
     packages: &PackagesSpec,
     base: Option<&BaseStatus>,
 ) -> Result<LockedImage, DebianError> {
-    let mut universes: BTreeMap<String, Universe> = spec
+    // Per architecture: the repositories' (id, index key, packages), in order.
+    type Sources = Vec<(String, IndexKey, Arc<Vec<BinaryPackage>>)>;
+    let mut sources: BTreeMap<String, Sources> = spec
         .architectures
         .iter()
-        .map(|a| (a.clone(), Universe::new()))
+        .map(|a| (a.clone(), Vec::new()))
         .collect();
     let mut repositories = Vec::new();
     for repo in &packages.repositories {
@@ -242,7 +268,7 @@ pub fn lock_image(
                 suite: suite.clone(),
                 source: Box::new(source),
             };
-            for (arch, universe) in universes.iter_mut() {
+            for (arch, arch_sources) in sources.iter_mut() {
                 let key: Vec<[u8; 32]> = repo
                     .components
                     .iter()
@@ -261,11 +287,11 @@ pub fn lock_image(
                             all.extend(parse_packages(&String::from_utf8_lossy(&text))?);
                         }
                         let all = Arc::new(all);
-                        cx.indexes.put_packages(key, Arc::clone(&all));
+                        cx.indexes.put_packages(key.clone(), Arc::clone(&all));
                         all
                     }
                 };
-                universe.add_repository(&format!("{}/{}", repo.name, suite), packages);
+                arch_sources.push((format!("{}/{}", repo.name, suite), key, packages));
             }
         }
         repositories.push(LockedRepository {
@@ -281,6 +307,10 @@ pub fn lock_image(
         .map(|t| parse_request(t))
         .collect::<Result<_, _>>()?;
     let exclude: BTreeSet<String> = packages.exclude.iter().cloned().collect();
+    let universes: BTreeMap<String, Arc<Universe>> = sources
+        .into_iter()
+        .map(|(arch, repos)| (arch, cx.indexes.universe(repos)))
+        .collect();
     let mut architectures = BTreeMap::new();
     let mut tools = BTreeMap::new();
     let mut dropped: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -322,8 +352,8 @@ pub fn lock_image(
         }
         let with_base = !installed.is_empty();
         let extended;
-        let universe = if with_base {
-            let mut u = universe.clone();
+        let universe: &Universe = if with_base {
+            let mut u = Universe::clone(universe);
             u.add_repository(BASE_REPO, installed.clone());
             extended = u;
             &extended
