@@ -275,9 +275,15 @@ impl From<OutputFormat> for crate::output::OutputFormat {
 pub struct BuildArgs {
     /// The .himg file.
     pub file: PathBuf,
-    /// Build only these images (repeatable; default: every image the file declares).
+    /// Build only these images (repeatable; default: every image the file declares). NAME is an
+    /// image the file declares; to name the output, use --tag.
     #[arg(long = "image", value_name = "NAME")]
     pub images: Vec<String>,
+    /// Name the built image `REPO[:TAG]` in the output (repeatable; TAG defaults to `latest`):
+    /// `RepoTags` of a docker-archive, `org.opencontainers.image.ref.name` in an OCI layout's
+    /// index.json. Names one image: with several in the file, select it with --image.
+    #[arg(long = "tag", value_name = "REPO[:TAG]", value_parser = parse_tag)]
+    pub tags: Vec<String>,
     /// Where to write the output.
     #[arg(long, short, default_value = "result")]
     pub out: PathBuf,
@@ -312,6 +318,13 @@ pub struct BuildArgs {
     /// ones (exit code 14, with a diff, when they differ).
     #[arg(long)]
     pub check: bool,
+}
+
+/// A `--tag` checked against the Docker reference grammar (`[HOST[:PORT]/]PATH[:TAG]`).
+fn parse_tag(value: &str) -> Result<String, String> {
+    crate::ops::build::check_tag_grammar(&[value.to_owned()])
+        .map(|()| value.to_owned())
+        .map_err(|e| format!("{e} (a tag is a Docker reference `[HOST[:PORT]/]PATH[:TAG]`)"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
