@@ -212,5 +212,5 @@ fn tags_are_checked_and_name_one_image() {
         err.contains("--image selects an image the file declares"),
         "{err}"
     );
-    assert!(err.contains("use --tag nginx:1.0"), "{err}");
+    assert!(err.contains("--tag nginx:1.0"), "{err}");
 }

@@ -105,7 +105,7 @@ fn no_such_image_hint(name: &str, available: &[String]) -> String {
         .join(", ");
     if name.contains(':') || name.contains('/') {
         format!(
-            "--image selects an image the file declares, by name (images in this file: {list}); to name the output `{name}`, use --tag {name}"
+            "--image selects an image the file declares, by name (images in this file: {list}); to name a build's output `{name}`, use `himg build … --tag {name}`"
         )
     } else {
         format!("images in this file: {list}")
