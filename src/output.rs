@@ -76,6 +76,8 @@ pub enum OutputError {
     },
     #[error("a docker-archive holds one image; this build has {0} (use --image NAME)")]
     TooManyImages(usize),
+    #[error("--tag names one image; this build has {0} (use --image NAME)")]
+    TagsNeedOneImage(usize),
     #[error("bad digest `{0}`")]
     Digest(String),
     #[error(transparent)]
@@ -159,13 +161,47 @@ fn named(store: &Store, img: &BuiltImage) -> Result<oci::NamedImage, OutputError
     })
 }
 
-/// Writes the images in the requested format.
+/// The names an OCI layout or archive gives the images: each image under its name, or — with
+/// `tags` (Docker references, normalised to `REPO:TAG`) — the one image under every tag.
+fn named_all(
+    store: &Store,
+    images: &[BuiltImage],
+    tags: &[String],
+) -> Result<Vec<oci::NamedImage>, OutputError> {
+    let named: Vec<oci::NamedImage> = images
+        .iter()
+        .map(|i| named(store, i))
+        .collect::<Result<_, _>>()?;
+    if tags.is_empty() {
+        return Ok(named);
+    }
+    let [one] = named.as_slice() else {
+        return Err(OutputError::TagsNeedOneImage(named.len()));
+    };
+    let mut names = tags
+        .iter()
+        .map(|t| oci::docker_tag(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    names.sort();
+    names.dedup();
+    Ok(names
+        .into_iter()
+        .map(|name| oci::NamedImage {
+            name,
+            ..one.clone()
+        })
+        .collect())
+}
+
+/// Writes the images in the requested format; `tags` (when not empty) name the one image instead
+/// of its declared name.
 pub fn write(
     store: &Store,
     images: &[BuiltImage],
     format: OutputFormat,
     out: &Path,
     arch: Option<&str>,
+    tags: &[String],
 ) -> Result<(), OutputError> {
     let blobs: Vec<ObjectRef> = images
         .iter()
@@ -174,19 +210,9 @@ pub fn write(
         .collect();
     store.check_objects(&blobs)?;
     match format {
-        OutputFormat::Oci => {
-            let named: Vec<oci::NamedImage> = images
-                .iter()
-                .map(|i| named(store, i))
-                .collect::<Result<_, _>>()?;
-            oci::write_layout(out, &named)?;
-        }
+        OutputFormat::Oci => oci::write_layout(out, &named_all(store, images, tags)?)?,
         OutputFormat::OciArchive => {
-            let named: Vec<oci::NamedImage> = images
-                .iter()
-                .map(|i| named(store, i))
-                .collect::<Result<_, _>>()?;
-            oci::write_oci_archive(out, &named)?;
+            oci::write_oci_archive(out, &named_all(store, images, tags)?)?;
         }
         OutputFormat::DockerArchive => {
             let [img] = images else {
@@ -223,7 +249,7 @@ pub fn write(
                 per_arch: vec![a.clone()],
             };
             let named = named(store, &single)?;
-            oci::write_docker_archive(out, &named, None)?;
+            oci::write_docker_archive_tagged(out, &named, tags, None)?;
         }
     }
     Ok(())

@@ -459,3 +459,62 @@ fn the_vulnerability_gate_matches_like_scan() {
     assert_eq!(report["gates"][0]["passed"], true);
     assert!(s.raw("staging/fx:1").is_some());
 }
+
+/// The book's order: resolve, pull, gates, then the signing key. With two keys in the config
+/// directory and no `--sign-key`, a missing stage record is still exit 12 (not "several keys"),
+/// an unknown `--sign-key` likewise; once the gates pass, the ambiguous key is refused (exit 3)
+/// and nothing is written to DEST.
+#[test]
+fn a_missing_stage_is_reported_before_the_signing_key() {
+    let s = Stages::new();
+    assert_success(&s.himg(&["key", "generate", "other"]), "second key");
+    s.push_dev("examples/prebuilt.himg", "hello");
+    let gated = |extra: &[&str]| {
+        let (src, dest) = (s.at("dev/hello:1"), s.at("prod/hello:1"));
+        let mut args = vec![
+            "promote",
+            src.as_str(),
+            dest.as_str(),
+            "--stage",
+            "prod",
+            "--require-stage",
+            "staging",
+            "--trusted-key",
+            s.public_key.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        s.himg(&args)
+    };
+    let o = gated(&[]);
+    assert_eq!(code(&o), Some(12), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("several keys"), "{}", stderr(&o));
+    let o = gated(&["--sign-key", "no-such-key"]);
+    assert_eq!(code(&o), Some(12), "{}", stderr(&o));
+    assert!(s.tags("prod/hello").is_empty(), "nothing pushed");
+
+    // No gate: the key is resolved before the copy, so nothing reaches DEST either.
+    let o = s.himg(&[
+        "promote",
+        &s.at("dev/hello:1"),
+        &s.at("staging/hello:1"),
+        "--stage",
+        "staging",
+    ]);
+    assert_eq!(code(&o), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("several keys"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("other, rel"), "{}", stderr(&o));
+    assert!(s.tags("staging/hello").is_empty(), "nothing pushed");
+    let o = s.himg(&[
+        "promote",
+        &s.at("dev/hello:1"),
+        &s.at("staging/hello:1"),
+        "--stage",
+        "staging",
+        "--sign-key",
+        "rel",
+        "--json",
+    ]);
+    assert_success(&o, "promote with --sign-key NAME");
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["signer"], "rel", "{report}");
+}

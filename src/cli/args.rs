@@ -101,7 +101,7 @@ pub enum Command {
     Vulndb(VulndbCommand),
     /// Copy one image digest to the next stage's repository after its gates pass; sign a record.
     Promote(PromoteArgs),
-    /// Signing keys for binary caches.
+    /// Signing keys (binary caches, provenance, promotion records): generate, list, show.
     #[command(subcommand)]
     Key(KeyCommand),
     /// Binary caches: push outputs, serve a cache over HTTP.
@@ -123,6 +123,18 @@ pub enum KeyCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// List the keys of `<config dir>/keys`: name, public key `NAME:base64`, file (sorted by name).
+    List {
+        /// Print a JSON array on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the public key `NAME:base64` of a key, to paste into `--trusted-key`.
+    Public {
+        /// The key's NAME (`himg key generate NAME`) or a secret key FILE.
+        #[arg(value_name = "NAME|FILE")]
+        name: String,
+    },
 }
 
 /// How to reach and trust binary caches (shared by `build` and `cache push`).
@@ -135,10 +147,10 @@ pub struct CacheArgs {
     /// A public key `NAME:base64` whose signatures are trusted (repeatable; also the config file).
     #[arg(long = "trusted-key", value_name = "NAME:KEY")]
     pub trusted_keys: Vec<String>,
-    /// The secret key that signs pushed entries (default: the config file's, else the only key
-    /// `himg key generate` made).
-    #[arg(long, value_name = "FILE")]
-    pub sign_key: Option<PathBuf>,
+    /// The key that signs pushed entries: a secret key FILE, else the NAME of a key `himg key
+    /// generate` made (default: the config file's, else the only generated key).
+    #[arg(long, value_name = "NAME|FILE")]
+    pub sign_key: Option<String>,
     /// Bearer token for HTTP caches (default: $HIMG_CACHE_TOKEN).
     #[arg(long, value_name = "TOKEN")]
     pub cache_token: Option<String>,
@@ -263,9 +275,15 @@ impl From<OutputFormat> for crate::output::OutputFormat {
 pub struct BuildArgs {
     /// The .himg file.
     pub file: PathBuf,
-    /// Build only these images (repeatable; default: every image the file declares).
+    /// Build only these images (repeatable; default: every image the file declares). NAME is an
+    /// image the file declares; to name the output, use --tag.
     #[arg(long = "image", value_name = "NAME")]
     pub images: Vec<String>,
+    /// Name the built image `REPO[:TAG]` in the output (repeatable; TAG defaults to `latest`):
+    /// `RepoTags` of a docker-archive, `org.opencontainers.image.ref.name` in an OCI layout's
+    /// index.json. Names one image: with several in the file, select it with --image.
+    #[arg(long = "tag", value_name = "REPO[:TAG]", value_parser = parse_tag)]
+    pub tags: Vec<String>,
     /// Where to write the output.
     #[arg(long, short, default_value = "result")]
     pub out: PathBuf,
@@ -300,6 +318,13 @@ pub struct BuildArgs {
     /// ones (exit code 14, with a diff, when they differ).
     #[arg(long)]
     pub check: bool,
+}
+
+/// A `--tag` checked against the Docker reference grammar (`[HOST[:PORT]/]PATH[:TAG]`).
+fn parse_tag(value: &str) -> Result<String, String> {
+    crate::ops::build::check_tag_grammar(&[value.to_owned()])
+        .map(|()| value.to_owned())
+        .map_err(|e| format!("{e} (a tag is a Docker reference `[HOST[:PORT]/]PATH[:TAG]`)"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -488,7 +513,7 @@ pub struct PushArgs {
     pub provenance: bool,
     /// The key that signs the provenance: a NAME of `himg key generate NAME`, or a secret key file
     /// (default: the key `cache push` signs with).
-    #[arg(long, value_name = "NAME", requires = "provenance")]
+    #[arg(long, value_name = "NAME|FILE", requires = "provenance")]
     pub sign_key: Option<String>,
     /// Mount blobs the registry holds in this repository instead of uploading them (default: the
     /// repository of the image's registry base, when it is on the same registry).
@@ -532,7 +557,7 @@ pub struct ProvenanceArgs {
     pub sign: bool,
     /// The key that signs: a NAME of `himg key generate NAME`, or a secret key file (default: the
     /// key `cache push` signs with).
-    #[arg(long, value_name = "NAME", requires = "sign")]
+    #[arg(long, value_name = "NAME|FILE", requires = "sign")]
     pub sign_key: Option<String>,
     /// With `--verify`: print the verified statements as JSON on stdout.
     #[arg(long, requires = "verify")]
@@ -752,7 +777,7 @@ pub struct PromoteArgs {
     pub trusted_keys: Vec<String>,
     /// The key that signs the record: a NAME of `himg key generate NAME`, or a secret key file
     /// (default: the key `cache push` signs with).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME|FILE")]
     pub sign_key: Option<String>,
     /// Instead of promoting: list the promotion records of REF's digest in REF's repository.
     #[arg(long, value_name = "REF", conflicts_with_all = ["source", "destination", "stage", "policy", "fail_on", "require_stage", "sign_key"])]

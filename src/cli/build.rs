@@ -38,10 +38,10 @@ fn build_workspace(
     args: &BuildArgs,
     printer: &Printer,
 ) -> Result<ExitCode, Error> {
-    if !args.images.is_empty() {
+    if !args.images.is_empty() || !args.tags.is_empty() {
         return Err(Error::Workspace {
             dir: args.file.clone(),
-            problem: "is a workspace: it builds every image of every file (--image selects within one file)".into(),
+            problem: "is a workspace: it builds every image of every file (--image selects, and --tag names, within one file)".into(),
         });
     }
     let session = session(global, printer);
@@ -90,6 +90,7 @@ fn options(args: &BuildArgs) -> BuildOptions {
         locked: args.locked,
         cache: args.cache.options(),
         analyse: !(args.no_sbom && args.no_policy),
+        tags: args.tags.clone(),
         ..BuildOptions::new(&args.file, &args.out)
     }
 }

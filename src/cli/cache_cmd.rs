@@ -1,23 +1,12 @@
-//! `himg key generate` and `himg cache push|serve|hash-token`.
+//! `himg cache push|serve|hash-token`.
 
 use std::process::ExitCode;
 
 use serde_json::json;
 
-use super::args::{CacheCommand, GlobalArgs, KeyCommand};
+use super::args::{CacheCommand, GlobalArgs};
 use super::{Error, Printer, session};
 use crate::ops::cache::{self, PushOptions, ServeOptions};
-
-pub fn key(cmd: &KeyCommand, printer: &Printer) -> Result<ExitCode, Error> {
-    match cmd {
-        KeyCommand::Generate { name, out } => {
-            let key = cache::generate_key(name, out.as_deref())?;
-            printer.status("Saved", &format!("secret key {}", key.path.display()));
-            printer.data(&key.public);
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
 
 pub fn run(global: &GlobalArgs, cmd: &CacheCommand, printer: &Printer) -> Result<ExitCode, Error> {
     let session = session(global, printer);

@@ -13,6 +13,7 @@ pub fn exit_code(err: &Error) -> u8 {
         Error::Load(LoadError::Language(_)) => 1,
         Error::Load(_) => 1,
         Error::NoSuchImage { .. } | Error::NoImages { .. } => 1,
+        Error::KeyExists { .. } | Error::NoSuchKey { .. } | Error::TagNeedsOneImage { .. } => 1,
         Error::NoSuchBuild { .. } | Error::NoBuildLog { .. } => 1,
         Error::NotReproducible { .. } => 14,
         Error::StaleLock { .. } => 1,
@@ -60,14 +61,17 @@ pub fn hint(err: &Error) -> Option<String> {
 /// Hints for a wrong input: the file, its images, its lock.
 fn input_hint(err: &Error) -> Option<String> {
     match err {
-        Error::NoSuchImage { available, .. } => Some(format!(
-            "images in this file: {}",
-            available
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+        Error::NoSuchImage {
+            name, available, ..
+        } => Some(no_such_image_hint(name, available)),
+        Error::NoSuchKey { available, .. } => Some(if available.is_empty() {
+            "there are no named keys yet: create one with `himg key generate NAME`".into()
+        } else {
+            format!(
+                "keys there: {} (`himg key list` shows them)",
+                available.join(", ")
+            )
+        }),
         Error::Why(crate::debian::why::WhyError::NotInImage { .. }) => Some(
             "the image's lock lists what it installs (`FILE.himg.lock`, under `architectures`) and what its exclusions dropped (`dropped`)".into(),
         ),
@@ -88,6 +92,23 @@ fn input_hint(err: &Error) -> Option<String> {
             Some("raise `max_layers`, or group content into fewer `layer` blocks".to_string())
         }
         _ => None,
+    }
+}
+
+/// The images a file declares; for a value that looks like a reference (`nginx:1.0`), that
+/// `--image` selects and `--tag` names.
+fn no_such_image_hint(name: &str, available: &[String]) -> String {
+    let list = available
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if name.contains(':') || name.contains('/') {
+        format!(
+            "--image selects an image the file declares, by name (images in this file: {list}); to name a build's output `{name}`, use `himg build … --tag {name}`"
+        )
+    } else {
+        format!("images in this file: {list}")
     }
 }
 

@@ -20,6 +20,7 @@ mod docs_cmd;
 mod error;
 mod image_cmd;
 mod inventory_cmd;
+mod key_cmd;
 mod lang_cmd;
 mod promote_cmd;
 mod provenance_cmd;
@@ -87,7 +88,7 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
         Command::Diff(a) => image_cmd::diff(&cli.global, a, printer),
         Command::Store(s) => store_cmd::run(&cli.global, s, printer),
         Command::Promote(a) => promote_cmd::promote(&cli.global, a, printer),
-        Command::Key(k) => cache_cmd::key(k, printer),
+        Command::Key(k) => key_cmd::key(k, printer),
         Command::Cache(c) => cache_cmd::run(&cli.global, c, printer),
         Command::Sbom(a) => audit_cmd::sbom(&cli.global, a, printer),
         Command::Provenance(a) => provenance_cmd::provenance(&cli.global, a, printer),

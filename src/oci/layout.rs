@@ -157,7 +157,26 @@ pub fn write_docker_archive(
     image: &NamedImage,
     arch: Option<&str>,
 ) -> Result<(), OciError> {
-    let reference = DockerRef::parse(&image.name)?;
+    write_docker_archive_tagged(file, image, &[], arch)
+}
+
+/// [`write_docker_archive`] with the image under each of `tags` (Docker references, see
+/// [`docker_tag`]) instead of its name; `tags` empty: under its name.
+pub fn write_docker_archive_tagged(
+    file: &Path,
+    image: &NamedImage,
+    tags: &[String],
+    arch: Option<&str>,
+) -> Result<(), OciError> {
+    let mut repo_tags = if tags.is_empty() {
+        vec![docker_tag(&image.name)?]
+    } else {
+        tags.iter()
+            .map(|t| docker_tag(t))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    repo_tags.sort();
+    repo_tags.dedup();
     let blobs = collect_blobs(std::slice::from_ref(image))?;
     check_closure(image, &blobs)?;
 
@@ -191,22 +210,22 @@ pub fn write_docker_archive(
     let blob_path = |d: &Sha256Digest| format!("blobs/sha256/{}", d.hex());
     let docker_manifest = serde_json::json!([{
         "Config": blob_path(&manifest.config.digest),
-        "RepoTags": [reference.repo_tag()],
+        "RepoTags": repo_tags,
         "Layers": manifest.layers.iter().map(|l| blob_path(&l.digest)).collect::<Vec<_>>(),
     }]);
     // The full `repo:tag` as ref name: podman names a loaded archive after its index.json, and a
     // bare tag would load as `localhost/latest`; docker reads `RepoTags` from manifest.json.
-    let index_desc = Descriptor {
-        annotations: BTreeMap::from([(REF_NAME_ANNOTATION.to_owned(), reference.repo_tag())]),
-        ..manifest_desc.clone()
-    };
+    let index_descs = repo_tags
+        .iter()
+        .map(|t| Descriptor {
+            annotations: BTreeMap::from([(REF_NAME_ANNOTATION.to_owned(), t.clone())]),
+            ..manifest_desc.clone()
+        })
+        .collect();
 
     let mut archive = ArchiveContent::default();
     archive.add_bytes("/oci-layout", OCI_LAYOUT.to_vec());
-    archive.add_bytes(
-        "/index.json",
-        canonical_json(&Index::new(vec![index_desc]))?,
-    );
+    archive.add_bytes("/index.json", canonical_json(&Index::new(index_descs))?);
     archive.add_bytes("/manifest.json", canonical_json(&docker_manifest)?);
     let wanted = std::iter::once(&manifest_desc)
         .chain(std::iter::once(&manifest.config))
@@ -691,30 +710,20 @@ impl DockerRef {
         if !tag_ok {
             return fail("a tag is `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`");
         }
+        if repo.len() > 255 {
+            return fail("a repository name is at most 255 characters");
+        }
         let comps: Vec<&str> = repo.split('/').collect();
         let path_start = usize::from(comps.len() > 1 && is_domain(comps[0]));
-        if path_start == 1
-            && !comps[0]
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b))
-        {
-            return fail("invalid registry host");
+        if path_start == 1 && !domain_ok(comps[0]) {
+            return fail(
+                "a registry host is `HOST[:PORT]`: `.`-separated letters, digits and inner `-`, then an optional port number",
+            );
         }
-        for comp in &comps[path_start..] {
-            let ok = comp
-                .bytes()
-                .next()
-                .is_some_and(|b| b.is_ascii_alphanumeric())
-                && comp
-                    .bytes()
-                    .last()
-                    .is_some_and(|b| b.is_ascii_alphanumeric())
-                && comp
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-            if !ok {
-                return fail("repository path components are lowercase letters, digits and `._-`");
-            }
+        if !comps[path_start..].iter().all(|c| path_component_ok(c)) {
+            return fail(
+                "a repository path component is lowercase letters and digits, separated by one `.`, one or two `_`, or `-`s",
+            );
         }
         Ok(Self {
             repo: repo.to_owned(),
@@ -726,6 +735,54 @@ impl DockerRef {
     fn repo_tag(&self) -> String {
         format!("{}:{}", self.repo, self.tag)
     }
+}
+
+/// A Docker reference `[HOST[:PORT]/]PATH[:TAG]` checked against the reference grammar of
+/// Docker's distribution (`reference.go`); returns it as `REPO:TAG` (`:latest` when untagged).
+pub fn docker_tag(name: &str) -> Result<String, OciError> {
+    DockerRef::parse(name).map(|r| r.repo_tag())
+}
+
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
+fn path_component_ok(comp: &str) -> bool {
+    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = comp.as_bytes();
+    if !(bytes.first().is_some_and(alnum) && bytes.last().is_some_and(alnum)) {
+        return false;
+    }
+    let mut run = String::new();
+    for b in bytes {
+        if alnum(b) {
+            let sep_ok = run.is_empty()
+                || [".", "_", "__"].contains(&run.as_str())
+                || run.bytes().all(|c| c == b'-');
+            if !sep_ok {
+                return false;
+            }
+            run.clear();
+        } else if b"._-".contains(b) {
+            run.push(char::from(*b));
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// `label(.label)*(:port)?` where a label is letters, digits and inner `-`.
+fn domain_ok(domain: &str) -> bool {
+    let (host, port) = match domain.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (domain, None),
+    };
+    let label_ok = |l: &str| {
+        let b = l.as_bytes();
+        b.first().is_some_and(u8::is_ascii_alphanumeric)
+            && b.last().is_some_and(u8::is_ascii_alphanumeric)
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+    };
+    host.split('.').all(label_ok)
+        && port.is_none_or(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()))
 }
 
 /// Docker's rule: a first component with `.` or `:`, or `localhost`, is a registry host.

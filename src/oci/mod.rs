@@ -35,8 +35,8 @@ pub use layer::{
     MemoryContent, write_layer, write_layer_with,
 };
 pub use layout::{
-    Blob, NamedImage, blob_temp_path, prepare_layout, write_docker_archive, write_layout,
-    write_oci_archive,
+    Blob, NamedImage, blob_temp_path, docker_tag, prepare_layout, write_docker_archive,
+    write_docker_archive_tagged, write_layout, write_oci_archive,
 };
 pub use manifest::{Descriptor, Index, Manifest, Platform, media_types};
 

@@ -38,6 +38,9 @@ pub struct BuildOptions {
     pub cache: CacheOptions,
     /// Realise the images' analyses (SBOMs, policy facts): found, substituted or made.
     pub analyse: bool,
+    /// Name the one image built `REPO[:TAG]` in the output, under each of these Docker references
+    /// (empty: under its declared name).
+    pub tags: Vec<String>,
 }
 
 impl BuildOptions {
@@ -52,6 +55,7 @@ impl BuildOptions {
             locked: false,
             cache: CacheOptions::default(),
             analyse: true,
+            tags: Vec::new(),
         }
     }
 }
@@ -81,9 +85,29 @@ pub struct Built {
     started: Instant,
 }
 
+/// Refuses `--tag`s that are not Docker references (nor, normalised to `REPO:TAG`, OCI ref names).
+pub fn check_tag_grammar(tags: &[String]) -> Result<(), Error> {
+    for t in tags {
+        crate::oci::layout::validate_ref_name(&crate::oci::docker_tag(t)?)?;
+    }
+    Ok(())
+}
+
+/// Refuses `--tag`s that would name several images.
+fn check_tags(tags: &[String], graph: &plan::BuildGraph) -> Result<(), Error> {
+    if !tags.is_empty() && graph.images.len() != 1 {
+        return Err(Error::TagNeedsOneImage {
+            count: graph.images.len(),
+            available: graph.images.iter().map(|i| i.name.clone()).collect(),
+        });
+    }
+    Ok(())
+}
+
 /// Builds `opts.file` into `opts.out`.
 pub fn build(session: &Session<'_>, opts: &BuildOptions) -> Result<Built, Error> {
     let started = Instant::now();
+    check_tag_grammar(&opts.tags)?;
     let printer = session.printer();
     let store = session.open_store()?;
     let _guard = store.build_guard()?;
@@ -98,6 +122,7 @@ pub fn build(session: &Session<'_>, opts: &BuildOptions) -> Result<Built, Error>
         opts: compile_opts,
         graph,
     } = compile_file(session, &opts.file, &opts.images, &store, mode)?;
+    check_tags(&opts.tags, &graph)?;
     let fetcher = if compile_opts.debian.locks.is_empty() {
         None
     } else {
@@ -165,6 +190,7 @@ pub fn build(session: &Session<'_>, opts: &BuildOptions) -> Result<Built, Error>
         opts.format,
         &opts.out,
         opts.arch.as_deref(),
+        &opts.tags,
     )?;
 
     let mut analysed = Vec::new();

@@ -1,5 +1,5 @@
 //! Binary caches: pushing a build's outputs and the closures a push sends, serving a cache over
-//! HTTP, and the signing keys and token hashes its users hold.
+//! HTTP, and the token hashes its users hold (keys: [`super::keys`]).
 
 use std::collections::BTreeMap;
 
@@ -79,37 +79,6 @@ pub fn push(session: &Session<'_>, opts: &PushOptions) -> Result<PushReport, Err
         outputs.extend(roots_closure(&store)?);
     }
     push_outputs(&store, &opts.url, &opts.cache, &outputs, session.printer())
-}
-
-/// A key pair `generate_key` made: where the secret key went, and the public key to share.
-#[derive(Debug, Clone)]
-pub struct GeneratedKey {
-    pub path: std::path::PathBuf,
-    /// `NAME:base64`.
-    pub public: String,
-}
-
-/// Creates an Ed25519 key pair named `name` and saves the secret key at `out` (default: the
-/// config directory's `keys/NAME.secret`).
-pub fn generate_key(name: &str, out: Option<&std::path::Path>) -> Result<GeneratedKey, Error> {
-    use crate::cache::sign::{config_dir, secret_key_path};
-    let key = crate::cache::SecretKey::generate(name)?;
-    let path = match out {
-        Some(p) => p.to_path_buf(),
-        None => secret_key_path(
-            &config_dir().ok_or_else(|| {
-                Error::CacheConfig(
-                    "no config directory (set HOME or HIMG_CONFIG_DIR), or pass --out FILE".into(),
-                )
-            })?,
-            name,
-        ),
-    };
-    key.save(&path)?;
-    Ok(GeneratedKey {
-        path,
-        public: key.public().to_string(),
-    })
 }
 
 /// How `serve` runs a cache server.

@@ -1,13 +1,11 @@
 //! The settings of binary caches and signing keys: options first, then the environment, then the
 //! config file (`<config dir>/config.toml`, tables `[cache]` and `[promote]`).
 
-use std::path::PathBuf;
-
 use serde::Deserialize;
 
 use super::Error;
 use crate::cache::backend::BackendOptions;
-use crate::cache::sign::{config_dir, secret_key_path};
+use crate::cache::sign::config_dir;
 use crate::cache::substitute::Substituters;
 use crate::cache::{PublicKey, SecretKey, TrustedKeys, open_backend};
 
@@ -18,8 +16,9 @@ pub struct CacheOptions {
     pub substituters: Vec<String>,
     /// Public keys `NAME:base64` whose signatures are trusted (with the config file's).
     pub trusted_keys: Vec<String>,
-    /// The secret key pushes sign with (default: the config's, else the only generated key).
-    pub sign_key: Option<PathBuf>,
+    /// The secret key pushes sign with, `NAME` or `FILE` (default: the config's, else the only
+    /// generated key).
+    pub sign_key: Option<String>,
     /// Bearer token for HTTP caches (default: `$HIMG_CACHE_TOKEN`).
     pub cache_token: Option<String>,
 }
@@ -32,7 +31,8 @@ struct CacheConfig {
     substituters: Vec<String>,
     #[serde(default)]
     trusted_keys: Vec<String>,
-    sign_key: Option<PathBuf>,
+    /// A key NAME or a secret key FILE.
+    sign_key: Option<String>,
 }
 
 /// The `[promote]` table of `<config dir>/config.toml`.
@@ -136,52 +136,25 @@ pub fn substituters<'a>(
     Ok(Some(Substituters::new(backends, trusted, warn)))
 }
 
-/// The key pushes sign with: `--sign-key`, else the config file's, else the only generated key.
+/// The key pushes sign with: `--sign-key NAME|FILE`, else the config file's `sign-key` (NAME or
+/// FILE too), else the only generated key.
 pub fn signing_key(args: &CacheOptions) -> Result<SecretKey, Error> {
-    if let Some(p) = &args.sign_key {
-        return Ok(SecretKey::read(p)?);
-    }
-    let cfg = config()?;
-    if let Some(p) = &cfg.sign_key {
-        return Ok(SecretKey::read(p)?);
-    }
-    let no_key = || {
-        Error::CacheConfig(
-            "no signing key: create one with `himg key generate NAME` or pass --sign-key FILE"
-                .into(),
-        )
-    };
-    let dir = config_dir().ok_or_else(no_key)?.join("keys");
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "secret"))
-                .collect()
-        })
-        .unwrap_or_default();
-    found.sort();
-    match found.as_slice() {
-        [one] => Ok(SecretKey::read(one)?),
-        [] => Err(no_key()),
-        _ => Err(Error::CacheConfig(format!(
-            "several keys in {}: choose one with --sign-key FILE",
-            dir.display()
-        ))),
-    }
+    signing_key_named(args.sign_key.as_deref())
 }
 
-/// The key `himg promote --sign-key` names: a secret key file, or the NAME of a key
-/// `himg key generate NAME` made; without one, the key `cache push` signs with.
-pub fn signing_key_named(name: Option<&str>) -> Result<SecretKey, Error> {
-    let file = name.map(|n| {
-        let p = PathBuf::from(n);
-        match config_dir() {
-            Some(dir) if !p.exists() && !n.contains('/') => secret_key_path(&dir, n),
-            _ => p,
-        }
-    });
-    signing_key(&CacheOptions {
-        sign_key: file,
-        ..CacheOptions::default()
+/// The key a `--sign-key NAME|FILE` value names (see [`super::keys::resolve`]); without one, the
+/// config file's `sign-key`, else the only key `himg key generate` made.
+pub fn signing_key_named(value: Option<&str>) -> Result<SecretKey, Error> {
+    if let Some(v) = value {
+        return super::keys::read(v);
+    }
+    if let Some(v) = &config()?.sign_key {
+        return super::keys::read(v);
+    }
+    super::keys::only()?.ok_or_else(|| {
+        Error::CacheConfig(
+            "no signing key: create one with `himg key generate NAME` or pass --sign-key NAME|FILE"
+                .into(),
+        )
     })
 }

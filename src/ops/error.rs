@@ -86,6 +86,25 @@ pub enum Error {
     Cache(#[from] crate::cache::CacheError),
     #[error("{0}")]
     CacheConfig(String),
+    #[error("key `{name}` already exists at {}; choose another name or remove it", path.display())]
+    KeyExists {
+        name: String,
+        path: std::path::PathBuf,
+    },
+    #[error("{}", no_such_key(value, keys_dir.as_deref()))]
+    NoSuchKey {
+        /// The `--sign-key` value (or `key public` name) as given.
+        value: String,
+        /// Where named keys live (`None`: no config directory).
+        keys_dir: Option<std::path::PathBuf>,
+        /// The names of the keys there.
+        available: Vec<String>,
+    },
+    #[error("--tag names one image, but this build has {count} ({}): select one with --image NAME", available.join(", "))]
+    TagNeedsOneImage {
+        count: usize,
+        available: Vec<String>,
+    },
     #[error("policy violated by {}", images.join(", "))]
     PolicyViolation { images: Vec<String> },
     #[error(transparent)]
@@ -104,6 +123,21 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn no_such_key(value: &str, keys_dir: Option<&std::path::Path>) -> String {
+    if value.contains('/') {
+        return format!("no secret key file `{value}` (a value with `/` is a file path)");
+    }
+    match keys_dir {
+        Some(dir) => format!(
+            "no key `{value}`: no file `{value}` here, and no `{value}.secret` in {}",
+            dir.display()
+        ),
+        None => format!(
+            "no key `{value}`: no file `{value}` here, and no config directory to look for named keys in (set HOME or HIMG_CONFIG_DIR)"
+        ),
+    }
 }
 
 fn no_such_build(name: &str, file: &str, available: &[String]) -> String {

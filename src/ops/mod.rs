@@ -20,6 +20,7 @@ pub mod config;
 mod error;
 pub mod inspect;
 pub mod inventory;
+pub mod keys;
 pub mod lang;
 pub mod lock;
 pub mod packages;

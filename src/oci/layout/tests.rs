@@ -330,5 +330,29 @@ fn docker_refs() -> Result<(), OciError> {
     for bad in ["App", "app@sha256:00", "app:", "app:-x", "a//b", "app/"] {
         assert!(DockerRef::parse(bad).is_err(), "{bad}");
     }
+    // Docker's reference grammar: separators `.`, `_`, `__` or `-+`; hosts with a port.
+    for ok in [
+        "a__b",
+        "a---b",
+        "a.b_c",
+        "registry.example:5000/team/app:1.2",
+        "localhost/a",
+    ] {
+        assert!(DockerRef::parse(ok).is_ok(), "{ok}");
+    }
+    for bad in [
+        "a..b",
+        "a___b",
+        "a_.b",
+        "-a",
+        "reg_istry.example/app",
+        "registry.example:x/app",
+    ] {
+        assert!(DockerRef::parse(bad).is_err(), "{bad}");
+    }
+    assert_eq!(
+        docker_tag("registry.example/team/app")?,
+        "registry.example/team/app:latest"
+    );
     Ok(())
 }

@@ -103,11 +103,14 @@ pub fn promote(session: &Session<'_>, opts: &PromoteOptions) -> Result<Promoted,
             &refusal,
         )?);
     }
-    // Every gate passed: copy, check, record.
+    // Every gate passed. The signing key is resolved only now, so a gate's refusal (exit 12, 5,
+    // 11) is what a run without a usable key reports; it is still resolved before DEST is written.
+    let key = super::config::signing_key_named(opts.sign_key.as_deref())?;
     let dest_client = copy(&checked, &resolved, &scratch, printer)?;
     record(
         &dest_client,
         &checked,
+        &key,
         resolved,
         &opts.stage,
         passed,
@@ -115,11 +118,12 @@ pub fn promote(session: &Session<'_>, opts: &PromoteOptions) -> Result<Promoted,
     )
 }
 
-/// What the local checks gave: everything that can be refused is refused before the network.
+/// What the local checks gave: what can be refused is refused before the network, except the
+/// signing key, which is resolved after the gates (the book's order: resolve, pull, gates, copy,
+/// record).
 struct Checked {
     src: Reference,
     dest: Reference,
-    key: SecretKey,
     trusted: TrustedKeys,
 }
 
@@ -130,7 +134,6 @@ fn check(session: &Session<'_>, opts: &PromoteOptions) -> Result<Checked, Error>
     }
     let src: Reference = opts.source.parse()?;
     let dest: Reference = opts.destination.parse()?;
-    let key = super::config::signing_key_named(opts.sign_key.as_deref())?;
     let trusted = trusted(&opts.trusted_keys)?;
     if opts.require_stage.is_some() && trusted.is_empty() {
         return Err(Error::CacheConfig(
@@ -149,12 +152,7 @@ fn check(session: &Session<'_>, opts: &PromoteOptions) -> Result<Checked, Error>
             "unknown policy `{b}`: use baseline, strict or none"
         )));
     }
-    Ok(Checked {
-        src,
-        dest,
-        key,
-        trusted,
-    })
+    Ok(Checked { src, dest, trusted })
 }
 
 /// SRC's manifest as served, and SRC pinned to its digest.
@@ -275,12 +273,13 @@ fn copy(
 fn record(
     dest_client: &Client,
     checked: &Checked,
+    key: &SecretKey,
     resolved: Resolved,
     stage: &str,
     gates: Vec<promote::Gate>,
     printer: &Printer,
 ) -> Result<Promoted, Error> {
-    let (src, dest, key) = (&checked.src, &checked.dest, &checked.key);
+    let (src, dest) = (&checked.src, &checked.dest);
     let digest = resolved.digest;
     let record = Record {
         version: RECORD_VERSION,
