@@ -70,8 +70,16 @@ impl IndexMemo {
 
     /// The universe of these repositories (id, index key, packages), built on first use.
     fn universe(&self, repos: Vec<(String, IndexKey, Arc<Vec<BinaryPackage>>)>) -> Arc<Universe> {
-        let key: UniverseKey = repos.iter().map(|(id, k, _)| (id.clone(), k.clone())).collect();
-        if let Some(u) = self.universes.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        let key: UniverseKey = repos
+            .iter()
+            .map(|(id, k, _)| (id.clone(), k.clone()))
+            .collect();
+        if let Some(u) = self
+            .universes
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
             return u;
         }
         let mut universe = Universe::new();
