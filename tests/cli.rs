@@ -253,3 +253,22 @@ fn lock_and_update_without_packages_write_no_lock() {
     assert_eq!(report["written"], false);
     assert_eq!(report["updates"], serde_json::json!([]));
 }
+
+#[test]
+fn version_names_the_commit() {
+    let project = Project::new();
+    let out = project.himg(&["--version"]);
+    assert_success(&out, "himg --version");
+    let text = stdout(&out);
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(text.starts_with(&format!("himg {version} (")), "{text}");
+    let commit = text
+        .trim()
+        .rsplit_once('(')
+        .map(|(_, c)| c.trim_end_matches(')').trim_end_matches("-modified"))
+        .unwrap_or_default();
+    assert!(
+        commit == "unknown" || (commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{text}"
+    );
+}

@@ -4,9 +4,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// `himg --version`: the crate version and the commit it was built from.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("HIMG_COMMIT"), ")");
+
 /// himg — declarative, reproducible OCI images from `.himg` files.
 #[derive(Debug, Parser)]
-#[command(name = "himg", version, about, long_about = None, propagate_version = true)]
+#[command(name = "himg", version = VERSION, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
