@@ -493,9 +493,12 @@ pub struct MemberBuilt {
     pub built: Built,
 }
 
-/// Builds every member that declares images, in order, in one session: `template` gives the
-/// settings (its `file`, `out` and `images` are replaced per member; output goes to
-/// [`member_out`]). Stops at the first member that fails.
+/// Builds every member that declares images in one session: `template` gives the settings (its
+/// `file`, `out` and `images` are replaced per member; output goes to [`member_out`]). Members
+/// build on several threads ([`jobs`]), a member only after the members that publish the
+/// registry bases it is built on (shared derivations are built once: the store locks each key);
+/// `each` then sees every member in workspace order. The first member, in workspace order, that
+/// failed is the error (no new member starts once one has failed).
 pub fn build(
     session: &Session<'_>,
     ws: &Workspace,
@@ -503,23 +506,121 @@ pub fn build(
     mut each: impl FnMut(&MemberBuilt) -> Result<(), Error>,
 ) -> Result<Vec<MemberBuilt>, Error> {
     let session = session_for(session, &ws.dir);
-    let mut out = Vec::new();
-    for member in ws.with_images() {
+    let members: Vec<&Member> = ws.with_images().collect();
+    let build_one = |member: &Member| {
         let opts = BuildOptions {
             file: member.file.clone(),
             out: member_out(&template.out, member),
             images: Vec::new(),
             ..template.clone()
         };
-        let built = super::build::build(&session, &opts)?;
+        super::build::build(&session, &opts)
+    };
+    let results = run_in_order(&members, jobs(), build_one);
+    let mut out = Vec::new();
+    for (member, result) in members.into_iter().zip(results) {
+        let Some(result) = result else {
+            continue; // not started: another member failed (its error comes in its turn)
+        };
         let done = MemberBuilt {
             member: member.clone(),
-            built,
+            built: result?,
         };
         each(&done)?;
         out.push(done);
     }
     Ok(out)
+}
+
+/// How many members build at once: `HIMG_JOBS`, else the number of cores.
+fn jobs() -> usize {
+    std::env::var("HIMG_JOBS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Runs `work` for every member on up to `jobs` threads, a member after the members it is
+/// `built_on`; the results in member order (`None`: not started, because one failed first).
+fn run_in_order<T: Send>(
+    members: &[&Member],
+    jobs: usize,
+    work: impl Fn(&Member) -> Result<T, Error> + Sync,
+) -> Vec<Option<Result<T, Error>>> {
+    struct State {
+        started: Vec<bool>,
+        done: BTreeSet<String>,
+        running: usize,
+        failed: bool,
+    }
+    let state = std::sync::Mutex::new(State {
+        started: vec![false; members.len()],
+        done: BTreeSet::new(),
+        running: 0,
+        failed: false,
+    });
+    let wake = std::sync::Condvar::new();
+    let names: BTreeSet<&String> = members.iter().map(|m| &m.name).collect();
+    let results: Vec<std::sync::Mutex<Option<Result<T, Error>>>> =
+        members.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let worker = || {
+        loop {
+            // Take the first member not started whose bases are built, or wait for one.
+            let index = {
+                let Ok(mut st) = state.lock() else { return };
+                loop {
+                    if st.failed || st.started.iter().all(|s| *s) {
+                        return;
+                    }
+                    let ready = (0..members.len()).find(|&i| {
+                        !st.started[i]
+                            && members[i]
+                                .built_on
+                                .iter()
+                                .all(|b| st.done.contains(b) || !names.contains(b))
+                    });
+                    // Nothing ready and nothing running: a cycle of published bases (which the
+                    // order placed by name): take the next one as it comes, as one thread would.
+                    let ready = ready.or_else(|| {
+                        (st.running == 0)
+                            .then(|| st.started.iter().position(|s| !*s))
+                            .flatten()
+                    });
+                    if let Some(i) = ready {
+                        st.started[i] = true;
+                        st.running += 1;
+                        break i;
+                    }
+                    st = match wake.wait(st) {
+                        Ok(st) => st,
+                        Err(_) => return,
+                    };
+                }
+            };
+            let result = work(members[index]);
+            if let Ok(mut st) = state.lock() {
+                if result.is_err() {
+                    st.failed = true;
+                }
+                st.running -= 1;
+                st.done.insert(members[index].name.clone());
+            }
+            if let Ok(mut slot) = results[index].lock() {
+                *slot = Some(result);
+            }
+            wake.notify_all();
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, members.len().max(1)) {
+            scope.spawn(&worker);
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| m.into_inner().ok().flatten())
+        .collect()
 }
 
 /// The report of a workspace build: a row per image (file, image, digest, whether its manifest
@@ -596,6 +697,45 @@ mod tests {
         let order: Vec<String> = ordered(members).into_iter().map(|m| m.name).collect();
         // `other` pins another tag than the one published: not built on it.
         assert_eq!(order, ["other.himg", "z-base.himg", "app.himg"]);
+    }
+
+    #[test]
+    fn members_run_after_their_published_bases_and_report_in_order() {
+        let mut base = member("z-base.himg", &["base"]);
+        base.publishes = vec![("base".into(), "127.0.0.1:5000/platform/base".into())];
+        let mut app = member("app.himg", &["app"]);
+        app.built_on = vec!["z-base.himg".into()];
+        let other = member("other.himg", &["other"]);
+        let members = [&base, &app, &other];
+        let finished = std::sync::Mutex::new(Vec::new());
+        for jobs in [1, 2, 3] {
+            finished.lock().expect("lock").clear();
+            let results = run_in_order(&members, jobs, |m| {
+                finished.lock().expect("lock").push(m.name.clone());
+                Ok(m.name.len())
+            });
+            let order = finished.lock().expect("lock").clone();
+            let pos = |n: &str| order.iter().position(|x| x == n).expect("ran");
+            assert!(pos("z-base.himg") < pos("app.himg"), "{order:?}");
+            let lens: Vec<usize> = results
+                .into_iter()
+                .map(|r| r.expect("ran").expect("ok"))
+                .collect();
+            assert_eq!(lens, [11, 8, 10]);
+        }
+        // A failure stops new members; its error is in its place.
+        let results = run_in_order(&members, 1, |m| {
+            if m.name == "z-base.himg" {
+                Err(Error::Workspace {
+                    dir: PathBuf::from("ws"),
+                    problem: "boom".into(),
+                })
+            } else {
+                Ok(0)
+            }
+        });
+        assert!(matches!(results[0], Some(Err(_))));
+        assert!(results[1].is_none() && results[2].is_none());
     }
 
     #[test]

@@ -192,16 +192,7 @@ pub fn realise_with(
     on_event(Event::Planned {
         to_build: needed.iter().filter(|b| **b).count(),
     });
-    // Downloads wait on the network, not the CPU: run each wave with at least 8 workers so package
-    // fetches overlap; CPU-bound steps (compression) then share the cores.
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .max(8);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(workers)
-        .build()
-        .ok();
+    let pool = worker_pool();
     for wave in waves {
         let run = || -> Vec<Result<(NodeId, Realised, NodeOutcome), PlanError>> {
             wave.par_iter()
@@ -215,9 +206,10 @@ pub fn realise_with(
                 })
                 .collect()
         };
-        let results = match &pool {
-            Some(pool) => pool.install(run),
-            None => run(),
+        let results = match pool {
+            // One step: no hand-over to the pool.
+            Some(pool) if wave.len() > 1 => pool.install(run),
+            _ => run(),
         };
         for r in results {
             let (id, out, outcome) = r?;
@@ -226,6 +218,25 @@ pub fn realise_with(
         }
     }
     Ok(BuildReport { outcomes, realised })
+}
+
+/// The pool waves run on, made once per process (a workspace realises one graph per file, so
+/// a pool per graph would start its threads again for every file). Downloads wait on the network,
+/// not the CPU: at least 8 workers, so package fetches overlap; CPU-bound steps (compression) then
+/// share the cores.
+fn worker_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .max(8);
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(workers)
+            .build()
+            .ok()
+    })
+    .as_ref()
 }
 
 /// Groups needed nodes by depth (longest chain of needed inputs below them).
