@@ -119,6 +119,8 @@ pub(super) fn fetch_token(
                 method: "GET".into(),
                 url: realm.to_owned(),
                 status,
+                code: None,
+                message: String::new(),
                 body: String::new(),
             });
         }

@@ -507,20 +507,28 @@ impl Client {
         Ok(target)
     }
 
-    /// Turns an unexpected response into an error carrying the start of its body.
+    /// Turns an unexpected response into an error carrying the reason its OCI error body gives
+    /// (at most [`super::ERROR_BODY_LIMIT`] bytes of it are read), or the start of its body.
     fn status_error(req: &Req<'_>, mut resp: Resp) -> RegistryError {
-        let body = resp
+        let mut bytes = Vec::new();
+        let _ = resp
             .body_mut()
-            .with_config()
-            .limit(4096)
-            .read_to_vec()
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
+            .as_reader()
+            .take(super::ERROR_BODY_LIMIT)
+            .read_to_end(&mut bytes);
+        let text = String::from_utf8_lossy(&bytes);
+        let mut body: String = text.chars().take(super::ERROR_BODY_EXCERPT).collect();
+        if body.len() < text.len() {
+            body.push('…');
+        }
+        let (code, message) = super::parse_error_body(&bytes).unzip();
         RegistryError::Status {
             method: req.method.into(),
             url: req.url.clone(),
             status: resp.status().as_u16(),
-            body: body.chars().take(512).collect(),
+            code,
+            message: message.unwrap_or_default(),
+            body: body.escape_debug().to_string(),
         }
     }
 
