@@ -3,6 +3,8 @@
 //! none; a missing tag names the registry's error code and a hint, not its raw JSON; `--insecure`
 //! is accepted by every command that takes a registry reference.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::path::Path;

@@ -119,9 +119,7 @@ pub(super) fn fetch_token(
                 method: "GET".into(),
                 url: realm.to_owned(),
                 status,
-                code: None,
-                message: String::new(),
-                body: String::new(),
+                body: Box::default(),
             });
         }
     }

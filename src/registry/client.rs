@@ -526,9 +526,11 @@ impl Client {
             method: req.method.into(),
             url: req.url.clone(),
             status: resp.status().as_u16(),
-            code,
-            message: message.unwrap_or_default(),
-            body: body.escape_debug().to_string(),
+            body: Box::new(super::ErrorBody {
+                code,
+                message: message.unwrap_or_default(),
+                excerpt: body.escape_debug().to_string(),
+            }),
         }
     }
 

@@ -131,7 +131,7 @@ pub enum RegistryError {
     },
     /// The registry answered with an unexpected status: the reason its OCI error body gives
     /// (`errors[].code: message`), else an excerpt of the body.
-    #[error("{method} {url} returned HTTP {status}: {}", status_reason(code.as_deref(), message, body))]
+    #[error("{method} {url} returned HTTP {status}: {body}")]
     Status {
         /// HTTP method.
         method: String,
@@ -139,12 +139,8 @@ pub enum RegistryError {
         url: String,
         /// HTTP status code.
         status: u16,
-        /// The first error code of the OCI distribution error body (`MANIFEST_UNKNOWN`, …).
-        code: Option<String>,
-        /// Its message (and those of the further errors), escaped and bounded.
-        message: String,
-        /// The start of the raw body (at most [`ERROR_BODY_EXCERPT`] characters), escaped.
-        body: String,
+        /// What the body says.
+        body: Box<ErrorBody>,
     },
     /// Network or protocol failure.
     #[error("{method} {url}: {source}")]
@@ -208,13 +204,26 @@ pub const ERROR_BODY_LIMIT: u64 = 16 * 1024;
 /// How much of an error body is kept (for debugging) when it is not an OCI error body.
 pub const ERROR_BODY_EXCERPT: usize = 200;
 
+/// The body of a registry's error answer.
+#[derive(Debug, Default)]
+pub struct ErrorBody {
+    /// The first error code of the OCI distribution error body (`MANIFEST_UNKNOWN`, …).
+    pub code: Option<String>,
+    /// Its message (and those of the further errors), escaped and bounded.
+    pub message: String,
+    /// The start of the raw body (at most [`ERROR_BODY_EXCERPT`] characters), escaped.
+    pub excerpt: String,
+}
+
 /// The reason shown for a [`RegistryError::Status`].
-fn status_reason(code: Option<&str>, message: &str, body: &str) -> String {
-    match code {
-        Some(code) if message.is_empty() => code.to_owned(),
-        Some(code) => format!("{code} ({message})"),
-        None if body.is_empty() => "(empty body)".to_owned(),
-        None => format!("body `{body}`"),
+impl std::fmt::Display for ErrorBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.code {
+            Some(code) if self.message.is_empty() => write!(f, "{code}"),
+            Some(code) => write!(f, "{code} ({})", self.message),
+            None if self.excerpt.is_empty() => write!(f, "(empty body)"),
+            None => write!(f, "body `{}`", self.excerpt),
+        }
     }
 }
 
@@ -247,10 +256,10 @@ pub fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
 impl RegistryError {
     /// What to do about this error, for the common OCI distribution error codes and statuses.
     pub fn hint(&self) -> Option<String> {
-        let RegistryError::Status { code, status, .. } = self else {
+        let RegistryError::Status { body, status, .. } = self else {
             return None;
         };
-        let code = code.as_deref().unwrap_or(match status {
+        let code = body.code.as_deref().unwrap_or(match status {
             401 => "UNAUTHORIZED",
             403 => "DENIED",
             404 => "NOT_FOUND",
