@@ -5,7 +5,11 @@
 
 use std::io::{IsTerminal, Write};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressState, ProgressStyle};
 
 /// When to colour human output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +25,8 @@ pub struct Printer {
     quiet: bool,
     color: bool,
     interactive: bool,
+    /// Every bar is drawn through it, so that a download's bar and a build's do not fight.
+    bars: MultiProgress,
 }
 
 impl Printer {
@@ -36,6 +42,7 @@ impl Printer {
             quiet,
             color,
             interactive: tty && !ci && !quiet,
+            bars: MultiProgress::new(),
         }
     }
 
@@ -109,8 +116,173 @@ impl Printer {
             bar.set_style(style);
         }
         bar.set_prefix(what.to_string());
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        bar
+        bar.enable_steady_tick(Duration::from_millis(120));
+        self.bars.add(bar)
+    }
+
+    /// Progress of a byte transfer (`verb` as `Pushing`, `what` the reference or URL): a bar with
+    /// bytes, total and rate on a terminal; without one (CI), a plain line every
+    /// [`progress_interval`] once the transfer has run that long; nothing with `--quiet`.
+    pub fn transfer(&self, verb: &str, what: &str) -> Transfer {
+        if self.quiet {
+            return Transfer::hidden();
+        }
+        let bar = self.interactive.then(|| BarSlot {
+            bars: self.bars.clone(),
+            verb: verb.to_string(),
+            what: what.to_string(),
+            bar: std::sync::OnceLock::new(),
+        });
+        let now = Instant::now();
+        Transfer {
+            inner: Some(Arc::new(TransferState {
+                verb: self.paint("1;32", &format!("{verb:>10}")),
+                what: what.to_string(),
+                bar,
+                done: AtomicU64::new(0),
+                total: AtomicU64::new(0),
+                started: now,
+                last_line: Mutex::new(now),
+                interval: progress_interval(),
+            })),
+        }
+    }
+}
+
+/// A bar made when the transfer first moves: one that moves nothing shows nothing.
+struct BarSlot {
+    bars: MultiProgress,
+    verb: String,
+    what: String,
+    bar: std::sync::OnceLock<ProgressBar>,
+}
+
+impl BarSlot {
+    fn get(&self) -> &ProgressBar {
+        self.bar.get_or_init(|| {
+            let bar = ProgressBar::no_length();
+            let template = "{spinner} {prefix:>10} {done}{total} ({rate}) {wide_msg}";
+            if let Ok(style) = ProgressStyle::with_template(template) {
+                bar.set_style(
+                    style
+                        .with_key("done", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                            let _ = write!(w, "{}", mib(s.pos()));
+                        })
+                        .with_key("total", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                            if let Some(len) = s.len().filter(|l| *l > 0) {
+                                let _ = write!(w, "/{}", mib(len));
+                            }
+                        })
+                        .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                            let _ = write!(w, "{}/s", mib(s.per_sec() as u64));
+                        }),
+                );
+            }
+            bar.set_prefix(self.verb.clone());
+            bar.set_message(self.what.clone());
+            bar.enable_steady_tick(Duration::from_millis(200));
+            self.bars.add(bar)
+        })
+    }
+}
+
+/// `bytes` in MiB with one decimal (`12.3 MiB`): the one unit of human output.
+pub fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// How often a plain progress line is printed when stderr is not a terminal, and how long a
+/// transfer runs before the first: `$HIMG_PROGRESS_INTERVAL_MS` milliseconds, else 5 s.
+pub fn progress_interval() -> Duration {
+    std::env::var("HIMG_PROGRESS_INTERVAL_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map_or(Duration::from_secs(5), Duration::from_millis)
+}
+
+/// A handle on the progress of one transfer (cheap to clone, shared across threads): bytes done,
+/// and the total as far as it is known. The bar is cleared when the last handle is dropped.
+#[derive(Clone, Default)]
+pub struct Transfer {
+    inner: Option<Arc<TransferState>>,
+}
+
+struct TransferState {
+    verb: String,
+    what: String,
+    bar: Option<BarSlot>,
+    done: AtomicU64,
+    total: AtomicU64,
+    started: Instant,
+    last_line: Mutex<Instant>,
+    interval: Duration,
+}
+
+impl std::fmt::Debug for Transfer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Transfer")
+    }
+}
+
+impl Transfer {
+    /// A transfer that shows nothing.
+    pub fn hidden() -> Transfer {
+        Transfer { inner: None }
+    }
+
+    /// `bytes` more are expected.
+    pub fn add_total(&self, bytes: u64) {
+        if let Some(s) = &self.inner {
+            let total = s.total.fetch_add(bytes, Ordering::Relaxed) + bytes;
+            if let Some(bar) = &s.bar {
+                bar.get().set_length(total);
+            }
+        }
+    }
+
+    /// `bytes` expected will not be transferred after all (a blob the registry already has).
+    pub fn skip(&self, bytes: u64) {
+        if let Some(s) = &self.inner {
+            let total = s.total.load(Ordering::Relaxed).saturating_sub(bytes);
+            s.total.store(total, Ordering::Relaxed);
+            if let Some(bar) = s.bar.as_ref().and_then(|b| b.bar.get()) {
+                bar.set_length(total);
+            }
+        }
+    }
+
+    /// `bytes` more were transferred.
+    pub fn advance(&self, bytes: u64) {
+        let Some(s) = &self.inner else { return };
+        let done = s.done.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if let Some(bar) = &s.bar {
+            bar.get().inc(bytes);
+            return;
+        }
+        let now = Instant::now();
+        let Ok(mut last) = s.last_line.lock() else {
+            return;
+        };
+        if now.duration_since(*last) < s.interval {
+            return;
+        }
+        *last = now;
+        let total = match s.total.load(Ordering::Relaxed) {
+            0 => String::new(),
+            t => format!("/{}", mib(t)),
+        };
+        let secs = now.duration_since(s.started).as_secs_f64().max(0.001);
+        let rate = mib((done as f64 / secs) as u64);
+        eprintln!("{} {}{total} ({rate}/s) {}", s.verb, mib(done), s.what);
+    }
+}
+
+impl Drop for TransferState {
+    fn drop(&mut self) {
+        if let Some(bar) = self.bar.as_ref().and_then(|b| b.bar.get()) {
+            bar.finish_and_clear();
+        }
     }
 }
 

@@ -111,6 +111,7 @@ fn audit_sbom_and_inspect_through_ops() {
                 format: himg::sbom::Format::Spdx,
                 image: None,
                 arch: None,
+                insecure: false,
             },
         )
         .unwrap();

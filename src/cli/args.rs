@@ -364,6 +364,9 @@ pub struct SbomArgs {
     /// The architecture (needed for a multi-architecture image).
     #[arg(long, value_name = "ARCH")]
     pub arch: Option<String>,
+    /// Allow plain http for a registry reference that is not on loopback (loopback registries always may).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Args)]
@@ -377,6 +380,9 @@ pub struct AuditArgs {
     /// Check this baseline (`baseline`, `strict`, `none`) instead of the declared policies.
     #[arg(long, value_name = "NAME")]
     pub policy: Option<String>,
+    /// Allow plain http for a registry reference that is not on loopback (loopback registries always may).
+    #[arg(long)]
+    pub insecure: bool,
     /// Print one JSON report on stdout.
     #[arg(long)]
     pub json: bool,
@@ -718,6 +724,9 @@ pub struct ScanArgs {
     /// The vulnerability database (default: vulndb.sqlite in the store directory).
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
+    /// Allow plain http for a registry reference that is not on loopback (loopback registries always may).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -782,6 +791,9 @@ pub struct PromoteArgs {
     /// (default: the key `cache push` signs with).
     #[arg(long, value_name = "NAME|FILE")]
     pub sign_key: Option<String>,
+    /// Allow plain http for a registry that is not on loopback (loopback registries always may).
+    #[arg(long)]
+    pub insecure: bool,
     /// Instead of promoting: list the promotion records of REF's digest in REF's repository.
     #[arg(long, value_name = "REF", conflicts_with_all = ["source", "destination", "stage", "policy", "fail_on", "require_stage", "sign_key"])]
     pub show: Option<String>,

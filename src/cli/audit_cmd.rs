@@ -12,6 +12,7 @@ pub fn sbom(global: &GlobalArgs, args: &SbomArgs, printer: &Printer) -> Result<E
         format: args.format.into(),
         image: args.image.clone(),
         arch: args.arch.clone(),
+        insecure: args.insecure,
     };
     let document = audit::sbom(&session(global, printer), &opts)?;
     match &args.out {
@@ -26,6 +27,7 @@ pub fn audit(global: &GlobalArgs, args: &AuditArgs, printer: &Printer) -> Result
         target: args.target.clone(),
         images: args.images.clone(),
         policy: args.policy.clone(),
+        insecure: args.insecure,
     };
     let audited = audit::audit(&session(global, printer), &opts)?;
     if args.json {

@@ -55,7 +55,23 @@ pub fn hint(err: &Error) -> Option<String> {
     }
     input_hint(err)
         .or_else(|| gate_hint(err))
+        .or_else(|| registry_hint(err))
         .or_else(|| store_hint(err))
+}
+
+/// The hint of a registry's error (by its OCI error code) anywhere in `err`'s chain.
+fn registry_hint(err: &Error) -> Option<String> {
+    if let Error::Registry(r) = err {
+        return r.hint();
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(r) = e.downcast_ref::<crate::registry::RegistryError>() {
+            return r.hint();
+        }
+        cur = e.source();
+    }
+    None
 }
 
 /// Hints for a wrong input: the file, its images, its lock.

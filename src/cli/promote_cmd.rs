@@ -34,6 +34,7 @@ pub fn promote(
         require_stage: args.require_stage.clone(),
         trusted_keys: args.trusted_keys.clone(),
         sign_key: args.sign_key.clone(),
+        insecure: args.insecure,
     };
     if workspace {
         return promote_workspace(&session, args, &opts);
@@ -85,7 +86,7 @@ fn promote_workspace(
 /// `himg promote --show REF`: the records of REF's digest in REF's repository.
 fn show(session: &Session<'_>, reference: &str, args: &PromoteArgs) -> Result<ExitCode, Error> {
     let reference: Reference = reference.parse()?;
-    let shown = crate::ops::promote::show(session, &reference, &args.trusted_keys)?;
+    let shown = crate::ops::promote::show(session, &reference, &args.trusted_keys, args.insecure)?;
     if args.json {
         session.printer().json(&shown.json());
     } else {

@@ -47,6 +47,7 @@ pub fn scan(global: &GlobalArgs, args: &ScanArgs, printer: &Printer) -> Result<E
         release: args.release.clone(),
         vex: args.vex.clone(),
         db: args.db.clone(),
+        insecure: args.insecure,
     };
     let session = session(global, printer);
     let scanned = if crate::ops::workspace::is_workspace(&args.target) {

@@ -170,6 +170,8 @@ pub struct FetchOptions {
     pub credentials: Credentials,
     /// First backoff delay; doubled after each failure, capped at 30 s.
     pub backoff: Duration,
+    /// Where downloaded bytes are counted (hidden by default).
+    pub progress: crate::printer::Transfer,
 }
 
 impl Default for FetchOptions {
@@ -180,6 +182,7 @@ impl Default for FetchOptions {
             user_agent: format!("himg/{}", env!("CARGO_PKG_VERSION")),
             credentials: Credentials::none(),
             backoff: Duration::from_millis(500),
+            progress: crate::printer::Transfer::hidden(),
         }
     }
 }
@@ -482,6 +485,7 @@ enum Attempt {
 
 /// How far a streamed download got.
 struct Progress {
+    transfer: crate::printer::Transfer,
     file: File,
     hasher: Sha256,
     written: u64,
@@ -696,7 +700,11 @@ impl Fetcher {
             what: "creating",
             source,
         })?;
+        if let Some(exp) = expect {
+            self.opts.progress.add_total(exp.size);
+        }
         let mut p = Progress {
+            transfer: self.opts.progress.clone(),
             file,
             hasher: Sha256::new(),
             written: 0,
@@ -886,6 +894,7 @@ fn copy_verified(
         })?;
         p.hasher.update(&buf[..n]);
         p.written += n as u64;
+        p.transfer.advance(n as u64);
     }
 }
 

@@ -314,6 +314,8 @@ pub struct SbomOptions {
     pub image: Option<String>,
     /// The architecture (needed for a multi-architecture image).
     pub arch: Option<String>,
+    /// Plain http for a registry reference that is not on loopback.
+    pub insecure: bool,
 }
 
 /// One image's SBOM document.
@@ -343,6 +345,7 @@ pub fn sbom(session: &Session<'_>, opts: &SbomOptions) -> Result<SbomDocument, E
     let open = OpenOptions {
         images: opts.image.iter().cloned().collect(),
         analyse: true,
+        insecure: opts.insecure,
         ..OpenOptions::default()
     };
     let target = Target::open(session, &opts.target, &open)?;
@@ -427,6 +430,8 @@ pub struct AuditOptions {
     pub images: Vec<String>,
     /// Judge by this baseline (`baseline`, `strict`, `none`) instead of the declared policies.
     pub policy: Option<String>,
+    /// Plain http for a registry reference that is not on loopback.
+    pub insecure: bool,
 }
 
 /// The policy reports of a target's images.
@@ -450,6 +455,7 @@ pub fn audit(session: &Session<'_>, opts: &AuditOptions) -> Result<Audited, Erro
     let open = OpenOptions {
         images: opts.images.clone(),
         analyse: true,
+        insecure: opts.insecure,
         ..OpenOptions::default()
     };
     let target = Target::open(session, &opts.target, &open)?;

@@ -12,7 +12,7 @@ use serde_json::json;
 use super::build_report::BuildSummary;
 use super::compile::{Compiled, compile_file, stored_outputs};
 use super::config::{CacheOptions, substituters};
-use super::packages::{LockMode, fetcher};
+use super::packages::{LockMode, fetcher_with_progress};
 use super::{Error, Session};
 use crate::analysis::Analysis;
 use crate::debian::lockfile::{LockFile, lock_path};
@@ -126,7 +126,9 @@ pub fn build(session: &Session<'_>, opts: &BuildOptions) -> Result<Built, Error>
     let fetcher = if compile_opts.debian.locks.is_empty() {
         None
     } else {
-        Some(fetcher()?)
+        Some(fetcher_with_progress(
+            printer.transfer("Fetching", "Debian packages"),
+        )?)
     };
     // The images, and their analyses (SBOMs, policy facts) when they are wanted: found in the
     // store, substituted, or made from the manifest and per-layer scans.

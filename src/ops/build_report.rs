@@ -480,8 +480,8 @@ impl BuildSummary {
             printer.status(
                 "Minimised",
                 &format!(
-                    "left out {files} files, {:.1} MiB (docs, man pages, locales, path_exclude)",
-                    bytes as f64 / (1024.0 * 1024.0)
+                    "left out {files} files, {} (docs, man pages, locales, path_exclude)",
+                    crate::printer::mib(bytes)
                 ),
             );
         }

@@ -25,10 +25,10 @@ pub fn push_outputs(
     printer.status(
         "Pushed",
         &format!(
-            "{} entries ({} already there), {:.1} KiB to {url}",
+            "{} entries ({} already there), {} to {url}",
             report.pushed,
             report.skipped,
-            report.bytes as f64 / 1024.0
+            crate::printer::mib(report.bytes)
         ),
     );
     Ok(report)

@@ -49,9 +49,15 @@ fn now() -> i64 {
 }
 
 pub fn fetcher() -> Result<Fetcher, Error> {
+    fetcher_with_progress(crate::printer::Transfer::hidden())
+}
+
+/// [`fetcher`], counting the bytes it downloads in `progress`.
+pub fn fetcher_with_progress(progress: crate::printer::Transfer) -> Result<Fetcher, Error> {
     let credentials = crate::debian::fetch::Credentials::from_env()?;
     Ok(Fetcher::new(FetchOptions {
         credentials,
+        progress,
         ..FetchOptions::default()
     }))
 }

@@ -11,7 +11,7 @@ use super::build::{Analysed, Materialized};
 use super::registry::{artifact_subject, push_layout};
 use super::{Error, Session};
 use crate::debian::lockfile::LockFile;
-use crate::printer::Printer;
+use crate::printer::{Printer, mib};
 use crate::registry::{Client, PushReport, Reference};
 
 /// What to push, and what to attach beside it.
@@ -88,13 +88,13 @@ impl Pushed {
         printer.status(
             "Pushed",
             &format!(
-                "{} {} ({} blobs uploaded, {} bytes; {} already there, {} bytes skipped)",
+                "{} {} ({} blobs uploaded, {}; {} already there, {} skipped)",
                 self.reference,
                 report.manifest_digest,
                 report.uploaded.len(),
-                report.bytes_uploaded,
+                mib(report.bytes_uploaded),
                 report.skipped.len() + report.mounted.len(),
-                report.bytes_skipped
+                mib(report.bytes_skipped)
             ),
         );
     }
@@ -135,7 +135,12 @@ pub fn push(session: &Session<'_>, opts: &PushOptions) -> Result<Pushed, Error> 
         opts.insecure,
         mount_from,
         opts.mount_blobs.clone(),
-    )?;
+    )?
+    .with_progress(
+        session
+            .printer()
+            .transfer("Pushing", &opts.reference.to_string()),
+    );
     let report = push_layout(
         &client,
         &layout_dir,

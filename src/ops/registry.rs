@@ -301,8 +301,11 @@ pub fn pull(session: &super::Session<'_>, opts: &PullOptions) -> Result<PulledIm
         .clone()
         .or_else(|| reference.tag.clone())
         .unwrap_or_else(|| "latest".to_string());
+    let progress = session
+        .printer()
+        .transfer("Pulling", &reference.to_string());
     let pulled = pull_layout(
-        &client_for(reference, opts.insecure)?,
+        &client_for(reference, opts.insecure)?.with_progress(progress),
         reference,
         &opts.out,
         &name,

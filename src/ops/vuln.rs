@@ -384,6 +384,8 @@ pub struct ScanOptions {
     pub vex: Vec<PathBuf>,
     /// The database (default: the store's).
     pub db: Option<PathBuf>,
+    /// Plain http for a registry reference that is not on loopback.
+    pub insecure: bool,
 }
 
 /// One report per image scanned.
@@ -414,6 +416,7 @@ pub fn scan(session: &Session<'_>, opts: &ScanOptions) -> Result<Scanned, Error>
     }
     let open = OpenOptions {
         images: opts.images.clone(),
+        insecure: opts.insecure,
         ..OpenOptions::default()
     };
     let target = Target::open(session, &opts.target, &open)?;

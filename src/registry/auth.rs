@@ -119,7 +119,7 @@ pub(super) fn fetch_token(
                 method: "GET".into(),
                 url: realm.to_owned(),
                 status,
-                body: String::new(),
+                body: Box::default(),
             });
         }
     }

@@ -41,6 +41,8 @@ pub struct ClientOptions {
     /// How long one read may wait for bytes (connect, response headers, each read of a body): a
     /// registry that stops sending mid-body fails the request instead of holding it forever.
     pub read_timeout: Duration,
+    /// Where the bytes of blobs pushed and pulled are counted (hidden by default).
+    pub progress: crate::printer::Transfer,
 }
 
 /// The default [`ClientOptions::read_timeout`]: `$HIMG_REGISTRY_TIMEOUT` seconds, else 60.
@@ -61,6 +63,7 @@ impl Default for ClientOptions {
             mount_from: None,
             mount_blobs: std::collections::BTreeMap::new(),
             read_timeout: default_read_timeout(),
+            progress: crate::printer::Transfer::hidden(),
         }
     }
 }
@@ -290,6 +293,12 @@ impl Client {
         }
     }
 
+    /// This client, counting the bytes of the blobs it pushes and pulls in `progress`.
+    pub fn with_progress(mut self, progress: crate::printer::Transfer) -> Self {
+        self.opts.progress = progress;
+        self
+    }
+
     fn base(&self, registry: &str) -> String {
         let scheme = if self.opts.insecure { "http" } else { "https" };
         format!("{scheme}://{registry}")
@@ -498,20 +507,30 @@ impl Client {
         Ok(target)
     }
 
-    /// Turns an unexpected response into an error carrying the start of its body.
+    /// Turns an unexpected response into an error carrying the reason its OCI error body gives
+    /// (at most [`super::ERROR_BODY_LIMIT`] bytes of it are read), or the start of its body.
     fn status_error(req: &Req<'_>, mut resp: Resp) -> RegistryError {
-        let body = resp
+        let mut bytes = Vec::new();
+        let _ = resp
             .body_mut()
-            .with_config()
-            .limit(4096)
-            .read_to_vec()
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
+            .as_reader()
+            .take(super::ERROR_BODY_LIMIT)
+            .read_to_end(&mut bytes);
+        let text = String::from_utf8_lossy(&bytes);
+        let mut body: String = text.chars().take(super::ERROR_BODY_EXCERPT).collect();
+        if body.len() < text.len() {
+            body.push('…');
+        }
+        let (code, message) = super::parse_error_body(&bytes).unzip();
         RegistryError::Status {
             method: req.method.into(),
             url: req.url.clone(),
             status: resp.status().as_u16(),
-            body: body.chars().take(512).collect(),
+            body: Box::new(super::ErrorBody {
+                code,
+                message: message.unwrap_or_default(),
+                excerpt: body.escape_debug().to_string(),
+            }),
         }
     }
 
@@ -577,6 +596,7 @@ impl Client {
                 .header("Content-Type", "application/octet-stream")
                 .body(&data);
             self.expect(t, req, &[201])?;
+            self.opts.progress.advance(size);
             return Ok(());
         }
         let mut offset = 0;
@@ -590,6 +610,7 @@ impl Client {
             let resp = self.expect(t, req, &[202])?;
             location = self.resolve_location(t.registry, &resp)?;
             offset += n;
+            self.opts.progress.advance(n);
         }
         let req = Req::new("PUT", with_query(&location, &digest_q)).body(&[]);
         self.expect(t, req, &[201])?;
@@ -657,6 +678,10 @@ impl Client {
         };
         let mut report = PushReport::default();
         let mut seen = HashSet::new();
+        let unique: HashSet<&(String, u64)> = blobs.iter().collect();
+        self.opts
+            .progress
+            .add_total(unique.iter().map(|(_, size)| size).sum());
         for (digest, size) in blobs {
             if !seen.insert(digest.as_str()) {
                 continue;
@@ -666,6 +691,7 @@ impl Client {
             if self.blob_exists(&t, digest)? {
                 report.skipped.push(digest.clone());
                 report.bytes_skipped += size;
+                self.opts.progress.skip(*size);
                 continue;
             }
             let mut url = format!("{}/v2/{repo}/blobs/uploads/", self.base(t.registry));
@@ -690,6 +716,7 @@ impl Client {
             if resp.status().as_u16() == 201 {
                 report.mounted.push(digest.clone());
                 report.bytes_skipped += size;
+                self.opts.progress.skip(*size);
                 continue;
             }
             let location = self.resolve_location(t.registry, &resp)?;
@@ -791,7 +818,10 @@ impl Client {
                 .limit(size.saturating_add(1))
                 .reader();
             let mut reader = Verifying {
-                inner: body,
+                inner: Counting {
+                    inner: body,
+                    progress: &self.opts.progress,
+                },
                 hasher: sha2::Sha256::new(),
                 seen: 0,
                 size,
@@ -888,6 +918,12 @@ impl Client {
             .chain(layers)
             .map(|(what, d)| t.descriptor(what, d))
             .collect::<Result<Vec<_>, _>>()?;
+        let new: u64 = blobs
+            .iter()
+            .filter(|(d, _)| !fetched.digests.contains(d))
+            .map(|(_, size)| size)
+            .sum();
+        self.opts.progress.add_total(new);
         for (digest, size) in blobs {
             if fetched.digests.insert(digest) {
                 self.fetch_blob(t, &digest, size, dest)?;
@@ -1058,6 +1094,20 @@ pub(super) fn next_link(link: &str) -> Option<String> {
                 .to_owned()
         })
     })
+}
+
+/// Reader that counts the bytes it passes on in a [`crate::printer::Transfer`].
+struct Counting<'p, R> {
+    inner: R,
+    progress: &'p crate::printer::Transfer,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.advance(n as u64);
+        Ok(n)
+    }
 }
 
 /// Reader that checks size and sha256 and fails with `InvalidData` as soon as more bytes than

@@ -129,7 +129,8 @@ pub enum RegistryError {
         /// What to do about it.
         hint: String,
     },
-    /// The registry answered with an unexpected status.
+    /// The registry answered with an unexpected status: the reason its OCI error body gives
+    /// (`errors[].code: message`), else an excerpt of the body.
     #[error("{method} {url} returned HTTP {status}: {body}")]
     Status {
         /// HTTP method.
@@ -138,8 +139,8 @@ pub enum RegistryError {
         url: String,
         /// HTTP status code.
         status: u16,
-        /// Start of the response body.
-        body: String,
+        /// What the body says.
+        body: Box<ErrorBody>,
     },
     /// Network or protocol failure.
     #[error("{method} {url}: {source}")]
@@ -196,6 +197,85 @@ pub enum RegistryError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// How much of an error body is read from a registry.
+pub const ERROR_BODY_LIMIT: u64 = 16 * 1024;
+/// How much of an error body is kept (for debugging) when it is not an OCI error body.
+pub const ERROR_BODY_EXCERPT: usize = 200;
+
+/// The body of a registry's error answer.
+#[derive(Debug, Default)]
+pub struct ErrorBody {
+    /// The first error code of the OCI distribution error body (`MANIFEST_UNKNOWN`, …).
+    pub code: Option<String>,
+    /// Its message (and those of the further errors), escaped and bounded.
+    pub message: String,
+    /// The start of the raw body (at most [`ERROR_BODY_EXCERPT`] characters), escaped.
+    pub excerpt: String,
+}
+
+/// The reason shown for a [`RegistryError::Status`].
+impl std::fmt::Display for ErrorBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.code {
+            Some(code) if self.message.is_empty() => write!(f, "{code}"),
+            Some(code) => write!(f, "{code} ({})", self.message),
+            None if self.excerpt.is_empty() => write!(f, "(empty body)"),
+            None => write!(f, "body `{}`", self.excerpt),
+        }
+    }
+}
+
+/// The first `errors[].code` of an OCI distribution error body and the messages of its errors
+/// (`; `-joined), each escaped and bounded; `None` when `body` is not one.
+pub fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
+    let json: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let errors = json.get("errors")?.as_array()?;
+    let bounded = |text: &str, max: usize| -> String {
+        let mut shown: String = text.chars().take(max).collect();
+        if shown.len() < text.len() {
+            shown.push('…');
+        }
+        shown.escape_debug().to_string()
+    };
+    let code = errors
+        .iter()
+        .find_map(|e| e.get("code")?.as_str())
+        .map(|c| bounded(c, 64))?;
+    let messages: Vec<String> = errors
+        .iter()
+        .filter_map(|e| e.get("message")?.as_str())
+        .filter(|m| !m.is_empty())
+        .take(3)
+        .map(|m| bounded(m, 120))
+        .collect();
+    Some((code, messages.join("; ")))
+}
+
+impl RegistryError {
+    /// What to do about this error, for the common OCI distribution error codes and statuses.
+    pub fn hint(&self) -> Option<String> {
+        let RegistryError::Status { body, status, .. } = self else {
+            return None;
+        };
+        let code = body.code.as_deref().unwrap_or(match status {
+            401 => "UNAUTHORIZED",
+            403 => "DENIED",
+            404 => "NOT_FOUND",
+            429 => "TOOMANYREQUESTS",
+            _ => "",
+        });
+        Some(match code {
+            "MANIFEST_UNKNOWN" | "NAME_UNKNOWN" | "NOT_FOUND" => "check the reference: the repository name and the tag (or digest) must exist on that registry; `himg inspect HOST/REPO:TAG` shows what one holds".to_owned(),
+            "UNAUTHORIZED" | "DENIED" => format!("the registry refused these credentials, or none were found: {}", credentials::SOURCES_HINT),
+            "BLOB_UNKNOWN" | "BLOB_UPLOAD_UNKNOWN" => "the registry does not hold a blob the manifest names: push the image again (all of its blobs), or pull it from where it was pushed".to_owned(),
+            "TOOMANYREQUESTS" => "the registry's rate limit was reached: retry later, or log in (authenticated pulls usually have a higher limit)".to_owned(),
+            "MANIFEST_INVALID" | "MANIFEST_BLOB_UNKNOWN" | "DIGEST_INVALID" | "SIZE_INVALID" => "the registry refused what was sent: check that the layout is complete (`himg inspect DIR`) and push again".to_owned(),
+            "UNSUPPORTED" => "the registry does not support this operation (or this media type)".to_owned(),
+            _ => return None,
+        })
+    }
 }
 
 /// `sha256:<hex>` of `bytes`.

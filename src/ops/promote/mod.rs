@@ -40,6 +40,8 @@ pub struct PromoteOptions {
     pub trusted_keys: Vec<String>,
     /// The key signing the record (`None`: the configured one).
     pub sign_key: Option<String>,
+    /// Plain http for registries that are not on loopback (loopback registries always may).
+    pub insecure: bool,
 }
 
 /// A digest promoted: where, and its signed record.
@@ -125,6 +127,7 @@ struct Checked {
     src: Reference,
     dest: Reference,
     trusted: TrustedKeys,
+    insecure: bool,
 }
 
 fn check(session: &Session<'_>, opts: &PromoteOptions) -> Result<Checked, Error> {
@@ -152,7 +155,12 @@ fn check(session: &Session<'_>, opts: &PromoteOptions) -> Result<Checked, Error>
             "unknown policy `{b}`: use baseline, strict or none"
         )));
     }
-    Ok(Checked { src, dest, trusted })
+    Ok(Checked {
+        src,
+        dest,
+        trusted,
+        insecure: opts.insecure,
+    })
 }
 
 /// SRC's manifest as served, and SRC pinned to its digest.
@@ -166,7 +174,7 @@ struct Resolved {
 
 fn resolve(checked: &Checked, printer: &Printer) -> Result<Resolved, Error> {
     let (src, dest) = (&checked.src, &checked.dest);
-    let client = client_for(&src.registry, None)?;
+    let client = client_for(&src.registry, checked.insecure, None)?;
     let (media_type, manifest, digest) = client.manifest(src)?;
     printer.status("Resolved", &format!("{src} → {digest}"));
     if let Some(pinned) = &dest.digest
@@ -236,7 +244,7 @@ fn copy(
 ) -> Result<Client, Error> {
     let (src, dest, digest) = (&checked.src, &checked.dest, &resolved.digest);
     let mount_from = (dest.registry == src.registry).then(|| src.repository.clone());
-    let dest_client = client_for(&dest.registry, mount_from)?;
+    let dest_client = client_for(&dest.registry, checked.insecure, mount_from)?;
     let report: PushReport = super::registry::push_layout(
         &dest_client,
         &scratch.layout,
@@ -317,10 +325,11 @@ fn record(
     })
 }
 
-/// A client for `registry` (plain http on the loopback interface), mounting blobs from `mount_from`.
-fn client_for(registry: &str, mount_from: Option<String>) -> Result<Client, Error> {
+/// A client for `registry` (plain http on the loopback interface, or anywhere when `insecure`),
+/// mounting blobs from `mount_from`.
+fn client_for(registry: &str, insecure: bool, mount_from: Option<String>) -> Result<Client, Error> {
     Ok(Client::new(ClientOptions {
-        insecure: is_loopback_registry(registry),
+        insecure: insecure || is_loopback_registry(registry),
         credentials: Credentials::from_env()?,
         mount_from,
         ..ClientOptions::default()

@@ -97,9 +97,10 @@ pub fn show(
     session: &Session<'_>,
     reference: &Reference,
     trusted_keys: &[String],
+    insecure: bool,
 ) -> Result<Shown, Error> {
     let trusted = trusted(trusted_keys)?;
-    let client = client_for(&reference.registry, None)?;
+    let client = client_for(&reference.registry, insecure, None)?;
     let (_, _, digest) = client.manifest(reference)?;
     let mut records = Vec::new();
     for (tag, found) in promote::list_records(&client, reference, &digest)? {
