@@ -292,17 +292,23 @@ mod tests {
     fn file_and_dir_resolution() {
         let p = Paths::from_env_with(&env(&[("HOME", "/h")]));
         assert_eq!(
-            p.file.unwrap().path,
+            p.file.as_ref().unwrap().path,
             PathBuf::from("/h/.config/himg/config.toml")
         );
         assert_eq!(p.keys_dir(), Some(PathBuf::from("/h/.config/himg/keys")));
         let p = Paths::from_env_with(&env(&[("HOME", "/h"), ("XDG_CONFIG_HOME", "/x")]));
-        assert_eq!(p.file.unwrap().path, PathBuf::from("/x/himg/config.toml"));
+        assert_eq!(
+            p.file.as_ref().unwrap().path,
+            PathBuf::from("/x/himg/config.toml")
+        );
         let p = Paths::from_env_with(&env(&[("HOME", "/h"), (DIR_ENV, "/d")]));
-        assert_eq!(p.file.unwrap().path, PathBuf::from("/d/config.toml"));
+        assert_eq!(
+            p.file.as_ref().unwrap().path,
+            PathBuf::from("/d/config.toml")
+        );
         let p = Paths::from_env_with(&env(&[(DIR_ENV, "/d"), (FILE_ENV, "/f.toml")]));
         assert!(p.file_required);
-        assert_eq!(p.file.unwrap().path, PathBuf::from("/f.toml"));
+        assert_eq!(p.file.as_ref().unwrap().path, PathBuf::from("/f.toml"));
         assert_eq!(p.keys_dir(), Some(PathBuf::from("/d/keys")));
     }
 
