@@ -343,5 +343,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("`mirorrs`"), "{e}");
+        let e = parse(
+            "[registries.\"registry.example:5000\"]\ninsecure = true\nplain = 1\n",
+            Path::new("/c.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("`registries.\"registry.example:5000\".plain`") && e.contains("line 3"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn registries_marked_insecure_speak_plain_http() {
+        let c = parse(
+            "[registries.\"registry.example:5000\"]\ninsecure = true\n[registries.\"other.example\"]\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert!(c.registry_insecure("registry.example:5000"));
+        assert!(!c.registry_insecure("other.example"));
+        assert!(!c.registry_insecure("registry.example"));
     }
 }
