@@ -12,6 +12,7 @@ pub mod analysis;
 pub mod builder;
 pub mod cache;
 pub mod cli;
+pub mod config;
 pub mod debian;
 pub mod digest_cache;
 pub mod image;

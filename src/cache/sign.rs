@@ -228,23 +228,6 @@ impl TrustedKeys {
     }
 }
 
-/// himg's configuration directory: `$HIMG_CONFIG_DIR`, else `$XDG_CONFIG_HOME/himg`, else
-/// `~/.config/himg`.
-pub fn config_dir() -> Option<PathBuf> {
-    let non_empty = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    if let Some(p) = non_empty("HIMG_CONFIG_DIR") {
-        return Some(p);
-    }
-    if let Some(p) = non_empty("XDG_CONFIG_HOME").filter(|p| p.is_absolute()) {
-        return Some(p.join("himg"));
-    }
-    non_empty("HOME").map(|h| h.join(".config/himg"))
-}
-
 /// Where `himg key generate NAME` keeps the secret key.
 pub fn secret_key_path(dir: &Path, name: &str) -> PathBuf {
     dir.join("keys").join(format!("{name}.secret"))

@@ -107,6 +107,9 @@ pub enum Command {
     /// Signing keys (binary caches, provenance, promotion records): generate, list, show.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Print the effective configuration: every setting, its value and where it came from
+    /// (`default`, `file PATH`, `env NAME`).
+    Config(ConfigArgs),
     /// Binary caches: push outputs, serve a cache over HTTP.
     #[command(subcommand)]
     Cache(CacheCommand),
@@ -114,6 +117,13 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Write the manual pages (roff): `himg.1` on stdout, or one page per command with --out.
     Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Print JSON: `{"file", "file_exists", "settings": [{"key", "value", "source"}]}`.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

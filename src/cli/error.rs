@@ -17,6 +17,12 @@ pub fn exit_code(err: &Error) -> u8 {
         Error::NoSuchBuild { .. } | Error::NoBuildLog { .. } => 1,
         Error::NotReproducible { .. } => 14,
         Error::StaleLock { .. } => 1,
+        Error::Config(_) | Error::Base(crate::registry::base::BaseError::Config(_)) => 1,
+        Error::Debian(crate::debian::DebianError::Mirror(m))
+            if matches!(**m, crate::debian::mirror::MirrorError::Config(_)) =>
+        {
+            1
+        }
         Error::Why(
             crate::debian::why::WhyError::NotInImage { .. }
             | crate::debian::why::WhyError::NoPackages { .. }

@@ -15,6 +15,7 @@ mod args;
 mod audit_cmd;
 mod build;
 mod cache_cmd;
+mod config_cmd;
 mod debian_cmd;
 mod docs_cmd;
 mod error;
@@ -89,6 +90,7 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
         Command::Store(s) => store_cmd::run(&cli.global, s, printer),
         Command::Promote(a) => promote_cmd::promote(&cli.global, a, printer),
         Command::Key(k) => key_cmd::key(k, printer),
+        Command::Config(a) => config_cmd::config(a, printer),
         Command::Cache(c) => cache_cmd::run(&cli.global, c, printer),
         Command::Sbom(a) => audit_cmd::sbom(&cli.global, a, printer),
         Command::Provenance(a) => provenance_cmd::provenance(&cli.global, a, printer),

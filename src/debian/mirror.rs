@@ -5,9 +5,8 @@
 //! order, the first hit winning:
 //!
 //! 1. the environment variable `HIMG_MIRROR_<NAME>` (NAME upper-cased, `-` and `.` → `_`);
-//! 2. the `[mirrors]` table of the himg config file: `$HIMG_CONFIG`, else
-//!    `$XDG_CONFIG_HOME/himg/config.toml`, else `~/.config/himg/config.toml`
-//!    (`[mirrors]\ndebian = "http://…/debian"`);
+//! 2. the `[mirrors]` table of the himg config file ([`crate::config`]: `$HIMG_CONFIG`, else
+//!    `<config dir>/config.toml`) (`[mirrors]\ndebian = "http://…/debian"`);
 //! 3. the host's own apt sources (`/etc/apt/sources.list`, `/etc/apt/sources.list.d/*.list` in
 //!    one-line style and `*.sources` in deb822 style): an entry whose URI path ends in the
 //!    segment `NAME` (`…/debian` → `debian`, `…/debian-security` → `debian-security`).
@@ -61,23 +60,9 @@ pub enum MirrorError {
         /// The configured value.
         base: String,
     },
-    /// The himg config file exists but cannot be read.
-    #[error("cannot read himg config {}", path.display())]
-    ConfigIo {
-        /// The config file.
-        path: PathBuf,
-        /// The IO error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The himg config file is not valid TOML, or `[mirrors]` has a non-string value.
-    #[error("invalid himg config {}: {message}", path.display())]
-    ConfigSyntax {
-        /// The config file.
-        path: PathBuf,
-        /// The parser's message.
-        message: String,
-    },
+    /// The himg config file cannot be read or is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// Where a mirror's base URL came from (for messages and `himg doctor`-style output).
@@ -161,28 +146,36 @@ pub fn env_var_for(name: &str) -> String {
     format!("HIMG_MIRROR_{up}")
 }
 
-/// The himg config file path from the environment: `$HIMG_CONFIG`, else
-/// `$XDG_CONFIG_HOME/himg/config.toml`, else `$HOME/.config/himg/config.toml`.
-pub fn default_config_path(env: &BTreeMap<String, String>) -> Option<PathBuf> {
-    let non_empty = |k: &str| env.get(k).filter(|v| !v.is_empty());
-    if let Some(p) = non_empty("HIMG_CONFIG") {
-        return Some(PathBuf::from(p));
-    }
-    if let Some(x) = non_empty("XDG_CONFIG_HOME") {
-        return Some(Path::new(x).join("himg/config.toml"));
-    }
-    non_empty("HOME").map(|h| Path::new(h).join(".config/himg/config.toml"))
-}
-
 impl MirrorResolver {
     /// The resolver for this process: its environment, the default config file and the host's
     /// apt sources under `/`.
     pub fn from_env() -> Result<Self, MirrorError> {
-        let env: BTreeMap<String, String> = std::env::vars().collect();
-        let config = default_config_path(&env);
-        // An explicitly named config file must exist; the default one is optional.
-        let required = env.get("HIMG_CONFIG").is_some_and(|v| !v.is_empty());
-        Self::build(env, config.as_deref(), required, Path::new("/"))
+        let loaded = crate::config::load()?;
+        Ok(Self::from_config(std::env::vars(), &loaded, Path::new("/")))
+    }
+
+    /// A resolver from environment pairs (only `HIMG_MIRROR_*` are used), a config file as
+    /// [`crate::config::load`] read it, and the root under which apt sources are read.
+    pub fn from_config<I, K, V>(env: I, loaded: &crate::config::Loaded, apt_root: &Path) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let env = env
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .filter(|(k, _): &(String, String)| k.starts_with("HIMG_MIRROR_"))
+            .collect();
+        let (apt_files, apt) = read_apt_sources(apt_root);
+        MirrorResolver {
+            env,
+            config_path: loaded.paths.file.as_ref().map(|f| f.path.clone()),
+            config_exists: loaded.exists,
+            config: loaded.config.mirrors.clone(),
+            apt_files,
+            apt,
+        }
     }
 
     /// A resolver from explicit inputs (for tests): environment pairs (only `HIMG_MIRROR_*` are
@@ -198,49 +191,15 @@ impl MirrorResolver {
         K: Into<String>,
         V: Into<String>,
     {
-        let env = env.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
-        Self::build(env, config_file, false, apt_root)
-    }
-
-    fn build(
-        env: BTreeMap<String, String>,
-        config_file: Option<&Path>,
-        config_required: bool,
-        apt_root: &Path,
-    ) -> Result<Self, MirrorError> {
-        let env: BTreeMap<String, String> = env
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("HIMG_MIRROR_"))
-            .collect();
-        let mut me = MirrorResolver {
-            env,
-            config_path: config_file.map(Path::to_path_buf),
+        let paths = crate::config::Paths {
+            file: config_file.map(|p| crate::config::Located {
+                path: p.to_path_buf(),
+                from_env: crate::config::FILE_ENV,
+            }),
             ..Default::default()
         };
-        if let Some(path) = config_file {
-            match std::fs::read_to_string(path) {
-                Ok(text) => {
-                    me.config_exists = true;
-                    me.config = parse_config_mirrors(&text).map_err(|message| {
-                        MirrorError::ConfigSyntax {
-                            path: path.to_path_buf(),
-                            message,
-                        }
-                    })?;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !config_required => {}
-                Err(source) => {
-                    return Err(MirrorError::ConfigIo {
-                        path: path.to_path_buf(),
-                        source,
-                    });
-                }
-            }
-        }
-        let (files, sources) = read_apt_sources(apt_root);
-        me.apt_files = files;
-        me.apt = sources;
-        Ok(me)
+        let loaded = crate::config::load_from(paths)?;
+        Ok(Self::from_config(env, &loaded, apt_root))
     }
 
     /// The host apt sources that were found (e.g. to find the host's suite).
@@ -354,25 +313,6 @@ fn checked_base(
         });
     }
     Ok((v.to_string(), origin))
-}
-
-/// The `[mirrors]` table of a himg config file; other tables are ignored.
-fn parse_config_mirrors(text: &str) -> Result<BTreeMap<String, String>, String> {
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
-    let mut out = BTreeMap::new();
-    let Some(mirrors) = table.get("mirrors") else {
-        return Ok(out);
-    };
-    let mirrors = mirrors
-        .as_table()
-        .ok_or_else(|| "`mirrors` must be a table: [mirrors]".to_string())?;
-    for (k, v) in mirrors {
-        let s = v
-            .as_str()
-            .ok_or_else(|| format!("mirrors.{k} must be a string URL"))?;
-        out.insert(k.clone(), s.to_string());
-    }
-    Ok(out)
 }
 
 /// Reads `etc/apt/sources.list` and `etc/apt/sources.list.d/*.{list,sources}` under `root`, in
@@ -585,14 +525,5 @@ mod tests {
         assert_eq!(v[0].suites, vec!["trixie", "trixie-updates"]);
         assert_eq!(v[2].mirror_name(), Some("debian-security"));
         assert_eq!(v[2].signed_by, None);
-    }
-
-    #[test]
-    fn config_subset() {
-        let m = parse_config_mirrors("[cache]\nx = 1\n[mirrors]\ndebian = \"http://m/debian\"\n")
-            .expect("parses");
-        assert_eq!(m.get("debian").map(String::as_str), Some("http://m/debian"));
-        assert!(parse_config_mirrors("[mirrors]\ndebian = 3\n").is_err());
-        assert!(parse_config_mirrors("[mirrors\n").is_err());
     }
 }

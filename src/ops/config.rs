@@ -1,13 +1,11 @@
 //! The settings of binary caches and signing keys: options first, then the environment, then the
-//! config file (`<config dir>/config.toml`, tables `[cache]` and `[promote]`).
-
-use serde::Deserialize;
+//! config file ([`crate::config`], tables `[cache]`, `[keys]` and `[promote]`).
 
 use super::Error;
 use crate::cache::backend::BackendOptions;
-use crate::cache::sign::config_dir;
 use crate::cache::substitute::Substituters;
 use crate::cache::{PublicKey, SecretKey, TrustedKeys, open_backend};
+use crate::config::{CacheConfig, Config};
 
 /// How to reach and trust binary caches (`build --substituters …`, `cache push`).
 #[derive(Debug, Clone, Default)]
@@ -23,47 +21,8 @@ pub struct CacheOptions {
     pub cache_token: Option<String>,
 }
 
-/// The `[cache]` table of `<config dir>/config.toml`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct CacheConfig {
-    #[serde(default)]
-    substituters: Vec<String>,
-    #[serde(default)]
-    trusted_keys: Vec<String>,
-    /// A key NAME or a secret key FILE.
-    sign_key: Option<String>,
-}
-
-/// The `[promote]` table of `<config dir>/config.toml`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct PromoteConfig {
-    /// Keys whose promotion records `--require-stage` accepts (besides `--trusted-key`).
-    #[serde(default)]
-    trusted_keys: Vec<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfigFile {
-    #[serde(default)]
-    cache: CacheConfig,
-    #[serde(default)]
-    promote: PromoteConfig,
-}
-
-fn config_file() -> Result<ConfigFile, Error> {
-    let Some(dir) = config_dir() else {
-        return Ok(ConfigFile::default());
-    };
-    let path = dir.join("config.toml");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => toml::from_str::<ConfigFile>(&text)
-            .map_err(|e| Error::CacheConfig(format!("{}: {e}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ConfigFile::default()),
-        Err(source) => Err(Error::Io { path, source }),
-    }
+fn config_file() -> Result<Config, Error> {
+    Ok(crate::config::load()?.config)
 }
 
 fn config() -> Result<CacheConfig, Error> {
@@ -136,19 +95,24 @@ pub fn substituters<'a>(
     Ok(Some(Substituters::new(backends, trusted, warn)))
 }
 
-/// The key pushes sign with: `--sign-key NAME|FILE`, else the config file's `sign-key` (NAME or
-/// FILE too), else the only generated key.
+/// The key pushes sign with: `--sign-key NAME|FILE`, else the config file's `[cache] sign-key`
+/// (NAME or FILE too), else as [`signing_key_named`].
 pub fn signing_key(args: &CacheOptions) -> Result<SecretKey, Error> {
-    signing_key_named(args.sign_key.as_deref())
+    match (&args.sign_key, config()?.sign_key) {
+        (None, Some(v)) => super::keys::read(&v),
+        (v, _) => signing_key_named(v.as_deref()),
+    }
 }
 
 /// The key a `--sign-key NAME|FILE` value names (see [`super::keys::resolve`]); without one, the
-/// config file's `sign-key`, else the only key `himg key generate` made.
+/// config file's `[keys] default`, else its `[cache] sign-key`, else the only key
+/// `himg key generate` made.
 pub fn signing_key_named(value: Option<&str>) -> Result<SecretKey, Error> {
     if let Some(v) = value {
         return super::keys::read(v);
     }
-    if let Some(v) = &config()?.sign_key {
+    let cfg = config_file()?;
+    if let Some(v) = cfg.keys.default.as_ref().or(cfg.cache.sign_key.as_ref()) {
         return super::keys::read(v);
     }
     super::keys::only()?.ok_or_else(|| {

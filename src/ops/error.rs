@@ -86,6 +86,8 @@ pub enum Error {
     Cache(#[from] crate::cache::CacheError),
     #[error("{0}")]
     CacheConfig(String),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error("key `{name}` already exists at {}; choose another name or remove it", path.display())]
     KeyExists {
         name: String,

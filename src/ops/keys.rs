@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use super::Error;
 use crate::cache::SecretKey;
-use crate::cache::sign::{config_dir, secret_key_path};
+use crate::cache::sign::secret_key_path;
+use crate::config::config_dir;
 
 /// A key pair `generate` made: where the secret key went, and the public key to share.
 #[derive(Debug, Clone)]

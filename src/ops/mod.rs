@@ -30,6 +30,7 @@ pub mod provenance;
 pub mod push;
 pub mod registry;
 mod session;
+pub mod settings;
 pub mod store;
 pub mod target;
 pub mod test;

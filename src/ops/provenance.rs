@@ -156,7 +156,7 @@ pub fn verify(session: &Session<'_>, opts: &VerifyOptions) -> Result<Verified, E
             .collect::<Result<Vec<_>, _>>()?,
     );
     let client = Client::new(ClientOptions {
-        insecure: opts.insecure || crate::registry::base::is_loopback_registry(&reference.registry),
+        insecure: super::registry::plain_http(&reference.registry, opts.insecure)?,
         credentials: Credentials::from_env()?,
         ..ClientOptions::default()
     });

@@ -106,8 +106,16 @@ fn json_of(bytes: &[u8], what: &str) -> Result<serde_json::Value, Error> {
     serde_json::from_slice(bytes).map_err(|e| Error::Layout(format!("{what} is not JSON: {e}")))
 }
 
-/// The client for `reference`'s registry: plain HTTP when `insecure` or on loopback (as Docker
-/// treats 127.0.0.0/8), HTTPS elsewhere.
+/// Whether to speak plain HTTP to `registry`: `insecure` (`--insecure`), a loopback registry (as
+/// Docker treats 127.0.0.0/8), or `[registries."HOST"] insecure = true` in the config file.
+pub fn plain_http(registry: &str, insecure: bool) -> Result<bool, Error> {
+    if insecure || crate::registry::base::is_loopback_registry(registry) {
+        return Ok(true);
+    }
+    Ok(crate::config::load()?.config.registry_insecure(registry))
+}
+
+/// The client for `reference`'s registry: plain HTTP when [`plain_http`], HTTPS elsewhere.
 pub fn client_for(reference: &Reference, insecure: bool) -> Result<Client, Error> {
     client_with_mount(reference, insecure, None)
 }
@@ -130,7 +138,7 @@ pub fn client_with_mounts(
     mount_blobs: std::collections::BTreeMap<String, String>,
 ) -> Result<Client, Error> {
     Ok(Client::new(ClientOptions {
-        insecure: insecure || crate::registry::base::is_loopback_registry(&reference.registry),
+        insecure: plain_http(&reference.registry, insecure)?,
         credentials: Credentials::from_env()?,
         mount_from,
         mount_blobs,
@@ -384,8 +392,8 @@ pub fn pull_if_reference(
         })?;
     let interrupt = crate::interrupt::guard(dir.path());
     let layout = dir.path().join("layout");
-    let plain_http = insecure || crate::registry::base::is_loopback_registry(&reference.registry);
-    let pulled = pull_layout(&client(plain_http)?, &reference, &layout, "pulled")?;
+    let plain = plain_http(&reference.registry, insecure)?;
+    let pulled = pull_layout(&client(plain)?, &reference, &layout, "pulled")?;
     printer.status("Pulled", &format!("{reference} {}", pulled.digest));
     Ok(Some(PulledTemp {
         _dir: dir,
@@ -393,7 +401,7 @@ pub fn pull_if_reference(
         layout,
         reference,
         digest: pulled.digest,
-        plain_http,
+        plain_http: plain,
     }))
 }
 

@@ -208,6 +208,8 @@ pub enum BaseError {
         #[source]
         source: Box<RegistryError>,
     },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error("base image `{reference}`: {problem}")]
     Invalid { reference: String, problem: String },
     #[error(transparent)]
@@ -252,7 +254,10 @@ pub fn resolve_bases(
                 source: Box::new(e),
             })?;
             let client = Client::new(ClientOptions {
-                insecure: is_loopback_registry(&parsed.registry),
+                insecure: is_loopback_registry(&parsed.registry)
+                    || crate::config::load()?
+                        .config
+                        .registry_insecure(&parsed.registry),
                 credentials,
                 ..ClientOptions::default()
             });

@@ -19,7 +19,6 @@ use super::{Error, Session};
 use crate::cache::{PublicKey, SecretKey, TrustedKeys};
 use crate::printer::Printer;
 use crate::promote::{self, PromoteError, Record, SignedRecord, Subject, record::RECORD_VERSION};
-use crate::registry::base::is_loopback_registry;
 use crate::registry::{Client, ClientOptions, Credentials, PushReport, Reference};
 
 /// What to promote where, and the gates it must pass first.
@@ -329,7 +328,7 @@ fn record(
 /// mounting blobs from `mount_from`.
 fn client_for(registry: &str, insecure: bool, mount_from: Option<String>) -> Result<Client, Error> {
     Ok(Client::new(ClientOptions {
-        insecure: insecure || is_loopback_registry(registry),
+        insecure: super::registry::plain_http(registry, insecure)?,
         credentials: Credentials::from_env()?,
         mount_from,
         ..ClientOptions::default()
