@@ -19,7 +19,11 @@ fn main() {
         .ok()
         .filter(|o| o.status.success())
         .is_some_and(|o| !o.stdout.is_empty());
-    let suffix = if dirty && commit != "unknown" { "-modified" } else { "" };
+    let suffix = if dirty && commit != "unknown" {
+        "-modified"
+    } else {
+        ""
+    };
     println!("cargo:rustc-env=HIMG_COMMIT={commit}{suffix}");
     // A new commit or checkout changes HEAD (or the branch it names).
     for path in [".git/HEAD", ".git/index"] {

@@ -268,7 +268,8 @@ fn version_names_the_commit() {
         .map(|(_, c)| c.trim_end_matches(')').trim_end_matches("-modified"))
         .unwrap_or_default();
     assert!(
-        commit == "unknown" || (commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+        commit == "unknown"
+            || (commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
         "{text}"
     );
 }

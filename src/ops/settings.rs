@@ -99,6 +99,18 @@ const ENV_ONLY: &[(&str, &str, Option<&str>, bool)] = &[
     ("promote.now", "HIMG_NOW", None, false),
     ("output.no-color", "NO_COLOR", None, false),
     ("output.ci", "CI", None, false),
+    (
+        "output.progress-interval-ms",
+        "HIMG_PROGRESS_INTERVAL_MS",
+        Some("5000"),
+        false,
+    ),
+    (
+        "workspace.jobs",
+        "HIMG_JOBS",
+        Some("the number of cores"),
+        false,
+    ),
 ];
 
 /// The effective configuration of this process.

@@ -562,8 +562,10 @@ fn run_in_order<T: Send>(
     });
     let wake = std::sync::Condvar::new();
     let names: BTreeSet<&String> = members.iter().map(|m| &m.name).collect();
-    let results: Vec<std::sync::Mutex<Option<Result<T, Error>>>> =
-        members.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let results: Vec<std::sync::Mutex<Option<Result<T, Error>>>> = members
+        .iter()
+        .map(|_| std::sync::Mutex::new(None))
+        .collect();
     let worker = || {
         loop {
             // Take the first member not started whose bases are built, or wait for one.
