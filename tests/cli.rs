@@ -273,3 +273,52 @@ fn version_names_the_commit() {
         "{text}"
     );
 }
+
+#[test]
+fn graph_filters_kinds_clusters_images_and_colours_what_is_stored() {
+    let project = Project::new();
+    let args = [
+        "graph",
+        "examples/prebuilt.himg",
+        "--kind",
+        "layer,manifest",
+        "--cluster",
+        "--stored",
+    ];
+    let out = project.himg(&args);
+    assert_success(&out, "graph --kind --cluster --stored");
+    let dot = stdout(&out);
+    let labels: Vec<&str> = dot
+        .lines()
+        .filter_map(|l| l.split_once("[label=\"").map(|(_, r)| r))
+        .collect();
+    assert!(!labels.is_empty(), "{dot}");
+    assert!(
+        labels
+            .iter()
+            .all(|l| l.starts_with("layer\\n") || l.starts_with("manifest\\n")),
+        "{dot}"
+    );
+    assert!(dot.contains("subgraph cluster_0"), "{dot}");
+    // Layers lead to the manifest even though the config between them is left out.
+    assert!(dot.contains(" -> "), "{dot}");
+    assert!(
+        dot.contains("#ffe0b2") && !dot.contains("#c8e6c9"),
+        "nothing stored yet: {dot}"
+    );
+    let built = project.himg(&["build", "examples/prebuilt.himg", "--out", "out"]);
+    assert_success(&built, "build");
+    let dot = stdout(&project.himg(&args));
+    assert!(
+        dot.contains("#c8e6c9") && !dot.contains("#ffe0b2"),
+        "all stored: {dot}"
+    );
+
+    let out = project.himg(&["graph", "examples/prebuilt.himg", "--kind", "layers"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no step kind `layers`") && err.contains("manifest"),
+        "{err}"
+    );
+}

@@ -659,6 +659,16 @@ pub struct GraphArgs {
     /// Only these images.
     #[arg(long = "image", value_name = "NAME")]
     pub images: Vec<String>,
+    /// Only steps of these kinds (repeatable or comma-separated: `layer,config,manifest`); edges
+    /// follow the paths through the steps left out.
+    #[arg(long = "kind", value_name = "KIND", value_delimiter = ',')]
+    pub kinds: Vec<String>,
+    /// Group the steps only one image uses in a box named after the image.
+    #[arg(long)]
+    pub cluster: bool,
+    /// Colour each step by whether its output is in the store (green) or would be built (orange).
+    #[arg(long)]
+    pub stored: bool,
     /// JSON instead of DOT.
     #[arg(long)]
     pub json: bool,

@@ -185,8 +185,9 @@ pub fn graph(global: &GlobalArgs, args: &GraphArgs, printer: &Printer) -> Result
     let graph = compile_file(&session, &args.file, &args.images, &store, LockMode::Locked)?.graph;
     if args.json {
         printer.json(&graph.to_json());
-    } else {
-        printer.data(&graph.to_dot());
+        return Ok(ExitCode::SUCCESS);
     }
+    let view = ops::compile::dot_view(&graph, &store, &args.kinds, args.cluster, args.stored)?;
+    printer.data(&crate::plan::dot::render(&graph, &view));
     Ok(ExitCode::SUCCESS)
 }

@@ -113,3 +113,46 @@ pub fn stored_outputs(
 pub fn is_himg_file(target: &std::path::Path) -> bool {
     target.extension().is_some_and(|e| e == "himg")
 }
+
+/// What `himg graph` shows of `graph`: the step kinds asked for (each one checked), image
+/// clusters, and, for `color`, which steps have their output in `store`.
+pub fn dot_view(
+    graph: &crate::plan::BuildGraph,
+    store: &himg_store::Store,
+    kinds: &[String],
+    cluster: bool,
+    color: bool,
+) -> Result<crate::plan::dot::DotView, Error> {
+    let known: std::collections::BTreeSet<&str> =
+        graph.graph.node_weights().map(|d| d.step.kind()).collect();
+    for kind in kinds {
+        if !crate::plan::STEP_KINDS.contains(&kind.as_str()) {
+            return Err(Error::Graph(format!(
+                "no step kind `{kind}`; the kinds are {}{}",
+                crate::plan::STEP_KINDS.join(", "),
+                if known.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " (this graph has {})",
+                        known.into_iter().collect::<Vec<_>>().join(", ")
+                    )
+                }
+            )));
+        }
+    }
+    let in_store = if color {
+        let mut out = Vec::new();
+        for d in graph.graph.node_weights() {
+            out.push(store.lookup_derivation(&d.key)?.is_some());
+        }
+        Some(out)
+    } else {
+        None
+    };
+    Ok(crate::plan::dot::DotView {
+        kinds: kinds.iter().cloned().collect(),
+        cluster,
+        in_store,
+    })
+}

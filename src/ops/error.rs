@@ -44,6 +44,8 @@ pub enum Error {
     },
     #[error("inventory: {0}")]
     Inventory(String),
+    #[error("graph: {0}")]
+    Graph(String),
     #[error("workspace `{}` {problem}", dir.display())]
     Workspace {
         dir: std::path::PathBuf,

@@ -156,6 +156,27 @@ impl Step {
     }
 }
 
+/// Every [`Step::kind`], for `himg graph --kind`.
+pub const STEP_KINDS: &[&str] = &[
+    "copy",
+    "fetch",
+    "unpack",
+    "system",
+    "configure",
+    "accounts",
+    "text",
+    "base-layer",
+    "base-files",
+    "layer",
+    "config",
+    "manifest",
+    "index",
+    "build",
+    "select",
+    "layer-scan",
+    "analysis",
+];
+
 /// What a build runs. Its inputs are the environment's manifest, then its sources in order.
 #[derive(Debug, Clone, Serialize)]
 pub struct BuildStep {
@@ -317,30 +338,10 @@ impl BuildGraph {
         &self.graph[id]
     }
 
-    /// The graph as Graphviz DOT, nodes labelled with kind, name and short key.
+    /// The graph as Graphviz DOT, every step, nodes labelled with kind, name and short key
+    /// ([`super::dot::render`] for other views).
     pub fn to_dot(&self) -> String {
-        let mut out = String::from(
-            "digraph himg {\n  rankdir=BT;\n  node [shape=box, fontname=monospace];\n",
-        );
-        for id in self.graph.node_indices() {
-            let d = &self.graph[id];
-            let key = d.key.to_string();
-            let short = key.get(3..15).unwrap_or(&key);
-            out.push_str(&format!(
-                "  n{} [label=\"{}\\n{}\\n{}\"];\n",
-                id.index(),
-                d.step.kind(),
-                escape_dot(&d.name),
-                short
-            ));
-        }
-        for e in self.graph.edge_indices() {
-            if let Some((a, b)) = self.graph.edge_endpoints(e) {
-                out.push_str(&format!("  n{} -> n{};\n", a.index(), b.index()));
-            }
-        }
-        out.push_str("}\n");
-        out
+        super::dot::render(self, &super::dot::DotView::default())
     }
 
     /// The graph as JSON: nodes with kind, name, key and inputs; and the images.
@@ -366,10 +367,6 @@ impl BuildGraph {
             .collect();
         serde_json::json!({ "nodes": nodes, "images": images })
     }
-}
-
-fn escape_dot(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 /// The key of a step given its input keys (or, for the resolved key, its inputs' output contents).

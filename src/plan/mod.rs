@@ -8,6 +8,7 @@ pub mod accounts;
 mod compile;
 mod config;
 mod derivation;
+pub mod dot;
 mod error;
 pub mod inputs;
 mod realise;
@@ -16,7 +17,7 @@ mod steps;
 pub use compile::{CompileOptions, compile};
 pub use derivation::{
     ArchOutputs, BuildGraph, BuildStep, Derivation, ImageOutputs, LayerItem, LayerStep, NodeId,
-    Step,
+    STEP_KINDS, Step,
 };
 pub use error::PlanError;
 pub use realise::{
