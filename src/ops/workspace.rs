@@ -616,7 +616,7 @@ fn run_in_order<T: Send>(
     };
     std::thread::scope(|scope| {
         for _ in 0..jobs.clamp(1, members.len().max(1)) {
-            scope.spawn(&worker);
+            scope.spawn(worker);
         }
     });
     results
