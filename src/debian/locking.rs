@@ -121,10 +121,15 @@ pub struct LockContext<'a> {
 
 /// The registry image at the bottom of `spec`'s `from` chain (`HOST/REPO@sha256:…`), if any.
 pub fn registry_base_of(spec: &ImageSpec) -> Option<&str> {
+    registry_base_spec(spec).and_then(|s| s.base_reference.as_deref())
+}
+
+/// The image of `spec`'s `from` chain (itself included) that declares its registry base.
+pub fn registry_base_spec(spec: &ImageSpec) -> Option<&ImageSpec> {
     let mut next = Some(spec);
     while let Some(s) = next {
-        if let Some(r) = &s.base_reference {
-            return Some(r);
+        if s.base_reference.is_some() {
+            return Some(s);
         }
         next = s.base.as_deref();
     }

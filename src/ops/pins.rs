@@ -35,10 +35,26 @@ pub struct Published {
 impl Published {
     /// Whether a pin on `pinned` follows this image.
     fn follows(&self, pinned: &Reference) -> bool {
-        self.registry == pinned.registry
-            && self.repository == pinned.repository
-            && (self.tag.is_none() || self.tag == pinned.tag)
+        publish_covers(
+            &self.registry,
+            &self.repository,
+            self.tag.as_deref(),
+            pinned,
+        )
     }
+}
+
+/// Whether an image published to `registry/repository[:tag]` is what a pin on `pinned` names:
+/// the same repository, and the same tag when the publish names one.
+pub fn publish_covers(
+    registry: &str,
+    repository: &str,
+    tag: Option<&str>,
+    pinned: &Reference,
+) -> bool {
+    registry == pinned.registry
+        && repository == pinned.repository
+        && (tag.is_none() || tag == pinned.tag.as_deref())
 }
 
 /// A pinned registry base whose tag names another digest now.
@@ -69,21 +85,20 @@ pub fn moves(
     // pin → (declaring file, images on it, an architecture)
     let mut pins: BTreeMap<String, (PathBuf, Vec<String>, String)> = BTreeMap::new();
     for image in &loaded.evaluated.images {
-        let mut current = Some(image);
-        while let Some(spec) = current {
-            if let Some(reference) = &spec.base_reference {
-                let entry = pins.entry(reference.clone()).or_insert_with(|| {
-                    (
-                        loaded.loader.resolve(&spec.declared_in),
-                        Vec::new(),
-                        spec.architectures.first().cloned().unwrap_or_default(),
-                    )
-                });
-                entry.1.push(image.name.clone());
-                break;
-            }
-            current = spec.base.as_deref();
-        }
+        let Some(spec) = crate::debian::locking::registry_base_spec(image) else {
+            continue;
+        };
+        let Some(reference) = &spec.base_reference else {
+            continue;
+        };
+        let entry = pins.entry(reference.clone()).or_insert_with(|| {
+            (
+                loaded.loader.resolve(&spec.declared_in),
+                Vec::new(),
+                spec.architectures.first().cloned().unwrap_or_default(),
+            )
+        });
+        entry.1.push(image.name.clone());
     }
     let mut out = Vec::new();
     for (pin, (file, images, arch)) in pins {

@@ -44,9 +44,7 @@ impl Member {
         };
         self.publishes.iter().any(|(_, p)| {
             p.parse::<Reference>().is_ok_and(|r| {
-                r.registry == pinned.registry
-                    && r.repository == pinned.repository
-                    && (r.tag.is_none() || r.tag == pinned.tag)
+                super::pins::publish_covers(&r.registry, &r.repository, r.tag.as_deref(), &pinned)
             })
         })
     }
