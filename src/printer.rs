@@ -166,15 +166,15 @@ impl BarSlot {
                 bar.set_style(
                     style
                         .with_key("done", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
-                            let _ = write!(w, "{}", mib(s.pos()));
+                            let _ = write!(w, "{}", size(s.pos()));
                         })
                         .with_key("total", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
                             if let Some(len) = s.len().filter(|l| *l > 0) {
-                                let _ = write!(w, "/{}", mib(len));
+                                let _ = write!(w, "/{}", size(len));
                             }
                         })
                         .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
-                            let _ = write!(w, "{}/s", mib(s.per_sec() as u64));
+                            let _ = write!(w, "{}/s", size(s.per_sec() as u64));
                         }),
                 );
             }
@@ -186,9 +186,23 @@ impl BarSlot {
     }
 }
 
-/// `bytes` in MiB with one decimal (`12.3 MiB`): the one unit of human output.
-pub fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+/// `bytes` for people, the one way every command prints a size: exact below 1 KiB (`12 B`), else
+/// in the largest binary unit below it with one decimal (`1.5 KiB`, `12.3 MiB`, `2.0 GiB`).
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = UNITS[0];
+    for u in &UNITS[1..] {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    format!("{v:.1} {unit}")
 }
 
 /// How often a plain progress line is printed when stderr is not a terminal, and how long a
@@ -270,11 +284,11 @@ impl Transfer {
         *last = now;
         let total = match s.total.load(Ordering::Relaxed) {
             0 => String::new(),
-            t => format!("/{}", mib(t)),
+            t => format!("/{}", size(t)),
         };
         let secs = now.duration_since(s.started).as_secs_f64().max(0.001);
-        let rate = mib((done as f64 / secs) as u64);
-        eprintln!("{} {}{total} ({rate}/s) {}", s.verb, mib(done), s.what);
+        let rate = size((done as f64 / secs) as u64);
+        eprintln!("{} {}{total} ({rate}/s) {}", s.verb, size(done), s.what);
     }
 }
 
@@ -305,7 +319,16 @@ fn causes(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::causes;
+    use super::{causes, size};
+
+    #[test]
+    fn every_size_is_written_one_way() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(1023), "1023 B");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(size(24 << 20), "24.0 MiB");
+        assert_eq!(size(3 << 30), "3.0 GiB");
+    }
 
     #[derive(Debug, thiserror::Error)]
     #[error("GET http://127.0.0.1:9/v2/: {source}")]

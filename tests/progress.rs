@@ -76,7 +76,7 @@ fn stderr(out: &Output) -> String {
 
 fn progress_lines<'a>(err: &'a str, verb: &str) -> Vec<&'a str> {
     err.lines()
-        .filter(|l| l.trim_start().starts_with(verb) && l.contains(" MiB/s) "))
+        .filter(|l| l.trim_start().starts_with(verb) && l.contains("/s) "))
         .collect()
 }
 

@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::inspect::human_size;
 use super::model::{FileEntry, FileKind, ImageView};
 
 /// Which image a side is.
@@ -349,8 +348,8 @@ pub fn diff(a: &ImageView, b: &ImageView) -> DiffReport {
 fn signed_size(d: i64) -> String {
     match d.cmp(&0) {
         std::cmp::Ordering::Equal => "±0 B".to_owned(),
-        std::cmp::Ordering::Greater => format!("+{}", human_size(d.unsigned_abs())),
-        std::cmp::Ordering::Less => format!("-{}", human_size(d.unsigned_abs())),
+        std::cmp::Ordering::Greater => format!("+{}", crate::printer::size(d.unsigned_abs())),
+        std::cmp::Ordering::Less => format!("-{}", crate::printer::size(d.unsigned_abs())),
     }
 }
 
@@ -452,11 +451,11 @@ impl DiffReport {
         let _ = writeln!(
             o,
             "Size: {} -> {} compressed ({}); content {} -> {} ({})",
-            human_size(s.a),
-            human_size(s.b),
+            crate::printer::size(s.a),
+            crate::printer::size(s.b),
             signed_size(s.delta),
-            human_size(s.content_a),
-            human_size(s.content_b),
+            crate::printer::size(s.content_a),
+            crate::printer::size(s.content_b),
             signed_size(s.content_delta)
         );
         o

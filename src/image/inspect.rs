@@ -143,24 +143,6 @@ pub fn inspect(view: &ImageView) -> InspectReport {
     }
 }
 
-/// Bytes as `1.2 MiB` (exact below 1 KiB).
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut v = bytes as f64 / 1024.0;
-    let mut unit = UNITS[0];
-    for u in &UNITS[1..] {
-        if v < 1024.0 {
-            break;
-        }
-        v /= 1024.0;
-        unit = u;
-    }
-    format!("{v:.1} {unit}")
-}
-
 fn list(v: &[String]) -> String {
     if v.is_empty() {
         "-".to_owned()
@@ -238,8 +220,8 @@ impl InspectReport {
                 "  {:>3}  {:<19}  {:>10}  {:>10}  {:>6}  {}",
                 l.index,
                 short,
-                human_size(l.size),
-                human_size(l.content_size),
+                crate::printer::size(l.size),
+                crate::printer::size(l.content_size),
                 l.paths,
                 l.created_by.as_deref().unwrap_or("-")
             );
@@ -252,8 +234,8 @@ impl InspectReport {
             o,
             "Total:        {} layers, {} compressed, {} in {} files, {} packages",
             t.layers,
-            human_size(t.size),
-            human_size(t.content_size),
+            crate::printer::size(t.size),
+            crate::printer::size(t.content_size),
             t.files,
             t.packages
         );

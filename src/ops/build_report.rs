@@ -481,7 +481,7 @@ impl BuildSummary {
                 "Minimised",
                 &format!(
                     "left out {files} files, {} (docs, man pages, locales, path_exclude)",
-                    crate::printer::mib(bytes)
+                    crate::printer::size(bytes)
                 ),
             );
         }

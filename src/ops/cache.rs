@@ -28,7 +28,7 @@ pub fn push_outputs(
             "{} entries ({} already there), {} to {url}",
             report.pushed,
             report.skipped,
-            crate::printer::mib(report.bytes)
+            crate::printer::size(report.bytes)
         ),
     );
     Ok(report)

@@ -42,6 +42,7 @@ pub fn select(
 pub fn registry_bases(
     store: &himg_store::Store,
     specs: &[himg_lang::ImageSpec],
+    printer: &crate::printer::Printer,
 ) -> Result<std::collections::BTreeMap<String, crate::registry::base::ResolvedBase>, Error> {
     let mut refs: Vec<String> = himg_lang::images_reached(specs)
         .into_iter()
@@ -49,7 +50,7 @@ pub fn registry_bases(
         .collect();
     refs.sort();
     refs.dedup();
-    Ok(crate::registry::base::resolve_bases(store, &refs)?)
+    Ok(crate::registry::base::resolve_bases(store, &refs, printer)?)
 }
 
 /// Every output of `file`'s images that the store has, by derivation key (what `cache push` sends).
@@ -83,7 +84,7 @@ pub fn compile_file(
     let specs = select(&loaded, images, file)?;
     let mut opts = CompileOptions::from_env()?;
     opts.debian = prepare(session, &loaded, &specs, mode)?;
-    opts.registry_bases = registry_bases(store, &specs)?;
+    opts.registry_bases = registry_bases(store, &specs, session.printer())?;
     let graph = plan::compile(&specs, &loaded.loader, store, &opts)?;
     Ok(Compiled {
         loaded,

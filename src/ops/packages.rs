@@ -73,7 +73,8 @@ fn base_status(
         return Ok(None);
     };
     let store = session.open_store()?;
-    let bases = crate::registry::base::resolve_bases(&store, &[reference.to_owned()])?;
+    let bases =
+        crate::registry::base::resolve_bases(&store, &[reference.to_owned()], session.printer())?;
     let mut status = crate::debian::locking::BaseStatus {
         reference: reference.to_owned(),
         architectures: BTreeMap::new(),

@@ -145,7 +145,7 @@ fn package_changes(
 ) -> Result<Vec<BasePackageChange>, Error> {
     let store = session.open_store()?;
     let refs = [from.to_owned(), to.to_owned()];
-    let bases = crate::registry::base::resolve_bases(&store, &refs)?;
+    let bases = crate::registry::base::resolve_bases(&store, &refs, session.printer())?;
     let installed = |reference: &str| -> BTreeMap<String, String> {
         let Some(base) = bases.get(reference).and_then(|b| b.get(arch)) else {
             return BTreeMap::new();

@@ -11,7 +11,7 @@ use super::build::{Analysed, Materialized};
 use super::registry::{artifact_subject, push_layout};
 use super::{Error, Session};
 use crate::debian::lockfile::LockFile;
-use crate::printer::{Printer, mib};
+use crate::printer::{Printer, size};
 use crate::registry::{Client, PushReport, Reference};
 
 /// What to push, and what to attach beside it.
@@ -92,9 +92,9 @@ impl Pushed {
                 self.reference,
                 report.manifest_digest,
                 report.uploaded.len(),
-                mib(report.bytes_uploaded),
+                size(report.bytes_uploaded),
                 report.skipped.len() + report.mounted.len(),
-                mib(report.bytes_skipped)
+                size(report.bytes_skipped)
             ),
         );
     }

@@ -393,7 +393,8 @@ pub fn pull_if_reference(
     let interrupt = crate::interrupt::guard(dir.path());
     let layout = dir.path().join("layout");
     let plain = plain_http(&reference.registry, insecure)?;
-    let pulled = pull_layout(&client(plain)?, &reference, &layout, "pulled")?;
+    let client = client(plain)?.with_progress(printer.transfer("Pulling", &reference.to_string()));
+    let pulled = pull_layout(&client, &reference, &layout, "pulled")?;
     printer.status("Pulled", &format!("{reference} {}", pulled.digest));
     Ok(Some(PulledTemp {
         _dir: dir,

@@ -10,22 +10,6 @@ fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
-/// `n` bytes in the largest binary unit below it (`1.5 KiB`).
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 /// Re-hashes every object and checks every reference.
 pub fn verify(session: &Session<'_>) -> Result<Verified, Error> {
     Ok(Verified(session.open_store()?.verify()?))
@@ -64,7 +48,7 @@ impl Verified {
                 &format!(
                     "{} objects ({}), {} outputs, {} layers: no problem",
                     report.objects_checked,
-                    human_bytes(report.bytes_checked),
+                    crate::printer::size(report.bytes_checked),
                     report.outputs_checked,
                     report.layers_checked
                 ),
@@ -191,7 +175,7 @@ impl Collected {
                 &format!(
                     "{} cached test results and scan matches of images no longer in the store ({})",
                     self.caches.entries,
-                    human_bytes(self.caches.bytes)
+                    crate::printer::size(self.caches.bytes)
                 ),
             );
         }
@@ -199,7 +183,7 @@ impl Collected {
             if dry_run { "Would free" } else { "Freed" },
             &format!(
                 "{} ({} outputs, {} blobs, {} trees, {} OCI blobs removed; {} outputs kept)",
-                human_bytes(report.bytes_freed),
+                crate::printer::size(report.bytes_freed),
                 report.outputs_removed,
                 report.blobs_removed,
                 report.trees_removed,
@@ -259,16 +243,16 @@ impl Info {
             info.root.display(),
             info.schema_version,
             info.blobs.count,
-            human_bytes(info.blobs.bytes),
+            crate::printer::size(info.blobs.bytes),
             info.trees.count,
-            human_bytes(info.trees.bytes),
+            crate::printer::size(info.trees.bytes),
             info.oci_blobs.count,
-            human_bytes(info.oci_blobs.bytes),
-            human_bytes(info.db_bytes),
+            crate::printer::size(info.oci_blobs.bytes),
+            crate::printer::size(info.db_bytes),
             info.outputs,
             info.layers,
             info.roots.len(),
-            human_bytes(total)
+            crate::printer::size(total)
         )
     }
 }

@@ -627,6 +627,7 @@ fn run_in_order<T: Send>(
 /// was built in this run), then each member's own report.
 pub fn build_json(dir: &Path, built: &[MemberBuilt]) -> serde_json::Value {
     let mut rows = Vec::new();
+    let mut files = Vec::new();
     let mut total = 0;
     for m in built {
         let report = m.built.json();
@@ -647,15 +648,13 @@ pub fn build_json(dir: &Path, built: &[MemberBuilt]) -> serde_json::Value {
                 "out": m.built.out.display().to_string(),
             }));
         }
+        files.push(serde_json::json!({"file": m.member.name, "report": report}));
     }
     serde_json::json!({
         "workspace": dir.display().to_string(),
         "images": rows,
         "built": total,
-        "files": built
-            .iter()
-            .map(|m| serde_json::json!({"file": m.member.name, "report": m.built.json()}))
-            .collect::<Vec<_>>(),
+        "files": files,
     })
 }
 

@@ -445,15 +445,7 @@ impl Compiler<'_> {
                         },
                         Vec::new(),
                     );
-                    inputs.push(node);
-                    items.push(LayerItem::Copy {
-                        input: inputs.len() - 1,
-                        to: to.clone(),
-                        mode: *mode,
-                        dir_mode: *dir_mode,
-                        uid: owner.0,
-                        gid: owner.1,
-                    });
+                    items.push(copy_item(&mut inputs, node, to, *mode, *dir_mode, owner));
                 }
                 ContentItem::File {
                     path, text, mode, ..
@@ -501,15 +493,7 @@ impl Compiler<'_> {
                         ),
                         None => node,
                     };
-                    inputs.push(node);
-                    items.push(LayerItem::Copy {
-                        input: inputs.len() - 1,
-                        to: to.clone(),
-                        mode: *mode,
-                        dir_mode: *dir_mode,
-                        uid: owner.0,
-                        gid: owner.1,
-                    });
+                    items.push(copy_item(&mut inputs, node, to, *mode, *dir_mode, owner));
                 }
             }
         }
@@ -828,5 +812,25 @@ fn accounts_layer(accounts: &Accounts, files: bool) -> LayerSpec {
     LayerSpec {
         name: "accounts".into(),
         items,
+    }
+}
+
+/// A layer item copying the tree of `node` (made the layer step's next input) to `to`.
+fn copy_item(
+    inputs: &mut Vec<NodeId>,
+    node: NodeId,
+    to: &str,
+    mode: Option<u32>,
+    dir_mode: Option<u32>,
+    owner: (u32, u32),
+) -> LayerItem {
+    inputs.push(node);
+    LayerItem::Copy {
+        input: inputs.len() - 1,
+        to: to.to_owned(),
+        mode,
+        dir_mode,
+        uid: owner.0,
+        gid: owner.1,
     }
 }

@@ -226,10 +226,12 @@ pub fn is_loopback_registry(registry: &str) -> bool {
 }
 
 /// Makes sure every base image named by `references` is in the store (pulling what is missing, with
-/// credentials from the usual places) and reads each one's per-architecture manifests and configs.
+/// credentials from the usual places, its bytes shown as `Pulling` progress through `printer`) and
+/// reads each one's per-architecture manifests and configs.
 pub fn resolve_bases(
     store: &Store,
     references: &[String],
+    printer: &crate::printer::Printer,
 ) -> Result<BTreeMap<String, ResolvedBase>, BaseError> {
     let mut out = BTreeMap::new();
     for reference in references {
@@ -260,7 +262,8 @@ pub fn resolve_bases(
                         .registry_insecure(&parsed.registry),
                 credentials,
                 ..ClientOptions::default()
-            });
+            })
+            .with_progress(printer.transfer("Pulling", reference));
             let sink = StoreSink { store };
             let pulled = client.pull(&parsed, &sink).map_err(|e| BaseError::Pull {
                 reference: reference.clone(),
@@ -272,6 +275,7 @@ pub fn resolve_bases(
                     pulled.digest
                 )));
             }
+            printer.status("Pulled", &format!("base {reference}"));
         }
         out.insert(reference.clone(), read_base(store, &top).map_err(invalid)?);
     }

@@ -73,6 +73,6 @@ fn report_groups_packages_by_layer() {
     assert!(text.contains("Platform:     linux/arm64"), "{text}");
     assert!(text.contains("packages: libc=1.0 zlib=1.0"), "{text}");
     assert!(text.contains("Ports:        80/tcp"), "{text}");
-    assert_eq!(human_size(1536), "1.5 KiB");
-    assert_eq!(human_size(12), "12 B");
+    assert_eq!(crate::printer::size(1536), "1.5 KiB");
+    assert_eq!(crate::printer::size(12), "12 B");
 }

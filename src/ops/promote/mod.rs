@@ -173,7 +173,8 @@ struct Resolved {
 
 fn resolve(checked: &Checked, printer: &Printer) -> Result<Resolved, Error> {
     let (src, dest) = (&checked.src, &checked.dest);
-    let client = client_for(&src.registry, checked.insecure, None)?;
+    let client = client_for(&src.registry, checked.insecure, None)?
+        .with_progress(printer.transfer("Pulling", &src.to_string()));
     let (media_type, manifest, digest) = client.manifest(src)?;
     printer.status("Resolved", &format!("{src} → {digest}"));
     if let Some(pinned) = &dest.digest
@@ -243,7 +244,8 @@ fn copy(
 ) -> Result<Client, Error> {
     let (src, dest, digest) = (&checked.src, &checked.dest, &resolved.digest);
     let mount_from = (dest.registry == src.registry).then(|| src.repository.clone());
-    let dest_client = client_for(&dest.registry, checked.insecure, mount_from)?;
+    let dest_client = client_for(&dest.registry, checked.insecure, mount_from)?
+        .with_progress(printer.transfer("Pushing", &dest.to_string()));
     let report: PushReport = super::registry::push_layout(
         &dest_client,
         &scratch.layout,
