@@ -13,6 +13,13 @@ use std::process::Command;
 use common::{Project, assert_success, image, require_tool, run_tool};
 use serde_json::Value;
 
+/// A toolchain's store takes gigabytes (a C and Rust compiler, Go, CPython): the tests of this file
+/// hold one at a time, so that the suite fits a small CI disk.
+fn one_toolchain_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// `himg build FILE --locked --image IMAGE --json` in `store`, writing `out`.
 fn build(project: &Project, file: &str, image_name: &str, store: &str, out: &str) -> Value {
     let o = project.himg_in(
@@ -67,7 +74,7 @@ fn twice_then_docker(
 ) -> (Value, String) {
     require_tool("bwrap");
     // The second store is built first and removed before the first is made: a toolchain's store
-    // takes gigabytes, and three of these run at once.
+    // takes gigabytes.
     let b = build(project, file, image_name, "store-b", "b");
     for dir in ["store-b", "b"] {
         std::fs::remove_dir_all(project.path(dir)).expect("remove the second store");
@@ -114,6 +121,7 @@ fn twice_then_docker(
 
 #[test]
 fn rust_service_with_vendored_crates() {
+    let _one_at_a_time = one_toolchain_at_a_time();
     let project = Project::new();
     let (first, printed) = twice_then_docker(
         &project,
@@ -179,6 +187,7 @@ fn rust_service_with_vendored_crates() {
 
 #[test]
 fn python_app_with_pinned_wheels_in_a_venv() {
+    let _one_at_a_time = one_toolchain_at_a_time();
     let project = Project::new();
     let (first, printed) =
         twice_then_docker(&project, "examples/python-app.himg", "python-app", &[]);
@@ -214,6 +223,7 @@ fn python_app_with_pinned_wheels_in_a_venv() {
 
 #[test]
 fn go_program_with_modules() {
+    let _one_at_a_time = one_toolchain_at_a_time();
     let project = Project::new();
     let (first, printed) =
         twice_then_docker(&project, "examples/go-app.himg", "greeter-go", &["de-CH"]);
