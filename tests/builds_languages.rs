@@ -17,7 +17,8 @@ use serde_json::Value;
 /// hold one at a time, so that the suite fits a small CI disk.
 fn one_toolchain_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    ONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    ONE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// `himg build FILE --locked --image IMAGE --json` in `store`, writing `out`.

@@ -1,7 +1,8 @@
 //! Transfer progress and registry errors on the command line: without a terminal, a transfer
 //! prints a plain progress line every `HIMG_PROGRESS_INTERVAL_MS` (made short here); `-q` prints
 //! none; a missing tag names the registry's error code and a hint, not its raw JSON; `--insecure`
-//! is accepted by every command that takes a registry reference.
+//! is accepted by every command that takes a registry reference; a build on a registry base and a
+//! command reading a reference show the pull the same way.
 
 #![allow(clippy::unwrap_used)]
 
@@ -17,7 +18,8 @@ fn sha(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
-/// Writes an OCI layout at `dir` whose one image has a layer of `size` pseudo-random bytes.
+/// Writes an OCI layout at `dir` whose one image has a layer holding one file of `size`
+/// pseudo-random bytes.
 fn big_layout(dir: &Path, size: usize) {
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
@@ -27,19 +29,26 @@ fn big_layout(dir: &Path, size: usize) {
         format!("sha256:{hex}")
     };
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    // 1 KiB of zeros is an empty tar: small images can be read back.
-    let layer: Vec<u8> = if size <= 1024 {
-        vec![0; 1024]
-    } else {
-        (0..size / 8)
-            .flat_map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x.to_le_bytes()
-            })
-            .collect()
-    };
+    let layer: Vec<u8> = (0..size / 8)
+        .flat_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()
+        })
+        .collect();
+    // A real tar (one file of those bytes), so that an image built on it can read it back.
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(layer.len() as u64);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_cksum();
+    tar.append_data(&mut header, "big", layer.as_slice())
+        .unwrap();
+    let layer = tar.into_inner().unwrap();
     let layer_digest = put(&layer);
     let config = serde_json::to_vec(&serde_json::json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [layer_digest]}})).unwrap();
     let config = config.as_slice();
@@ -110,6 +119,12 @@ fn a_long_push_and_pull_print_periodic_progress_lines_and_quiet_prints_none() {
     let err = stderr(&out);
     assert!(!progress_lines(&err, "Pulling").is_empty(), "{err}");
 
+    // A command that reads a registry reference (inspect, scan, sbom, audit) pulls it the same way.
+    let out = himg(&store, &["inspect", &reference]);
+    common::assert_success(&out, "inspect a reference");
+    let err = stderr(&out);
+    assert!(!progress_lines(&err, "Pulling").is_empty(), "{err}");
+
     let quiet = tmp.path().join("quiet");
     let out = himg(
         &store,
@@ -128,6 +143,48 @@ fn a_long_push_and_pull_print_periodic_progress_lines_and_quiet_prints_none() {
     );
     common::assert_success(&out, "push -q");
     assert!(progress_lines(&stderr(&out), "Pushing").is_empty());
+}
+
+#[test]
+fn a_build_on_a_registry_base_shows_the_base_being_pulled() {
+    let reg = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    big_layout(&layout, 8 << 20);
+    let reference = format!("{}/base:v1", reg.host());
+    let pusher = tmp.path().join("pusher");
+    let out = himg(
+        &pusher,
+        &["push", layout.to_str().unwrap(), &reference, "--json"],
+    );
+    common::assert_success(&out, "push");
+    let pushed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let digest = pushed["digest"].as_str().unwrap();
+    let file = tmp.path().join("app.himg");
+    std::fs::write(
+        &file,
+        format!(
+            "image \"app\" {{\n  from = \"{reference}@{digest}\"\n  env = {{ MODE = \"on\" }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    // A fresh store: the build pulls the base first, with the same progress lines as `himg pull`.
+    let out = Command::new(common::himg_bin())
+        .env("HIMG_STORE", tmp.path().join("store"))
+        .env("HIMG_CONFIG_DIR", tmp.path().join("config"))
+        .env("HIMG_PROGRESS_INTERVAL_MS", "1")
+        .env_remove("CI")
+        .current_dir(tmp.path())
+        .args(["build", "app.himg", "--no-sbom", "--out", "out"])
+        .output()
+        .unwrap();
+    common::assert_success(&out, "build on the registry base");
+    let err = stderr(&out);
+    assert!(!progress_lines(&err, "Pulling").is_empty(), "{err}");
+    assert!(
+        err.contains(&format!("Pulled base {reference}@{digest}")),
+        "{err}"
+    );
 }
 
 #[test]
