@@ -8,7 +8,8 @@
 //!    that package's layers, dpkg layers, configs and manifests are rebuilt);
 //! 4. bytes pushed to Debian's docker-registry on 127.0.0.1 after the update, against the first push
 //!    (target: only the changed layers);
-//! 5. `himg update DIR --check` of all 50 against one file's (target < 3x).
+//! 5. `himg update DIR --check` of all 50 against one file's (target < 3x), and one file locked
+//!    again from scratch.
 //!
 //! Wall time and peak memory (max RSS of the himg process) of each, as a table. Environment:
 //! `HIMG` (the binary; default: this build's release binary), `HIMG_FLEET_PRODUCTS` (default 50),
@@ -320,6 +321,15 @@ fn main() {
             all.wall.as_secs_f64() / one.wall.as_secs_f64()
         ),
     );
+    // One file locked again from scratch (its lock removed): what one file's re-lock costs.
+    let _ = std::fs::remove_file(ws.join("products/p00.himg.lock"));
+    let relock = himg(
+        &bin,
+        dir,
+        &store,
+        &["lock", "fleet/products/p00.himg", "--project-root", "fleet"],
+    );
+    row("lock one file (its lock removed)", &relock, "");
     let build = [
         "build",
         "fleet",

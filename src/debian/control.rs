@@ -178,6 +178,19 @@ impl fmt::Display for Stanza {
 /// Splits deb822 text into stanzas. See the module documentation for the rules.
 pub fn parse_stanzas(text: &str) -> Result<Vec<Stanza>, ControlError> {
     let mut out = Vec::new();
+    for_each_stanza(text, |stanza| {
+        out.push(stanza);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Like [`parse_stanzas`], handing each stanza to `each` as soon as it is complete (so a large
+/// index is never held twice); stops at the first error, `each`'s included.
+pub fn for_each_stanza(
+    text: &str,
+    mut each: impl FnMut(Stanza) -> Result<(), ControlError>,
+) -> Result<(), ControlError> {
     let mut cur = Stanza::default();
     // A 64-bit filter of the field names seen in `cur`: the duplicate check scans the
     // stanza only when the filter says the name may have been seen.
@@ -188,7 +201,7 @@ pub fn parse_stanzas(text: &str) -> Result<Vec<Stanza>, ControlError> {
         let bytes = line.as_bytes();
         let Some(&first) = bytes.first() else {
             if !cur.is_empty() {
-                out.push(std::mem::take(&mut cur));
+                each(std::mem::take(&mut cur))?;
                 seen = 0;
             }
             continue;
@@ -197,7 +210,7 @@ pub fn parse_stanzas(text: &str) -> Result<Vec<Stanza>, ControlError> {
             let rest = line.trim_end();
             if rest.is_empty() {
                 if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
+                    each(std::mem::take(&mut cur))?;
                     seen = 0;
                 }
                 continue;
@@ -258,13 +271,15 @@ pub fn parse_stanzas(text: &str) -> Result<Vec<Stanza>, ControlError> {
         cur.push(name, value);
     }
     if !cur.is_empty() {
-        out.push(cur);
+        each(cur)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A version comparison operator in a relation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Op {
     /// `<<`
     Lt,
@@ -310,7 +325,7 @@ impl fmt::Display for Op {
 }
 
 /// One package relation: `name[:arch] [(op version)] [[arch list]]`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Relation {
     pub name: String,
     /// `any`, `native` or an architecture name, without the colon.

@@ -2,7 +2,11 @@
 //!
 //! Every stanza must carry `Package`, `Version`, `Architecture`, `Filename`, `Size` and
 //! `SHA256` (the last three authenticate the `.deb` in the chain of trust). Relation fields
-//! are parsed eagerly; the full stanza is kept for writing dpkg status files later.
+//! are parsed eagerly; of the rest only what the resolver reads is kept (the `Important`/
+//! `Protected` flag, and the names `Recommends`, `Suggests`, `Replaces` and `Enhances` mention,
+//! which number packages like apt): a package is typed data, small enough to keep a parsed
+//! index on disk (`parsed`) and load it instead of parsing again. The image's dpkg database is
+//! written from the `.deb`s' own control files, never from an index stanza.
 //! `Source: glibc (2.36-9)` (a binNMU) gives a source version different from the binary
 //! version; a bare `Source: name` or no `Source` means the binary's own version.
 //!
@@ -12,12 +16,24 @@
 use std::fmt;
 
 use super::control::{
-    Alternatives, ControlError, Relation, Stanza, parse_relations, parse_stanzas,
+    Alternatives, ControlError, Relation, Stanza, for_each_stanza, parse_relations,
 };
 use super::version::DebVersion;
 
 /// The `Multi-Arch` field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub enum MultiArch {
     #[default]
     No,
@@ -43,8 +59,10 @@ impl fmt::Display for MultiArch {
     }
 }
 
-/// One binary package as listed in a Packages index.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One binary package as listed in a Packages index (its encoding is the payload of a parsed
+/// index on disk: a change to this type or to what parsing puts in it bumps
+/// `parsed::FORMAT_VERSION`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BinaryPackage {
     pub name: String,
     pub version: DebVersion,
@@ -69,26 +87,32 @@ pub struct BinaryPackage {
     pub sha256: String,
     /// In KiB, as in the index.
     pub installed_size: Option<u64>,
-    /// The complete original stanza, for dpkg status generation.
-    pub stanza: Stanza,
+    /// `Important: yes` or `Protected: yes` (apt prefers such a provider).
+    pub important: bool,
+    /// The names `Recommends`, `Suggests`, `Replaces` and `Enhances` mention, in that order,
+    /// each followed by `,` (names with an architecture qualifier left out): the resolver only
+    /// numbers them the way apt's cache does.
+    pub other_names: Box<str>,
 }
 
 impl BinaryPackage {
     /// Builds a package from one stanza of a Packages index.
-    pub fn from_stanza(stanza: Stanza) -> Result<Self, ControlError> {
-        let fields = Self::typed_fields(&stanza, true)?;
-        Ok(BinaryPackage { stanza, ..fields })
+    pub fn from_stanza(stanza: &Stanza) -> Result<Self, ControlError> {
+        Self::typed_fields(stanza, true)
     }
 
     /// Builds a package from a control or dpkg status stanza, which has no `Filename`, `Size`
     /// or `SHA256` (they are left empty) — for relations among installed packages only.
-    pub fn from_installed(stanza: Stanza) -> Result<Self, ControlError> {
-        let fields = Self::typed_fields(&stanza, false)?;
-        Ok(BinaryPackage { stanza, ..fields })
+    pub fn from_installed(stanza: &Stanza) -> Result<Self, ControlError> {
+        Self::typed_fields(stanza, false)
     }
 
-    /// Everything but the stanza itself (which the caller moves in afterwards); `index` requires
-    /// the fields only an index has.
+    /// The names `Recommends`, `Suggests`, `Replaces` and `Enhances` mention, in order.
+    pub fn mentioned_names(&self) -> impl Iterator<Item = &str> {
+        self.other_names.split_terminator(',')
+    }
+
+    /// The package's fields; `index` requires the fields only an index has.
     fn typed_fields<'a>(stanza: &'a Stanza, index: bool) -> Result<Self, ControlError> {
         // One pass over the fields instead of a lookup per field.
         let mut slot: [Option<&str>; FIELDS.len()] = [None; FIELDS.len()];
@@ -118,6 +142,12 @@ impl BinaryPackage {
             provides,
             priority,
             section,
+            recommends,
+            suggests,
+            replaces,
+            enhances,
+            important,
+            protected,
         ] = slot;
         let name = match package {
             Some(n) if !n.is_empty() => n.to_string(),
@@ -231,7 +261,21 @@ impl BinaryPackage {
             }
             provides.extend(group);
         }
+        let yes = |v: Option<&str>| v.is_some_and(|v| v.eq_ignore_ascii_case("yes"));
+        let important = yes(important) || yes(protected);
+        let mut other_names = String::new();
+        for text in [recommends, suggests, replaces, enhances]
+            .into_iter()
+            .flatten()
+        {
+            for name in quick_relation_names(text) {
+                other_names.push_str(name);
+                other_names.push(',');
+            }
+        }
         Ok(BinaryPackage {
+            important,
+            other_names: other_names.into_boxed_str(),
             priority: priority.map(str::to_string),
             section: section.map(str::to_string),
             name,
@@ -250,13 +294,12 @@ impl BinaryPackage {
             size,
             sha256,
             installed_size,
-            stanza: Stanza::default(),
         })
     }
 }
 
 /// The fields `from_stanza` reads.
-const FIELDS: [&str; 17] = [
+const FIELDS: [&str; 23] = [
     "Package",
     "Version",
     "Architecture",
@@ -274,7 +317,26 @@ const FIELDS: [&str; 17] = [
     "Provides",
     "Priority",
     "Section",
+    "Recommends",
+    "Suggests",
+    "Replaces",
+    "Enhances",
+    "Important",
+    "Protected",
 ];
+
+/// Names in a relation field without building relations (for the apt ID numbering);
+/// names with an architecture qualifier are skipped, as apt files them separately.
+fn quick_relation_names(text: &str) -> impl Iterator<Item = &str> {
+    text.split([',', '|']).filter_map(|part| {
+        let part = part.trim_start();
+        let end = part
+            .find(|c: char| c.is_whitespace() || c == '(' || c == '[' || c == '<')
+            .unwrap_or(part.len());
+        let name = &part[..end];
+        (!name.is_empty() && !name.contains(':')).then_some(name)
+    })
+}
 
 fn describe(stanza: &Stanza) -> String {
     stanza
@@ -284,12 +346,15 @@ fn describe(stanza: &Stanza) -> String {
         .unwrap_or_else(|| "(empty)".into())
 }
 
-/// Parses a whole Packages index.
+/// Parses a whole Packages index (each stanza typed as soon as it is read, so the index text
+/// is never held twice).
 pub fn parse_packages(text: &str) -> Result<Vec<BinaryPackage>, ControlError> {
-    parse_stanzas(text)?
-        .into_iter()
-        .map(BinaryPackage::from_stanza)
-        .collect()
+    let mut out = Vec::new();
+    for_each_stanza(text, |stanza| {
+        out.push(BinaryPackage::from_stanza(&stanza)?);
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -359,11 +424,22 @@ SHA256: 1111111111111111111111111111111111111111111111111111111111111111
         assert_eq!(libc.section.as_deref(), Some("libs"));
         assert_eq!(libc.size, 2757936);
         assert_eq!(&libc.sha256[..4], "8dd3");
-        assert!(
-            libc.stanza
-                .get("Description")
-                .is_some_and(|d| d.contains("\n the system."))
+        // Recommends, then Suggests, then Replaces: every name, in order.
+        assert_eq!(
+            libc.mentioned_names().collect::<Vec<_>>(),
+            [
+                "libidn2-0",
+                "glibc-doc",
+                "debconf",
+                "debconf-2.0",
+                "libc-l10n",
+                "locales",
+                "libnss-nis",
+                "libnss-nisplus",
+                "libc6-amd64"
+            ]
         );
+        assert!(!libc.important);
         let mawk = &p[1];
         assert_eq!(mawk.source, "mawk");
         assert_eq!(mawk.source_version, mawk.version);

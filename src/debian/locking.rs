@@ -16,6 +16,7 @@ use super::lockfile::{
     BaseInstalledPackage, DroppedPackage, LockedImage, LockedPackage, LockedRepository, LockedSuite,
 };
 use super::mirror::MirrorResolver;
+use super::parsed;
 use super::release::{fetch_verified_index, index_path, verify_inrelease_named};
 use super::resolve::{Request, Universe, resolve};
 use super::version::DebVersion;
@@ -113,7 +114,7 @@ pub struct LockContext<'a> {
     pub mirrors: &'a MirrorResolver,
     /// Seconds since the epoch, for Valid-Until checks.
     pub now: i64,
-    /// Where index downloads go (a temp directory).
+    /// The index cache (`<store>/indexes/`): index downloads, their text and their parsed form.
     pub scratch: &'a std::path::Path,
     /// Indexes already parsed by this process.
     pub indexes: &'a IndexMemo,
@@ -158,7 +159,7 @@ fn installed_packages(text: &str) -> Result<Vec<BinaryPackage>, DebianError> {
         {
             continue;
         }
-        out.push(BinaryPackage::from_installed(stanza)?);
+        out.push(BinaryPackage::from_installed(&stanza)?);
     }
     out.sort_by(|a, b| (&a.name, &a.architecture).cmp(&(&b.name, &b.architecture)));
     out.dedup_by(|a, b| a.name == b.name && a.architecture == b.architecture);
@@ -232,6 +233,48 @@ fn parse_single(text: &str, original: &str) -> Result<Relation, DebianError> {
     }
 }
 
+/// One component's Packages index of one suite and architecture.
+struct IndexFile<'a> {
+    repository: &'a str,
+    base: &'a str,
+    suite: &'a str,
+    release: &'a super::release::Release,
+    component: &'a str,
+    arch: &'a str,
+    /// The index file's signed sha256.
+    sha256: &'a [u8; 32],
+}
+
+/// The packages of one index file: its parsed form from the index cache when one is there and
+/// sound (`parsed`), else the verified index parsed (and its parsed form kept for the next
+/// process; a cache that cannot be written is only slower next time).
+fn index_packages(
+    cx: &LockContext<'_>,
+    index: &IndexFile<'_>,
+) -> Result<Vec<BinaryPackage>, DebianError> {
+    if let Ok(packages) = parsed::load(cx.scratch, index.sha256) {
+        return Ok(packages);
+    }
+    let text = fetch_verified_index(
+        cx.fetcher,
+        index.base,
+        index.suite,
+        index.release,
+        index.component,
+        index.arch,
+        cx.scratch,
+    )
+    .map_err(|source| DebianError::Release {
+        repository: index.repository.to_string(),
+        suite: index.suite.to_string(),
+        source: Box::new(source),
+    })?;
+    let packages = parse_packages(&String::from_utf8_lossy(&text))?;
+    drop(text);
+    let _ = parsed::save(cx.scratch, index.sha256, &packages);
+    Ok(packages)
+}
+
 /// Resolves one image's packages against the live repositories; on a registry base, what `base`
 /// has installed counts as installed (only what is missing is resolved and locked).
 pub fn lock_image(
@@ -292,12 +335,17 @@ pub fn lock_image(
                     Some(packages) => packages,
                     None => {
                         let mut all = Vec::new();
-                        for component in &repo.components {
-                            let text = fetch_verified_index(
-                                cx.fetcher, &base, suite, &release, component, arch, cx.scratch,
-                            )
-                            .map_err(release_err)?;
-                            all.extend(parse_packages(&String::from_utf8_lossy(&text))?);
+                        for (component, sha256) in repo.components.iter().zip(&key) {
+                            let index = IndexFile {
+                                repository: &repo.name,
+                                base: &base,
+                                suite,
+                                release: &release,
+                                component,
+                                arch,
+                                sha256,
+                            };
+                            all.extend(index_packages(cx, &index)?);
                         }
                         let all = Arc::new(all);
                         cx.indexes.put_packages(key.clone(), Arc::clone(&all));

@@ -24,6 +24,7 @@ pub mod lockfile;
 pub mod locking;
 pub mod minimize;
 pub mod mirror;
+pub mod parsed;
 pub mod plan;
 pub mod release;
 pub mod resolve;

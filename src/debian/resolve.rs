@@ -254,12 +254,8 @@ impl Universe {
                     }
                 }
             }
-            for field in ["Recommends", "Suggests", "Replaces", "Enhances"] {
-                if let Some(text) = p.stanza.get(field) {
-                    for name in quick_relation_names(text) {
-                        self.see(name);
-                    }
-                }
+            for name in p.mentioned_names() {
+                self.see(name);
             }
             for (k, rel) in p.provides.iter().enumerate() {
                 if rel.arch_qualifier.is_none() {
@@ -329,19 +325,6 @@ impl Universe {
         }
         best.map(|(_, n)| n.to_string())
     }
-}
-
-/// Names in a relation field without building relations (for the apt ID numbering);
-/// names with an architecture qualifier are skipped, as apt files them separately.
-fn quick_relation_names(text: &str) -> impl Iterator<Item = &str> {
-    text.split([',', '|']).filter_map(|part| {
-        let part = part.trim_start();
-        let end = part
-            .find(|c: char| c.is_whitespace() || c == '(' || c == '[' || c == '<')
-            .unwrap_or(part.len());
-        let name = &part[..end];
-        (!name.is_empty() && !name.contains(':')).then_some(name)
-    })
 }
 
 fn levenshtein(a: &str, b: &str) -> usize {
@@ -438,19 +421,9 @@ pub fn compare_providers(
     (pb.name == rel.name)
         .cmp(&(pa.name == rel.name))
         .then_with(|| pb.essential.cmp(&pa.essential))
-        .then_with(|| {
-            let ia = flag_yes(pa, "Important") || flag_yes(pa, "Protected");
-            let ib = flag_yes(pb, "Important") || flag_yes(pb, "Protected");
-            ib.cmp(&ia)
-        })
+        .then_with(|| pb.important.cmp(&pa.important))
         .then_with(|| arch_rank(pa).cmp(&arch_rank(pb)))
         .then_with(|| priority_rank(pa).cmp(&priority_rank(pb)))
-}
-
-fn flag_yes(p: &BinaryPackage, field: &str) -> bool {
-    p.stanza
-        .get(field)
-        .is_some_and(|v| v.eq_ignore_ascii_case("yes"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -303,8 +303,19 @@ impl serde::Serialize for DebVersion {
 
 impl<'de> serde::Deserialize<'de> for DebVersion {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
+        // Parsed from the text as it is, without copying it first (a parsed index holds one
+        // or more versions per package).
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = DebVersion;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a Debian version")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<DebVersion, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Text)
     }
 }
 

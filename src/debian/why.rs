@@ -256,7 +256,7 @@ fn binary_package(locked: &LockedPackage, control: &str) -> Result<BinaryPackage
     stanza.set("Filename", &locked.filename);
     stanza.set("Size", locked.size.to_string());
     stanza.set("SHA256", &locked.sha256);
-    let p = BinaryPackage::from_stanza(stanza).map_err(bad)?;
+    let p = BinaryPackage::from_stanza(&stanza).map_err(bad)?;
     let found = format!("{} {} {}", p.name, p.version, p.architecture);
     let pinned = format!("{} {} {}", locked.name, locked.version, locked.architecture);
     if found != pinned {

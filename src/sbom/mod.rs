@@ -248,7 +248,7 @@ pub fn resolve_dependencies(
             if let Some(m) = &p.multi_arch {
                 fields.push(("Multi-Arch", m.clone()));
             }
-            BinaryPackage::from_installed(Stanza::from_fields(fields)).ok()
+            BinaryPackage::from_installed(&Stanza::from_fields(fields)).ok()
         })
         .collect();
     deps::first_solutions(&deps::dependency_edges(&parsed, native))
