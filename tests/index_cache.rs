@@ -182,3 +182,49 @@ fn a_second_process_loads_the_parsed_index_instead_of_parsing() {
     );
     assert_eq!(f.index_requests(), 0, "{:?}", f.server.request_log());
 }
+
+#[test]
+fn store_gc_drops_indexes_no_lock_read_for_two_weeks() {
+    let f = Fixture::new();
+    let first = f.lock("store");
+    let indexes = f.path("store/indexes");
+    let files = |dir: &Path| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .expect("indexes")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        v.sort();
+        v
+    };
+    let kept = files(&indexes);
+    assert!(kept.len() >= 2, "download, text and parsed form: {kept:?}");
+
+    // Just used: gc keeps them.
+    let o = f.himg("store", &["store", "gc"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(files(&indexes), kept);
+
+    // Unread for three weeks (and a killed writer's half-written file): gc drops them all.
+    std::fs::write(indexes.join(".parsed-killed.part"), b"half").expect("part");
+    let weeks_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(21 * 24 * 3600);
+    for p in files(&indexes) {
+        let file = std::fs::File::options()
+            .append(true)
+            .open(&p)
+            .expect("open");
+        file.set_modified(weeks_ago).expect("mtime");
+    }
+    let o = f.himg("store", &["store", "gc", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(
+        report["cache_entries_removed"].as_u64() >= Some(kept.len() as u64 + 1),
+        "{report}"
+    );
+    assert!(files(&indexes).is_empty(), "{:?}", files(&indexes));
+
+    // They come back on demand: the next lock fetches the index again and locks the same.
+    f.server.reset_log();
+    assert_eq!(f.lock("store"), first);
+    assert!(f.index_requests() > 0);
+}

@@ -17,6 +17,7 @@ pub mod elf;
 pub mod fetch;
 pub mod fileset;
 pub mod index;
+pub mod index_cache;
 pub mod javacerts;
 pub mod keyring;
 pub mod ldcache;

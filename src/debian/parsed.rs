@@ -145,6 +145,7 @@ pub fn load(dir: &Path, sha256: &[u8; 32]) -> Result<Vec<BinaryPackage>, ParsedE
             package: p.name.escape_debug().take(100).collect(),
         });
     }
+    super::index_cache::touch(&path);
     Ok(packages)
 }
 

@@ -672,6 +672,7 @@ pub fn fetch_verified_index(
         && bytes.len() as u64 == size
         && super::fetch::sha256(&bytes) == sha
     {
+        super::index_cache::touch(path);
         return Ok(bytes);
     }
     let keep_plain = |text: Vec<u8>| -> Result<Vec<u8>, ReleaseError> {
@@ -691,6 +692,7 @@ pub fn fetch_verified_index(
         && bytes.len() as u64 == choice.size
         && super::fetch::sha256(&bytes) == choice.sha256
     {
+        super::index_cache::touch(&final_path);
         return decompress_index(&choice.path, &bytes).and_then(keep_plain);
     }
     let part = dest_dir.join(format!("{hexd}{ext}.part"));

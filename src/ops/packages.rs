@@ -33,7 +33,7 @@ pub fn images_with_packages(specs: &[ImageSpec]) -> Vec<&ImageSpec> {
 /// Where verified package indexes are kept, by sha256 (`<store>/indexes/`), so that re-locking
 /// downloads only indexes that changed.
 fn index_cache(session: &Session<'_>) -> Result<std::path::PathBuf, Error> {
-    let dir = session.store_root()?.join("indexes");
+    let dir = session.store_root()?.join(crate::debian::index_cache::DIR);
     std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
         path: dir.clone(),
         source,

@@ -139,6 +139,15 @@ pub fn gc(session: &Session<'_>, dry_run: bool) -> Result<Collected, Error> {
     })?;
     caches.entries += swept.entries;
     caches.bytes += swept.bytes;
+    // Package indexes no lock has read for two weeks (the current ones are read by every lock).
+    let indexes = store.root().join(crate::debian::index_cache::DIR);
+    let pruned = crate::debian::index_cache::prune(&indexes, std::time::SystemTime::now(), dry_run)
+        .map_err(|source| Error::Io {
+            path: indexes.clone(),
+            source,
+        })?;
+    caches.entries += pruned.entries;
+    caches.bytes += pruned.bytes;
     for cache in [
         crate::testing::cache::cache(store.root()),
         crate::vuln::cache::cache(store.root()),
